@@ -1,0 +1,53 @@
+"""The audit trail: every create, change and delete of registry data, with who, when, old and
+new values, and the reason. Services call these; nothing else writes AuditEntry rows."""
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from registry.models import AuditEntry, Patient
+
+
+def _jsonable(value):
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, models.Model):
+        return value.pk
+    return value
+
+
+def snapshot(instance: models.Model, fields: list[str] | None = None) -> dict:
+    """The instance's concrete field values (foreign keys as ids), JSON-ready."""
+    names = fields or [f.name for f in instance._meta.concrete_fields if f.name not in ("created_at", "updated_at")]
+    return {name: _jsonable(getattr(instance, instance._meta.get_field(name).attname)) for name in names}
+
+
+def diff(old: dict, new: dict) -> dict:
+    return {k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
+
+
+def audit_record(
+    *, user, action: str, instance: models.Model, patient: Patient | None, changes: dict, reason: str = ""
+) -> AuditEntry:
+    return AuditEntry.objects.create(
+        user=user if user is not None and user.is_authenticated else None,
+        username=getattr(user, "username", "") or "system",
+        action=action,
+        entity=instance._meta.model_name,
+        object_id=str(instance.pk),
+        patient=patient,
+        changes=changes,
+        reason=reason,
+    )
+
+
+def require_reason(reason: str | None, changes: dict) -> str:
+    """Changing an existing value needs a reason; the message says so."""
+    reason = (reason or "").strip()
+    if changes and not reason:
+        raise ValidationError({"reason": "A reason is required when an existing value is changed."})
+    return reason

@@ -1,0 +1,108 @@
+"""Validation rules of the registry, as plain functions over plain values (no Django).
+
+Each check returns a list of `Problem(field, message)`; the message names the rule and the
+offending value so that a coordinator can fix it without reading code. Services, forms, the
+API and the CSV import all call these, so a rule is written once.
+"""
+
+from dataclasses import dataclass
+from datetime import date
+
+AGE_MIN, AGE_MAX = 18, 110
+EGFR_MIN, EGFR_MAX = 0, 200
+ICS_MIN, ICS_MAX = 0, 1000
+TARGET_VESSEL_TYPES = ("mi", "revascularization")
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+def _range(field: str, value: float | None, low: float, high: float, unit: str = "") -> list[Problem]:
+    if value is None or low <= value <= high:
+        return []
+    suffix = f" {unit}" if unit else ""
+    return [Problem(field, f"must be between {low:g} and {high:g}{suffix} (got {value:g})")]
+
+
+def _not_future(field: str, value: date | None, today: date) -> list[Problem]:
+    if value is not None and value > today:
+        return [Problem(field, f"{value.isoformat()} is in the future (today is {today.isoformat()})")]
+    return []
+
+
+def patient_problems(
+    *, age_at_index: float | None, egfr: float | None, index_date: date | None, today: date,
+    ics: float | None = None, date_of_birth: date | None = None,
+) -> list[Problem]:
+    """Single-patient rules: age 18-110, eGFR 0-200, ICS 0-1000, index date known and not in the future."""
+    problems = _range("age_at_index", age_at_index, AGE_MIN, AGE_MAX, "years")
+    problems += _range("egfr", egfr, EGFR_MIN, EGFR_MAX, "ml/min")
+    problems += _range("ics", ics, ICS_MIN, ICS_MAX)
+    if index_date is None:
+        problems.append(Problem("index_date", "is required (time zero of follow-up)"))
+    else:
+        problems += _not_future("index_date", index_date, today)
+    if date_of_birth is not None:
+        problems += _not_future("date_of_birth", date_of_birth, today)
+        if index_date is not None and date_of_birth >= index_date:
+            problems.append(Problem("date_of_birth", "must be before the index date"))
+    return problems
+
+
+def follow_up_date_problems(
+    *, field: str, value: date, index_date: date, today: date, death_date: date | None
+) -> list[Problem]:
+    """A contact or event date: not before the index date, not in the future, not after death."""
+    problems = []
+    if value < index_date:
+        problems.append(
+            Problem(field, f"{value.isoformat()} is before the index date {index_date.isoformat()}")
+        )
+    problems += _not_future(field, value, today)
+    if death_date is not None and value > death_date:
+        problems.append(
+            Problem(field, f"{value.isoformat()} is after the patient's death on {death_date.isoformat()}")
+        )
+    return problems
+
+
+def event_problems(
+    *, event_type: str, event_date: date, target_vessel: bool | None, revascularization_method: str = "",
+    index_date: date, today: date, death_date: date | None, other_death_date: date | None,
+    latest_other_date: date | None,
+) -> list[Problem]:
+    """Rules for one clinical event.
+
+    `death_date` is the patient's death other than this event (for "nothing after death");
+    `other_death_date` the date of another death event (for "one death at most");
+    `latest_other_date` the latest contact or event date, which a new death may not precede.
+    """
+    problems = follow_up_date_problems(
+        field="event_date", value=event_date, index_date=index_date, today=today, death_date=death_date
+    )
+    if target_vessel is not None and event_type not in TARGET_VESSEL_TYPES:
+        problems.append(
+            Problem("target_vessel", f"applies only to MI and revascularization, not to {event_type}")
+        )
+    if revascularization_method and event_type != "revascularization":
+        problems.append(Problem("revascularization_method", f"applies only to revascularization, not to {event_type}"))
+    if event_type == "death":
+        if other_death_date is not None:
+            problems.append(
+                Problem("event_type", f"the patient already has a death on {other_death_date.isoformat()}: one death at most")
+            )
+        elif latest_other_date is not None and latest_other_date > event_date:
+            problems.append(
+                Problem(
+                    "event_date",
+                    f"death on {event_date.isoformat()} is before the patient's follow-up record on "
+                    f"{latest_other_date.isoformat()}: nothing may follow death",
+                )
+            )
+    return problems

@@ -1,0 +1,317 @@
+"""Writes to the registry. Every function validates with `registry.rules`, writes inside a
+transaction and records the audit trail; views, the API and the importer call only these."""
+
+from datetime import date
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from registry import rules
+from registry.audit import audit_record, diff, require_reason, snapshot
+from registry.models import (
+    BASELINE_FLAGS,
+    AuditEntry,
+    ClinicalEvent,
+    EventType,
+    FollowUpContact,
+    Patient,
+    PatientIdentity,
+    Verification,
+)
+
+PATIENT_FIELDS = (
+    "study_id", "site", "sex", "age_at_index", "index_date", "presentation", "index_treatment",
+    "study_vessel", "vessel_revascularized", *BASELINE_FLAGS, "egfr", "ics_imported", "ics_imported_source",
+)
+IDENTITY_FIELDS = ("name", "hospital_number", "date_of_birth")
+CONTACT_FIELDS = ("contact_date", "method", "vital_status", "notes")
+EVENT_FIELDS = ("event_type", "event_date", "revascularization_method", "target_vessel", "source", "notes")
+
+
+def raise_problems(problems: list[rules.Problem]) -> None:
+    if problems:
+        errors: dict[str, list[str]] = {}
+        for p in problems:
+            errors.setdefault(p.field, []).append(p.message)
+        raise ValidationError(errors)
+
+
+def age_from_birth(*, date_of_birth: date, index_date: date) -> float:
+    """Age in years at the index date, to two decimals (days / 365.25)."""
+    return round((index_date - date_of_birth).days / 365.25, 2)
+
+
+def _full_clean(instance, exclude: list[str] | None = None) -> None:
+    # Model validation: choices, lengths, uniqueness; with our field names in the messages.
+    instance.full_clean(exclude=exclude, validate_constraints=True)
+
+
+# Patients -----------------------------------------------------------------------------------
+
+def _check_patient(patient: Patient, *, date_of_birth: date | None = None) -> None:
+    problems = rules.patient_problems(
+        age_at_index=patient.age_at_index, egfr=patient.egfr, index_date=patient.index_date,
+        today=timezone.localdate(), ics=patient.ics_imported, date_of_birth=date_of_birth,
+    )
+    if patient.pk and patient.index_date:
+        earliest = _earliest_follow_up_date(patient)
+        if earliest is not None and earliest < patient.index_date:
+            problems.append(rules.Problem(
+                "index_date", f"{patient.index_date.isoformat()} is after the patient's follow-up record on {earliest.isoformat()}"
+            ))
+    raise_problems(problems)
+    _full_clean(patient)
+
+
+def _earliest_follow_up_date(patient: Patient) -> date | None:
+    dates = [
+        FollowUpContact.objects.filter(patient=patient).order_by("contact_date").values_list("contact_date", flat=True).first(),
+        ClinicalEvent.objects.filter(patient=patient).exclude(verification=Verification.REJECTED)
+        .order_by("event_date").values_list("event_date", flat=True).first(),
+    ]
+    dates = [d for d in dates if d is not None]
+    return min(dates) if dates else None
+
+
+@transaction.atomic
+def patient_create(*, user, data: dict, identity: dict | None = None) -> Patient:
+    """Enrol a patient. `data` holds PATIENT_FIELDS; `identity` optionally IDENTITY_FIELDS."""
+    unknown = set(data) - set(PATIENT_FIELDS)
+    if unknown:
+        raise ValidationError({f: "is not a patient field" for f in sorted(unknown)})
+    patient = Patient(**data)
+    dob = (identity or {}).get("date_of_birth")
+    if patient.age_at_index is None and dob and patient.index_date:
+        patient.age_at_index = age_from_birth(date_of_birth=dob, index_date=patient.index_date)
+    _check_patient(patient, date_of_birth=dob)
+    patient.save()
+    audit_record(user=user, action=AuditEntry.Action.CREATE, instance=patient, patient=patient,
+                 changes=diff({}, snapshot(patient)))
+    if identity and any(identity.get(f) for f in IDENTITY_FIELDS):
+        identity_set(user=user, patient=patient, data=identity, reason="enrolment")
+    return patient
+
+
+@transaction.atomic
+def patient_update(*, user, patient: Patient, data: dict, reason: str = "") -> Patient:
+    """Change patient fields; a reason is required for any change. Returns the patient."""
+    unknown = set(data) - set(PATIENT_FIELDS)
+    if unknown:
+        raise ValidationError({f: "is not a patient field" for f in sorted(unknown)})
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    before = snapshot(patient)
+    for name, value in data.items():
+        setattr(patient, name, value)
+    identity = PatientIdentity.objects.filter(patient=patient).first()
+    _check_patient(patient, date_of_birth=identity.date_of_birth if identity else None)
+    changes = diff(before, snapshot(patient))
+    if not changes:
+        return patient
+    reason = require_reason(reason, changes)
+    patient.save()
+    audit_record(user=user, action=AuditEntry.Action.UPDATE, instance=patient, patient=patient,
+                 changes=changes, reason=reason)
+    return patient
+
+
+@transaction.atomic
+def identity_set(*, user, patient: Patient, data: dict, reason: str = "") -> PatientIdentity:
+    """Create or change a patient's direct identifiers (name, hospital number, date of birth)."""
+    unknown = set(data) - set(IDENTITY_FIELDS)
+    if unknown:
+        raise ValidationError({f: "is not an identifier field" for f in sorted(unknown)})
+    identity, created = PatientIdentity.objects.get_or_create(patient=patient)
+    before = {} if created else snapshot(identity)
+    for name, value in data.items():
+        setattr(identity, name, value if value != "" or name != "hospital_number" else None)
+    dob = identity.date_of_birth
+    if dob is not None:
+        raise_problems([p for p in rules.patient_problems(
+            age_at_index=None, egfr=None, index_date=patient.index_date, today=timezone.localdate(), date_of_birth=dob
+        ) if p.field == "date_of_birth"])
+    _full_clean(identity)
+    changes = diff(before, snapshot(identity))
+    if not created:
+        if not changes:
+            return identity
+        reason = require_reason(reason, changes)
+    identity.save()
+    audit_record(user=user, action=AuditEntry.Action.CREATE if created else AuditEntry.Action.UPDATE,
+                 instance=identity, patient=patient, changes=changes, reason=reason)
+    return identity
+
+
+@transaction.atomic
+def patient_withdraw(*, user, patient: Patient, withdrawn_on: date, reason: str) -> Patient:
+    """Withdraw a patient from the study. Patients are never deleted."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "A reason is required to withdraw a patient."})
+    if patient.withdrawn_on is not None:
+        raise ValidationError({"withdrawn_on": f"the patient was already withdrawn on {patient.withdrawn_on.isoformat()}"})
+    raise_problems(rules.follow_up_date_problems(
+        field="withdrawn_on", value=withdrawn_on, index_date=patient.index_date,
+        today=timezone.localdate(), death_date=None,
+    ))
+    before = snapshot(patient, ["withdrawn_on", "withdrawal_reason"])
+    patient.withdrawn_on, patient.withdrawal_reason = withdrawn_on, reason
+    patient.save(update_fields=["withdrawn_on", "withdrawal_reason", "updated_at"])
+    audit_record(user=user, action=AuditEntry.Action.WITHDRAW, instance=patient, patient=patient,
+                 changes=diff(before, snapshot(patient, ["withdrawn_on", "withdrawal_reason"])), reason=reason)
+    return patient
+
+
+# Follow-up contacts -------------------------------------------------------------------------
+
+def _death_date(patient: Patient, *, exclude_event_id: int | None = None) -> date | None:
+    deaths = ClinicalEvent.objects.filter(patient=patient, event_type=EventType.DEATH).exclude(
+        verification=Verification.REJECTED
+    )
+    if exclude_event_id is not None:
+        deaths = deaths.exclude(pk=exclude_event_id)
+    return deaths.values_list("event_date", flat=True).first()
+
+
+def _check_contact(contact: FollowUpContact) -> None:
+    raise_problems(rules.follow_up_date_problems(
+        field="contact_date", value=contact.contact_date, index_date=contact.patient.index_date,
+        today=timezone.localdate(), death_date=_death_date(contact.patient),
+    ))
+    _full_clean(contact, exclude=["created_by"])
+
+
+@transaction.atomic
+def contact_record(*, user, patient: Patient, data: dict) -> FollowUpContact:
+    """Add a follow-up contact (date, method, vital status, notes)."""
+    contact = FollowUpContact(patient=patient, created_by=user if user and user.is_authenticated else None,
+                              **_only(data, CONTACT_FIELDS))
+    _check_contact(contact)
+    contact.save()
+    audit_record(user=user, action=AuditEntry.Action.CREATE, instance=contact, patient=patient,
+                 changes=diff({}, snapshot(contact, list(CONTACT_FIELDS))))
+    return contact
+
+
+@transaction.atomic
+def contact_update(*, user, contact: FollowUpContact, data: dict, reason: str) -> FollowUpContact:
+    before = snapshot(contact, list(CONTACT_FIELDS))
+    for name, value in _only(data, CONTACT_FIELDS).items():
+        setattr(contact, name, value)
+    _check_contact(contact)
+    changes = diff(before, snapshot(contact, list(CONTACT_FIELDS)))
+    if changes:
+        reason = require_reason(reason, changes)
+        contact.save()
+        audit_record(user=user, action=AuditEntry.Action.UPDATE, instance=contact, patient=contact.patient,
+                     changes=changes, reason=reason)
+    return contact
+
+
+@transaction.atomic
+def contact_delete(*, user, contact: FollowUpContact, reason: str) -> None:
+    reason = require_reason(reason, {"deleted": True})
+    audit_record(user=user, action=AuditEntry.Action.DELETE, instance=contact, patient=contact.patient,
+                 changes=diff(snapshot(contact, list(CONTACT_FIELDS)), {}), reason=reason)
+    contact.delete()
+
+
+# Clinical events ----------------------------------------------------------------------------
+
+def _check_event(event: ClinicalEvent) -> None:
+    patient = event.patient
+    others = ClinicalEvent.objects.filter(patient=patient).exclude(verification=Verification.REJECTED)
+    if event.pk:
+        others = others.exclude(pk=event.pk)
+    other_death = others.filter(event_type=EventType.DEATH).values_list("event_date", flat=True).first()
+    latest = max(
+        [d for d in (
+            others.aggregate(m=Max("event_date"))["m"],
+            FollowUpContact.objects.filter(patient=patient).aggregate(m=Max("contact_date"))["m"],
+        ) if d is not None],
+        default=None,
+    )
+    problems = rules.event_problems(
+        event_type=event.event_type, event_date=event.event_date, target_vessel=event.target_vessel,
+        revascularization_method=event.revascularization_method, index_date=patient.index_date,
+        today=timezone.localdate(), death_date=None if event.event_type == EventType.DEATH else other_death,
+        other_death_date=other_death if event.verification != Verification.REJECTED else None,
+        latest_other_date=latest,
+    )
+    raise_problems(problems)
+    _full_clean(event, exclude=["created_by", "verified_by"])
+
+
+@transaction.atomic
+def event_record(*, user, patient: Patient, data: dict) -> ClinicalEvent:
+    """Add a clinical event; it starts pending verification against source documents."""
+    event = ClinicalEvent(patient=patient, created_by=user if user and user.is_authenticated else None,
+                          **_only(data, EVENT_FIELDS))
+    _check_event(event)
+    event.save()
+    audit_record(user=user, action=AuditEntry.Action.CREATE, instance=event, patient=patient,
+                 changes=diff({}, snapshot(event, [*EVENT_FIELDS, "verification"])))
+    return event
+
+
+@transaction.atomic
+def event_update(*, user, event: ClinicalEvent, data: dict, reason: str) -> ClinicalEvent:
+    before = snapshot(event, list(EVENT_FIELDS))
+    for name, value in _only(data, EVENT_FIELDS).items():
+        setattr(event, name, value)
+    _check_event(event)
+    changes = diff(before, snapshot(event, list(EVENT_FIELDS)))
+    if changes:
+        reason = require_reason(reason, changes)
+        event.save()
+        audit_record(user=user, action=AuditEntry.Action.UPDATE, instance=event, patient=event.patient,
+                     changes=changes, reason=reason)
+    return event
+
+
+@transaction.atomic
+def event_delete(*, user, event: ClinicalEvent, reason: str) -> None:
+    reason = require_reason(reason, {"deleted": True})
+    audit_record(user=user, action=AuditEntry.Action.DELETE, instance=event, patient=event.patient,
+                 changes=diff(snapshot(event, [*EVENT_FIELDS, "verification"]), {}), reason=reason)
+    event.delete()
+
+
+VERIFY_FIELDS = ["verification", "verified_by", "verified_at", "source_document"]
+
+
+@transaction.atomic
+def event_verify(*, user, event: ClinicalEvent, decision: str = Verification.VERIFIED,
+                 source_document: str = "", reason: str = "") -> ClinicalEvent:
+    """Record the check of an event against source documents: verified, or rejected (with a reason)."""
+    if decision not in (Verification.VERIFIED, Verification.REJECTED):
+        raise ValidationError({"decision": f"must be 'verified' or 'rejected' (got {decision!r})"})
+    source_document = (source_document or "").strip()
+    if decision == Verification.VERIFIED and not source_document:
+        raise ValidationError({"source_document": "Name the source document the event was verified against."})
+    if decision == Verification.REJECTED and not (reason or "").strip():
+        raise ValidationError({"reason": "A reason is required to reject an event."})
+    if decision == Verification.VERIFIED and event.verification == Verification.REJECTED and event.event_type == EventType.DEATH:
+        other = ClinicalEvent.objects.filter(patient=event.patient, event_type=EventType.DEATH).exclude(
+            pk=event.pk).exclude(verification=Verification.REJECTED).first()
+        if other is not None:
+            raise ValidationError({"event_type": f"the patient already has a death on {other.event_date.isoformat()}: one death at most"})
+    before = snapshot(event, VERIFY_FIELDS)
+    event.verification = decision
+    event.verified_by = user if user and user.is_authenticated else None
+    event.verified_at = timezone.now()
+    event.source_document = source_document
+    event.save(update_fields=VERIFY_FIELDS)
+    audit_record(user=user, action=AuditEntry.Action.VERIFY, instance=event, patient=event.patient,
+                 changes=diff(before, snapshot(event, VERIFY_FIELDS)), reason=(reason or "").strip())
+    return event
+
+
+def _only(data: dict, allowed: tuple[str, ...]) -> dict:
+    unknown = set(data) - set(allowed)
+    if unknown:
+        raise ValidationError({f: "is not an accepted field here" for f in sorted(unknown)})
+    return dict(data)
+
+

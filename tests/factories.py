@@ -1,0 +1,81 @@
+"""factory_boy factories for registry rows. Synthetic data only."""
+
+from datetime import date
+
+import factory
+from django.contrib.auth.models import Group, User
+
+from registry.models import ClinicalEvent, FollowUpContact, Patient, PatientIdentity, Site
+
+
+class SiteFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Site
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"S{n:02d}")
+    name = factory.LazyAttribute(lambda o: f"Hospital {o.code}")
+
+
+class PatientFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Patient
+
+    study_id = factory.Sequence(lambda n: f"ICS-{n:04d}")
+    site = factory.SubFactory(SiteFactory, code="EMC")
+    sex = "M"
+    age_at_index = 65.5
+    index_date = date(2015, 3, 2)
+    presentation = "stable"
+    index_treatment = "PCI"
+    study_vessel = "LAD"
+    vessel_revascularized = True
+    hypertension = True
+    diabetes = False
+    egfr = 78.0
+
+
+class IdentityFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PatientIdentity
+
+    patient = factory.SubFactory(PatientFactory)
+    name = factory.Sequence(lambda n: f"Jan Jansen {n}")
+    hospital_number = factory.Sequence(lambda n: f"MRN{n:07d}")
+    date_of_birth = date(1950, 1, 31)
+
+
+class ContactFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FollowUpContact
+
+    patient = factory.SubFactory(PatientFactory)
+    contact_date = date(2017, 6, 1)
+    method = "phone"
+    vital_status = "alive"
+
+
+class EventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ClinicalEvent
+
+    patient = factory.SubFactory(PatientFactory)
+    event_type = "mi"
+    event_date = date(2016, 5, 10)
+    target_vessel = True
+    source = "hospital_record"
+    verification = "pending"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    password = factory.PostGenerationMethodCall("set_password", "pw-for-tests-only")
+
+    @factory.post_generation
+    def roles(self, create, extracted, **kwargs):
+        for name in extracted or ():
+            self.groups.add(Group.objects.get_or_create(name=name)[0])
