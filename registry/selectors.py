@@ -53,12 +53,21 @@ def _state(patient: Patient, contacts, events, as_of: date) -> follow_up.FollowU
 
 
 def patient_list(
-    *, user, as_of: date, search: str = "", site: str = "", status: str = ""
+    *, user, as_of: date, search: str = "", site: str = "", status: str = "", identifiers: bool = False
 ) -> list[PatientRow]:
-    """Patients the user may see, with their follow-up state, filtered and ordered by study_id."""
+    """Patients the user may see, with their follow-up state, filtered and ordered by study_id.
+
+    With `identifiers=True` (only for roles that may see them) the search also finds a patient by
+    exact hospital number, and each patient's identity is loaded in the same query.
+    """
     patients = patients_for_user(user)
-    if search:
-        patients = patients.filter(study_id__icontains=search.strip())
+    if identifiers:
+        patients = patients.select_related("identity")
+    search = search.strip()
+    if search and identifiers:
+        patients = patients.filter(Q(study_id__icontains=search) | Q(identity__hospital_number=search))
+    elif search:
+        patients = patients.filter(study_id__icontains=search)
     if site:
         patients = patients.filter(site__code=site)
     contacts, events = _facts(None, patients)

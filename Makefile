@@ -1,0 +1,53 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Only Python 3.11+ and make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+PIP_FLAGS := --disable-pip-version-check --quiet
+DEMO_HOST ?= 127.0.0.1
+DEMO_PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: help venv demo test test-services migrate check clean
+
+help:
+	@echo "make demo   - install, migrate, load demo data, run web server + Celery worker"
+	@echo "make test   - run the whole test suite on the embedded defaults (SQLite, eager Celery)"
+	@echo "make check  - Django system checks, incl. --deploy with production-like settings"
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else "Python 3.11 or newer is required (found %d.%d); run make PYTHON=python3.11 ..." % v[:2])'
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python requirements.txt requirements-dev.txt
+	$(BIN)/python -m pip install $(PIP_FLAGS) --upgrade pip
+	$(BIN)/python -m pip install $(PIP_FLAGS) -r requirements-dev.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+venv: $(STAMP)
+
+migrate: $(STAMP)
+	$(BIN)/python manage.py migrate --noinput
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -m "not services" $(PYTEST_ARGS)
+
+# Needs PostgreSQL and Redis; .ci/run sets DATABASE_URL and CELERY_BROKER_URL and starts them.
+test-services: $(STAMP)
+	$(BIN)/python -m pytest -m services $(PYTEST_ARGS)
+
+check: $(STAMP)
+	$(BIN)/python manage.py check
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	PRODUCTION=1 SECRET_KEY=check-deploy-$$(date +%s)-a-long-random-looking-secret-value-xyz ALLOWED_HOSTS=registry.example.org \
+		$(BIN)/python manage.py check --deploy --fail-level WARNING
+
+demo: $(STAMP)
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	$(BIN)/python manage.py demo_setup
+	DEMO_HOST=$(DEMO_HOST) DEMO_PORT=$(DEMO_PORT) bash scripts/demo.sh
+
+clean:
+	rm -rf $(VENV) var/celery-broker var/staticfiles

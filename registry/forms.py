@@ -1,0 +1,215 @@
+"""Forms of the registry pages. They parse and label input only: the rules live in
+`registry.rules` and are applied by the services, whose errors `add_service_errors` puts next
+to the named field."""
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import QuerySet
+from django.forms.models import fields_for_model
+
+from registry.models import (
+    ClinicalEvent,
+    ContactMethod,
+    EventSource,
+    FollowUpContact,
+    Patient,
+    PatientIdentity,
+    Verification,
+)
+from registry.services import CONTACT_FIELDS, EVENT_FIELDS, IDENTITY_FIELDS, PATIENT_FIELDS
+
+FOLLOW_UP_STATUSES = ("active", "overdue", "lost", "complete", "deceased", "withdrawn")
+
+# Service field names that a form shows under another name.
+_FIELD_ALIASES = {"ics": "ics_imported"}
+
+
+class DateInput(forms.DateInput):
+    """A native date picker; the value is always ISO (YYYY-MM-DD), whatever the locale."""
+
+    input_type = "date"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs, format="%Y-%m-%d")
+
+
+def _formfield(db_field: models.Field, **kwargs) -> forms.Field | None:
+    if isinstance(db_field, models.DateField) and not isinstance(db_field, models.DateTimeField):
+        kwargs["widget"] = DateInput
+    return db_field.formfield(**kwargs)
+
+
+def _model_fields(model: type[models.Model], names: tuple[str, ...]) -> dict[str, forms.Field]:
+    # Yes/no fields with null=True become a 3-way select (Unknown / Yes / No), "Unknown" first:
+    # a missing baseline value is never entered as "no" by default.
+    return fields_for_model(model, fields=names, formfield_callback=_formfield)
+
+
+def _reason_field(*, required: bool, label: str = "Reason for change") -> forms.CharField:
+    return forms.CharField(label=label, required=required, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+def add_service_errors(form: forms.Form, error: ValidationError) -> None:
+    """Show a service's ValidationError next to the fields it names; the rest above the form."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error.messages)
+        return
+    for name, messages in error.message_dict.items():
+        name = _FIELD_ALIASES.get(name, name)
+        form.add_error(name if name in form.fields else None, messages)
+
+
+class _RegistryForm(forms.Form):
+    """Fields built from the model at init; the first field gets the focus."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields = {**self._build_fields(), **self.fields}
+        first = next(iter(self.fields.values()), None)
+        if first is not None:
+            first.widget.attrs["autofocus"] = True
+
+    def _build_fields(self) -> dict[str, forms.Field]:
+        return {}
+
+    def data_for(self, names: tuple[str, ...]) -> dict:
+        return {name: self.cleaned_data[name] for name in names if name in self.cleaned_data}
+
+
+class PatientForm(_RegistryForm):
+    """Enrolment and edit: every patient field; `sites` limits the site select."""
+
+    def __init__(self, *args, sites: QuerySet, **kwargs):
+        self._sites = sites
+        super().__init__(*args, **kwargs)
+
+    def _build_fields(self) -> dict[str, forms.Field]:
+        fields = _model_fields(Patient, PATIENT_FIELDS)
+        fields["site"].queryset = self._sites
+        fields["study_id"].label = "Study ID"
+        fields["ics_imported_source"].label = "Source of the imported ICS"
+        return fields
+
+
+class PatientEnrolForm(PatientForm):
+    """Enrolment: the patient plus optional direct identifiers."""
+
+    def _build_fields(self) -> dict[str, forms.Field]:
+        fields = super()._build_fields()
+        fields.update(_model_fields(PatientIdentity, IDENTITY_FIELDS))
+        return fields
+
+
+class PatientEditForm(PatientForm):
+    reason = _reason_field(required=True)
+
+
+class IdentityForm(_RegistryForm):
+    reason = _reason_field(required=False, label="Reason for change (required when changing an existing value)")
+
+    def _build_fields(self) -> dict[str, forms.Field]:
+        return _model_fields(PatientIdentity, IDENTITY_FIELDS)
+
+
+class WithdrawForm(forms.Form):
+    withdrawn_on = forms.DateField(label="Withdrawn on", widget=DateInput(attrs={"autofocus": True}))
+    reason = _reason_field(required=True, label="Reason for withdrawal")
+
+
+def _without_choice(field: forms.ChoiceField, value: str) -> None:
+    field.choices = [c for c in field.choices if c[0] != value]
+
+
+class ContactForm(_RegistryForm):
+    # The "registry import" method and source belong to the CSV import, not to data entry;
+    # edit forms keep them so that an imported row can still be corrected.
+    _new = True
+
+    def _build_fields(self) -> dict[str, forms.Field]:
+        fields = _model_fields(FollowUpContact, CONTACT_FIELDS)
+        if self._new:
+            _without_choice(fields["method"], ContactMethod.REGISTRY_IMPORT)
+        return fields
+
+
+class ContactEditForm(ContactForm):
+    _new = False
+    reason = _reason_field(required=True)
+
+
+class EventForm(_RegistryForm):
+    _new = True
+
+    def _build_fields(self) -> dict[str, forms.Field]:
+        fields = _model_fields(ClinicalEvent, EVENT_FIELDS)
+        if self._new:
+            _without_choice(fields["source"], EventSource.REGISTRY_IMPORT)
+        fields["target_vessel"].help_text = "MI and revascularization only."
+        fields["revascularization_method"].help_text = "Revascularization only."
+        return fields
+
+
+class EventEditForm(EventForm):
+    _new = False
+    reason = _reason_field(required=True)
+
+
+class DeleteForm(forms.Form):
+    reason = forms.CharField(label="Reason for deletion", widget=forms.Textarea(attrs={"rows": 2, "autofocus": True}))
+
+
+class EventVerifyForm(forms.Form):
+    decision = forms.ChoiceField(
+        label="Decision",
+        choices=[(Verification.VERIFIED, "Verified against source"), (Verification.REJECTED, "Rejected")],
+        widget=forms.Select(attrs={"autofocus": True}),
+    )
+    source_document = forms.CharField(label="Source document reference", required=False, max_length=200)
+    reason = forms.CharField(label="Reason (required to reject)", required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class PatientFilterForm(forms.Form):
+    q = forms.CharField(label="Search", required=False)
+    site = forms.ChoiceField(label="Site", required=False)
+    status = forms.ChoiceField(
+        label="Follow-up status", required=False,
+        choices=[("", "All"), *((s, s.capitalize()) for s in FOLLOW_UP_STATUSES)],
+    )
+
+    def __init__(self, *args, site_codes: list[str], search_label: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["site"].choices = [("", "All sites"), *((c, c) for c in site_codes)]
+        self.fields["q"].label = search_label
+        self.fields["q"].widget.attrs.update({"autofocus": True, "type": "search"})
+
+
+class ImportForm(forms.Form):
+    patients_file = forms.FileField(label="patients.csv", widget=forms.FileInput(attrs={"autofocus": True, "accept": ".csv,text/csv"}))
+    events_file = forms.FileField(label="events.csv (optional)", required=False, widget=forms.FileInput(attrs={"accept": ".csv,text/csv"}))
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in ("patients_file", "events_file"):
+            upload = cleaned.get(name)
+            if upload is not None and upload.size > settings.IMPORT_MAX_UPLOAD_BYTES:
+                limit_mb = settings.IMPORT_MAX_UPLOAD_BYTES / (1024 * 1024)
+                self.add_error(name, f"The file is larger than the limit of {limit_mb:g} MB.")
+        return cleaned
+
+
+class AnalysisExportForm(forms.Form):
+    horizon_days = forms.IntegerField(
+        label="Horizon (days)", required=False, min_value=1, max_value=36525,
+        help_text=f"Default {settings.FOLLOW_UP_HORIZON_DAYS} days (6 years).",
+    )
+    count_pending = forms.TypedChoiceField(
+        label="Count events pending verification", required=False,
+        choices=[("yes", "Yes"), ("no", "No (verified events only)")],
+        coerce=lambda v: v == "yes", empty_value=True,
+    )
+
+    def clean_horizon_days(self) -> int:
+        value = self.cleaned_data.get("horizon_days")
+        return settings.FOLLOW_UP_HORIZON_DAYS if value is None else value
