@@ -4,7 +4,8 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import JsonResponse
 
-_OPEN_PREFIXES = ("/accounts/login/", "/static/", "/healthz")
+# /api/auth/token/ is where an API client without a session exchanges its password for a token.
+_OPEN_PREFIXES = ("/accounts/login/", "/static/", "/healthz", "/api/auth/token/")
 
 
 class LoginRequiredMiddleware:

@@ -1,0 +1,613 @@
+"""The registry's JSON API: patients, follow-up contacts, clinical events, the audit history and
+the pseudonymised analysis dataset.
+
+Every view states the roles it admits per HTTP method (`roles`), loads patients only through
+`registry.access`, calls one service or selector and serialises the result. Services raise
+Django's ValidationError ({field: [messages]}); `RegistryApi` turns it into a 400 with the same
+field-keyed messages. Investigators (no SEE_IDENTIFIERS role) never receive direct identifiers
+or free text: output serializers drop those fields unless the context allows them.
+"""
+
+from collections.abc import Mapping
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import prefetch_related_objects
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from registry import follow_up, selectors, services
+from registry.access import (
+    ANALYSIS_DATA,
+    EDIT_REGISTRY,
+    ROLES,
+    SEE_AUDIT,
+    VIEW_PATIENTS,
+    can_see_identifiers,
+    has_role,
+    patient_get_for_user,
+    patients_for_user,
+    user_site_id,
+)
+from registry.models import (
+    BASELINE_FLAGS,
+    ClinicalEvent,
+    EventType,
+    FollowUpContact,
+    Patient,
+    PatientIdentity,
+    Site,
+    Verification,
+    VitalStatus,
+)
+
+FOLLOW_UP_STATUSES = ("active", "overdue", "lost", "complete", "deceased", "withdrawn")
+
+# Services name a few problems after the rule rather than the API field: put them where the
+# client sent the value (identifiers are nested under "identifiers" in the API).
+_ERROR_PATHS = {"ics": ("ics_imported",), "__all__": ("non_field_errors",)} | {
+    name: ("identifiers", name) for name in services.IDENTITY_FIELDS
+}
+
+
+# Permissions, errors, pagination --------------------------------------------------------------
+
+def HasRole(roles: tuple[str, ...]) -> type[BasePermission]:  # noqa: N802 - used like a class
+    """A DRF permission class admitting users with any of `roles`; others get 403."""
+
+    class _HasRole(BasePermission):
+        message = "Your role does not allow this."
+
+        def has_permission(self, request, view) -> bool:
+            return has_role(request.user, roles)
+
+    _HasRole.__name__ = f"HasRole{tuple(roles)}"
+    return _HasRole
+
+
+# The API schema and docs: any registry role (an outsider without a role gets 403).
+AnyRegistryRole = HasRole(ROLES)
+
+
+def validation_detail(exc: DjangoValidationError) -> dict:
+    """A Django ValidationError as DRF's error body: {field: [messages]}."""
+    if not hasattr(exc, "error_dict"):
+        return {"non_field_errors": exc.messages}
+    detail: dict = {}
+    for field, messages in exc.message_dict.items():
+        *parents, leaf = _ERROR_PATHS.get(field, (field,))
+        node = detail
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node.setdefault(leaf, []).extend(messages)
+    return detail
+
+
+class RegistryPagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class RegistryApi(APIView):
+    """Base view: roles per HTTP method, JSON bodies, service ValidationError -> 400."""
+
+    roles: dict[str, tuple[str, ...]] = {}
+    # Token first: DRF answers an unauthenticated request with the first class's challenge, so a
+    # missing or bad token is a 401 (WWW-Authenticate: Token) rather than a 403.
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    parser_classes = [JSONParser]
+
+    def get_permissions(self):
+        method = "GET" if self.request.method == "HEAD" else self.request.method
+        # A method the view does not have: let role holders through to DRF's 405.
+        roles = self.roles.get(method) or tuple({r for rs in self.roles.values() for r in rs})
+        return [HasRole(roles)()]
+
+    def handle_exception(self, exc):
+        if isinstance(exc, DjangoValidationError):
+            exc = ValidationError(validation_detail(exc))
+        return super().handle_exception(exc)
+
+    def output_context(self) -> dict:
+        return {"request": self.request, "can_see_identifiers": can_see_identifiers(self.request.user)}
+
+    def paginate(self, items) -> tuple[RegistryPagination, list]:
+        paginator = RegistryPagination()
+        return paginator, paginator.paginate_queryset(items, self.request, view=self)
+
+
+def _valid(serializer_class, data, **kwargs) -> dict:
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+# Serializers shared by several views --------------------------------------------------------
+
+class RejectUnknownKeysMixin:
+    """Rejects keys a serializer does not know instead of ignoring them (e.g. a typo in a PATCH)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise ValidationError({name: ["is not an accepted field here"] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class ConfidentialFieldsMixin:
+    """Drops `Meta.confidential_fields` unless the context says the user may see identifiers."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.context.get("can_see_identifiers"):
+            for name in self.Meta.confidential_fields:
+                self.fields.pop(name, None)
+
+
+class FollowUpSerializer(serializers.Serializer):
+    last_contact_date = serializers.DateField(allow_null=True)
+    follow_up_days = serializers.IntegerField(allow_null=True)
+    vital_status = serializers.ChoiceField(choices=VitalStatus.choices)
+    status = serializers.ChoiceField(choices=FOLLOW_UP_STATUSES)
+
+
+class IdentifiersSerializer(RejectUnknownKeysMixin, serializers.ModelSerializer):
+    class Meta:
+        model = PatientIdentity
+        fields = services.IDENTITY_FIELDS
+        # Uniqueness of the hospital number is checked by the service, with the other rules.
+        extra_kwargs = {"hospital_number": {"validators": []}}
+        ref_name = "Identifiers"
+
+
+class PatientOutputSerializer(ConfidentialFieldsMixin, serializers.ModelSerializer):
+    """A patient with its follow-up state, taken from context["states"][patient.pk]."""
+
+    site = serializers.CharField(source="site.code")
+    renal_impairment = serializers.BooleanField(allow_null=True)
+    follow_up = serializers.SerializerMethodField()
+    identifiers = IdentifiersSerializer(source="identity", allow_null=True, read_only=True)
+
+    class Meta:
+        model = Patient
+        fields = (
+            *services.PATIENT_FIELDS, "renal_impairment", "withdrawn_on", "withdrawal_reason",
+            "follow_up", "identifiers",
+        )
+        read_only_fields = fields
+        confidential_fields = ("identifiers", "withdrawal_reason")
+        ref_name = "Patient"
+
+    @extend_schema_field(FollowUpSerializer)
+    def get_follow_up(self, patient) -> dict:
+        return FollowUpSerializer(self.context["states"][patient.pk]).data
+
+
+class PatientInputSerializer(RejectUnknownKeysMixin, serializers.ModelSerializer):
+    site = serializers.SlugRelatedField(slug_field="code", queryset=Site.objects.all())
+
+    class Meta:
+        model = Patient
+        fields = services.PATIENT_FIELDS
+        # Uniqueness of study_id is checked by the service (it knows which patient is changed).
+        extra_kwargs = {"study_id": {"validators": []}}
+        ref_name = "PatientInput"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A user restricted to one site enrols and moves patients only at that site.
+        request = self.context.get("request")
+        site_id = user_site_id(request.user) if request is not None else None
+        if site_id is not None:
+            self.fields["site"].queryset = Site.objects.filter(pk=site_id)
+
+
+class ContactOutputSerializer(ConfidentialFieldsMixin, serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.username", allow_null=True)
+
+    class Meta:
+        model = FollowUpContact
+        fields = ("id", *services.CONTACT_FIELDS, "created_by", "created_at")
+        read_only_fields = fields
+        confidential_fields = ("notes",)
+        ref_name = "Contact"
+
+
+class ContactInputSerializer(RejectUnknownKeysMixin, serializers.ModelSerializer):
+    class Meta:
+        model = FollowUpContact
+        fields = services.CONTACT_FIELDS
+        ref_name = "ContactInput"
+
+
+class EventOutputSerializer(ConfidentialFieldsMixin, serializers.ModelSerializer):
+    study_id = serializers.CharField(source="patient.study_id")
+    verified_by = serializers.CharField(source="verified_by.username", allow_null=True)
+
+    class Meta:
+        model = ClinicalEvent
+        fields = (
+            "id", "study_id", *services.EVENT_FIELDS, "verification", "verified_by", "verified_at",
+            "source_document", "created_at",
+        )
+        read_only_fields = fields
+        # A source document reference is free text too (letters, file names): not for investigators.
+        confidential_fields = ("notes", "source_document")
+        ref_name = "Event"
+
+
+class EventInputSerializer(RejectUnknownKeysMixin, serializers.ModelSerializer):
+    class Meta:
+        model = ClinicalEvent
+        fields = services.EVENT_FIELDS
+        ref_name = "EventInput"
+
+
+class ReasonSerializer(RejectUnknownKeysMixin, serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True)
+
+    class Meta:
+        ref_name = "Reason"
+
+
+class TokenObtainApi(ObtainAuthToken):
+    """Exchange a username and password for the user's API token (header `Authorization: Token <key>`)."""
+
+    @extend_schema(responses=inline_serializer("Token", {"token": serializers.CharField()}))
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
+
+
+# Patients -----------------------------------------------------------------------------------
+
+def _patient_data(view: RegistryApi, patient) -> dict:
+    state = selectors.follow_up_state_of(patient, as_of=timezone.localdate())
+    context = view.output_context() | {"states": {patient.pk: state}}
+    return PatientOutputSerializer(patient, context=context).data
+
+
+class PatientListCreateApi(RegistryApi):
+    """GET: the patients the user may see, with follow-up state. POST: enrol a patient."""
+
+    roles = {"GET": VIEW_PATIENTS, "POST": EDIT_REGISTRY}
+    pagination_class = RegistryPagination
+
+    class FilterSerializer(serializers.Serializer):
+        q = serializers.CharField(required=False, allow_blank=True, help_text="study_id contains")
+        site = serializers.CharField(required=False, allow_blank=True, help_text="site code")
+        status = serializers.ChoiceField(choices=FOLLOW_UP_STATUSES, required=False, allow_blank=True)
+        index_date_after = serializers.DateField(required=False)
+        index_date_before = serializers.DateField(required=False)
+
+        class Meta:
+            ref_name = "PatientFilter"
+
+    class InputSerializer(PatientInputSerializer):
+        identifiers = IdentifiersSerializer(required=False)
+
+        class Meta(PatientInputSerializer.Meta):
+            fields = (*PatientInputSerializer.Meta.fields, "identifiers")
+            ref_name = "PatientCreate"
+
+    OutputSerializer = PatientOutputSerializer
+
+    @extend_schema(parameters=[FilterSerializer], responses=PatientOutputSerializer(many=True))
+    def get(self, request):
+        filters = _valid(self.FilterSerializer, request.query_params)
+        rows = selectors.patient_list(
+            user=request.user, as_of=timezone.localdate(), search=filters.get("q", ""),
+            site=filters.get("site", ""), status=filters.get("status", ""),
+        )
+        after, before = filters.get("index_date_after"), filters.get("index_date_before")
+        rows = [r for r in rows if (not after or r.patient.index_date >= after)
+                and (not before or r.patient.index_date <= before)]
+        paginator, page = self.paginate(rows)
+        patients = [row.patient for row in page]
+        if self.output_context()["can_see_identifiers"]:
+            prefetch_related_objects(patients, "identity")  # one query for the whole page
+        context = self.output_context() | {"states": {row.patient.pk: row.state for row in page}}
+        return paginator.get_paginated_response(self.OutputSerializer(patients, many=True, context=context).data)
+
+    @extend_schema(request=InputSerializer, responses={201: PatientOutputSerializer})
+    def post(self, request):
+        data = dict(_valid(self.InputSerializer, request.data, context={"request": request}))
+        identity = data.pop("identifiers", None)
+        patient = services.patient_create(user=request.user, data=data, identity=identity)
+        return Response(_patient_data(self, patient), status=status.HTTP_201_CREATED)
+
+
+class PatientDetailApi(RegistryApi):
+    """GET: one patient. PATCH: change patient fields; `reason` is required for any change."""
+
+    roles = {"GET": VIEW_PATIENTS, "PATCH": EDIT_REGISTRY}
+    OutputSerializer = PatientOutputSerializer
+
+    class InputSerializer(PatientInputSerializer):
+        reason = serializers.CharField(required=False, allow_blank=True)
+
+        class Meta(PatientInputSerializer.Meta):
+            fields = (*PatientInputSerializer.Meta.fields, "reason")
+            ref_name = "PatientUpdate"
+
+    @extend_schema(responses=PatientOutputSerializer)
+    def get(self, request, study_id: str):
+        patient = patient_get_for_user(user=request.user, study_id=study_id)
+        return Response(_patient_data(self, patient))
+
+    @extend_schema(request=InputSerializer, responses=PatientOutputSerializer)
+    def patch(self, request, study_id: str):
+        patient = patient_get_for_user(user=request.user, study_id=study_id)
+        data = dict(_valid(self.InputSerializer, request.data, partial=True, context={"request": request}))
+        reason = data.pop("reason", "")
+        patient = services.patient_update(user=request.user, patient=patient, data=data, reason=reason)
+        return Response(_patient_data(self, patient))
+
+
+class PatientWithdrawApi(RegistryApi):
+    roles = {"POST": EDIT_REGISTRY}
+
+    class InputSerializer(RejectUnknownKeysMixin, serializers.Serializer):
+        withdrawn_on = serializers.DateField()
+        reason = serializers.CharField(allow_blank=True)
+
+        class Meta:
+            ref_name = "PatientWithdraw"
+
+    @extend_schema(request=InputSerializer, responses=PatientOutputSerializer)
+    def post(self, request, study_id: str):
+        patient = patient_get_for_user(user=request.user, study_id=study_id)
+        data = _valid(self.InputSerializer, request.data)
+        patient = services.patient_withdraw(user=request.user, patient=patient, **data)
+        return Response(_patient_data(self, patient))
+
+
+class PatientHistoryApi(RegistryApi):
+    """The audit trail of one patient, newest first (it holds old identifier values)."""
+
+    roles = {"GET": SEE_AUDIT}
+    pagination_class = RegistryPagination
+
+    class OutputSerializer(serializers.Serializer):
+        at = serializers.DateTimeField()
+        username = serializers.CharField()
+        action = serializers.CharField()
+        entity = serializers.CharField()
+        object_id = serializers.CharField()
+        changes = serializers.JSONField()
+        reason = serializers.CharField()
+
+        class Meta:
+            ref_name = "AuditEntry"
+
+    @extend_schema(responses=OutputSerializer(many=True))
+    def get(self, request, study_id: str):
+        patient = patient_get_for_user(user=request.user, study_id=study_id)
+        paginator, page = self.paginate(patient.audit_entries.order_by("-at", "-id"))
+        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+
+
+# Follow-up contacts -------------------------------------------------------------------------
+
+class ContactListCreateApi(RegistryApi):
+    """GET: a patient's contacts in date order (notes only for roles that see identifiers).
+    POST: record a contact."""
+
+    roles = {"GET": VIEW_PATIENTS, "POST": EDIT_REGISTRY}
+    InputSerializer = ContactInputSerializer
+    OutputSerializer = ContactOutputSerializer
+
+    @extend_schema(responses=ContactOutputSerializer(many=True))
+    def get(self, request, study_id: str):
+        patient = patient_get_for_user(user=request.user, study_id=study_id)
+        contacts = patient.contacts.select_related("created_by").order_by("contact_date", "id")
+        return Response(self.OutputSerializer(contacts, many=True, context=self.output_context()).data)
+
+    @extend_schema(request=ContactInputSerializer, responses={201: ContactOutputSerializer})
+    def post(self, request, study_id: str):
+        patient = patient_get_for_user(user=request.user, study_id=study_id)
+        data = _valid(self.InputSerializer, request.data)
+        contact = services.contact_record(user=request.user, patient=patient, data=data)
+        return Response(self.OutputSerializer(contact, context=self.output_context()).data,
+                        status=status.HTTP_201_CREATED)
+
+
+class ContactUpdateDeleteApi(RegistryApi):
+    """PATCH: change a contact; DELETE: remove it. Both need a `reason` (body, or ?reason= on DELETE)."""
+
+    roles = {"PATCH": EDIT_REGISTRY, "DELETE": EDIT_REGISTRY}
+    OutputSerializer = ContactOutputSerializer
+
+    class InputSerializer(ContactInputSerializer):
+        reason = serializers.CharField(required=False, allow_blank=True)
+
+        class Meta(ContactInputSerializer.Meta):
+            fields = (*ContactInputSerializer.Meta.fields, "reason")
+            ref_name = "ContactUpdate"
+
+    def _contact(self, request, study_id: str, pk: int):
+        patient = patient_get_for_user(user=request.user, study_id=study_id)
+        return get_object_or_404(patient.contacts.select_related("patient", "created_by"), pk=pk)
+
+    @extend_schema(request=InputSerializer, responses=ContactOutputSerializer)
+    def patch(self, request, study_id: str, pk: int):
+        contact = self._contact(request, study_id, pk)
+        data = dict(_valid(self.InputSerializer, request.data, partial=True))
+        reason = data.pop("reason", "")
+        contact = services.contact_update(user=request.user, contact=contact, data=data, reason=reason)
+        return Response(self.OutputSerializer(contact, context=self.output_context()).data)
+
+    @extend_schema(request=ReasonSerializer, responses={204: None})
+    def delete(self, request, study_id: str, pk: int):
+        contact = self._contact(request, study_id, pk)
+        services.contact_delete(user=request.user, contact=contact, reason=_delete_reason(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _delete_reason(request) -> str:
+    # Some HTTP clients cannot send a body with DELETE: accept ?reason= as well.
+    data = request.data if request.data else {"reason": request.query_params.get("reason", "")}
+    return _valid(ReasonSerializer, data).get("reason", "")
+
+
+# Clinical events ----------------------------------------------------------------------------
+
+class EventListCreateApi(RegistryApi):
+    """GET: a patient's events in date order. POST: record an event (pending verification)."""
+
+    roles = {"GET": VIEW_PATIENTS, "POST": EDIT_REGISTRY}
+    InputSerializer = EventInputSerializer
+    OutputSerializer = EventOutputSerializer
+
+    @extend_schema(responses=EventOutputSerializer(many=True))
+    def get(self, request, study_id: str):
+        patient = patient_get_for_user(user=request.user, study_id=study_id)
+        events = patient.events.select_related("patient", "verified_by").order_by("event_date", "id")
+        return Response(self.OutputSerializer(events, many=True, context=self.output_context()).data)
+
+    @extend_schema(request=EventInputSerializer, responses={201: EventOutputSerializer})
+    def post(self, request, study_id: str):
+        patient = patient_get_for_user(user=request.user, study_id=study_id)
+        data = _valid(self.InputSerializer, request.data)
+        event = services.event_record(user=request.user, patient=patient, data=data)
+        return Response(self.OutputSerializer(event, context=self.output_context()).data,
+                        status=status.HTTP_201_CREATED)
+
+
+def _event_for_user(request, study_id: str, pk: int) -> ClinicalEvent:
+    patient = patient_get_for_user(user=request.user, study_id=study_id)
+    return get_object_or_404(patient.events.select_related("patient", "verified_by"), pk=pk)
+
+
+class EventUpdateDeleteApi(RegistryApi):
+    """PATCH: change an event; DELETE: remove it. Both need a `reason`."""
+
+    roles = {"PATCH": EDIT_REGISTRY, "DELETE": EDIT_REGISTRY}
+    OutputSerializer = EventOutputSerializer
+
+    class InputSerializer(EventInputSerializer):
+        reason = serializers.CharField(required=False, allow_blank=True)
+
+        class Meta(EventInputSerializer.Meta):
+            fields = (*EventInputSerializer.Meta.fields, "reason")
+            ref_name = "EventUpdate"
+
+    @extend_schema(request=InputSerializer, responses=EventOutputSerializer)
+    def patch(self, request, study_id: str, pk: int):
+        event = _event_for_user(request, study_id, pk)
+        data = dict(_valid(self.InputSerializer, request.data, partial=True))
+        reason = data.pop("reason", "")
+        event = services.event_update(user=request.user, event=event, data=data, reason=reason)
+        return Response(self.OutputSerializer(event, context=self.output_context()).data)
+
+    @extend_schema(request=ReasonSerializer, responses={204: None})
+    def delete(self, request, study_id: str, pk: int):
+        event = _event_for_user(request, study_id, pk)
+        services.event_delete(user=request.user, event=event, reason=_delete_reason(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class EventVerifyApi(RegistryApi):
+    """Record the check of an event against source documents: verified or rejected."""
+
+    roles = {"POST": EDIT_REGISTRY}
+    OutputSerializer = EventOutputSerializer
+
+    class InputSerializer(RejectUnknownKeysMixin, serializers.Serializer):
+        decision = serializers.ChoiceField(choices=[Verification.VERIFIED, Verification.REJECTED])
+        source_document = serializers.CharField(required=False, allow_blank=True, max_length=200)
+        reason = serializers.CharField(required=False, allow_blank=True)
+
+        class Meta:
+            ref_name = "EventVerify"
+
+    @extend_schema(request=InputSerializer, responses=EventOutputSerializer)
+    def post(self, request, study_id: str, pk: int):
+        event = _event_for_user(request, study_id, pk)
+        data = _valid(self.InputSerializer, request.data)
+        event = services.event_verify(user=request.user, event=event, **data)
+        return Response(self.OutputSerializer(event, context=self.output_context()).data)
+
+
+class EventListApi(RegistryApi):
+    """Events across all patients the user may see, e.g. ?verification=pending, oldest first."""
+
+    roles = {"GET": VIEW_PATIENTS}
+    pagination_class = RegistryPagination
+    OutputSerializer = EventOutputSerializer
+
+    class FilterSerializer(serializers.Serializer):
+        verification = serializers.ChoiceField(choices=Verification.choices, required=False, allow_blank=True)
+        event_type = serializers.ChoiceField(choices=EventType.choices, required=False, allow_blank=True)
+
+        class Meta:
+            ref_name = "EventFilter"
+
+    @extend_schema(parameters=[FilterSerializer], responses=EventOutputSerializer(many=True))
+    def get(self, request):
+        filters = {k: v for k, v in _valid(self.FilterSerializer, request.query_params).items() if v}
+        events = (
+            ClinicalEvent.objects.filter(patient__in=patients_for_user(request.user).values("pk"), **filters)
+            .select_related("patient", "verified_by")
+            .order_by("event_date", "pk")
+        )
+        paginator, page = self.paginate(events)
+        data = self.OutputSerializer(page, many=True, context=self.output_context()).data
+        return paginator.get_paginated_response(data)
+
+
+# Analysis dataset ---------------------------------------------------------------------------
+
+def _analysis_field(column: str) -> serializers.Field:
+    if column.endswith(("_days", "_status")):
+        return serializers.IntegerField(allow_null=column == "follow_up_days")
+    if column in ("index_date", "last_contact_date"):
+        return serializers.DateField(allow_null=True)
+    if column in (*BASELINE_FLAGS, "renal_impairment", "acs", "vessel_revascularized"):
+        return serializers.BooleanField(allow_null=True)
+    if column in ("age_at_index", "egfr", "ics"):
+        return serializers.FloatField(allow_null=True)
+    return serializers.CharField()
+
+
+class AnalysisRowSerializer(serializers.Serializer):
+    """One pseudonymised analysis row; the columns are selectors.analysis_columns()."""
+
+    class Meta:
+        ref_name = "AnalysisRow"
+
+    def get_fields(self) -> dict:
+        return {column: _analysis_field(column) for column in selectors.analysis_columns()}
+
+
+class AnalysisDatasetApi(RegistryApi):
+    """The analysis dataset: one row per patient with time (days) and status per endpoint
+    (1 event, 2 competing death, 0 censored). Never any direct identifier."""
+
+    roles = {"GET": ANALYSIS_DATA}
+    pagination_class = RegistryPagination
+    OutputSerializer = AnalysisRowSerializer
+
+    class FilterSerializer(serializers.Serializer):
+        horizon_days = serializers.IntegerField(min_value=1, default=follow_up.HORIZON_DAYS)
+        # default=True also for a missing query parameter (DRF reads absent booleans as False).
+        count_pending = serializers.BooleanField(default=True)
+
+        class Meta:
+            ref_name = "AnalysisFilter"
+
+    @extend_schema(parameters=[FilterSerializer], responses=AnalysisRowSerializer(many=True))
+    def get(self, request):
+        params = _valid(self.FilterSerializer, request.query_params)
+        rows = selectors.analysis_rows(user=request.user, **params)
+        paginator, page = self.paginate(rows)
+        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
