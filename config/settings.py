@@ -192,6 +192,7 @@ SPECTACULAR_SETTINGS = {
 FOLLOW_UP_OVERDUE_DAYS = env_int("FOLLOW_UP_OVERDUE_DAYS", 365)
 FOLLOW_UP_LOST_DAYS = env_int("FOLLOW_UP_LOST_DAYS", 730)
 FOLLOW_UP_HORIZON_DAYS = env_int("FOLLOW_UP_HORIZON_DAYS", 2191)
+DEFAULT_SITE_CODE = env_str("DEFAULT_SITE_CODE", "MAIN")  # site of imported patients without a site column
 IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
 
 # Security headers; HTTPS-only settings follow SECURE_SSL (on in production behind TLS).

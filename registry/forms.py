@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.forms.models import fields_for_model
 
 from registry.models import (
+    BASELINE_FLAGS,
     ClinicalEvent,
     ContactMethod,
     EventSource,
@@ -85,12 +86,31 @@ class PatientForm(_RegistryForm):
         self._sites = sites
         super().__init__(*args, **kwargs)
 
+    # Legend -> field names; the page shows one fieldset each, in this (tab) order.
+    SECTIONS = (
+        ("Patient", ("study_id", "site", "sex", "age_at_index")),
+        ("Index procedure", ("index_date", "presentation", "index_treatment", "study_vessel", "vessel_revascularized")),
+        ("Baseline (Unknown = not recorded)", (*BASELINE_FLAGS, "egfr")),
+        ("Imported ICS", ("ics_imported", "ics_imported_source")),
+        ("Identifiers (optional)", IDENTITY_FIELDS),
+        ("Change", ("reason",)),
+    )
+
     def _build_fields(self) -> dict[str, forms.Field]:
         fields = _model_fields(Patient, PATIENT_FIELDS)
         fields["site"].queryset = self._sites
+        if len(self._sites) == 1:
+            fields["site"].initial = self._sites[0].pk
         fields["study_id"].label = "Study ID"
         fields["ics_imported_source"].label = "Source of the imported ICS"
         return fields
+
+    def sections(self) -> list[tuple[str, list[forms.BoundField]]]:
+        placed = {name for _, names in self.SECTIONS for name in names}
+        sections = [(legend, [self[n] for n in names if n in self.fields]) for legend, names in self.SECTIONS]
+        # A field added to the model but not (yet) to SECTIONS is still shown.
+        sections.append(("Other", [self[n] for n in self.fields if n not in placed]))
+        return [(legend, fields) for legend, fields in sections if fields]
 
 
 class PatientEnrolForm(PatientForm):
@@ -167,11 +187,12 @@ class EventVerifyForm(forms.Form):
         widget=forms.Select(attrs={"autofocus": True}),
     )
     source_document = forms.CharField(label="Source document reference", required=False, max_length=200)
-    reason = forms.CharField(label="Reason (required to reject)", required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    reason = forms.CharField(label="Reason (required to reject)", required=False,
+                             widget=forms.Textarea(attrs={"rows": 2}))
 
 
 class PatientFilterForm(forms.Form):
-    q = forms.CharField(label="Search", required=False)
+    q = forms.CharField(label="Search", required=False, widget=forms.SearchInput(attrs={"autofocus": True}))
     site = forms.ChoiceField(label="Site", required=False)
     status = forms.ChoiceField(
         label="Follow-up status", required=False,
@@ -182,12 +203,15 @@ class PatientFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["site"].choices = [("", "All sites"), *((c, c) for c in site_codes)]
         self.fields["q"].label = search_label
-        self.fields["q"].widget.attrs.update({"autofocus": True, "type": "search"})
 
 
 class ImportForm(forms.Form):
-    patients_file = forms.FileField(label="patients.csv", widget=forms.FileInput(attrs={"autofocus": True, "accept": ".csv,text/csv"}))
-    events_file = forms.FileField(label="events.csv (optional)", required=False, widget=forms.FileInput(attrs={"accept": ".csv,text/csv"}))
+    patients_file = forms.FileField(
+        label="patients.csv", widget=forms.FileInput(attrs={"autofocus": True, "accept": ".csv,text/csv"})
+    )
+    events_file = forms.FileField(
+        label="events.csv (optional)", required=False, widget=forms.FileInput(attrs={"accept": ".csv,text/csv"})
+    )
 
     def clean(self):
         cleaned = super().clean()

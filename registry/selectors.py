@@ -122,6 +122,7 @@ def analysis_rows(
     """
     if patients is None:
         patients = patients_for_user(user)
+    patients = patients.select_related("site")
     contacts, events = _facts(None, patients)
     rows = []
     for p in patients.order_by("study_id"):

@@ -1,0 +1,256 @@
+"""The registry's CSV interchange format, as plain functions over text (no Django).
+
+Two files: `patients.csv` (one row per patient) and `events.csv` (one row per clinical event).
+UTF-8 (a byte-order mark is allowed), comma-separated, a header row, dates YYYY-MM-DD, flags 0/1,
+an empty cell means "missing". Header names are case-sensitive after stripping whitespace; the
+column order is free. Row numbers are spreadsheet rows: the header is row 1, the first data row 2.
+
+This module reads a file into typed rows and reports cell-level problems; the registry rules
+(ranges, dates against the index date and death) are checked by `registry.importer`. The
+writer side (`write_rows`, `format_value`) is the one place that decides how a value looks in
+a file, so that export -> import -> export gives the same bytes.
+"""
+
+import csv
+import io
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+
+PATIENTS_FILE = "patients.csv"
+EVENTS_FILE = "events.csv"
+ANALYSIS_FILE = "analysis_dataset.csv"
+
+# The CSV dialect of every file we write; the reader accepts "\r\n" line ends as well.
+LINE_TERMINATOR = "\n"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # text, date, number, flag or choice
+    required: bool = False  # an empty cell is a problem
+    choices: tuple[str, ...] = ()
+    max_length: int | None = None
+
+
+# Choice values as stored in registry.models (a test keeps the two in step).
+SEXES = ("M", "F")
+PRESENTATIONS = ("ACS", "stable")
+INDEX_TREATMENTS = ("PCI", "CABG", "conservative")
+VESSELS = ("LAD", "LCX", "RCA", "LM")
+EVENT_TYPES = ("death", "stroke", "mi", "revascularization")
+BASELINE_FLAGS = (
+    "hypertension", "hypercholesterolemia", "statin", "diabetes", "family_history", "smoking",
+    "prior_mi", "prior_pci", "prior_cabg", "prior_stroke", "prior_pad",
+)
+
+PATIENT_COLUMNS = (
+    Column("study_id", "text", required=True, max_length=40),
+    Column("sex", "choice", choices=SEXES),
+    Column("age_at_index", "number"),
+    Column("index_date", "date", required=True),
+    *(Column(name, "flag") for name in BASELINE_FLAGS),
+    Column("egfr", "number"),
+    Column("presentation", "choice", choices=PRESENTATIONS),
+    Column("index_treatment", "choice", choices=INDEX_TREATMENTS),
+    Column("study_vessel", "choice", choices=VESSELS),
+    Column("vessel_revascularized", "flag"),
+    Column("ics", "number"),
+    Column("last_contact_date", "date"),
+)
+# Accepted in patients.csv but not required: the site code and where the ICS came from.
+PATIENT_OPTIONAL_COLUMNS = (
+    Column("site", "text", max_length=20),
+    Column("ics_source", "text", max_length=200),
+)
+EVENT_COLUMNS = (
+    Column("study_id", "text", required=True, max_length=40),
+    Column("event_type", "choice", required=True, choices=EVENT_TYPES),
+    Column("event_date", "date", required=True),
+    Column("target_vessel", "flag"),
+    Column("verified", "flag", required=True),
+)
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+@dataclass(frozen=True)
+class CsvProblem:
+    """One problem in an input file. `row` is None for the whole file, `column` None for a whole row."""
+
+    file: str
+    row: int | None
+    column: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.row is None else f"{self.file} row {self.row}"
+        if self.column is not None:
+            where += f", column {self.column}"
+        return f"{where}: {self.message}"
+
+    def as_dict(self) -> dict:
+        return {"file": self.file, "row": self.row, "column": self.column, "message": self.message}
+
+
+class CellError(ValueError):
+    """A cell that does not parse; the message names the rule and the value."""
+
+
+@dataclass
+class Table:
+    """A file read into typed rows: (row number, {column: value}), plus the problems found."""
+
+    file: str
+    columns: list[str]
+    rows: list[tuple[int, dict]]
+    problems: list[CsvProblem]
+
+    @property
+    def readable(self) -> bool:
+        """The header is usable, so the rows could be checked (they may still have problems)."""
+        return not any(p.row in (None, 1) for p in self.problems)
+
+
+def parse_cell(column: Column, text: str):
+    """Parse one stripped cell. Empty -> None ("" for text and choices); bad values raise CellError."""
+    if text == "":
+        if column.required:
+            raise CellError("is required")
+        return "" if column.kind in ("text", "choice") else None
+    if column.kind == "date":
+        return parse_date(text)
+    if column.kind == "number":
+        return parse_number(text)
+    if column.kind == "flag":
+        if text not in ("0", "1"):
+            raise CellError(f"must be 0 or 1 (got {text})")
+        return text == "1"
+    if column.kind == "choice" and text not in column.choices:
+        raise CellError(f"must be one of {', '.join(column.choices)} (got {text})")
+    if column.max_length is not None and len(text) > column.max_length:
+        raise CellError(f"must be at most {column.max_length} characters (got {len(text)})")
+    return text
+
+
+def parse_date(text: str) -> date:
+    try:
+        if not _DATE.fullmatch(text):
+            raise ValueError(text)
+        return date(int(text[:4]), int(text[5:7]), int(text[8:]))
+    except ValueError:
+        raise CellError(f"{text} is not a valid date (YYYY-MM-DD)") from None
+
+
+def parse_number(text: str) -> float:
+    value = float(text) if _NUMBER.fullmatch(text) else math.nan
+    if not math.isfinite(value):
+        raise CellError(f"must be a number (got {text})")
+    return value
+
+
+def read_table(
+    file_obj, *, file: str, columns: tuple[Column, ...], optional_columns: tuple[Column, ...] = ()
+) -> Table:
+    """Read and type one CSV file: header checks, cell counts and per-cell parsing.
+
+    Rows whose cells are all empty (spreadsheets leave them at the end) are skipped; they still
+    count for the row numbers.
+    """
+    try:
+        text = file_obj.read()
+    except UnicodeDecodeError as exc:
+        bad_byte = exc.object[exc.start]
+        message = f"is not UTF-8 text (byte 0x{bad_byte:02x} at position {exc.start}); save it as CSV UTF-8"
+        return Table(file, [], [], [CsvProblem(file, None, None, message)])
+    text = text.removeprefix("\ufeff")
+    if not text.strip():
+        return Table(file, [], [], [CsvProblem(file, None, None, "the file is empty (expected a header row)")])
+    records = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = [name.strip() for name in next(records)]
+    except csv.Error as exc:
+        return Table(file, [], [], [CsvProblem(file, 1, None, f"is not readable as CSV ({exc})")])
+    by_name = {c.name: c for c in (*columns, *optional_columns)}
+    problems = _header_problems(header, file=file, columns=columns, known=by_name)
+    table = Table(file, header, [], problems)
+    if not problems:
+        _read_rows(table, records, by_name)
+    return table
+
+
+def _read_rows(table: Table, records, by_name: Mapping[str, Column]) -> None:
+    file, header, problems = table.file, table.columns, table.problems
+    row = 1
+    while True:
+        row += 1
+        try:
+            cells = next(records)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            problems.append(CsvProblem(file, row, None, f"is not readable as CSV ({exc}); nothing after it was read"))
+            return
+        if all(not cell.strip() for cell in cells):
+            continue
+        if len(cells) != len(header):
+            message = f"has {len(cells)} cells, expected {len(header)} as in the header"
+            problems.append(CsvProblem(file, row, None, message))
+            continue
+        values = {}
+        for name, cell in zip(header, cells, strict=True):
+            try:
+                values[name] = parse_cell(by_name[name], cell.strip())
+            except CellError as exc:
+                problems.append(CsvProblem(file, row, name, str(exc)))
+                values[name] = None
+        table.rows.append((row, values))
+
+
+def _header_problems(header: list[str], *, file: str, columns, known: Mapping[str, Column]) -> list[CsvProblem]:
+    problems = []
+    missing = [c.name for c in columns if c.name not in header]
+    if missing:
+        problems.append(CsvProblem(file, 1, None, f"missing column(s): {', '.join(missing)}"))
+    unknown = [name for name in header if name and name not in known]
+    if unknown:
+        problems.append(CsvProblem(file, 1, None, f"unknown column(s): {', '.join(unknown)}"))
+    if "" in header:
+        problems.append(CsvProblem(file, 1, None, f"column {header.index('') + 1} has no name"))
+    repeated = sorted({name for name in header if name and header.count(name) > 1})
+    if repeated:
+        problems.append(CsvProblem(file, 1, None, f"column(s) appearing more than once: {', '.join(repeated)}"))
+    return problems
+
+
+def format_value(value) -> str:
+    """How a value is written: dates ISO, booleans 0/1, missing empty, floats shortest round-trip.
+
+    A whole float is written without ".0" (78.0 -> "78"); `parse_number` reads it back exactly.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        text = repr(value)
+        return text.removesuffix(".0")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def write_rows(out, *, columns: Iterable[str], rows: Iterable[Mapping]) -> int:
+    """Write a header and one line per row (values through `format_value`). Returns rows written."""
+    columns = list(columns)
+    writer = csv.writer(out, lineterminator=LINE_TERMINATOR)
+    writer.writerow(columns)
+    count = 0
+    for row in rows:
+        writer.writerow([format_value(row.get(name)) for name in columns])
+        count += 1
+    return count

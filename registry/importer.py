@@ -1,0 +1,582 @@
+"""Registry CSV import: `patients.csv` and `events.csv` (format in `registry.csv_io`) into the registry.
+
+All or nothing. Every row is parsed and checked against the registry rules (`registry.rules`,
+the same messages as the web forms), considering the file AND what the registry already holds:
+events against the index date in the same file, a death plus a later event, two deaths, a death
+before an existing contact. All problems are collected; if there is any, `ImportFailed` is raised
+and nothing is written. Otherwise everything is written in one transaction with bulk operations.
+
+Upserts: patients keyed by study_id, events by (study_id, event_type, event_date). Rows of the
+registry that are not in the file are left alone. The file is the truth for the fields it carries:
+- patients: every column; `site` (optional) defaults to the `site_code` argument for new patients
+  and leaves an existing patient's site alone when empty; `ics` goes to `ics_imported`, with
+  `ics_source` (optional; default "registry import", or the existing source if the ICS is unchanged);
+- `last_contact_date` is stored as the patient's one FollowUpContact with method "registry_import"
+  (created, moved, or removed when the cell is empty);
+- events: `target_vessel` and `verified` (1 -> verified by the importing user now, 0 -> pending
+  again). Imported events get source "registry_import". An event that the registry holds as
+  rejected is left alone.
+Every created, changed or removed row gets an AuditEntry with reason "registry import <file>";
+unchanged rows are not written and not audited.
+
+The web runs imports in the background: `import_job_start` stores the uploaded files on an
+ImportJob and enqueues `registry.tasks.import_job_run_task`, which calls `import_job_run`.
+"""
+
+import io
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TextIO
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from registry import csv_io, rules
+from registry.access import IMPORT_EXPORT, require_role, user_site_id
+from registry.audit import diff, snapshot
+from registry.csv_io import EVENTS_FILE, PATIENTS_FILE, CsvProblem, Table
+from registry.models import (
+    AuditEntry,
+    ClinicalEvent,
+    ContactMethod,
+    EventSource,
+    FollowUpContact,
+    ImportJob,
+    Patient,
+    Site,
+    Verification,
+    VitalStatus,
+)
+
+logger = logging.getLogger(__name__)
+
+ImportProblem = CsvProblem
+IMPORT_SOURCE = "registry import"  # default ics_source and source_document of verified events
+BATCH_SIZE = 500
+
+# patients.csv column -> Patient field, for the columns that map one to one.
+PATIENT_FIELD_OF_COLUMN = {
+    c.name: c.name for c in csv_io.PATIENT_COLUMNS if c.name not in ("study_id", "ics", "last_contact_date")
+} | {"ics": "ics_imported"}
+CONTACT_AUDIT_FIELDS = ["contact_date", "method", "vital_status"]
+EVENT_AUDIT_FIELDS = [
+    "event_type", "event_date", "target_vessel", "source", "verification", "verified_by", "verified_at",
+    "source_document",
+]
+_FILE_ORDER = {PATIENTS_FILE: 0, EVENTS_FILE: 1}
+_COLUMN_ORDER = {
+    PATIENTS_FILE: {c.name: i for i, c in enumerate((*csv_io.PATIENT_COLUMNS, *csv_io.PATIENT_OPTIONAL_COLUMNS))},
+    EVENTS_FILE: {c.name: i for i, c in enumerate(csv_io.EVENT_COLUMNS)},
+}
+
+
+class ImportFailed(Exception):
+    """The files have problems; nothing was imported. `.problems` lists every one of them."""
+
+    def __init__(self, problems: list[ImportProblem]):
+        self.problems = problems
+        super().__init__(f"{len(problems)} problem(s) found; nothing was imported")
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    summary: dict
+    dry_run: bool = False
+
+
+def registry_import(
+    *, user, patients_csv: TextIO, events_csv: TextIO | None = None, progress: Callable[[int], None] | None = None,
+    dry_run: bool = False, site_code: str | None = None,
+) -> ImportReport:
+    """Validate both files against the rules and the registry, then write everything or nothing.
+
+    `user` is recorded in the audit trail (None: the system, e.g. the command line). `site_code` is
+    the site of new patients without a `site` cell (default: the user's site, else the setting
+    DEFAULT_SITE_CODE, else "MAIN"; created if it does not exist). `progress` gets percentages.
+    With `dry_run`, the summary says what would change and nothing is written.
+
+    Checking reads the registry outside the write transaction, so that a background job's progress
+    is visible while it runs; the writes then happen in one transaction.
+    """
+    report = progress or (lambda percent: None)
+    patients = csv_io.read_table(
+        patients_csv, file=PATIENTS_FILE, columns=csv_io.PATIENT_COLUMNS,
+        optional_columns=csv_io.PATIENT_OPTIONAL_COLUMNS,
+    )
+    events = (
+        csv_io.read_table(events_csv, file=EVENTS_FILE, columns=csv_io.EVENT_COLUMNS)
+        if events_csv is not None else None
+    )
+    report(10)
+    run = _Import(user=user, site_code=site_code, today=timezone.localdate(), progress=report)
+    run.check(patients, events)
+    if run.problems:
+        raise ImportFailed(sorted(run.problems, key=_problem_order))
+    if not dry_run:
+        run.write()
+    report(100)
+    return ImportReport(summary=run.summary, dry_run=dry_run)
+
+
+def _problem_order(p: ImportProblem):
+    return _FILE_ORDER.get(p.file, 9), p.row or 0, _COLUMN_ORDER.get(p.file, {}).get(p.column, -1)
+
+
+# Checking ------------------------------------------------------------------------------------
+
+@dataclass
+class _FileEvent:
+    row: int
+    study_id: str
+    event_type: str
+    event_date: date
+    target_vessel: bool | None
+    verified: bool
+
+    @property
+    def key(self) -> tuple:
+        return self.study_id, self.event_type, self.event_date
+
+
+@dataclass
+class _Plan:
+    """What the import will write, computed before anything is written."""
+
+    new_patients: list[dict] = field(default_factory=list)  # Patient field values + "site_code"
+    patient_updates: list[tuple[Patient, dict]] = field(default_factory=list)  # patient, {field: new}
+    new_contacts: list[tuple[str, date]] = field(default_factory=list)  # study_id, contact date
+    contact_updates: list[tuple[FollowUpContact, date]] = field(default_factory=list)
+    contact_removals: list[FollowUpContact] = field(default_factory=list)
+    new_events: list[_FileEvent] = field(default_factory=list)
+    event_updates: list[tuple[ClinicalEvent, _FileEvent]] = field(default_factory=list)
+    patients_unchanged: int = 0
+    events_unchanged: int = 0
+
+
+class _Import:
+    def __init__(self, *, user, site_code: str | None, today: date, progress: Callable[[int], None]):
+        self.user = user if user is not None and user.is_authenticated else None
+        self.restricted_site_id = user_site_id(user) if self.user is not None else None
+        self.site_code = site_code or self._default_site_code()
+        self.today = today
+        self.progress = progress
+        self.problems: list[ImportProblem] = []
+        self.plan = _Plan()
+
+    def _default_site_code(self) -> str:
+        if self.restricted_site_id is not None:
+            return Site.objects.get(pk=self.restricted_site_id).code
+        return getattr(settings, "DEFAULT_SITE_CODE", "MAIN")
+
+    # The registry as it is, for the study_ids the files mention.
+    def _load_registry(self, study_ids: set[str]) -> None:
+        self.db_patients: dict[str, Patient] = {}
+        for chunk in _chunks(sorted(study_ids)):
+            found = Patient.objects.select_related("site").filter(study_id__in=chunk)
+            self.db_patients |= {p.study_id: p for p in found}
+        self.db_contacts: dict[int, list[FollowUpContact]] = defaultdict(list)
+        self.db_events: dict[int, list[ClinicalEvent]] = defaultdict(list)
+        for chunk in _chunks([p.pk for p in self.db_patients.values()]):
+            for contact in FollowUpContact.objects.filter(patient_id__in=chunk).order_by("pk"):
+                self.db_contacts[contact.patient_id].append(contact)
+            for event in ClinicalEvent.objects.filter(patient_id__in=chunk).order_by("pk"):
+                self.db_events[event.patient_id].append(event)
+
+    def check(self, patients: Table, events: Table | None) -> None:
+        self.problems += patients.problems + (events.problems if events else [])
+        if not patients.readable or (events is not None and not events.readable):
+            return  # without usable headers the rows cannot be checked against each other
+        self.file_patients = self._unique_patients(patients.rows)
+        self.file_events = self._unique_events(events.rows if events else [])
+        self._load_registry(set(self.file_patients) | {e.study_id for e in self.file_events})
+        self.progress(20)
+        self._drop_unknown_and_rejected_events()
+        events_of = defaultdict(list)
+        for event in self.file_events:
+            events_of[event.study_id].append(event)
+        study_ids = sorted(set(self.file_patients) | set(events_of))
+        for done, study_id in enumerate(study_ids, start=1):
+            self._check_patient(study_id, events_of[study_id])
+            if done % 1000 == 0:
+                self.progress(20 + 40 * done // len(study_ids))
+        self.progress(60)
+
+    def _unique_patients(self, rows: list[tuple[int, dict]]) -> dict[str, tuple[int, dict]]:
+        seen: dict[str, tuple[int, dict]] = {}
+        for row, values in rows:
+            study_id = values["study_id"]
+            if not study_id:
+                continue  # reported as required
+            if study_id in seen:
+                self._problem(PATIENTS_FILE, row, "study_id",
+                              f"{study_id} appears more than once in the file (first in row {seen[study_id][0]})")
+                continue
+            seen[study_id] = (row, values)
+        return seen
+
+    def _unique_events(self, rows: list[tuple[int, dict]]) -> list[_FileEvent]:
+        seen: dict[tuple, int] = {}
+        events = []
+        for row, v in rows:
+            if not v["study_id"] or v["event_type"] is None or v["event_date"] is None or v["verified"] is None:
+                continue  # reported while parsing
+            event = _FileEvent(row, v["study_id"], v["event_type"], v["event_date"], v["target_vessel"], v["verified"])
+            if event.key in seen:
+                self._problem(EVENTS_FILE, row, None, f"the same event ({event.study_id} {event.event_type} on "
+                              f"{event.event_date.isoformat()}) is already in row {seen[event.key]}")
+                continue
+            seen[event.key] = row
+            events.append(event)
+        return events
+
+    def _drop_unknown_and_rejected_events(self) -> None:
+        kept = []
+        for event in self.file_events:
+            if event.study_id not in self.file_patients and event.study_id not in self.db_patients:
+                self._problem(EVENTS_FILE, event.row, "study_id",
+                              f"{event.study_id} is neither in {PATIENTS_FILE} nor in the registry")
+            elif self._db_event(event) is None and self._rejected_db_event(event):
+                continue  # the registry rejected this event: left alone
+            else:
+                kept.append(event)
+        self.file_events = kept
+
+    def _db_event(self, event: _FileEvent) -> ClinicalEvent | None:
+        """The registry's non-rejected event with the same key, if any (the first one)."""
+        patient = self.db_patients.get(event.study_id)
+        for db_event in self.db_events[patient.pk] if patient else []:
+            if (db_event.event_type, db_event.event_date) == (event.event_type, event.event_date) \
+                    and db_event.verification != Verification.REJECTED:
+                return db_event
+        return None
+
+    def _rejected_db_event(self, event: _FileEvent) -> bool:
+        patient = self.db_patients.get(event.study_id)
+        return any(
+            (e.event_type, e.event_date, e.verification) == (event.event_type, event.event_date, Verification.REJECTED)
+            for e in (self.db_events[patient.pk] if patient else [])
+        )
+
+    def _check_patient(self, study_id: str, file_events: list[_FileEvent]) -> None:
+        """All rules for one patient: the row, its events, and both against what the registry keeps."""
+        existing = self.db_patients.get(study_id)
+        row, values = self.file_patients.get(study_id, (None, None))
+        index_date = values["index_date"] if values else existing.index_date
+        file_keys = {e.key for e in file_events}
+        kept_events = [
+            e for e in (self.db_events[existing.pk] if existing else [])
+            if e.verification != Verification.REJECTED and (study_id, e.event_type, e.event_date) not in file_keys
+        ]
+        kept_contacts = [
+            c for c in (self.db_contacts[existing.pk] if existing else [])
+            if not (values and c.method == ContactMethod.REGISTRY_IMPORT)  # replaced by the file's last contact
+        ]
+        deaths = sorted([e.event_date for e in kept_events if e.event_type == "death"]
+                        + [e.event_date for e in file_events if e.event_type == "death"])
+        if values:
+            kept_dates = [e.event_date for e in kept_events] + [c.contact_date for c in kept_contacts]
+            self._check_patient_row(row, values, existing, death_date=deaths[0] if deaths else None,
+                                    kept_dates=kept_dates)
+        self._check_site(study_id, existing, values, row, file_events)
+        self._check_events(file_events, index_date=index_date, deaths=deaths, kept_events=kept_events,
+                           kept_contacts=kept_contacts)
+        self._plan_patient(study_id, values, existing)
+        self._plan_events(file_events)
+
+    def _check_patient_row(self, row: int, values: dict, existing: Patient | None, *, death_date: date | None,
+                           kept_dates: list[date]) -> None:
+        index_date = values["index_date"]
+        for p in rules.patient_problems(age_at_index=values["age_at_index"], egfr=values["egfr"],
+                                        index_date=index_date, today=self.today, ics=values["ics"]):
+            if p.field != "index_date" or index_date is not None:  # a missing index date is reported already
+                self._problem(PATIENTS_FILE, row, p.field, p.message)
+        if index_date is None:
+            return
+        if values["last_contact_date"] is not None:
+            for p in rules.follow_up_date_problems(field="last_contact_date", value=values["last_contact_date"],
+                                                   index_date=index_date, today=self.today, death_date=death_date):
+                self._problem(PATIENTS_FILE, row, p.field, p.message)
+        if existing is not None and kept_dates and min(kept_dates) < index_date:
+            self._problem(PATIENTS_FILE, row, "index_date", f"{index_date.isoformat()} is after the patient's "
+                          f"follow-up record on {min(kept_dates).isoformat()}")
+
+    def _check_site(self, study_id, existing, values, row, file_events) -> None:
+        """A user restricted to one site imports only that site's patients."""
+        if self.restricted_site_id is None:
+            return
+        message = f"you may import only patients of your site {self.site_code}"
+        if existing is not None and existing.site_id != self.restricted_site_id:
+            where = (PATIENTS_FILE, row) if values else (EVENTS_FILE, file_events[0].row)
+            self._problem(*where, "study_id", f"{study_id} belongs to site {existing.site.code}: {message}")
+        elif values and values.get("site") and values["site"] != self.site_code:
+            self._problem(PATIENTS_FILE, row, "site", message)
+
+    def _check_events(self, file_events: list[_FileEvent], *, index_date: date | None, deaths: list[date],
+                      kept_events: list[ClinicalEvent], kept_contacts: list[FollowUpContact]) -> None:
+        kept_dates = [e.event_date for e in kept_events] + [c.contact_date for c in kept_contacts]
+        kept_deaths = [e.event_date for e in kept_events if e.event_type == "death"]
+        file_deaths: list[date] = []
+        for event in sorted(file_events, key=lambda e: e.row):
+            is_death = event.event_type == "death"
+            # "One death at most" is reported on the later row; "nothing after death" on the event that
+            # follows it, or on a new death preceding what the registry already holds.
+            problems = rules.event_problems(
+                event_type=event.event_type, event_date=event.event_date, target_vessel=event.target_vessel,
+                # Unknown index date (reported on the patient row): skip the before-index check.
+                index_date=index_date or date.min, today=self.today,
+                death_date=None if is_death else (deaths[0] if deaths else None),
+                other_death_date=(kept_deaths + file_deaths or [None])[0] if is_death else None,
+                latest_other_date=max(kept_dates, default=None) if is_death else None,
+            )
+            for p in problems:
+                self._problem(EVENTS_FILE, event.row, p.field, p.message)
+            if is_death:
+                file_deaths.append(event.event_date)
+
+    # Planning -------------------------------------------------------------------------------
+
+    def _plan_patient(self, study_id: str, values: dict | None, existing: Patient | None) -> None:
+        if values is None:
+            return
+        new = {f: values[column] for column, f in PATIENT_FIELD_OF_COLUMN.items()}
+        new["ics_imported_source"] = values.get("ics_source") or self._default_ics_source(values["ics"], existing)
+        last_contact = values["last_contact_date"]
+        if existing is None:
+            site_code = values.get("site") or self.site_code
+            self.plan.new_patients.append({"study_id": study_id, "site_code": site_code, **new})
+            if last_contact is not None:
+                self.plan.new_contacts.append((study_id, last_contact))
+            return
+        if values.get("site") and values["site"] != existing.site.code:
+            new["site_code"] = values["site"]
+        changed = {f: v for f, v in new.items() if f == "site_code" or getattr(existing, f) != v}
+        if changed:
+            self.plan.patient_updates.append((existing, changed))
+        else:
+            self.plan.patients_unchanged += 1
+        self._plan_contact(study_id, existing, last_contact)
+
+    def _default_ics_source(self, ics: float | None, existing: Patient | None) -> str:
+        if existing is not None and ics == existing.ics_imported:
+            return existing.ics_imported_source
+        return IMPORT_SOURCE if ics is not None else ""
+
+    def _plan_contact(self, study_id: str, existing: Patient, last_contact: date | None) -> None:
+        current = next((c for c in self.db_contacts[existing.pk] if c.method == ContactMethod.REGISTRY_IMPORT), None)
+        if current is None and last_contact is not None:
+            self.plan.new_contacts.append((study_id, last_contact))
+        elif current is not None and last_contact is None:
+            self.plan.contact_removals.append(current)
+        elif current is not None and current.contact_date != last_contact:
+            self.plan.contact_updates.append((current, last_contact))
+
+    def _plan_events(self, file_events: list[_FileEvent]) -> None:
+        for event in file_events:
+            existing = self._db_event(event)
+            if existing is None:
+                self.plan.new_events.append(event)
+            elif (existing.target_vessel, existing.verification == Verification.VERIFIED) != (
+                event.target_vessel, event.verified
+            ):
+                self.plan.event_updates.append((existing, event))
+            else:
+                self.plan.events_unchanged += 1
+
+    @property
+    def summary(self) -> dict:
+        plan = self.plan
+        return {
+            "patients_created": len(plan.new_patients), "patients_updated": len(plan.patient_updates),
+            "patients_unchanged": plan.patients_unchanged,
+            "events_created": len(plan.new_events), "events_updated": len(plan.event_updates),
+            "events_unchanged": plan.events_unchanged,
+            "contacts_created": len(plan.new_contacts), "contacts_updated": len(plan.contact_updates),
+            "contacts_removed": len(plan.contact_removals),
+        }
+
+    def _problem(self, file: str, row: int | None, column: str | None, message: str) -> None:
+        self.problems.append(ImportProblem(file, row, column, message))
+
+    # Writing --------------------------------------------------------------------------------
+
+    @transaction.atomic
+    def write(self) -> None:
+        self.now = timezone.now()
+        self.audit: list[AuditEntry] = []
+        sites = self._sites({p["site_code"] for p in self.plan.new_patients}
+                            | {c["site_code"] for _, c in self.plan.patient_updates if "site_code" in c})
+        patient_ids = self._write_patients(sites)
+        self.progress(75)
+        self._write_contacts(patient_ids)
+        self.progress(80)
+        self._write_events(patient_ids)
+        self.progress(95)
+        AuditEntry.objects.bulk_create(self.audit, batch_size=BATCH_SIZE)
+
+    def _sites(self, codes: set[str]) -> dict[str, Site]:
+        sites = {s.code: s for s in Site.objects.filter(code__in=codes)}
+        for code in sorted(codes - set(sites)):
+            sites[code] = Site.objects.create(code=code, name=code)
+        return sites
+
+    def _write_patients(self, sites: dict[str, Site]) -> dict[str, int]:
+        created = []
+        for values in self.plan.new_patients:
+            values = dict(values)
+            created.append(Patient(site=sites[values.pop("site_code")], **values))
+        Patient.objects.bulk_create(created, batch_size=BATCH_SIZE)
+        for patient in created:
+            self._audit(patient, patient.pk, diff({}, snapshot(patient)), PATIENTS_FILE)
+        updated, fields = [], {"updated_at"}
+        for patient, changes in self.plan.patient_updates:
+            before = snapshot(patient)
+            changes = dict(changes)
+            if "site_code" in changes:
+                patient.site = sites[changes.pop("site_code")]
+                fields.add("site")
+            for name, value in changes.items():
+                setattr(patient, name, value)
+            fields |= set(changes)
+            patient.updated_at = self.now
+            updated.append(patient)
+            self._audit(patient, patient.pk, diff(before, snapshot(patient)), PATIENTS_FILE)
+        Patient.objects.bulk_update(updated, sorted(fields), batch_size=BATCH_SIZE)
+        ids = {p.study_id: p.pk for p in self.db_patients.values()}
+        return ids | {p.study_id: p.pk for p in created}
+
+    def _write_contacts(self, patient_ids: dict[str, int]) -> None:
+        created = [
+            FollowUpContact(patient_id=patient_ids[study_id], contact_date=day, method=ContactMethod.REGISTRY_IMPORT,
+                            vital_status=VitalStatus.UNKNOWN, created_by=self.user)
+            for study_id, day in self.plan.new_contacts
+        ]
+        FollowUpContact.objects.bulk_create(created, batch_size=BATCH_SIZE)
+        for contact in created:
+            self._audit(contact, contact.patient_id, diff({}, snapshot(contact, CONTACT_AUDIT_FIELDS)), PATIENTS_FILE)
+        for contact, day in self.plan.contact_updates:
+            before = snapshot(contact, CONTACT_AUDIT_FIELDS)
+            contact.contact_date = day
+            changes = diff(before, snapshot(contact, CONTACT_AUDIT_FIELDS))
+            self._audit(contact, contact.patient_id, changes, PATIENTS_FILE)
+        FollowUpContact.objects.bulk_update(
+            [c for c, _ in self.plan.contact_updates], ["contact_date"], batch_size=BATCH_SIZE
+        )
+        for contact in self.plan.contact_removals:
+            self._audit(contact, contact.patient_id, diff(snapshot(contact, CONTACT_AUDIT_FIELDS), {}), PATIENTS_FILE,
+                        action=AuditEntry.Action.DELETE)
+        FollowUpContact.objects.filter(pk__in=[c.pk for c in self.plan.contact_removals]).delete()
+
+    def _write_events(self, patient_ids: dict[str, int]) -> None:
+        created = []
+        for event in self.plan.new_events:
+            row = ClinicalEvent(
+                patient_id=patient_ids[event.study_id], event_type=event.event_type, event_date=event.event_date,
+                target_vessel=event.target_vessel, source=EventSource.REGISTRY_IMPORT, created_by=self.user,
+            )
+            self._set_verification(row, event.verified)
+            created.append(row)
+        ClinicalEvent.objects.bulk_create(created, batch_size=BATCH_SIZE)
+        for row in created:
+            self._audit(row, row.patient_id, diff({}, snapshot(row, EVENT_AUDIT_FIELDS)), EVENTS_FILE)
+        for row, event in self.plan.event_updates:
+            before = snapshot(row, EVENT_AUDIT_FIELDS)
+            row.target_vessel = event.target_vessel
+            if (row.verification == Verification.VERIFIED) != event.verified:
+                self._set_verification(row, event.verified)
+            self._audit(row, row.patient_id, diff(before, snapshot(row, EVENT_AUDIT_FIELDS)), EVENTS_FILE)
+        ClinicalEvent.objects.bulk_update(
+            [row for row, _ in self.plan.event_updates],
+            ["target_vessel", "verification", "verified_by", "verified_at", "source_document"], batch_size=BATCH_SIZE,
+        )
+
+    def _set_verification(self, row: ClinicalEvent, verified: bool) -> None:
+        if verified:
+            row.verification, row.verified_by, row.verified_at = Verification.VERIFIED, self.user, self.now
+            row.source_document = row.source_document or IMPORT_SOURCE
+        else:
+            row.verification, row.verified_by, row.verified_at = Verification.PENDING, None, None
+
+    def _audit(
+        self, instance, patient_id: int, changes: dict, file: str, action: str = AuditEntry.Action.IMPORT
+    ) -> None:
+        self.audit.append(AuditEntry(
+            at=self.now, user=self.user, username=getattr(self.user, "username", "") or "system", action=action,
+            entity=instance._meta.model_name, object_id=str(instance.pk), patient_id=patient_id, changes=changes,
+            reason=f"registry import {file}",
+        ))
+
+
+def _chunks(items: list, size: int = BATCH_SIZE) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+# Background job for the web -------------------------------------------------------------------
+
+def import_job_start(*, user, patients_file, events_file=None) -> ImportJob:
+    """Store the uploaded files on a new ImportJob and run the import in the background."""
+    from registry.tasks import import_job_run_task  # the task module imports this one
+
+    if user is not None:  # None: the system (command line, scripts); the web always passes its user
+        require_role(user, IMPORT_EXPORT)
+    with transaction.atomic():
+        job = ImportJob(created_by=user)
+        job.patients_file.save(PATIENTS_FILE, patients_file, save=False)
+        if events_file is not None:
+            job.events_file.save(EVENTS_FILE, events_file, save=False)
+        job.save()
+        transaction.on_commit(lambda: import_job_run_task.delay(job.pk))
+    return job
+
+
+def import_job_run(*, job_id: int) -> None:
+    """Run a queued import: read the stored files, import, record the outcome on the job.
+
+    Progress is written at most every 5%. Problems in the files -> status failed with `problems`;
+    an unexpected error -> failed with a readable `error`, then re-raised for the worker's log.
+    """
+    job = ImportJob.objects.select_related("created_by").get(pk=job_id)
+    if job.status in (ImportJob.Status.SUCCEEDED, ImportJob.Status.FAILED):
+        logger.info("import job %s already %s; not run again", job_id, job.status)
+        return
+    ImportJob.objects.filter(pk=job_id).update(status=ImportJob.Status.RUNNING, progress_percent=0)
+    done = {"status": ImportJob.Status.FAILED, "finished_at": None}
+    try:
+        report = registry_import(
+            user=job.created_by, patients_csv=_stored_text(job.patients_file),
+            events_csv=_stored_text(job.events_file) if job.events_file else None,
+            progress=_progress_writer(job_id),
+        )
+        done |= {"status": ImportJob.Status.SUCCEEDED, "summary": report.summary, "progress_percent": 100}
+    except ImportFailed as exc:
+        done["problems"] = [p.as_dict() for p in exc.problems]
+    except Exception as exc:
+        logger.exception("import job %s failed unexpectedly", job_id)
+        done["error"] = (f"The import stopped because of an unexpected error ({type(exc).__name__}: {exc}). "
+                         "Nothing was imported. Please tell the registry administrator.")
+        raise
+    finally:
+        done["finished_at"] = timezone.now()
+        ImportJob.objects.filter(pk=job_id).update(**done)
+
+
+def _stored_text(stored_file) -> TextIO:
+    with stored_file.open("rb") as f:
+        data = f.read()
+    # Decoding happens on read, so a non-UTF-8 file becomes an import problem, not a crash.
+    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
+
+
+def _progress_writer(job_id: int) -> Callable[[int], None]:
+    last = [0]
+
+    def write(percent: int) -> None:
+        if percent >= last[0] + 5 or (percent == 100 and last[0] != 100):
+            last[0] = percent
+            ImportJob.objects.filter(pk=job_id).update(progress_percent=percent)
+
+    return write

@@ -1,0 +1,474 @@
+"""The coordinators' and clinicians' pages. Thin: check the role, load through the access helpers,
+call one service or selector, render. Login is required by `registry.middleware`.
+
+The CSV importer and exporter are imported inside the views that use them, so that this module
+does not depend on them at import time.
+"""
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.forms import Form
+from django.forms.models import model_to_dict
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods
+
+from registry import selectors, services
+from registry.access import (
+    ADMIN,
+    ANALYSIS_DATA,
+    COORDINATOR,
+    EDIT_REGISTRY,
+    IMPORT_EXPORT,
+    SEE_AUDIT,
+    SEE_IDENTIFIERS,
+    VIEW_PATIENTS,
+    has_role,
+    patient_get_for_user,
+    patients_for_user,
+    require_role,
+    user_roles,
+    user_site_id,
+)
+from registry.forms import (
+    AnalysisExportForm,
+    ContactEditForm,
+    ContactForm,
+    DeleteForm,
+    EventEditForm,
+    EventForm,
+    EventVerifyForm,
+    IdentityForm,
+    ImportForm,
+    PatientEditForm,
+    PatientEnrolForm,
+    PatientFilterForm,
+    WithdrawForm,
+    add_service_errors,
+)
+from registry.models import (
+    BASELINE_FLAGS,
+    ClinicalEvent,
+    FollowUpContact,
+    ImportJob,
+    Patient,
+    PatientIdentity,
+    Site,
+    Verification,
+)
+from registry.services import CONTACT_FIELDS, EVENT_FIELDS, IDENTITY_FIELDS, PATIENT_FIELDS
+
+PATIENTS_PER_PAGE = 50
+_GET_POST = ["GET", "POST"]
+
+
+def role_required(roles: tuple[str, ...]) -> Callable:
+    """Admit only users with one of `roles`; anyone else gets 403 (PermissionDenied)."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            require_role(request.user, roles)
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+# Helpers ------------------------------------------------------------------------------------
+
+def _sites_for(user) -> QuerySet:
+    site_id = user_site_id(user)
+    return Site.objects.all() if site_id is None else Site.objects.filter(pk=site_id)
+
+
+def _patient(request: HttpRequest, study_id: str) -> Patient:
+    return patient_get_for_user(user=request.user, study_id=study_id)
+
+
+def _contact(request: HttpRequest, study_id: str, pk: int) -> FollowUpContact:
+    # Through the patient, so that another site's contact is a 404 like its patient.
+    return get_object_or_404(_patient(request, study_id).contacts, pk=pk)
+
+
+def _event(request: HttpRequest, study_id: str, pk: int) -> ClinicalEvent:
+    return get_object_or_404(_patient(request, study_id).events, pk=pk)
+
+
+def _posted(request: HttpRequest, *, files: bool = False) -> tuple:
+    """A form's data arguments: bound on POST (even an empty one), unbound on GET."""
+    if request.method != "POST":
+        return (None, None) if files else (None,)
+    return (request.POST, request.FILES) if files else (request.POST,)
+
+
+def _safe_next(request: HttpRequest, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return default
+
+
+def _form_page(
+    request: HttpRequest, *, form: Form, write: Callable[[Form], tuple[str, str]], template: str, context: dict
+) -> HttpResponse:
+    """On a valid POST run `write(form) -> (redirect_url, success_message)`; service errors go
+    next to their fields. Otherwise (GET or errors) render the form."""
+    if request.method == "POST" and form.is_valid():
+        try:
+            url, message = write(form)
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, message)
+            return redirect(url)
+    return render(request, template, {"form": form, **context})
+
+
+def _detail_url(patient: Patient) -> str:
+    return reverse("patient_detail", args=[patient.study_id])
+
+
+# Home and patients --------------------------------------------------------------------------
+
+@require_GET
+@role_required(VIEW_PATIENTS)
+def home(request: HttpRequest) -> HttpResponse:
+    if COORDINATOR in user_roles(request.user):
+        return redirect("worklist")
+    return redirect("patient_list")
+
+
+@require_GET
+@role_required(VIEW_PATIENTS)
+def patient_list(request: HttpRequest) -> HttpResponse:
+    identifiers = has_role(request.user, SEE_IDENTIFIERS)
+    form = PatientFilterForm(
+        request.GET,
+        site_codes=list(_sites_for(request.user).values_list("code", flat=True)),
+        search_label="Study ID or hospital number" if identifiers else "Study ID",
+    )
+    form.is_valid()
+    filters = {name: form.cleaned_data.get(name) or "" for name in ("q", "site", "status")}
+    rows = selectors.patient_list(
+        user=request.user, as_of=timezone.localdate(), search=filters["q"], site=filters["site"],
+        status=filters["status"], identifiers=identifiers,
+    )
+    page = Paginator(rows, PATIENTS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "registry/patient_list.html", {
+        "form": form, "page": page, "show_identifiers": identifiers, "filtered": any(filters.values()),
+    })
+
+
+@require_http_methods(_GET_POST)
+@role_required(EDIT_REGISTRY)
+def patient_create(request: HttpRequest) -> HttpResponse:
+    form = PatientEnrolForm(*_posted(request), sites=_sites_for(request.user))
+
+    def write(form: PatientEnrolForm) -> tuple[str, str]:
+        patient = services.patient_create(
+            user=request.user, data=form.data_for(PATIENT_FIELDS), identity=form.data_for(IDENTITY_FIELDS)
+        )
+        return _detail_url(patient), f"Patient {patient.study_id} enrolled."
+
+    return _form_page(request, form=form, write=write, template="registry/patient_form.html",
+                      context={"title": "Enrol a patient", "patient": None})
+
+
+@require_GET
+@role_required(VIEW_PATIENTS)
+def patient_detail(request: HttpRequest, study_id: str) -> HttpResponse:
+    patient = _patient(request, study_id)
+    see_identifiers = has_role(request.user, SEE_IDENTIFIERS)
+    context = {
+        "patient": patient,
+        "state": selectors.follow_up_state_of(patient, as_of=timezone.localdate()),
+        "baseline": [(Patient._meta.get_field(f).verbose_name, getattr(patient, f)) for f in BASELINE_FLAGS],
+        "timeline": selectors.patient_timeline(patient),
+        # Free text may name people: shown only to roles that may see identifiers.
+        "show_notes": see_identifiers,
+        "identity": PatientIdentity.objects.filter(patient=patient).first() if see_identifiers else None,
+        "audit_entries": patient.audit_entries.all() if has_role(request.user, SEE_AUDIT) else None,
+        "verify_next": request.get_full_path(),
+    }
+    return render(request, "registry/patient_detail.html", context)
+
+
+@require_http_methods(_GET_POST)
+@role_required(EDIT_REGISTRY)
+def patient_edit(request: HttpRequest, study_id: str) -> HttpResponse:
+    patient = _patient(request, study_id)
+    form = PatientEditForm(*_posted(request), sites=_sites_for(request.user),
+                           initial=model_to_dict(patient, fields=PATIENT_FIELDS))
+
+    def write(form: PatientEditForm) -> tuple[str, str]:
+        updated = services.patient_update(user=request.user, patient=patient, data=form.data_for(PATIENT_FIELDS),
+                                          reason=form.cleaned_data["reason"])
+        return _detail_url(updated), f"Patient {updated.study_id} saved."
+
+    return _form_page(request, form=form, write=write, template="registry/patient_form.html",
+                      context={"title": f"Edit patient {patient.study_id}", "patient": patient})
+
+
+@require_http_methods(_GET_POST)
+@role_required(EDIT_REGISTRY)
+def identity_edit(request: HttpRequest, study_id: str) -> HttpResponse:
+    patient = _patient(request, study_id)
+    identity = PatientIdentity.objects.filter(patient=patient).first()
+    initial = model_to_dict(identity, fields=IDENTITY_FIELDS) if identity else {}
+    form = IdentityForm(*_posted(request), initial=initial)
+
+    def write(form: IdentityForm) -> tuple[str, str]:
+        services.identity_set(user=request.user, patient=patient, data=form.data_for(IDENTITY_FIELDS),
+                              reason=form.cleaned_data["reason"])
+        return _detail_url(patient), f"Identifiers of {patient.study_id} saved."
+
+    return _form_page(request, form=form, write=write, template="registry/identity_form.html",
+                      context={"title": f"Identifiers of {patient.study_id}", "patient": patient})
+
+
+@require_http_methods(_GET_POST)
+@role_required(EDIT_REGISTRY)
+def patient_withdraw(request: HttpRequest, study_id: str) -> HttpResponse:
+    patient = _patient(request, study_id)
+    form = WithdrawForm(*_posted(request))
+
+    def write(form: WithdrawForm) -> tuple[str, str]:
+        services.patient_withdraw(user=request.user, patient=patient, withdrawn_on=form.cleaned_data["withdrawn_on"],
+                                  reason=form.cleaned_data["reason"])
+        return _detail_url(patient), f"Patient {patient.study_id} withdrawn."
+
+    return _form_page(request, form=form, write=write, template="registry/withdraw_form.html",
+                      context={"title": f"Withdraw patient {patient.study_id}", "patient": patient})
+
+
+# Follow-up contacts -------------------------------------------------------------------------
+
+@require_http_methods(_GET_POST)
+@role_required(EDIT_REGISTRY)
+def contact_create(request: HttpRequest, study_id: str) -> HttpResponse:
+    patient = _patient(request, study_id)
+    form = ContactForm(*_posted(request), initial={"contact_date": timezone.localdate()})
+
+    def write(form: ContactForm) -> tuple[str, str]:
+        services.contact_record(user=request.user, patient=patient, data=form.data_for(CONTACT_FIELDS))
+        return _detail_url(patient), f"Contact with {patient.study_id} recorded."
+
+    return _form_page(request, form=form, write=write, template="registry/contact_form.html",
+                      context={"title": f"New follow-up contact: {patient.study_id}", "patient": patient})
+
+
+@require_http_methods(_GET_POST)
+@role_required(EDIT_REGISTRY)
+def contact_edit(request: HttpRequest, study_id: str, pk: int) -> HttpResponse:
+    contact = _contact(request, study_id, pk)
+    form = ContactEditForm(*_posted(request), initial=model_to_dict(contact, fields=CONTACT_FIELDS))
+
+    def write(form: ContactEditForm) -> tuple[str, str]:
+        services.contact_update(user=request.user, contact=contact, data=form.data_for(CONTACT_FIELDS),
+                                reason=form.cleaned_data["reason"])
+        return _detail_url(contact.patient), "Contact saved."
+
+    return _form_page(request, form=form, write=write, template="registry/contact_form.html",
+                      context={"title": f"Edit contact of {contact.patient.study_id}", "patient": contact.patient})
+
+
+@require_http_methods(_GET_POST)
+@role_required(EDIT_REGISTRY)
+def contact_delete(request: HttpRequest, study_id: str, pk: int) -> HttpResponse:
+    contact = _contact(request, study_id, pk)
+    form = DeleteForm(*_posted(request))
+
+    def write(form: DeleteForm) -> tuple[str, str]:
+        services.contact_delete(user=request.user, contact=contact, reason=form.cleaned_data["reason"])
+        return _detail_url(contact.patient), "Contact deleted."
+
+    return _form_page(request, form=form, write=write, template="registry/delete_form.html",
+                      context={"title": f"Delete contact of {contact.patient.study_id}", "patient": contact.patient,
+                               "what": f"the {contact.get_method_display().lower()} contact on "
+                                       f"{contact.contact_date:%Y-%m-%d}"})
+
+
+# Clinical events ----------------------------------------------------------------------------
+
+@require_http_methods(_GET_POST)
+@role_required(EDIT_REGISTRY)
+def event_create(request: HttpRequest, study_id: str) -> HttpResponse:
+    patient = _patient(request, study_id)
+    form = EventForm(*_posted(request))
+
+    def write(form: EventForm) -> tuple[str, str]:
+        event = services.event_record(user=request.user, patient=patient, data=form.data_for(EVENT_FIELDS))
+        return _detail_url(patient), (
+            f"{event.get_event_type_display()} of {patient.study_id} recorded (pending verification)."
+        )
+
+    return _form_page(request, form=form, write=write, template="registry/event_form.html",
+                      context={"title": f"New clinical event: {patient.study_id}", "patient": patient})
+
+
+@require_http_methods(_GET_POST)
+@role_required(EDIT_REGISTRY)
+def event_edit(request: HttpRequest, study_id: str, pk: int) -> HttpResponse:
+    event = _event(request, study_id, pk)
+    form = EventEditForm(*_posted(request), initial=model_to_dict(event, fields=EVENT_FIELDS))
+
+    def write(form: EventEditForm) -> tuple[str, str]:
+        services.event_update(user=request.user, event=event, data=form.data_for(EVENT_FIELDS),
+                              reason=form.cleaned_data["reason"])
+        return _detail_url(event.patient), "Event saved."
+
+    return _form_page(request, form=form, write=write, template="registry/event_form.html",
+                      context={"title": f"Edit event of {event.patient.study_id}", "patient": event.patient})
+
+
+@require_http_methods(_GET_POST)
+@role_required(EDIT_REGISTRY)
+def event_delete(request: HttpRequest, study_id: str, pk: int) -> HttpResponse:
+    event = _event(request, study_id, pk)
+    form = DeleteForm(*_posted(request))
+
+    def write(form: DeleteForm) -> tuple[str, str]:
+        services.event_delete(user=request.user, event=event, reason=form.cleaned_data["reason"])
+        return _detail_url(event.patient), "Event deleted."
+
+    return _form_page(request, form=form, write=write, template="registry/delete_form.html",
+                      context={"title": f"Delete event of {event.patient.study_id}", "patient": event.patient,
+                               "what": f"the {event.get_event_type_display().lower()} on {event.event_date:%Y-%m-%d}"})
+
+
+@require_http_methods(_GET_POST)
+@role_required(EDIT_REGISTRY)
+def event_verify(request: HttpRequest, study_id: str, pk: int) -> HttpResponse:
+    """The one-click "verify against source" (and "reject") of the timeline and the worklist.
+
+    A POST with errors shows this page, with the messages next to the fields."""
+    event = _event(request, study_id, pk)
+    form = EventVerifyForm(*_posted(request), initial={"source_document": event.source_document})
+    back = _safe_next(request, _detail_url(event.patient))
+
+    def write(form: EventVerifyForm) -> tuple[str, str]:
+        decision = form.cleaned_data["decision"]
+        services.event_verify(user=request.user, event=event, decision=decision,
+                              source_document=form.cleaned_data["source_document"], reason=form.cleaned_data["reason"])
+        what = f"{event.get_event_type_display()} of {event.patient.study_id} ({event.event_date:%Y-%m-%d})"
+        return back, f"{what} {'verified' if decision == Verification.VERIFIED else 'rejected'}."
+
+    return _form_page(request, form=form, write=write, template="registry/event_verify.html",
+                      context={"title": f"Verify event of {event.patient.study_id}", "patient": event.patient,
+                               "event": event, "next": back})
+
+
+# Worklist -----------------------------------------------------------------------------------
+
+@require_GET
+@role_required(VIEW_PATIENTS)
+def worklist(request: HttpRequest) -> HttpResponse:
+    sections = selectors.follow_up_worklist(user=request.user, as_of=timezone.localdate())
+    return render(request, "registry/worklist.html", {**sections, "verify_next": request.get_full_path()})
+
+
+# Import -------------------------------------------------------------------------------------
+
+def _import_job(request: HttpRequest, pk: int) -> ImportJob:
+    # An import's problems quote rows of its files: only the uploader (or an admin) sees them.
+    jobs = ImportJob.objects.all()
+    if ADMIN not in user_roles(request.user):
+        jobs = jobs.filter(created_by=request.user)
+    return get_object_or_404(jobs, pk=pk)
+
+
+@require_http_methods(_GET_POST)
+@role_required(IMPORT_EXPORT)
+def import_upload(request: HttpRequest) -> HttpResponse:
+    form = ImportForm(*_posted(request, files=True))
+
+    def write(form: ImportForm) -> tuple[str, str]:
+        from registry.importer import import_job_start
+
+        job = import_job_start(user=request.user, patients_file=form.cleaned_data["patients_file"],
+                               events_file=form.cleaned_data["events_file"])
+        return reverse("import_detail", args=[job.pk]), f"Import {job.pk} queued."
+
+    recent = ImportJob.objects.filter(created_by=request.user)[:10]
+    return _form_page(request, form=form, write=write, template="registry/import_upload.html",
+                      context={"recent_jobs": recent, "max_upload_mb": settings.IMPORT_MAX_UPLOAD_BYTES // 2**20})
+
+
+@require_GET
+@role_required(IMPORT_EXPORT)
+def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    job = _import_job(request, pk)
+    done = job.status in (ImportJob.Status.SUCCEEDED, ImportJob.Status.FAILED)
+    return render(request, "registry/import_detail.html", {"job": job, "done": done})
+
+
+@require_GET
+@role_required(IMPORT_EXPORT)
+def import_status(request: HttpRequest, pk: int) -> JsonResponse:
+    job = _import_job(request, pk)
+    return JsonResponse({
+        "id": job.pk,
+        "status": job.status,
+        "progress_percent": job.progress_percent,
+        "done": job.status in (ImportJob.Status.SUCCEEDED, ImportJob.Status.FAILED),
+    })
+
+
+# Export -------------------------------------------------------------------------------------
+
+def _csv_response(name: str) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}-{timezone.localdate():%Y-%m-%d}.csv"'
+    return response
+
+
+@require_GET
+@role_required(IMPORT_EXPORT + ANALYSIS_DATA)
+def export(request: HttpRequest) -> HttpResponse:
+    return render(request, "registry/export.html", {"analysis_form": AnalysisExportForm()})
+
+
+@require_GET
+@role_required(IMPORT_EXPORT)
+def export_patients(request: HttpRequest) -> HttpResponse:
+    from registry.exporter import write_patients_csv
+
+    response = _csv_response("patients")
+    write_patients_csv(response, patients=patients_for_user(request.user))
+    return response
+
+
+@require_GET
+@role_required(IMPORT_EXPORT)
+def export_events(request: HttpRequest) -> HttpResponse:
+    from registry.exporter import write_events_csv
+
+    response = _csv_response("events")
+    write_events_csv(response, patients=patients_for_user(request.user))
+    return response
+
+
+@require_GET
+@role_required(ANALYSIS_DATA)
+def export_analysis(request: HttpRequest) -> HttpResponse:
+    form = AnalysisExportForm(request.GET)
+    if not form.is_valid():
+        return render(request, "registry/export.html", {"analysis_form": form}, status=400)
+    from registry.exporter import write_analysis_csv
+
+    response = _csv_response("analysis_dataset")
+    write_analysis_csv(response, user=request.user, horizon_days=form.cleaned_data["horizon_days"],
+                       count_pending=form.cleaned_data["count_pending"])
+    return response
+
