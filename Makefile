@@ -8,7 +8,7 @@ DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo test test-services migrate check clean
+.PHONY: help venv demo test test-services migrate check clean analytics-fixtures benchmark-analytics
 
 help:
 	@echo "make demo   - install, migrate, load demo data, run web server + Celery worker"
@@ -48,6 +48,14 @@ demo: $(STAMP)
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python manage.py demo_setup
 	DEMO_HOST=$(DEMO_HOST) DEMO_PORT=$(DEMO_PORT) bash scripts/demo.sh
+
+# R reference values for the analytics tests (needs Debian's r-base-core, r-cran-survival, r-cran-cmprsk).
+analytics-fixtures: $(STAMP)
+	$(BIN)/python tests/reference/make_cohorts.py tests/fixtures/analytics
+	Rscript tests/reference/make_reference.R tests/fixtures/analytics
+
+benchmark-analytics: $(STAMP)
+	$(BIN)/python benchmarks/analytics_benchmark.py
 
 clean:
 	rm -rf $(VENV) var/celery-broker var/staticfiles

@@ -1,0 +1,203 @@
+"""`run_analysis(df, spec) -> dict`: the whole study analysis for one cohort, as the result JSON
+of issue 5 ("Spec and result format"). Pure pandas/numpy; the Django API and the
+`run_analysis` command are thin layers over this function.
+"""
+
+import hashlib
+import importlib.metadata
+import math
+
+import numpy as np
+import pandas as pd
+
+from analytics import cohort_data, survival, tables
+from analytics.cohort_data import SpecError
+
+SPEC_FIELDS = {"cohort", "grouping", "endpoint", "horizon_days", "covariates", "competing_event"}
+DEFAULT_COVARIATES = ["age_at_index", "acs", "egfr", "diabetes", "prior_cabg"]
+DEFAULT_HORIZON_DAYS = 2191
+
+
+def validate_spec(spec: dict, df: pd.DataFrame) -> dict:
+    """The spec with defaults filled in; SpecError (a ValueError) with a clear message otherwise."""
+    if not isinstance(spec, dict):
+        raise SpecError("the spec must be a JSON object")
+    unknown = set(spec) - SPEC_FIELDS
+    if unknown:
+        raise SpecError(f"unknown spec field(s): {', '.join(sorted(unknown))}")
+    cohort = spec.get("cohort") or {}
+    if not isinstance(cohort, dict) or set(cohort) - {"filters"}:
+        raise SpecError("cohort must be an object with 'filters'")
+    grouping = spec.get("grouping") or {"variable": "ics", "cutoff": "median"}
+    if not isinstance(grouping, dict) or set(grouping) - {"variable", "cutoff"}:
+        raise SpecError("grouping must be an object with 'variable' and optionally 'cutoff'")
+    variable = grouping.get("variable", "ics")
+    if variable != "ics" and variable not in tables.CATEGORICAL:
+        raise SpecError(f"cannot group by {variable!r}; 'ics' or one of {', '.join(tables.CATEGORICAL)}")
+    endpoint = spec.get("endpoint", "poce")
+    if endpoint not in cohort_data.ENDPOINTS:
+        raise SpecError(f"unknown endpoint {endpoint!r}; one of {', '.join(cohort_data.ENDPOINTS)}")
+    covariates = spec.get("covariates", DEFAULT_COVARIATES)
+    if not isinstance(covariates, list):
+        raise SpecError("covariates must be a list of field names")
+    allowed = set(tables.CATEGORICAL) | set(tables.CONTINUOUS) | set(tables.TABLE2_VARIABLES)
+    bad = [c for c in covariates if c not in allowed or c in ("index_treatment", "study_vessel")]
+    if bad:
+        raise SpecError(f"unknown or non-numeric covariate(s): {', '.join(map(str, bad))}")
+    horizon = spec.get("horizon_days", DEFAULT_HORIZON_DAYS)
+    if not isinstance(horizon, (int, float)) or isinstance(horizon, bool) or horizon <= 0:
+        raise SpecError(f"horizon_days must be a positive number, got {horizon!r}")
+    competing = spec.get("competing_event", "death")
+    if competing != "death":
+        raise SpecError("competing_event: only 'death' is supported")
+    return {"cohort": {"filters": list(cohort.get("filters", []))},
+            "grouping": {"variable": variable, "cutoff": grouping.get("cutoff", "median")},
+            "endpoint": endpoint, "horizon_days": horizon, "covariates": covariates, "competing_event": competing}
+
+
+def run_analysis(df: pd.DataFrame, spec: dict) -> dict:
+    """Run the study's analyses on the cohort that `spec` selects from the analysis rows `df`.
+
+    Parameters
+    ----------
+    df : analysis rows (columns of registry.selectors.analysis_columns()), one per patient
+    spec : {"cohort": {"filters": [...]}, "grouping": {"variable": "ics", "cutoff": "median"|number|
+        "tertiles"|"quartiles"}, "endpoint": "poce", "horizon_days": 2191, "covariates": [...],
+        "competing_event": "death"}
+
+    Returns
+    -------
+    dict in the result format of issue 5; floats at full precision, NaN/inf as None.
+    """
+    frame = cohort_data.analysis_frame(df)
+    spec = validate_spec(spec, frame)
+    frame = cohort_data.apply_filters(frame, spec["cohort"]["filters"])
+    frame = cohort_data.censor_at_horizon(frame, spec["horizon_days"])
+    grouping = spec["grouping"]
+    if grouping["variable"] == "ics":
+        labels, keys, cuts = cohort_data.ics_groups(frame["ics"], grouping["cutoff"])
+    else:
+        col = frame[grouping["variable"]]
+        labels = col.where(col.notna() & (col != ""))
+        keys = sorted(labels.dropna().unique().tolist(), key=str)
+        labels, keys, cuts = labels.map(lambda v: None if pd.isna(v) else str(_level(v))), [str(_level(k)) for k in keys], []
+    frame = frame.assign(group=labels)
+    excluded = int(frame["group"].isna().sum())
+    frame = frame[frame["group"].notna()]
+    if len(keys) < 2 or frame["group"].nunique() < 2:
+        raise SpecError("the cohort has fewer than two non-empty groups")
+    result = {"spec": spec, "n": len(frame), "excluded_without_group": excluded, "cutoffs": cuts}
+    result.update(_survival_results(frame, spec, keys))
+    result["baseline_table"] = tables.baseline_table(frame, group_col="group", keys=keys)
+    result["sqrt_ics_regression"] = tables.sqrt_ics_regression(frame)
+    result["data_hash"] = data_hash(frame)
+    result["versions"] = versions()
+    return _clean(result)
+
+
+def _level(value):
+    if isinstance(value, float) and value.is_integer():
+        return bool(value) if value in (0.0, 1.0) else int(value)
+    return value
+
+
+def _group_terms(keys: list[str]) -> list[str]:
+    return ["ics_high"] if keys == ["low", "high"] else [f"group_{k}" for k in keys[1:]]
+
+
+def _survival_results(frame: pd.DataFrame, spec: dict, keys: list[str]) -> dict:
+    endpoint = spec["endpoint"]
+    time = frame[f"{endpoint}_days"].to_numpy(float)
+    status = frame[f"{endpoint}_status"].to_numpy(int)
+    event = status == 1
+    group = frame["group"].to_numpy(object)
+    out = {"groups": [{"key": k, "label": _label(k, spec), "n": int((group == k).sum()),
+                       "events": int(event[group == k].sum())} for k in keys]}
+    out["km"] = {k: _km_json(survival.kaplan_meier(time[group == k], event[group == k])) for k in keys}
+    lr = survival.logrank_test(time, event, group)
+    out["logrank"] = {"statistic": lr["statistic"], "df": lr["df"], "p": lr["p"]}
+    group_x = np.column_stack([(group == k).astype(float) for k in keys[1:]])
+    terms = _group_terms(keys)
+    ics_100 = frame["ics"].to_numpy(float) / 100
+    univariable = [_cox_rows(time, event, group_x, terms)]
+    if frame["ics"].notna().all():
+        univariable.append(_cox_rows(time, event, ics_100[:, None], ["ics_per_100"]))
+    covs = spec["covariates"]
+    cov_x = frame[covs].astype(float).to_numpy() if covs else np.empty((len(frame), 0))
+    complete = ~np.isnan(cov_x).any(axis=1) & ~np.isnan(ics_100)
+    multi_group = survival.cox_ph(time[complete], event[complete], np.column_stack([group_x, cov_x])[complete],
+                                  terms=[*terms, *covs])
+    multi_cont = survival.cox_ph(time[complete], event[complete], np.column_stack([ics_100, cov_x])[complete],
+                                 terms=["ics_per_100", *covs])
+    out["cox"] = {"univariable": [r for rows in univariable for r in rows],
+                  "multivariable": {"group": _cox_table(multi_group), "continuous": _cox_table(multi_cont)},
+                  "n_complete_cases": int(complete.sum())}
+    zph = survival.cox_zph(multi_cont)
+    out["ph_test"] = {"model": "continuous", "terms": [{"term": r["term"], "statistic": r["statistic"], "p": r["p"]}
+                                                       for r in zph["terms"]],
+                      "global_statistic": zph["global"]["statistic"], "global_p": zph["global"]["p"]}
+    out["c_index"] = survival.concordance_index(time[complete], event[complete], multi_cont.linear_predictor)["c_index"]
+    if endpoint not in cohort_data.FATAL_ENDPOINTS:
+        out["competing_risks"] = _competing(time, status, group, keys, group_x, terms, ics_100)
+    return out
+
+
+def _competing(time, status, group, keys, group_x, terms, ics_100) -> dict:
+    cif = {}
+    for k in keys:
+        est = survival.cumulative_incidence(time[group == k], status[group == k])
+        cif[k] = {"time": est.time, "cif": est.cif, "at_risk": est.n_risk}
+    gray = survival.gray_test(time, status, group)
+    event = status == 1  # cause-specific: a competing death censors
+    rows = _cox_rows(time, event, group_x, terms)
+    if not np.isnan(ics_100).any():
+        rows += _cox_rows(time, event, ics_100[:, None], ["ics_per_100"])
+    return {"competing_event": "death", "cif": cif,
+            "gray": {"statistic": gray["statistic"], "df": gray["df"], "p": gray["p"]}, "cause_specific": rows}
+
+
+def _label(key: str, spec: dict) -> str:
+    if spec["grouping"]["variable"] != "ics":
+        return f"{spec['grouping']['variable']} = {key}"
+    return {"low": "ICS < cut-off", "high": "ICS >= cut-off"}.get(key, f"ICS {key}")
+
+
+def _cox_rows(time, event, X, terms) -> list[dict]:
+    return _cox_table(survival.cox_ph(time, event, X, terms=terms))
+
+
+def _cox_table(fit: survival.CoxFit) -> list[dict]:
+    return [{**row, "possibly_infinite": row["term"] in fit.possibly_infinite, "converged": fit.converged}
+            for row in fit.table()]
+
+
+def _km_json(km: survival.KaplanMeier) -> dict:
+    return {"time": km.time, "survival": km.survival, "ci_lower": km.ci_lower, "ci_upper": km.ci_upper,
+            "at_risk": km.n_risk, "events": km.n_event}
+
+
+def data_hash(frame: pd.DataFrame) -> str:
+    """SHA-256 of the analysed rows (sorted columns, CSV), to tell whether the data changed."""
+    canonical = frame.drop(columns=["group"], errors="ignore").sort_index(axis=1)
+    return hashlib.sha256(canonical.to_csv(index=False).encode()).hexdigest()
+
+
+def versions() -> dict:
+    return {name: importlib.metadata.version(name) for name in ("numpy", "scipy", "pandas")}
+
+
+def _clean(value):
+    """JSON-ready: numpy -> Python, NaN/inf -> None, full float precision kept."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_clean(v) for v in value.tolist()]
+    if isinstance(value, (np.floating, float)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value

@@ -1,0 +1,139 @@
+"""Table 1 (baseline characteristics by group) and Table 2 (linear regression of sqrt(ICS)),
+reproducing the study's rules with R's numbers. Pure numpy/scipy/pandas; no Django.
+"""
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+CONTINUOUS = ("age_at_index", "egfr")
+CATEGORICAL = ("male", "hypertension", "hypercholesterolemia", "statin", "diabetes", "family_history", "smoking",
+               "prior_mi", "prior_pci", "prior_cabg", "prior_stroke", "prior_pad", "renal_impairment", "acs",
+               "vessel_revascularized", "index_treatment", "study_vessel")
+TABLE2_VARIABLES = ("male", "age_at_index", "hypertension", "hypercholesterolemia", "diabetes", "family_history",
+                    "smoking", "prior_mi", "prior_pci", "prior_cabg", "prior_stroke", "prior_pad", "egfr", "acs",
+                    "study_vessel_lad")
+NORMALITY_ALPHA = 0.05
+SELECTION_P = 0.1  # Table 2: univariable p < 0.1 enters the multivariable model
+
+
+def describe(x: np.ndarray) -> dict:
+    """n, mean, SD (n - 1), median and IQR (R quantile type 7), Shapiro-Wilk p (None outside 3..5000)."""
+    n = len(x)
+    q1, median, q3 = np.quantile(x, [0.25, 0.5, 0.75]) if n else (np.nan,) * 3
+    return {"n": n, "mean": float(np.mean(x)) if n else None, "sd": float(np.std(x, ddof=1)) if n > 1 else None,
+            "median": float(median), "q1": float(q1), "q3": float(q3), "shapiro_p": shapiro_p(x)}
+
+
+def shapiro_p(x: np.ndarray) -> float | None:
+    """Shapiro-Wilk p as R shapiro.test (AS R94; scipy uses the same algorithm). R refuses n > 5000."""
+    if not 3 <= len(x) <= 5000 or np.ptp(x) == 0:
+        return None
+    return float(stats.shapiro(x).pvalue)
+
+
+def continuous_row(x: pd.Series, groups: pd.Series, keys: list[str]) -> dict:
+    """Shapiro-Wilk p >= 0.05 in every group -> mean +/- SD and Student's t (two groups) / one-way
+    ANOVA (more); otherwise median (IQR) and Mann-Whitney U, normal approximation with continuity
+    correction (R wilcox.test(exact = FALSE, correct = TRUE)) / Kruskal-Wallis (more groups)."""
+    keep = x.notna() & groups.notna()
+    x, groups = x[keep].to_numpy(float), groups[keep]
+    parts = [x[(groups == k).to_numpy()] for k in keys]
+    by_group = {k: describe(p) for k, p in zip(keys, parts)}
+    group_ps = [d["shapiro_p"] for d in by_group.values()]
+    normal = all(p is not None and p >= NORMALITY_ALPHA for p in group_ps) or all(len(p) > 5000 for p in parts)
+    usable = [p for p in parts if len(p)]
+    p = None
+    if len(usable) >= 2:
+        if normal:
+            test = "t-test" if len(usable) == 2 else "anova"
+            p = stats.ttest_ind(*usable, equal_var=True).pvalue if len(usable) == 2 else stats.f_oneway(*usable).pvalue
+        else:
+            test = "mann-whitney" if len(usable) == 2 else "kruskal-wallis"
+            p = (stats.mannwhitneyu(*usable, use_continuity=True, alternative="two-sided", method="asymptotic").pvalue
+                 if len(usable) == 2 else stats.kruskal(*usable).pvalue)
+    else:
+        test = "none"
+    return {"kind": "continuous", "summary": "mean_sd" if normal else "median_iqr", "overall": describe(x),
+            "by_group": by_group, "test": test, "p": _float(p)}
+
+
+def categorical_row(x: pd.Series, groups: pd.Series, keys: list[str]) -> dict:
+    """Counts n (%) of non-missing values per group (denominators given); Pearson chi-square
+    without continuity correction, Fisher's exact test for a 2x2 table with an expected count < 5."""
+    keep = x.notna() & (x != "") & groups.notna()
+    x, groups = x[keep], groups[keep]
+    table = pd.crosstab(x, groups).reindex(columns=keys, fill_value=0)
+    levels = [_level(v) for v in table.index]
+    counts = table.to_numpy(float)
+    row = {"kind": "categorical", "levels": levels, "overall": _counts(counts.sum(axis=1)),
+           "by_group": {k: _counts(counts[:, j]) for j, k in enumerate(keys)}, "test": "none", "p": None}
+    counts = counts[:, counts.sum(axis=0) > 0]
+    if counts.shape[0] < 2 or counts.shape[1] < 2:
+        return row
+    chi2, p, _, expected = stats.chi2_contingency(counts, correction=False)
+    row.update(test="chi-square", statistic=float(chi2), p=float(p), min_expected=float(expected.min()))
+    if counts.shape == (2, 2) and expected.min() < 5:
+        row.update(test="fisher", statistic=None, p=float(stats.fisher_exact(counts).pvalue))
+    return row
+
+
+def _counts(column: np.ndarray) -> dict:
+    total = float(column.sum())
+    return {"n": [int(c) for c in column], "denominator": int(total),
+            "percent": [float(100 * c / total) if total else None for c in column]}
+
+
+def _level(value):
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return bool(value) if value in (0.0, 1.0) else int(value)
+    return value
+
+
+def _float(value):
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
+def baseline_table(df: pd.DataFrame, *, group_col: str, keys: list[str],
+                   continuous=CONTINUOUS, categorical=CATEGORICAL) -> list[dict]:
+    """Table 1: one row per variable, {variable, overall, by_group, test, p, ...}."""
+    groups = df[group_col]
+    rows = [{"variable": v, **continuous_row(df[v], groups, keys)} for v in continuous if v in df]
+    rows += [{"variable": v, **categorical_row(df[v], groups, keys)} for v in categorical if v in df]
+    return rows
+
+
+def ols(y: np.ndarray, X: np.ndarray, terms: list[str]) -> list[dict]:
+    """Least squares with intercept, as R lm: beta, se, 95% CI (t quantile), p per term."""
+    design = np.column_stack([np.ones(len(y)), X])
+    q, r = np.linalg.qr(design)
+    beta = np.linalg.solve(r, q.T @ y)
+    df_resid = len(y) - design.shape[1]
+    sigma2 = float(((y - design @ beta) ** 2).sum() / df_resid)
+    r_inv = np.linalg.inv(r)
+    se = np.sqrt(sigma2 * (r_inv**2).sum(axis=1))
+    t_crit = stats.t.ppf(0.975, df_resid)
+    p = 2 * stats.t.sf(np.abs(beta / se), df_resid)
+    return [{"term": t, "beta": float(b), "se": float(s), "ci_lower": float(b - t_crit * s),
+             "ci_upper": float(b + t_crit * s), "p": float(pp), "n": len(y)}
+            for t, b, s, pp in zip(terms, beta[1:], se[1:], p[1:])]
+
+
+def sqrt_ics_regression(df: pd.DataFrame, variables=TABLE2_VARIABLES) -> dict:
+    """Table 2: sqrt(ICS) on each variable (complete cases per model), then the multivariable model
+    of the variables with univariable p < 0.1 (complete cases over them), as R lm."""
+    y_all = np.sqrt(df["ics"].astype(float))
+    univariable = []
+    for v in variables:
+        if v not in df:
+            continue
+        keep = y_all.notna() & df[v].notna()
+        x = df.loc[keep, v].astype(float).to_numpy()
+        if keep.sum() > 2 and np.ptp(x) > 0:
+            univariable += ols(y_all[keep].to_numpy(), x[:, None], [v])
+    selected = [r["term"] for r in univariable if r["p"] < SELECTION_P]
+    multivariable = []
+    if selected:
+        keep = y_all.notna() & df[selected].notna().all(axis=1)
+        multivariable = ols(y_all[keep].to_numpy(), df.loc[keep, selected].astype(float).to_numpy(), selected)
+    return {"univariable": univariable, "selected": selected, "multivariable": multivariable}
