@@ -41,7 +41,9 @@ def synthetic_cohort(n: int, *, seed: int, today: date, prefix: str = "DEMO") ->
     """Patients and events rows (strings, CSV-ready) for `n` synthetic patients."""
     rng = random.Random(seed)
     patients, events = [], []
-    first, last = date(2008, 1, 1), min(date(2018, 1, 1), today - timedelta(days=400))
+    # Index procedures from 2008 (as in the study) until a year ago, so that the demo has patients
+    # whose 6-year follow-up is still running (overdue, active) next to completed ones.
+    first, last = date(2008, 1, 1), today - timedelta(days=400)
     for i in range(1, n + 1):
         study_id = f"{prefix}-{i:05d}"
         index_date = first + timedelta(days=rng.randrange((last - first).days))

@@ -2,6 +2,7 @@
 
 import io
 import secrets
+from datetime import timedelta
 
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
@@ -12,6 +13,7 @@ from registry.access import ADMIN, CLINICIAN, COORDINATOR, INVESTIGATOR
 from registry.importer import registry_import
 from registry.models import Patient
 from registry.roles import ensure_role_groups
+from registry.services import identity_set
 from registry.synthetic import EVENT_COLUMNS, PATIENT_COLUMNS, synthetic_cohort, to_csv
 
 DEMO_USERS = (
@@ -58,3 +60,14 @@ class Command(BaseCommand):
             events_csv=io.StringIO(to_csv(EVENT_COLUMNS, event_rows)),
         )
         self.stdout.write(f"Loaded demo data: {report.summary}")
+        self._add_identities()
+
+    @transaction.atomic
+    def _add_identities(self) -> None:
+        """Synthetic direct identifiers, so that clinicians see what investigators never do."""
+        for patient in Patient.objects.filter(study_id__startswith="DEMO-", identity__isnull=True):
+            number = patient.study_id.removeprefix("DEMO-")
+            birth = patient.index_date - timedelta(days=round((patient.age_at_index or 60) * 365.25))
+            identity_set(user=None, patient=patient, data={
+                "name": f"Demo Patient {number}", "hospital_number": f"MRN{number}", "date_of_birth": birth,
+            }, reason="demo data")
