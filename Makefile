@@ -8,7 +8,7 @@ DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo test test-services migrate check clean analytics-fixtures benchmark-analytics
+.PHONY: help venv demo test test-services migrate check clean analytics-fixtures benchmark-analytics detector-model benchmark-detector
 
 help:
 	@echo "make demo   - install, migrate, load demo data, run web server + Celery worker"
@@ -56,6 +56,13 @@ analytics-fixtures: $(STAMP)
 
 benchmark-analytics: $(STAMP)
 	$(BIN)/python benchmarks/analytics_benchmark.py
+
+# The shipped default detector model, trained on phantoms from a fixed seed (reproducible).
+detector-model: $(STAMP)
+	$(BIN)/python -m scoring.train_default
+
+benchmark-detector: $(STAMP)
+	$(BIN)/python benchmarks/detector_benchmark.py
 
 clean:
 	rm -rf $(VENV) var/celery-broker var/staticfiles

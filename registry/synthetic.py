@@ -74,7 +74,7 @@ def _follow_up(rng: random.Random, *, index_date: date, ics: float, today: date)
     # Some patients are lost: follow-up ends years before today.
     # Most are followed until recently (some overdue: no contact for over a year); some are lost.
     if rng.random() > 0.12:
-        followed_days = max_days - rng.randrange(0, 540)
+        followed_days = max_days - rng.randrange(0, min(540, max_days))
     else:
         followed_days = rng.randrange(30, max(31, max_days - 800))
     scale = _HR_PER_100_ICS ** (ics / 100)

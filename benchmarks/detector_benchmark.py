@@ -1,0 +1,103 @@
+"""Detector benchmark, one command: ``python benchmarks/detector_benchmark.py [--quick]``.
+
+Prints accuracy on held-out phantoms of every preset (per A-line and ICS), the end-to-end time
+of ``manage.py score_pullback`` on a 2400-frame pullback, the decode+polar floor measured in
+the same run, their ratio, and the peak RSS of scoring a 6000-frame pullback (child process).
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PY = sys.executable
+FLOOR_SNIPPET = """
+import sys, time, numpy as np
+from scoring import dicom_io
+from scoring.detector.polar import polar_grid, to_polar
+from scoring.detector.pipeline import CHUNK_FRAMES
+from concurrent.futures import ProcessPoolExecutor
+import multiprocessing
+def part(meta, a, b):
+    grid = polar_grid((meta.rows, meta.columns), n_alines=256)
+    total = 0.0
+    for chunk in dicom_io.iter_frame_chunks(meta, chunk_frames=CHUNK_FRAMES, start=a, stop=b):
+        total += float(to_polar(chunk, grid)[:, 0, 0].sum())
+    return total
+t = time.perf_counter()
+meta = dicom_io.read_metadata(sys.argv[1])
+bounds = np.linspace(0, meta.n_frames, 3).astype(int)
+with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
+    [f.result() for f in [pool.submit(part, meta, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]]
+print(time.perf_counter() - t)
+"""
+
+
+def run(cmd) -> tuple[str, float]:
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    return out, time.perf_counter() - t0
+
+
+def make(path: Path, frames: int, seed: int, preset: str = "typical") -> None:
+    if not path.exists():
+        run([PY, "manage.py", "make_phantom", str(path), "--frames", str(frames), "--seed", str(seed), "--preset", preset])
+
+
+def peak_rss_mb_of(cmd) -> tuple[float, str]:
+    """Run cmd in a fresh child and return its peak RSS (MB) via wait4's rusage."""
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    out = proc.stdout.read()
+    _, _, usage = os.wait4(proc.pid, 0)
+    return usage.ru_maxrss / 1024.0, out
+
+
+def accuracy(n_per_preset: int, frames: int) -> dict:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    from scoring.detector.train import evaluate, phantom_sets
+    from scoring.model_store import load_model
+
+    sets = phantom_sets(n_per_preset=n_per_preset, seed=9000, n_frames=frames)
+    return evaluate(load_model(), sets)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="fewer phantoms, skip the 6000-frame memory run")
+    parser.add_argument("--workdir", default=str(ROOT / "var" / "benchmarks"))
+    args = parser.parse_args()
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    report = {"accuracy": accuracy(1 if args.quick else 3, 240)}
+    pb2400 = work / "typical-2400-seed777.dcm"
+    make(pb2400, 2400, 777)
+    run([PY, "manage.py", "score_pullback", str(pb2400), "--json"])  # warm the page cache
+    out, wall = run([PY, "manage.py", "score_pullback", str(pb2400), "--json"])
+    scored = json.loads(out)
+    floor_out, _ = run([PY, "-c", FLOOR_SNIPPET, str(pb2400)])
+    floor_s = float(floor_out.strip().splitlines()[-1])
+    report["speed_2400"] = {
+        "score_seconds": scored["seconds"], "command_wall_seconds": round(wall, 2),
+        "frames_per_second": round(2400 / scored["seconds"], 1), "floor_decode_polar_seconds": round(floor_s, 3),
+        "ratio_to_floor": round(scored["seconds"] / floor_s, 2), "ics": scored["ics"],
+    }
+    if not args.quick:
+        pb6000 = work / "typical-6000-seed778.dcm"
+        make(pb6000, 6000, 778)
+        rss_mb, out = peak_rss_mb_of([PY, "manage.py", "score_pullback", str(pb6000), "--json"])
+        report["memory_6000"] = {"peak_rss_mb_main": round(rss_mb, 1),
+                                 "peak_rss_mb_children": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+                                 "seconds": json.loads(out)["seconds"]}
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""Labels from SVM decision values: smoothing across A-lines (circular) and frames, guidewire
+removal, and circular morphology (fill small gaps, drop tiny arcs)."""
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from scoring.detector.features import circular_mean, edge_mean
+
+
+@dataclass(frozen=True)
+class PostProcessing:
+    """Parameters of :func:`postprocess` (stored with the model)."""
+
+    threshold: float = 0.0
+    aline_half_width: int = 1
+    frame_half_width: int = 1
+    close_radius: int = 5  # fills gaps up to 2 x radius A-lines, e.g. the guidewire shadow in an arc
+    open_radius: int = 3  # drops arcs shorter than 2 x radius + 1 A-lines
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    out = mask.copy()
+    for shift in range(1, radius + 1):
+        out |= np.roll(mask, shift, axis=1) | np.roll(mask, -shift, axis=1)
+    return out
+
+
+def _erode(mask: np.ndarray, radius: int) -> np.ndarray:
+    return ~_dilate(~mask, radius)
+
+
+def postprocess(decision: np.ndarray, guidewire: np.ndarray, params: PostProcessing) -> np.ndarray:
+    """Calcium labels (frames, A) bool.
+
+    Parameters
+    ----------
+    decision : ndarray (frames, A)
+        SVM decision values.
+    guidewire : ndarray of bool (frames, A)
+        Tracked wire A-lines, never calcium on their own.
+    params : PostProcessing
+        Widths in A-lines and frames.
+
+    Notes
+    -----
+    Smoothing the decision values over neighbouring A-lines and frames, then a closing and
+    an opening along the circle, as in published IVUS/OCT calcium detectors that gain
+    10-15 accuracy points from such context.
+    """
+    smooth = circular_mean(decision, params.aline_half_width, axis=1)
+    smooth = edge_mean(smooth, params.frame_half_width, axis=0)
+    labels = (smooth > params.threshold) & ~guidewire
+    if params.close_radius:
+        labels = _erode(_dilate(labels, params.close_radius), params.close_radius)
+    if params.open_radius:
+        labels = _dilate(_erode(labels, params.open_radius), params.open_radius)
+    return labels
+
+
+def ics(labels: np.ndarray) -> float:
+    """IVUS calcium score: calcium-positive A-lines / all A-lines x 1000 (Hoogendoorn et al.)."""
+    return float(labels.mean() * 1000.0) if labels.size else 0.0
+
+
+def arc_deg(labels: np.ndarray) -> np.ndarray:
+    """Calcium arc per frame (degrees) = positive A-lines x 360 / A-lines."""
+    return labels.sum(axis=1) * 360.0 / labels.shape[1]

@@ -1,0 +1,124 @@
+"""Our own detector model files: an .npz of plain arrays plus a JSON manifest. No pickle.
+
+A model is ``<store>/<name>.npz`` (scaler mean/scale, SVM coef/intercept; loaded with
+``allow_pickle=False``) and ``<store>/<name>.json`` (format, scikit-learn version, feature
+spec, post-processing, metrics, training summary and the SHA-256 of the .npz). Loading
+refuses anything whose format, library version, feature spec or hash does not match.
+Models are only ever loaded by name from the project's store, never from an upload.
+"""
+
+import hashlib
+import io
+import json
+import re
+from pathlib import Path
+
+from importlib.metadata import version as _installed_version
+
+import numpy as np
+
+from scoring.detector.features import feature_names
+from scoring.detector.model import DetectorModel
+from scoring.detector.postprocess import PostProcessing
+
+FORMAT = "ics-detector/1"
+DEFAULT_STORE = Path(__file__).resolve().parent / "models"
+DEFAULT_MODEL = "default"
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_ARRAYS = ("mean", "scale", "coef")
+
+
+class ModelStoreError(ValueError):
+    """A model file that must not be used, with the reason."""
+
+
+def _sklearn_version() -> str:
+    # From the package metadata: importing scikit-learn itself costs a second per scoring run.
+    return _installed_version("scikit-learn")
+
+
+def _sklearn_series(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def _paths(name: str, store: Path):
+    if not _NAME.match(name) or name.startswith("."):
+        raise ModelStoreError(f"Invalid model name {name!r}: models are loaded by name from the store only.")
+    return store / f"{name}.npz", store / f"{name}.json"
+
+
+def _npz_bytes(model: DetectorModel) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, mean=model.mean, scale=model.scale, coef=model.coef, intercept=np.array([model.intercept]))
+    return buffer.getvalue()
+
+
+def save_model(model: DetectorModel, *, name: str, store: Path = DEFAULT_STORE) -> DetectorModel:
+    """Write ``model`` as ``name`` in ``store``; returns it with its content version set."""
+    npz_path, json_path = _paths(name, store)
+    store.mkdir(parents=True, exist_ok=True)
+    data = _npz_bytes(model)
+    digest = hashlib.sha256(data).hexdigest()
+    model.version = f"{name}-{digest[:12]}"
+    manifest = {
+        "format": FORMAT, "version": model.version, "sha256": digest,
+        "sklearn_version": _sklearn_version(), "numpy_version": np.__version__,
+        "feature_names": model.feature_names, "n_alines": model.n_alines,
+        "postprocessing": model.post.as_dict(), "metrics": model.metrics, "training": model.training,
+    }
+    npz_path.write_bytes(data)
+    json_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return model
+
+
+def load_model(name: str = DEFAULT_MODEL, *, store: Path = DEFAULT_STORE) -> DetectorModel:
+    """Load and verify a model from the store.
+
+    Raises
+    ------
+    ModelStoreError
+        Missing files, unknown format, other scikit-learn series, other feature spec, or an
+        .npz whose SHA-256 differs from the manifest (tampered or foreign).
+    """
+    npz_path, json_path = _paths(name, store)
+    if not npz_path.is_file() or not json_path.is_file():
+        raise ModelStoreError(f"Model {name!r} not found in {store} (run `python -m scoring.train_default`).")
+    manifest = _read_manifest(json_path)
+    data = npz_path.read_bytes()
+    _verify(manifest, data, name)
+    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+        params = {key: arrays[key].astype(np.float64) for key in (*_ARRAYS, "intercept")}
+    return DetectorModel(
+        feature_names=manifest["feature_names"], mean=params["mean"], scale=params["scale"],
+        coef=params["coef"], intercept=float(params["intercept"][0]),
+        post=PostProcessing(**manifest["postprocessing"]), n_alines=int(manifest["n_alines"]),
+        version=manifest["version"], metrics=manifest.get("metrics", {}), training=manifest.get("training", {}),
+    )
+
+
+def _read_manifest(json_path: Path) -> dict:
+    try:
+        manifest = json.loads(json_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelStoreError(f"{json_path.name} is not a model manifest: {exc}") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ModelStoreError(f"{json_path.name}: unknown model format {manifest.get('format') if isinstance(manifest, dict) else None!r}, expected {FORMAT}.")
+    return manifest
+
+
+def _verify(manifest: dict, data: bytes, name: str) -> None:
+    made_with = str(manifest.get("sklearn_version", "?"))
+    if _sklearn_series(made_with) != _sklearn_series(_sklearn_version()):
+        raise ModelStoreError(
+            f"Model {name!r} was made with scikit-learn {made_with}; this installation has "
+            f"{_sklearn_version()}. Retrain it (python -m scoring.train_default)."
+        )
+    if manifest.get("feature_names") != feature_names():
+        raise ModelStoreError(f"Model {name!r} uses another feature set than this detector; retrain it.")
+    if hashlib.sha256(data).hexdigest() != manifest.get("sha256"):
+        raise ModelStoreError(f"Model {name!r}: the .npz does not match its manifest hash (modified or foreign file).")
+    try:
+        post = PostProcessing(**manifest["postprocessing"])
+    except (KeyError, TypeError) as exc:
+        raise ModelStoreError(f"Model {name!r}: bad post-processing parameters ({exc}).") from exc
+    del post

@@ -1,0 +1,25 @@
+"""Rebuild the shipped default model from phantoms: ``python -m scoring.train_default``.
+
+Reproducible: fixed seed, fixed phantom set; the same library versions give the same file.
+"""
+
+import json
+import sys
+
+from scoring.detector.train import train_on_phantoms
+from scoring.model_store import DEFAULT_MODEL, save_model
+
+SEED = 20240401
+N_PER_PRESET = 3
+N_FRAMES = 240
+
+
+def main() -> int:
+    model = train_on_phantoms(n_per_preset=N_PER_PRESET, seed=SEED, n_frames=N_FRAMES)
+    save_model(model, name=DEFAULT_MODEL)
+    print(json.dumps({"version": model.version, "metrics": model.metrics}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

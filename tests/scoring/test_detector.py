@@ -1,0 +1,84 @@
+"""Detector accuracy on small held-out phantoms, training reproducibility, guidewire, ICS."""
+
+import numpy as np
+import pytest
+
+from scoring.detector import train
+from scoring.detector.guidewire import track_guidewire
+from scoring.detector.model import from_pipeline
+from scoring.detector.pipeline import score_pullback
+from scoring.detector.postprocess import PostProcessing, arc_deg, ics, postprocess
+from scoring.model_store import load_model
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    """Phantoms never used for the shipped model (other seeds), one per preset."""
+    return train.phantom_sets(n_per_preset=1, seed=424242, n_frames=24)
+
+
+def test_default_model_is_accurate_on_held_out_phantoms(held_out):
+    result = train.evaluate(load_model(), held_out)
+    assert result["pooled"]["accuracy"] >= 0.95
+    assert result["pooled"]["precision"] >= 0.9 and result["pooled"]["recall"] >= 0.9
+    assert result["ics_max_abs_diff"] <= 25
+
+
+def test_no_calcium_phantom_scores_near_zero(held_out):
+    none = [s for s in held_out if s.preset == "none"][0]
+    assert ics(train.predict(load_model(), none)) <= 5
+
+
+def test_a_broken_detector_fails_the_threshold(held_out):
+    model = load_model()
+    model.coef = -model.coef  # calls shadows "not calcium"
+    assert train.evaluate(model, held_out)["pooled"]["f1"] < 0.5
+
+
+def test_scoring_a_dicom_file_end_to_end(dicom_files, small_plan):
+    from scoring.phantom import phantom_truth
+
+    result = score_pullback(dicom_files["rle"], load_model(), workers=1)
+    truth = phantom_truth(small_plan, n_alines=result.n_alines)
+    assert result.labels.shape == (24, 256)
+    assert (result.labels == truth.calcium).mean() >= 0.9
+    assert result.length_mm == pytest.approx(0.4)
+
+
+def test_training_is_reproducible(held_out):
+    sets = held_out[:2]
+    a = train.fit_model(sets, seed=3)
+    b = train.fit_model(sets, seed=3)
+    assert np.array_equal(a.coef, b.coef) and a.intercept == b.intercept and a.post == b.post
+
+
+def test_numpy_decision_matches_scikit_learn(held_out):
+    x, y, _ = train._xy(held_out[:2])
+    pipe = train.linear_svm().fit(x[::7], y[::7])
+    model = from_pipeline(pipe, feature_names=[], post=PostProcessing(), n_alines=256)
+    assert np.allclose(model.decision(x[:500]), pipe.decision_function(x[:500]), atol=1e-3)
+
+
+def test_guidewire_tracker_follows_a_slowly_moving_narrow_shadow():
+    rng = np.random.default_rng(0)
+    narrow = rng.normal(0, 0.05, (60, 128))
+    true_path = (40 + np.arange(60) // 10) % 128
+    narrow[np.arange(60), true_path] += 1.0
+    assert (track_guidewire(narrow) == true_path).mean() > 0.95
+
+
+def test_postprocessing_fills_the_guidewire_gap_inside_an_arc_and_drops_specks():
+    decision = -np.ones((3, 64))
+    decision[:, 10:30] = 1.0  # an arc
+    decision[:, 50] = 1.0  # a one-line speck
+    wire = np.zeros((3, 64), bool)
+    wire[:, 18:21] = True
+    labels = postprocess(decision, wire, PostProcessing(aline_half_width=0, frame_half_width=0))
+    assert labels[:, 10:30].all() and not labels[:, 50].any() and labels.sum() == 60
+
+
+def test_ics_and_arcs():
+    labels = np.zeros((2, 8), bool)
+    labels[0, :2] = True
+    assert ics(labels) == 125.0
+    assert list(arc_deg(labels)) == [90.0, 0.0]
