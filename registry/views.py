@@ -233,7 +233,7 @@ def identity_edit(request: HttpRequest, study_id: str) -> HttpResponse:
                               reason=form.cleaned_data["reason"])
         return _detail_url(patient), f"Identifiers of {patient.study_id} saved."
 
-    return _form_page(request, form=form, write=write, template="registry/identity_form.html",
+    return _form_page(request, form=form, write=write, template="registry/followup_form.html",
                       context={"title": f"Identifiers of {patient.study_id}", "patient": patient})
 
 
@@ -248,8 +248,9 @@ def patient_withdraw(request: HttpRequest, study_id: str) -> HttpResponse:
                                   reason=form.cleaned_data["reason"])
         return _detail_url(patient), f"Patient {patient.study_id} withdrawn."
 
-    return _form_page(request, form=form, write=write, template="registry/withdraw_form.html",
-                      context={"title": f"Withdraw patient {patient.study_id}", "patient": patient})
+    return _form_page(request, form=form, write=write, template="registry/followup_form.html",
+                      context={"title": f"Withdraw patient {patient.study_id}", "patient": patient,
+                               "submit_label": "Withdraw patient", "submit_class": "danger"})
 
 
 # Follow-up contacts -------------------------------------------------------------------------
@@ -264,7 +265,7 @@ def contact_create(request: HttpRequest, study_id: str) -> HttpResponse:
         services.contact_record(user=request.user, patient=patient, data=form.data_for(CONTACT_FIELDS))
         return _detail_url(patient), f"Contact with {patient.study_id} recorded."
 
-    return _form_page(request, form=form, write=write, template="registry/contact_form.html",
+    return _form_page(request, form=form, write=write, template="registry/followup_form.html",
                       context={"title": f"New follow-up contact: {patient.study_id}", "patient": patient})
 
 
@@ -279,7 +280,7 @@ def contact_edit(request: HttpRequest, study_id: str, pk: int) -> HttpResponse:
                                 reason=form.cleaned_data["reason"])
         return _detail_url(contact.patient), "Contact saved."
 
-    return _form_page(request, form=form, write=write, template="registry/contact_form.html",
+    return _form_page(request, form=form, write=write, template="registry/followup_form.html",
                       context={"title": f"Edit contact of {contact.patient.study_id}", "patient": contact.patient})
 
 
@@ -301,6 +302,9 @@ def contact_delete(request: HttpRequest, study_id: str, pk: int) -> HttpResponse
 
 # Clinical events ----------------------------------------------------------------------------
 
+# The event form's script enables the study-vessel and method selects only where they apply.
+_EVENT_FORM_PAGE = {"form_id": "event-form", "script": "js/event_form.js"}
+
 @require_http_methods(_GET_POST)
 @role_required(EDIT_REGISTRY)
 def event_create(request: HttpRequest, study_id: str) -> HttpResponse:
@@ -313,8 +317,8 @@ def event_create(request: HttpRequest, study_id: str) -> HttpResponse:
             f"{event.get_event_type_display()} of {patient.study_id} recorded (pending verification)."
         )
 
-    return _form_page(request, form=form, write=write, template="registry/event_form.html",
-                      context={"title": f"New clinical event: {patient.study_id}", "patient": patient})
+    return _form_page(request, form=form, write=write, template="registry/followup_form.html",
+                      context={"title": f"New clinical event: {patient.study_id}", "patient": patient, **_EVENT_FORM_PAGE})
 
 
 @require_http_methods(_GET_POST)
@@ -328,8 +332,9 @@ def event_edit(request: HttpRequest, study_id: str, pk: int) -> HttpResponse:
                               reason=form.cleaned_data["reason"])
         return _detail_url(event.patient), "Event saved."
 
-    return _form_page(request, form=form, write=write, template="registry/event_form.html",
-                      context={"title": f"Edit event of {event.patient.study_id}", "patient": event.patient})
+    return _form_page(request, form=form, write=write, template="registry/followup_form.html",
+                      context={"title": f"Edit event of {event.patient.study_id}", "patient": event.patient,
+                               **_EVENT_FORM_PAGE})
 
 
 @require_http_methods(_GET_POST)

@@ -613,3 +613,13 @@ def test_sites_other_than_the_users_are_not_in_the_list_filter(other_site_coordi
     form = client_for(other_site_coordinator).get("/patients/").context["form"]
 
     assert form.fields["site"].choices == [("", "All sites"), ("OTH", "OTH")]
+
+
+def test_event_form_pages_load_their_script_and_other_forms_do_not(patient, coordinator):
+    client = client_for(coordinator)
+    event_page = client.get(f"/patients/{patient.study_id}/events/new/").content.decode()
+    contact_page = client.get(f"/patients/{patient.study_id}/contacts/new/").content.decode()
+    assert 'id="event-form"' in event_page and "js/event_form" in event_page
+    assert "js/event_form" not in contact_page
+    withdraw_page = client.get(f"/patients/{patient.study_id}/withdraw/").content.decode()
+    assert "Withdraw patient</button>" in withdraw_page
