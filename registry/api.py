@@ -307,10 +307,8 @@ class PatientListCreateApi(RegistryApi):
         rows = selectors.patient_list(
             user=request.user, as_of=timezone.localdate(), search=filters.get("q", ""),
             site=filters.get("site", ""), status=filters.get("status", ""),
+            index_date_after=filters.get("index_date_after"), index_date_before=filters.get("index_date_before"),
         )
-        after, before = filters.get("index_date_after"), filters.get("index_date_before")
-        rows = [r for r in rows if (not after or r.patient.index_date >= after)
-                and (not before or r.patient.index_date <= before)]
         paginator, page = self.paginate(rows)
         patients = [row.patient for row in page]
         if self.output_context()["can_see_identifiers"]:

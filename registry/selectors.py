@@ -2,6 +2,7 @@
 the pseudonymised analysis rows. Follow-up rules come from `registry.follow_up` only."""
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -52,13 +53,43 @@ def _state(patient: Patient, contacts, events, as_of: date) -> follow_up.FollowU
     )
 
 
+class PatientRows(Sequence):
+    """Patients in study_id order with their follow-up state, computed a slice at a time:
+    len() is one COUNT query and a page of rows costs three queries, whatever the registry size."""
+
+    def __init__(self, patients: QuerySet, *, as_of: date):
+        self._patients = patients.order_by("study_id")
+        self._as_of = as_of
+        self._count: int | None = None
+
+    def __len__(self) -> int:
+        if self._count is None:
+            self._count = self._patients.count()
+        return self._count
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            patients = list(self._patients[index])
+            contacts, events = _facts([p.pk for p in patients])
+            return [PatientRow(p, _state(p, contacts[p.pk], events[p.pk], self._as_of)) for p in patients]
+        if index < 0:
+            index += len(self)
+        rows = self[index:index + 1]
+        if not rows:
+            raise IndexError(index)
+        return rows[0]
+
+
 def patient_list(
-    *, user, as_of: date, search: str = "", site: str = "", status: str = "", identifiers: bool = False
-) -> list[PatientRow]:
+    *, user, as_of: date, search: str = "", site: str = "", status: str = "", identifiers: bool = False,
+    index_date_after: date | None = None, index_date_before: date | None = None,
+) -> Sequence[PatientRow]:
     """Patients the user may see, with their follow-up state, filtered and ordered by study_id.
 
     With `identifiers=True` (only for roles that may see them) the search also finds a patient by
-    exact hospital number, and each patient's identity is loaded in the same query.
+    exact hospital number, and each patient's identity is loaded in the same query. Without a
+    status filter the rows are computed lazily, page by page; filtering by status (a derived
+    value) computes the state of every matching patient.
     """
     patients = patients_for_user(user)
     if identifiers:
@@ -70,14 +101,20 @@ def patient_list(
         patients = patients.filter(study_id__icontains=search)
     if site:
         patients = patients.filter(site__code=site)
+    if index_date_after:
+        patients = patients.filter(index_date__gte=index_date_after)
+    if index_date_before:
+        patients = patients.filter(index_date__lte=index_date_before)
+    if not status:
+        return PatientRows(patients, as_of=as_of)
     contacts, events = _facts(None, patients)
     rows = [PatientRow(p, _state(p, contacts[p.pk], events[p.pk], as_of)) for p in patients.order_by("study_id")]
-    return [r for r in rows if r.state.status == status] if status else rows
+    return [r for r in rows if r.state.status == status]
 
 
 def follow_up_worklist(*, user, as_of: date) -> dict:
     """What coordinators should act on: overdue contacts, lost patients, events to verify."""
-    rows = patient_list(user=user, as_of=as_of)
+    rows = patient_list(user=user, as_of=as_of)[:]
     pending = (
         ClinicalEvent.objects.filter(patient__in=patients_for_user(user).values("pk"), verification=Verification.PENDING)
         .select_related("patient")

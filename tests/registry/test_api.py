@@ -110,8 +110,8 @@ def test_list_runs_a_constant_number_of_queries(coordinator, site, n_patients, d
         EventFactory(patient=p)
     client = api(coordinator)
 
-    # session, user, roles, site restriction, patients, contacts, events, identities
-    with django_assert_max_num_queries(8):
+    # session, user, roles, site restriction, count, patients, contacts, events, identities
+    with django_assert_max_num_queries(9):
         response = client.get("/api/patients/")
     with django_assert_max_num_queries(7):
         events = client.get("/api/events/")
