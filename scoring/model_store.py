@@ -11,9 +11,8 @@ import hashlib
 import io
 import json
 import re
-from pathlib import Path
-
 from importlib.metadata import version as _installed_version
+from pathlib import Path
 
 import numpy as np
 

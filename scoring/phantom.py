@@ -27,7 +27,7 @@ import numpy as np
 
 from scoring.geometry import CENTRE_PX, IMAGE_SIZE_PX, aline_angles_rad, pixel_to_polar, wrap_angle_rad
 
-PRESETS = ("typical", "heavy", "none", "noisy")
+PRESETS = ("typical", "heavy", "none", "noisy", "shifted")
 PIXEL_SPACING_MM = 0.02  # 512 px -> 10.24 mm field of view, typical for 40 MHz coronary IVUS
 FRAME_RATE_HZ = 30.0
 PULLBACK_RATE_MM_S = 0.5
@@ -35,11 +35,12 @@ CATHETER_RADIUS_MM = 0.45  # 2.7 F imaging catheter
 GEN_ALINES = 512  # A-lines rendered per frame (the console's line density)
 GEN_SAMPLES = IMAGE_SIZE_PX // 2  # one depth sample per pixel out to the edge of the field of view
 CHUNK_FRAMES = 16
+SPECKLE_MODELS = ("rayleigh", "k", "nakagami")
 
 
 @dataclass(frozen=True)
 class Look:
-    """Echo levels (dB re. the calcium surface) and display mapping of one preset."""
+    """Echo levels (dB re. a reference calcium surface), speckle, PSF, wire and display of a pullback."""
 
     blood_db: float = -42.0
     plaque_db: float = -27.0
@@ -52,7 +53,20 @@ class Look:
     display_min_db: float = -52.0
     display_range_db: float = 58.0
     calcium_alpha_per_mm: float = 30.0
-    gain_jitter_db: float = 0.5
+    fibrous_alpha_per_mm: float = 0.9
+    gain_jitter_db: float = 0.5  # sd of the pullback's overall gain
+    gain_offset_db: float = 0.0
+    gain_drift_db: float = 0.0  # slow gain changes along the pullback (+-)
+    tgc_db_per_mm: float = 0.0  # time-gain compensation: extra gain with depth
+    speckle: str = "rayleigh"  # rayleigh | k (K-distributed, shape nu) | nakagami (shape m)
+    speckle_shape: float = 1.0
+    psf_depth_samples: int = 2  # box PSF over depth (samples of 0.02 mm) ...
+    psf_angle_lines: int = 2  # ... and over neighbouring A-lines
+    guidewire_radius_mm: float = 0.09  # half-width of the wire's echo strip
+    guidewire_db: float = 3.0
+    guidewire_shadow_np_per_mm: float = 120.0  # log-power loss per mm behind the wire
+    ringdown_mm: float = 0.3  # decay length of the ring-down beyond the sheath
+    ringdown_db: float = -4.0
 
 
 LOOKS = {
@@ -66,12 +80,66 @@ LOOKS = {
     ),
 }
 
+# Domain randomisation for training: every pullback draws its look from these ranges, so the
+# detector cannot learn one generator's constants. ``display_min_db`` is relative to the noise.
+TRAIN_RANGES = {
+    "blood_db": (-48.0, -32.0), "plaque_db": (-31.0, -21.0), "fibrous_db": (-15.0, -6.0),
+    "media_db": (-42.0, -33.0), "adventitia_db": (-13.0, -5.0), "periadventitia_db": (-29.0, -19.0),
+    "calcium_db": (-6.0, 3.0), "noise_db": (-58.0, -38.0), "display_min_below_noise_db": (0.0, 8.0),
+    "display_range_db": (46.0, 64.0), "calcium_alpha_per_mm": (7.0, 40.0), "fibrous_alpha_per_mm": (0.4, 1.6),
+    "gain_offset_db": (-5.0, 5.0), "gain_drift_db": (0.0, 2.0), "tgc_db_per_mm": (-0.5, 1.5),
+    "speckle_shape_k": (2.0, 20.0), "speckle_shape_nakagami": (0.6, 2.0),
+    "psf_depth_samples": (1, 3), "psf_angle_lines": (1, 3), "guidewire_radius_mm": (0.06, 0.14),
+    "guidewire_db": (-2.0, 6.0), "guidewire_shadow_np_per_mm": (40.0, 150.0),
+    "ringdown_mm": (0.15, 0.4), "ringdown_db": (-10.0, 0.0),
+}
+
+# Held-out parameter ranges: values OUTSIDE the training ranges (heavier-tailed speckle, more
+# blur, brighter blood, fibrous plaque nearly as bright as calcium, weaker calcium shadow, wider
+# wire, longer ring-down, stronger TGC and gain), still a fair image in which a reader sees calcium.
+SHIFTED_RANGES = {
+    "blood_db": (-31.0, -28.0), "plaque_db": (-33.0, -31.0), "fibrous_db": (-5.0, -4.0),
+    "media_db": (-44.0, -42.0), "adventitia_db": (-5.0, -3.0), "periadventitia_db": (-19.0, -17.0),
+    "calcium_db": (3.0, 5.0), "noise_db": (-60.0, -57.0), "display_min_below_noise_db": (8.0, 10.0),
+    "display_range_db": (66.0, 70.0), "calcium_alpha_per_mm": (9.0, 11.0), "fibrous_alpha_per_mm": (1.7, 2.0),
+    "gain_offset_db": (-8.0, -5.5), "gain_drift_db": (2.0, 3.0), "tgc_db_per_mm": (1.6, 2.2),
+    "speckle_shape_k": (1.2, 1.6), "speckle_shape_nakagami": (0.45, 0.55),
+    "psf_depth_samples": (4, 4), "psf_angle_lines": (4, 4), "guidewire_radius_mm": (0.15, 0.18),
+    "guidewire_db": (6.0, 8.0), "guidewire_shadow_np_per_mm": (25.0, 35.0),
+    "ringdown_mm": (0.42, 0.5), "ringdown_db": (0.0, 2.0),
+}
+
+
+def random_look(rng, ranges: dict = TRAIN_RANGES) -> Look:
+    """A look drawn uniformly from ``ranges`` (integers for the PSF widths, a random speckle model)."""
+    def u(key):
+        low, high = ranges[key]
+        return float(rng.uniform(low, high))
+
+    def n(key):
+        low, high = ranges[key]
+        return int(rng.integers(low, high + 1))
+
+    speckle = SPECKLE_MODELS[int(rng.integers(len(SPECKLE_MODELS)))]
+    shape = {"rayleigh": 1.0, "k": u("speckle_shape_k"), "nakagami": u("speckle_shape_nakagami")}[speckle]
+    noise_db = u("noise_db")
+    levels = {key: u(key) for key in ("blood_db", "plaque_db", "fibrous_db", "media_db", "adventitia_db",
+                                      "periadventitia_db", "calcium_db", "display_range_db",
+                                      "calcium_alpha_per_mm", "fibrous_alpha_per_mm", "gain_offset_db",
+                                      "gain_drift_db", "tgc_db_per_mm", "guidewire_radius_mm", "guidewire_db",
+                                      "guidewire_shadow_np_per_mm", "ringdown_mm", "ringdown_db")}
+    return Look(**levels, noise_db=noise_db, display_min_db=noise_db - u("display_min_below_noise_db"),
+                gain_jitter_db=0.0, speckle=speckle, speckle_shape=shape,
+                psf_depth_samples=n("psf_depth_samples"), psf_angle_lines=n("psf_angle_lines"))
+
+
 # Lesions per 10 mm of pullback and the largest calcium arc (degrees) of each preset.
 _LESION_RATES = {
     "typical": {"calcium": 1.2, "fibrous": 1.0, "branch": 0.6, "max_arc_deg": 200.0},
     "heavy": {"calcium": 2.5, "fibrous": 0.6, "branch": 0.5, "max_arc_deg": 360.0},
     "none": {"calcium": 0.0, "fibrous": 2.0, "branch": 0.6, "max_arc_deg": 0.0},
     "noisy": {"calcium": 1.2, "fibrous": 1.0, "branch": 0.6, "max_arc_deg": 200.0},
+    "shifted": {"calcium": 1.5, "fibrous": 1.2, "branch": 0.6, "max_arc_deg": 300.0},
 }
 
 
@@ -85,6 +153,7 @@ class PhantomSpec:
     frame_rate_hz: float = FRAME_RATE_HZ
     pullback_rate_mm_s: float = PULLBACK_RATE_MM_S
     pixel_spacing_mm: float = PIXEL_SPACING_MM
+    randomise: bool = False  # draw the look from TRAIN_RANGES (domain randomisation for training)
 
     def __post_init__(self):
         if self.preset not in PRESETS:
@@ -208,19 +277,40 @@ def _draw_lesion(rng, kind: str, pullback_mm: float, max_arc_deg: float) -> Lesi
     )
 
 
+def plan_look(spec: PhantomSpec) -> Look:
+    """The look of a pullback: the preset's, or drawn from the seed (randomised / shifted)."""
+    rng = np.random.default_rng([spec.seed, 0x100C])
+    if spec.preset == "shifted":
+        return random_look(rng, SHIFTED_RANGES)
+    if spec.randomise:
+        return random_look(rng, TRAIN_RANGES)
+    return LOOKS[spec.preset]
+
+
+def _gain_db(rng, look: Look, z_mm: np.ndarray) -> np.ndarray:
+    """Overall gain of every frame (dB): offset, a random per-pullback jitter and a slow drift."""
+    gain = look.gain_offset_db + rng.normal(0.0, look.gain_jitter_db) + np.zeros(len(z_mm))
+    if look.gain_drift_db > 0:
+        gain += _smooth_series(rng, z_mm, knot_mm=4.0, low=-look.gain_drift_db, high=look.gain_drift_db)
+    return gain
+
+
 def phantom_plan(spec: PhantomSpec) -> PullbackPlan:
     """Draw the anatomy of a pullback from ``spec.seed`` (cheap: per-frame scalars only)."""
     rng = np.random.default_rng([spec.seed, 0x1705])
+    look = plan_look(spec)
+    wide = spec.randomise or spec.preset == "shifted"
     n = spec.n_frames
     z_mm = np.arange(n) * spec.frame_spacing_mm
     heavy = spec.preset == "heavy"
     # Catheter rotation: slow drift plus a little jitter from frame to frame (non-uniform rotation).
     rotation = _random_walk(rng, n, step_sd=0.004, start=rng.uniform(0, 2 * np.pi)) + rng.normal(0, 0.01, n)
-    offset_r = _smooth_series(rng, z_mm, knot_mm=3.0, low=0.1, high=0.7)
+    # Catheter position in the vessel (the image is centred on the catheter, not the vessel).
+    offset_r = _smooth_series(rng, z_mm, knot_mm=3.0, low=0.05 if wide else 0.1, high=0.9 if wide else 0.7)
     offset_dir = _smooth_series(rng, z_mm, knot_mm=5.0, low=0.0, high=2 * np.pi)
     rates = _LESION_RATES[spec.preset]
     return PullbackPlan(
-        spec=spec, look=LOOKS[spec.preset], rotation_rad=rotation,
+        spec=spec, look=look, rotation_rad=rotation,
         offset_x_mm=offset_r * np.cos(offset_dir), offset_y_mm=offset_r * np.sin(offset_dir),
         eem_radius_mm=_smooth_series(rng, z_mm, knot_mm=4.0, low=1.9, high=2.7),
         plaque_min_mm=_smooth_series(rng, z_mm, knot_mm=3.0, low=0.05, high=0.25),
@@ -228,7 +318,7 @@ def phantom_plan(spec: PhantomSpec) -> PullbackPlan:
         plaque_dir_rad=_smooth_series(rng, z_mm, knot_mm=6.0, low=0.0, high=2 * np.pi),
         guidewire_r_mm=_smooth_series(rng, z_mm, knot_mm=4.0, low=0.75, high=0.95),
         guidewire_dir_rad=_random_walk(rng, n, step_sd=0.006, start=rng.uniform(0, 2 * np.pi)),
-        gain_db=rng.normal(0.0, LOOKS[spec.preset].gain_jitter_db) + np.zeros(n),
+        gain_db=_gain_db(rng, look, z_mm),
         calcium=_draw_lesions(rng, "calcium", spec, rates),
         fibrous=_draw_lesions(rng, "fibrous", spec, rates),
         branches=_draw_lesions(rng, "branch", spec, rates),
@@ -301,8 +391,8 @@ def _calcium_layers(plan, psi, z_mm, lumen, media):
 
 
 def _guidewire_depth(plan: PullbackPlan, frames: np.ndarray, phi: np.ndarray) -> np.ndarray:
-    """Depth where each ray meets the 0.36 mm (0.014 in) guidewire; inf if it misses."""
-    radius_mm = 0.09  # the echo comes from the near half of the wire: a narrow strip
+    """Depth where each ray meets the 0.36 mm (0.014 in) guidewire (echo strip); inf if it misses."""
+    radius_mm = plan.look.guidewire_radius_mm  # the echo comes from the near half of the wire: a narrow strip
     r_gw = plan.guidewire_r_mm[frames, None]
     rel = phi - plan.guidewire_dir_rad[frames, None]
     across = r_gw * np.sin(rel)
@@ -356,7 +446,7 @@ def _base_events(rays: _Rays, look: Look):
     ones = np.ones_like(rays.lumen)
     levels = np.stack([ones * _SILENT_DB, ones * look.blood_db, plaque_db, ones * look.media_db,
                        ones * look.adventitia_db, ones * look.periadventitia_db], axis=-1)
-    alphas = np.stack([ones * 0.0, ones * 0.05, np.where(rays.fibrous, 0.9, 0.3), ones * 0.3,
+    alphas = np.stack([ones * 0.0, ones * 0.05, np.where(rays.fibrous, look.fibrous_alpha_per_mm, 0.3), ones * 0.3,
                        ones * 0.35, ones * 0.25], axis=-1)
     return starts, levels, alphas
 
@@ -407,11 +497,11 @@ def _log_power(rays: _Rays, look: Look, spacing_mm: float) -> np.ndarray:
     optical_depth *= np.float32(2.0 * spacing_mm)
     level_db *= np.float32(np.log(10.0) / 10.0)
     level_db -= optical_depth
-    _add_guidewire(level_db, rays, spacing_mm)
+    _add_guidewire(level_db, rays, spacing_mm, look)
     return level_db
 
 
-def _add_guidewire(log_power, rays: _Rays, spacing_mm: float) -> None:
+def _add_guidewire(log_power, rays: _Rays, spacing_mm: float, look: Look) -> None:
     """Bright wire echo and a total (metal) shadow behind it, only on the rays that hit it."""
     hit = np.nonzero(np.isfinite(rays.guidewire))
     if not len(hit[0]):
@@ -419,27 +509,47 @@ def _add_guidewire(log_power, rays: _Rays, spacing_mm: float) -> None:
     depth = (np.arange(GEN_SAMPLES) + 0.5) * spacing_mm
     top = rays.guidewire[hit][:, None]
     rows = log_power[hit]
-    rows = np.where((depth >= top) & (depth < top + 0.05), np.float32(3.0 * np.log(10) / 10), rows)
-    rows = rows - np.float32(120.0) * np.clip(depth - top - 0.05, 0, None).astype(np.float32)
+    rows = np.where((depth >= top) & (depth < top + 0.05), np.float32(look.guidewire_db * np.log(10) / 10), rows)
+    shadow = np.float32(look.guidewire_shadow_np_per_mm) * np.clip(depth - top - 0.05, 0, None).astype(np.float32)
+    rows = rows - shadow
     log_power[hit] = rows
 
 
-def _ringdown_power(depth_mm: np.ndarray, rng) -> np.ndarray:
+def _ringdown_power(depth_mm: np.ndarray, rng, look: Look) -> np.ndarray:
     """Fixed ring-down pattern near the transducer (A, S), same for every frame."""
     from_sheath = depth_mm - (CATHETER_RADIUS_MM - 0.05)
-    ring_db = -4.0 - 60.0 * np.where(from_sheath > 0, from_sheath / 0.3, -from_sheath / 0.15)
+    ring_db = look.ringdown_db - 60.0 * np.where(from_sheath > 0, from_sheath / look.ringdown_mm, -from_sheath / 0.15)
     ring_db = ring_db + 6.0 * np.cos(2 * np.pi * depth_mm / 0.06)
     ring_db = np.where(np.abs(depth_mm - CATHETER_RADIUS_MM) < 0.02, 2.0, ring_db)  # the sheath
     per_line = rng.normal(0.0, 1.5, (GEN_ALINES, 1))
     return _db_to_power(ring_db[None, :] + per_line)
 
 
-def _speckle(rng, shape) -> np.ndarray:
-    """Exponential speckle power (Rayleigh amplitude), correlated over ~2 samples and 2 lines."""
-    s = rng.standard_exponential(shape, dtype=np.float32)
-    s[..., 1:] = 0.6 * s[..., 1:] + 0.4 * s[..., :-1]
-    s[1:, :] = 0.6 * s[1:, :] + 0.4 * s[:-1, :]
-    return s
+def _speckle(rng, shape, look: Look) -> np.ndarray:
+    """Speckle power with unit mean, blurred by a box PSF over depth and A-lines.
+
+    Rayleigh amplitude: exponential power. K-distributed: exponential times a gamma texture
+    (shape nu; few scatterers per cell, heavy tails). Nakagami: gamma power of shape m.
+    """
+    if look.speckle == "nakagami":
+        s = rng.standard_gamma(look.speckle_shape, shape, dtype=np.float32) / np.float32(look.speckle_shape)
+    else:
+        s = rng.standard_exponential(shape, dtype=np.float32)
+        if look.speckle == "k":
+            s *= rng.standard_gamma(look.speckle_shape, shape, dtype=np.float32) / np.float32(look.speckle_shape)
+    s = _box(s, look.psf_depth_samples, axis=1)
+    return _box(s, look.psf_angle_lines, axis=0)
+
+
+def _box(values: np.ndarray, width: int, axis: int) -> np.ndarray:
+    """Mean of ``width`` consecutive values along ``axis`` (circular): a box PSF."""
+    if width <= 1:
+        return values
+    out = values.copy()
+    for shift in range(1, width):
+        out += np.roll(values, shift, axis=axis)
+    out *= np.float32(1.0 / width)
+    return out
 
 
 def render_polar(plan: PullbackPlan, frames: np.ndarray) -> np.ndarray:
@@ -461,16 +571,17 @@ def render_polar(plan: PullbackPlan, frames: np.ndarray) -> np.ndarray:
     spacing_mm = plan.spec.pixel_spacing_mm
     depth_mm = (np.arange(GEN_SAMPLES) + 0.5) * spacing_mm
     power = np.exp(_log_power(_rays(plan, frames, GEN_ALINES), look, spacing_mm))
-    power += _ringdown_power(depth_mm, np.random.default_rng([plan.spec.seed, 0xD0E]))[None]
+    power += _ringdown_power(depth_mm, np.random.default_rng([plan.spec.seed, 0xD0E]), look)[None]
     power += _db_to_power(look.noise_db)
+    tgc_db = (look.tgc_db_per_mm * depth_mm).astype(np.float32)
     out = np.empty(power.shape, np.uint8)
     for i, frame in enumerate(frames):
         rng = np.random.default_rng([plan.spec.seed, int(frame)])
-        out[i] = _compress(power[i] * _speckle(rng, power.shape[1:]), look, plan.gain_db[frame])
+        out[i] = _compress(power[i] * _speckle(rng, power.shape[1:], look), look, plan.gain_db[frame] + tgc_db)
     return out
 
 
-def _compress(power: np.ndarray, look: Look, gain_db: float) -> np.ndarray:
+def _compress(power: np.ndarray, look: Look, gain_db) -> np.ndarray:
     db = np.float32(10.0) * np.log10(power) + np.float32(gain_db)
     scaled = (db - np.float32(look.display_min_db)) * np.float32(255.0 / look.display_range_db)
     return np.clip(scaled, 0, 255).astype(np.uint8)
@@ -549,12 +660,12 @@ def iter_frames(plan: PullbackPlan, *, chunk_frames: int = CHUNK_FRAMES) -> Iter
         yield render_frames(plan, start, min(start + chunk_frames, plan.spec.n_frames))
 
 
-def make_phantom(n_frames: int, *, seed: int, preset: str = "typical") -> PullbackPlan:
+def make_phantom(n_frames: int, *, seed: int, preset: str = "typical", randomise: bool = False) -> PullbackPlan:
     """Shortcut: the plan of a phantom; render with :func:`iter_frames`, truth with :func:`phantom_truth`."""
-    return phantom_plan(PhantomSpec(n_frames=n_frames, seed=seed, preset=preset))
+    return phantom_plan(PhantomSpec(n_frames=n_frames, seed=seed, preset=preset, randomise=randomise))
 
 
 __all__ = [
-    "CENTRE_PX", "PRESETS", "PhantomSpec", "PhantomTruth", "PullbackPlan", "iter_frames",
+    "CENTRE_PX", "PRESETS", "SHIFTED_RANGES", "TRAIN_RANGES", "Look", "PhantomSpec", "random_look", "PhantomTruth", "PullbackPlan", "iter_frames",
     "make_phantom", "phantom_plan", "phantom_truth", "render_frames", "render_polar", "scan_convert",
 ]

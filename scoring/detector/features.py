@@ -1,25 +1,41 @@
 """Per-A-line features of "a sharp bright border with a dark acoustic shadow behind it".
 
 Base features come from each polar frame alone (streamed in chunks); context features from
-neighbouring A-lines (circular) and neighbouring frames are added on the small
-(frames x A-lines x features) array of the whole pullback.
+neighbouring A-lines (circular), neighbouring frames and the whole pullback are added on the
+small (frames x A-lines x features) array of the whole pullback.
+
+Gain and contrast invariance: a console shows log-compressed echo, so an overall gain change
+shifts every grey level by a constant and a change of dynamic range scales them. Every
+intensity is therefore mapped per frame to ``z = (x - dark) / (bright - dark)``, where
+``dark`` and ``bright`` are robust percentiles of the frame's tissue samples (the noise /
+shadow / blood floor and the brightest echoes), so ``z`` is unchanged by any increasing affine
+change of grey levels. The shadow criterion ("darker than ``DARK_Z``") and the end of the
+catheter ring-down are both defined on ``z``, i.e. adaptive to the frame.
 """
 
 import numpy as np
 
-RINGDOWN_MM = 0.7  # catheter (0.45 mm) plus its ring-down: never calcium
+RINGDOWN_MIN_MM = 0.5  # the catheter itself: never tissue
+RINGDOWN_MAX_MM = 1.1  # the ring-down ends before this depth (the lumen is wider than the catheter)
+RINGDOWN_Z = 0.3  # the ring-down ends where the angular median falls below this (dark lumen)
 SHADOW_GAP_MM = 0.12  # skip the far side of the bright echo itself
 SHADOW_NEAR_MM = 0.6
 EDGE_MM = 0.12
-DARK_LEVEL = 0.25  # "shadow" = darker than 25 % of the frame's typical wall echo
+SMOOTH_MM = 0.12  # depth box filter against speckle before finding the peak
+DARK_Z = 0.2  # "shadow" = within 20 % of the frame's dark floor (adaptive)
+DARK_PERCENTILE = 5.0
+BRIGHT_PERCENTILE = 99.5
+MIN_CONTRAST_GREY = 8.0
 
 BASE_FEATURES = (
     "peak", "edge", "before", "shadow_near", "shadow_far", "after_max", "dark_frac",
-    "shadow_to_peak", "peak_depth_mm",
+    "contrast", "peak_depth_mm",
 )
-CONTEXT_SOURCES = ("shadow_near", "after_max", "dark_frac")
+CONTEXT_SOURCES = ("shadow_near", "after_max", "dark_frac", "contrast")
 ALINE_HALF_WIDTHS = (2, 8)
 FRAME_HALF_WIDTH = 2
+PULLBACK_FEATURES = ("peak_vs_pullback", "shadow_vs_pullback")
+NARROW_HALF_WIDTHS = (2, 14)  # narrowness: dark fraction over +-2 A-lines minus over +-14
 
 
 def feature_names() -> list:
@@ -28,6 +44,7 @@ def feature_names() -> list:
     for w in ALINE_HALF_WIDTHS:
         names += [f"{s}_alines{w}" for s in CONTEXT_SOURCES]
     names += [f"{s}_frames{FRAME_HALF_WIDTH}" for s in CONTEXT_SOURCES]
+    names += list(PULLBACK_FEATURES)
     names.append("narrowness")
     return names
 
@@ -42,6 +59,37 @@ def _window_mean(cum: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.nda
     return total[..., 0] / (stop - start)
 
 
+def _cumsum0(values: np.ndarray) -> np.ndarray:
+    cum = np.zeros(values.shape[:-1] + (values.shape[-1] + 1,), np.float32)
+    np.cumsum(values, axis=-1, out=cum[..., 1:])
+    return cum
+
+
+def frame_levels(polar: np.ndarray, *, first_sample: int) -> tuple:
+    """Dark floor and bright level (grey) of every frame: robust percentiles of its tissue samples."""
+    sub = polar[:, ::2, first_sample::2].reshape(len(polar), -1)
+    dark, bright = np.percentile(sub, [DARK_PERCENTILE, BRIGHT_PERCENTILE], axis=1)
+    return dark, np.maximum(bright, dark + MIN_CONTRAST_GREY)
+
+
+def normalise(polar: np.ndarray, *, first_sample: int) -> np.ndarray:
+    """``z = (x - dark) / (bright - dark)`` per frame (f, A, S) float32, gain/contrast invariant."""
+    dark, bright = frame_levels(polar, first_sample=first_sample)
+    z = polar - dark.astype(np.float32)[:, None, None]
+    z *= (1.0 / (bright - dark)).astype(np.float32)[:, None, None]
+    return z
+
+
+def ringdown_end(z: np.ndarray, *, sample_spacing_mm: float) -> np.ndarray:
+    """First tissue sample of every frame (f,): where the angular median leaves the ring-down."""
+    lo = int(np.ceil(RINGDOWN_MIN_MM / sample_spacing_mm))
+    hi = int(np.ceil(RINGDOWN_MAX_MM / sample_spacing_mm))
+    profile = np.median(z[:, :, lo:hi], axis=1)
+    below = profile < RINGDOWN_Z
+    first = np.where(below.any(axis=1), np.argmax(below, axis=1), hi - lo)
+    return lo + first + 1
+
+
 def base_features(polar: np.ndarray, *, sample_spacing_mm: float) -> np.ndarray:
     """Base features of every A-line (f, A, len(BASE_FEATURES)) float32.
 
@@ -54,50 +102,62 @@ def base_features(polar: np.ndarray, *, sample_spacing_mm: float) -> np.ndarray:
 
     Notes
     -----
-    The peak is the brightest sample beyond the ring-down. Intensities are divided by the
-    frame's reference echo (median peak over its A-lines), so gain does not matter.
-    ``edge``: rise over the 0.12 mm before the peak; ``shadow_near``/``shadow_far``: mean
-    0.12-0.72 mm / 0.12 mm-edge behind it; ``after_max``: brightest sample behind it;
-    ``dark_frac``: fraction of the samples behind it darker than ``DARK_LEVEL``.
+    Intensities are in frame-normalised units ``z`` (see the module docstring). The peak is
+    the brightest depth-smoothed sample beyond the ring-down. ``edge``: rise over the 0.12 mm
+    before the peak; ``before``: mean from the ring-down to the peak; ``shadow_near`` /
+    ``shadow_far``: mean 0.12-0.72 mm / 0.12 mm-edge behind it; ``after_max``: brightest
+    smoothed sample behind it; ``dark_frac``: fraction of the samples behind it with
+    ``z < DARK_Z``; ``contrast``: peak minus ``shadow_near``.
     """
-    n_samples = polar.shape[-1]
-    s0 = int(np.ceil(RINGDOWN_MM / sample_spacing_mm))
+    # Levels from beyond the deepest ring-down: the bright ring-down must not set the scale.
+    z = normalise(polar, first_sample=int(np.ceil(RINGDOWN_MAX_MM / sample_spacing_mm)))
+    s0 = ringdown_end(z, sample_spacing_mm=sample_spacing_mm)  # (f,)
+    n_s = z.shape[-1]
     gap = max(1, int(round(SHADOW_GAP_MM / sample_spacing_mm)))
     near = max(2, int(round(SHADOW_NEAR_MM / sample_spacing_mm)))
     edge = max(1, int(round(EDGE_MM / sample_spacing_mm)))
-    tissue = polar[..., s0:]
-    peak_idx = np.argmax(tissue, axis=-1)
-    peak = np.take_along_axis(tissue, peak_idx[..., None], -1)[..., 0]
-    ref = np.maximum(np.median(peak, axis=-1, keepdims=True), 1.0)
-    cum = np.zeros(tissue.shape[:-1] + (tissue.shape[-1] + 1,), np.float32)
-    np.cumsum(tissue, axis=-1, out=cum[..., 1:])
-    dark = tissue < DARK_LEVEL * ref[..., None]
-    dark_cum = np.zeros(cum.shape, np.float32)
-    np.cumsum(dark, axis=-1, out=dark_cum[..., 1:])
-    after_max = np.maximum.accumulate(tissue[..., ::-1], axis=-1)[..., ::-1]
-    n_t = tissue.shape[-1]
+    width = max(1, int(round(SMOOTH_MM / sample_spacing_mm)))
+    cum = _cumsum0(z)
+    smooth = (cum[..., width:] - cum[..., :-width]) * np.float32(1.0 / width)  # (f, A, S-width+1)
+    n_sm = smooth.shape[-1]
+    search = smooth.copy()
+    for i, first in enumerate(s0):
+        search[i, :, :first] = -np.inf
+    peak_idx = np.argmax(search, axis=-1)
+    del search
+    peak = np.take_along_axis(smooth, peak_idx[..., None], -1)[..., 0]
     behind = peak_idx + gap
-    before_edge = np.take_along_axis(tissue, np.maximum(peak_idx - edge, 0)[..., None], -1)[..., 0]
+    start = np.broadcast_to(s0[:, None], peak_idx.shape)
+    before_edge = np.take_along_axis(smooth, np.maximum(peak_idx - edge, start)[..., None], -1)[..., 0]
+    after_max = np.maximum.accumulate(smooth[..., ::-1], axis=-1)[..., ::-1]
+    dark_cum = _cumsum0((smooth < DARK_Z).astype(np.float32))
+    end = np.full_like(peak_idx, n_sm)
     out = np.empty(peak.shape + (len(BASE_FEATURES),), np.float32)
-    out[..., 0] = peak / ref
-    out[..., 1] = (peak - before_edge) / ref
-    out[..., 2] = _window_mean(cum, np.zeros_like(peak_idx), peak_idx) / ref
-    out[..., 3] = _window_mean(cum, behind, behind + near) / ref
-    out[..., 4] = _window_mean(cum, behind, np.full_like(peak_idx, n_t)) / ref
-    out[..., 5] = np.take_along_axis(after_max, np.minimum(behind + gap, n_t - 1)[..., None], -1)[..., 0] / ref
-    out[..., 6] = _window_mean(dark_cum, behind, np.full_like(peak_idx, n_t))
-    out[..., 7] = out[..., 3] / np.maximum(out[..., 0], 1e-3)
-    out[..., 8] = (peak_idx + s0) * sample_spacing_mm
-    del n_samples
+    out[..., 0] = peak
+    out[..., 1] = peak - before_edge
+    out[..., 2] = _window_mean(cum, start, peak_idx)
+    out[..., 3] = _window_mean(cum, behind, behind + near)
+    out[..., 4] = _window_mean(cum, behind, np.full_like(peak_idx, n_s))
+    out[..., 5] = np.take_along_axis(after_max, np.minimum(behind + gap, n_sm - 1)[..., None], -1)[..., 0]
+    out[..., 6] = _window_mean(dark_cum, behind, end)
+    out[..., 7] = peak - out[..., 3]
+    out[..., 8] = (peak_idx + (width - 1) / 2.0) * sample_spacing_mm
     return out
 
 
 def circular_mean(values: np.ndarray, half_width: int, axis: int) -> np.ndarray:
     """Moving mean over ``2*half_width+1`` neighbours, wrapping around (A-lines)."""
-    total = np.zeros_like(values)
-    for shift in range(-half_width, half_width + 1):
-        total += np.roll(values, shift, axis=axis)
-    return total / (2 * half_width + 1)
+    n = values.shape[axis]
+    if 2 * half_width + 1 >= n:
+        return np.broadcast_to(values.mean(axis=axis, keepdims=True), values.shape).copy()
+    values = np.moveaxis(values, axis, 0)
+    padded = np.concatenate([values[-half_width:], values, values[:half_width + 1]]) if half_width else \
+        np.concatenate([values, values[:1]])
+    cum = np.cumsum(padded, axis=0, dtype=np.float64)
+    cum = np.concatenate([np.zeros_like(cum[:1]), cum])
+    width = 2 * half_width + 1
+    out = (cum[width:width + n] - cum[:n]) / width
+    return np.moveaxis(out.astype(values.dtype), 0, axis)
 
 
 def edge_mean(values: np.ndarray, half_width: int, axis: int = 0) -> np.ndarray:
@@ -111,6 +171,22 @@ def edge_mean(values: np.ndarray, half_width: int, axis: int = 0) -> np.ndarray:
     return np.moveaxis((cum[hi] - cum[lo]) / count, 0, axis)
 
 
+def _pullback_relative(base: np.ndarray) -> np.ndarray:
+    """Peak and near shadow relative to the pullback's typical wall (robust: most A-lines are not calcium)."""
+    peak = base[..., BASE_FEATURES.index("peak")]
+    shadow = base[..., BASE_FEATURES.index("shadow_near")]
+    step = max(1, peak.size // 200_000)
+    peak_ref = np.median(peak.ravel()[::step])
+    shadow_ref = np.percentile(shadow.ravel()[::step], 75)
+    return np.stack([peak - peak_ref, shadow - shadow_ref], axis=-1)
+
+
+def narrowness(dark_frac: np.ndarray) -> np.ndarray:
+    """Dark fraction over a few A-lines minus over a wider window (frames, A): high on a narrow shadow."""
+    small, large = NARROW_HALF_WIDTHS
+    return circular_mean(dark_frac, small, axis=1) - circular_mean(dark_frac, large, axis=1)
+
+
 def add_context(base: np.ndarray) -> np.ndarray:
     """Full feature array (frames, A, n_features) from base features of the whole pullback."""
     src = base[..., [BASE_FEATURES.index(s) for s in CONTEXT_SOURCES]]
@@ -118,6 +194,6 @@ def add_context(base: np.ndarray) -> np.ndarray:
     for w in ALINE_HALF_WIDTHS:
         parts.append(circular_mean(src, w, axis=1))
     parts.append(edge_mean(src, FRAME_HALF_WIDTH, axis=0))
-    narrow = circular_mean(src[..., 2:3], 1, axis=1) - circular_mean(src[..., 2:3], 10, axis=1)
-    parts.append(narrow)
+    parts.append(_pullback_relative(base))
+    parts.append(narrowness(base[..., BASE_FEATURES.index("dark_frac")])[..., None])
     return np.concatenate(parts, axis=-1).astype(np.float32)

@@ -9,7 +9,9 @@ import numpy as np
 MAX_STEP_DEG = 3.0  # the wire moves at most this much between frames
 STEP_COST = 0.05  # per A-line of movement, in units of the narrowness score
 PRESENT_SCORE = 0.3  # narrowness on the path above which the wire is visible in a frame
-HALF_WIDTH_DEG = 8.0  # A-lines masked either side of the path
+MIN_HALF_WIDTH_DEG = 3.0  # A-lines always masked either side of the path when visible
+MAX_HALF_WIDTH_DEG = 16.0  # a dark run wider than this is calcium, not the wire
+DARK_RUN = 0.5  # dark fraction above which an A-line belongs to the wire's shadow
 
 
 def track_guidewire(narrowness: np.ndarray) -> np.ndarray:
@@ -47,14 +49,36 @@ def track_guidewire(narrowness: np.ndarray) -> np.ndarray:
     return path
 
 
-def guidewire_mask(narrowness: np.ndarray) -> np.ndarray:
-    """Bool (frames, A): A-lines covered by the tracked wire where it is visible."""
+def guidewire_mask(narrowness: np.ndarray, dark_frac: np.ndarray | None = None) -> np.ndarray:
+    """Bool (frames, A): A-lines covered by the tracked wire where it is visible.
+
+    With ``dark_frac`` (frames, A) the mask spans the dark run around the path (the wire's
+    shadow, whatever the wire's width), and nothing is masked where the run is wider than
+    ``MAX_HALF_WIDTH_DEG`` on a side: the path sits on the edge of a calcium arc, or the wire
+    lies inside one (an annotator draws the arc through the wire's shadow).
+    """
     n_frames, n_alines = narrowness.shape
     path = track_guidewire(narrowness)
     visible = narrowness[np.arange(n_frames), path] > PRESENT_SCORE
-    half = max(1, int(round(HALF_WIDTH_DEG / 360.0 * n_alines)))
-    offsets = (path[:, None] + np.arange(-half, half + 1)[None, :]) % n_alines
+    lo = max(1, int(round(MIN_HALF_WIDTH_DEG / 360.0 * n_alines)))
+    hi = max(lo, int(round(MAX_HALF_WIDTH_DEG / 360.0 * n_alines)))
+    left = np.full(n_frames, lo)
+    right = np.full(n_frames, lo)
+    if dark_frac is not None:
+        offsets = np.arange(1, hi + 1)
+        rows = np.arange(n_frames)[:, None]
+        bounded = np.ones(n_frames, bool)
+        for side, out in ((1, right), (-1, left)):
+            dark = dark_frac[rows, (path[:, None] + side * offsets[None, :]) % n_alines] > DARK_RUN
+            run = np.where((~dark).any(axis=1), np.argmin(dark, axis=1), hi)
+            bounded &= run < hi
+            out[:] = np.maximum(run, lo)
+        # A dark run unbounded on a side is a calcium arc (its edge, or the wire inside it): no mask.
+        visible &= bounded
+    span = np.arange(-hi, hi + 1)[None, :]
+    inside = (span >= -left[:, None]) & (span <= right[:, None]) & visible[:, None]
     mask = np.zeros((n_frames, n_alines), bool)
-    rows = np.repeat(np.arange(n_frames), 2 * half + 1).reshape(n_frames, -1)
-    mask[rows, offsets] = True
-    return mask & visible[:, None]
+    cols = (path[:, None] + span) % n_alines
+    rows = np.broadcast_to(np.arange(n_frames)[:, None], cols.shape)
+    mask[rows[inside], cols[inside]] = True
+    return mask

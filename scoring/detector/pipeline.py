@@ -16,7 +16,7 @@ from scoring.detector import features as fe
 from scoring.detector.guidewire import guidewire_mask
 from scoring.detector.model import DetectorModel
 from scoring.detector.polar import polar_grid, to_polar
-from scoring.detector.postprocess import arc_deg, ics, postprocess
+from scoring.detector.postprocess import PostProcessing, arc_deg, ics, postprocess
 
 CHUNK_FRAMES = 32
 PARALLEL_MIN_FRAMES = 256  # below this, a second process costs more than it saves
@@ -70,11 +70,16 @@ def pullback_base_features(meta, *, n_alines: int, pixel_spacing_mm: float, work
         return np.concatenate([p.result() for p in parts])
 
 
+def labels_from_features(full: np.ndarray, model: DetectorModel, post: PostProcessing | None = None) -> np.ndarray:
+    """Calcium labels (frames, A) from full features: SVM, guidewire mask and post-processing."""
+    names = fe.feature_names()
+    wire = guidewire_mask(full[..., names.index("narrowness")], full[..., names.index("dark_frac")])
+    return postprocess(model.decision(full), wire, post or model.post)
+
+
 def labels_from_base(base: np.ndarray, model: DetectorModel) -> np.ndarray:
     """Calcium labels (frames, A) from base features with context, SVM and post-processing."""
-    full = fe.add_context(base)
-    narrow = full[..., fe.feature_names().index("narrowness")]
-    return postprocess(model.decision(full), guidewire_mask(narrow), model.post)
+    return labels_from_features(fe.add_context(base), model)
 
 
 def score_pullback(path, model: DetectorModel, *, workers: int = 2, assumed_pullback_rate_mm_s: float = 0.5,

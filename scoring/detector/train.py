@@ -20,6 +20,12 @@ from scoring.detector.postprocess import PostProcessing, ics, postprocess
 
 N_ALINES = 256
 TRAIN_SAMPLES = 120_000  # A-lines subsampled for fitting (the SVM sees a balanced view anyway)
+TRAIN_PRESETS = ("typical", "heavy", "none", "noisy")  # anatomies; looks are randomised
+EVAL_PRESETS = phantom.PRESETS  # held out: the fixed looks of every preset plus "shifted"
+_THRESHOLDS = (-0.6, -0.4, -0.2, 0.0, 0.2, 0.4)
+_SMOOTHING = ((0, 0), (1, 0), (1, 1), (2, 1), (3, 1), (2, 2), (3, 2))
+_MORPHOLOGY = ((0, 0), (3, 0), (5, 0), (8, 0), (3, 2), (5, 2), (5, 3), (8, 3), (8, 5))
+RAW = PostProcessing(threshold=0.0, aline_half_width=0, frame_half_width=0, close_radius=0, open_radius=0)
 
 
 @dataclass
@@ -30,19 +36,36 @@ class PhantomSet:
     preset: str
     features: np.ndarray  # (frames, A, n_features)
     truth: phantom.PhantomTruth
+    randomise: bool = False
+    _wire: np.ndarray | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.preset}{'-random' if self.randomise else ''}-{self.seed}"
+
+    @property
+    def wire(self) -> np.ndarray:
+        """Tracked guidewire mask (computed once)."""
+        if self._wire is None:
+            names = fe.feature_names()
+            self._wire = guidewire_mask(self.features[..., names.index("narrowness")],
+                                        self.features[..., names.index("dark_frac")])
+        return self._wire
 
 
-def phantom_set(seed: int, preset: str, n_frames: int) -> PhantomSet:
+def phantom_set(seed: int, preset: str, n_frames: int, *, randomise: bool = False) -> PhantomSet:
     """Render a phantom and compute its full features (no DICOM round trip: same pixels)."""
-    plan = phantom.make_phantom(n_frames, seed=seed, preset=preset)
+    plan = phantom.make_phantom(n_frames, seed=seed, preset=preset, randomise=randomise)
     base = base_features_from_chunks(phantom.iter_frames(plan), n_alines=N_ALINES,
                                      pixel_spacing_mm=plan.spec.pixel_spacing_mm)
-    return PhantomSet(seed, preset, fe.add_context(base), phantom.phantom_truth(plan, n_alines=N_ALINES))
+    return PhantomSet(seed, preset, fe.add_context(base), phantom.phantom_truth(plan, n_alines=N_ALINES), randomise)
 
 
-def phantom_sets(*, n_per_preset: int, seed: int, n_frames: int) -> list:
+def phantom_sets(*, n_per_preset: int, seed: int, n_frames: int, presets=EVAL_PRESETS,
+                 randomise: bool = False) -> list:
     """``n_per_preset`` phantoms of every preset, seeds ``seed, seed+1, ...``."""
-    return [phantom_set(seed + i, preset, n_frames) for i in range(n_per_preset) for preset in phantom.PRESETS]
+    return [phantom_set(seed + i, preset, n_frames, randomise=randomise)
+            for i in range(n_per_preset) for preset in presets]
 
 
 def _xy(sets):
@@ -57,8 +80,8 @@ def _subsample(n: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(n, min(n, TRAIN_SAMPLES), replace=False))
 
 
-def linear_svm():
-    return make_pipeline(StandardScaler(), LinearSVC(class_weight="balanced", C=1.0, random_state=0))
+def linear_svm(c: float = 1.0):
+    return make_pipeline(StandardScaler(), LinearSVC(class_weight="balanced", C=c, random_state=0))
 
 
 def kernel_svm():
@@ -76,75 +99,134 @@ def aline_metrics(pred: np.ndarray, truth: np.ndarray) -> dict:
             "recall": float(recall), "f1": float(f1)}
 
 
-def compare_classifiers(sets, *, seed: int, n_splits: int = 3) -> dict:
+def _folds(sets, n_splits: int):
+    """Pullback indices of each grouped fold (never split a pullback)."""
+    idx = np.arange(len(sets))
+    return [(np.setdiff1d(idx, test), test) for _, test in GroupKFold(n_splits=n_splits).split(idx, idx, idx)]
+
+
+def out_of_fold_decisions(sets, *, seed: int, n_splits: int = 4, factory=linear_svm) -> list:
+    """Decision values of every pullback from a model fitted without it (grouped CV)."""
+    decisions = [None] * len(sets)
+    for train_idx, test_idx in _folds(sets, n_splits):
+        model = _fit([sets[i] for i in train_idx], seed=seed, factory=factory)
+        for i in test_idx:
+            decisions[i] = model(sets[i].features)
+    return decisions
+
+
+def _fit(sets, *, seed: int, factory):
+    x, y, _ = _xy(sets)
+    pick = _subsample(len(x), seed)
+    clf = factory().fit(x[pick], y[pick])
+    return lambda f: clf.decision_function(f.reshape(-1, f.shape[-1])).reshape(f.shape[:-1])
+
+
+def compare_classifiers(sets, *, seed: int, n_splits: int = 4) -> dict:
     """Grouped (by pullback) CV of a linear and a kernel-approximation SVM, raw per-A-line labels."""
-    x, y, groups = _xy(sets)
     results = {}
+    y = np.concatenate([s.truth.calcium.ravel() for s in sets])
     for name, factory in (("linear_svc", linear_svm), ("nystroem200_linear_svc", kernel_svm)):
-        preds, fit_s = np.zeros_like(y), 0.0
-        for train, test in GroupKFold(n_splits=n_splits).split(x, y, groups):
-            pick = train[_subsample(len(train), seed)]
-            clf = factory()
-            t0 = time.perf_counter()
-            clf.fit(x[pick], y[pick])
-            fit_s += time.perf_counter() - t0
-            preds[test] = clf.decision_function(x[test]) > 0
-        results[name] = {**aline_metrics(preds, y), "fit_seconds": round(fit_s, 2)}
+        t0 = time.perf_counter()
+        decisions = out_of_fold_decisions(sets, seed=seed, n_splits=n_splits, factory=factory)
+        pred = np.concatenate([d.ravel() > 0 for d in decisions])
+        results[name] = {**aline_metrics(pred, y), "cv_seconds": round(time.perf_counter() - t0, 1)}
     return results
 
 
-def fit_model(sets, *, seed: int) -> DetectorModel:
-    """Fit the scaler + linear SVM, then choose the post-processing threshold on the training set."""
+def _score_post(sets, decisions, post: PostProcessing) -> float:
+    """Mean over pullbacks of the per-A-line F1 and accuracy (what the targets ask for)."""
+    preds = [postprocess(d, s.wire, post) for s, d in zip(sets, decisions, strict=True)]
+    pooled = aline_metrics(np.concatenate([p.ravel() for p in preds]),
+                           np.concatenate([s.truth.calcium.ravel() for s in sets]))
+    ics_err = np.mean([abs(ics(p) - s.truth.ics) for s, p in zip(sets, preds, strict=True)])
+    return pooled["f1"] + pooled["accuracy"] - ics_err / 1000.0
+
+
+def tune_postprocessing(sets, decisions) -> tuple:
+    """Choose post-processing on out-of-fold decisions (grouped CV): threshold and smoothing, then morphology.
+
+    Returns the chosen parameters and the CV table {"raw": ..., "chosen": ...} of pooled metrics.
+    """
+    best, best_score = RAW, _score_post(sets, decisions, RAW)
+    for threshold in _THRESHOLDS:
+        for aline, frame in _SMOOTHING:
+            post = PostProcessing(threshold=threshold, aline_half_width=aline, frame_half_width=frame,
+                                  close_radius=0, open_radius=0)
+            score = _score_post(sets, decisions, post)
+            if score > best_score:
+                best, best_score = post, score
+    for close, open_ in _MORPHOLOGY:
+        post = PostProcessing(threshold=best.threshold, aline_half_width=best.aline_half_width,
+                              frame_half_width=best.frame_half_width, close_radius=close, open_radius=open_)
+        score = _score_post(sets, decisions, post)
+        if score > best_score:
+            best, best_score = post, score
+    y = np.concatenate([s.truth.calcium.ravel() for s in sets])
+    table = {}
+    for label, post in (("raw", RAW), ("raw_with_wire_mask", None), ("chosen", best)):
+        if post is None:
+            pred = np.concatenate([((d > 0) & ~s.wire).ravel() for s, d in zip(sets, decisions, strict=True)])
+        else:
+            pred = np.concatenate([postprocess(d, s.wire, post).ravel() for s, d in zip(sets, decisions, strict=True)])
+        table[label] = aline_metrics(pred, y)
+    return best, table
+
+
+def fit_model(sets, *, seed: int, post: PostProcessing | None = None) -> DetectorModel:
+    """Fit the scaler + linear SVM on all ``sets``; post-processing as given (or the default)."""
     x, y, _ = _xy(sets)
     pick = _subsample(len(x), seed)
     pipe = linear_svm().fit(x[pick], y[pick])
-    model = from_pipeline(pipe, feature_names=fe.feature_names(), post=PostProcessing(), n_alines=N_ALINES)
-    model.post = _tune_threshold(model, sets)
-    return model
-
-
-def _tune_threshold(model: DetectorModel, sets) -> PostProcessing:
-    best, best_acc = PostProcessing(), -1.0
-    for threshold in (-0.5, -0.25, 0.0, 0.25, 0.5):
-        post = PostProcessing(threshold=threshold)
-        acc = np.mean([aline_metrics(predict(model, s, post), s.truth.calcium)["accuracy"] for s in sets])
-        if acc > best_acc:
-            best, best_acc = post, acc
-    return best
+    return from_pipeline(pipe, feature_names=fe.feature_names(), post=post or PostProcessing(), n_alines=N_ALINES)
 
 
 def predict(model: DetectorModel, s: PhantomSet, post: PostProcessing | None = None) -> np.ndarray:
-    narrow = s.features[..., fe.feature_names().index("narrowness")]
-    return postprocess(model.decision(s.features), guidewire_mask(narrow), post or model.post)
+    return postprocess(model.decision(s.features), s.wire, post or model.post)
 
 
 def evaluate(model: DetectorModel, sets) -> dict:
-    """Pooled per-A-line metrics, per-preset metrics and ICS agreement on held-out phantoms."""
+    """Pooled and per-preset per-A-line metrics and ICS agreement on held-out phantoms."""
     preds = [predict(model, s) for s in sets]
     pooled = aline_metrics(np.concatenate([p.ravel() for p in preds]),
                            np.concatenate([s.truth.calcium.ravel() for s in sets]))
-    ics_rows = [{"seed": s.seed, "preset": s.preset, "ics": round(ics(p), 1), "ics_truth": round(s.truth.ics, 1)}
-                for s, p in zip(sets, preds, strict=True)]
+    ics_rows = [{"seed": s.seed, "preset": s.preset, "randomised": s.randomise, "ics": round(ics(p), 1),
+                 "ics_truth": round(s.truth.ics, 1)} for s, p in zip(sets, preds, strict=True)]
     diffs = np.array([r["ics"] - r["ics_truth"] for r in ics_rows])
     per_preset = {}
-    for preset in phantom.PRESETS:
+    for preset in dict.fromkeys(s.preset for s in sets):
         idx = [i for i, s in enumerate(sets) if s.preset == preset]
-        if idx:
-            per_preset[preset] = aline_metrics(np.concatenate([preds[i].ravel() for i in idx]),
-                                               np.concatenate([sets[i].truth.calcium.ravel() for i in idx]))
+        per_preset[preset] = {
+            **aline_metrics(np.concatenate([preds[i].ravel() for i in idx]),
+                            np.concatenate([sets[i].truth.calcium.ravel() for i in idx])),
+            "ics_max_abs_diff": float(np.abs(diffs[idx]).max()), "pullbacks": len(idx),
+        }
     return {"pooled": pooled, "per_preset": per_preset, "ics": ics_rows,
             "ics_mean_diff": float(diffs.mean()), "ics_max_abs_diff": float(np.abs(diffs).max()),
             "ics_limits_of_agreement": [float(diffs.mean() - 1.96 * diffs.std(ddof=1)),
                                         float(diffs.mean() + 1.96 * diffs.std(ddof=1))] if len(diffs) > 1 else None}
 
 
+def training_sets(*, n_per_preset: int, seed: int, n_frames: int) -> list:
+    """Domain-randomised training phantoms: every anatomy preset, a random look per pullback."""
+    return phantom_sets(n_per_preset=n_per_preset, seed=seed, n_frames=n_frames, presets=TRAIN_PRESETS,
+                        randomise=True)
+
+
 def train_on_phantoms(*, n_per_preset: int, seed: int, n_frames: int, compare: bool = True) -> DetectorModel:
-    """Reproducible model from phantoms: same arguments -> same parameters."""
-    sets = phantom_sets(n_per_preset=n_per_preset, seed=seed, n_frames=n_frames)
-    model = fit_model(sets, seed=seed)
+    """Reproducible model from phantoms: same arguments -> same parameters.
+
+    Post-processing is chosen on out-of-fold decisions (CV grouped by pullback), then the SVM
+    is refitted on all training pullbacks.
+    """
+    sets = training_sets(n_per_preset=n_per_preset, seed=seed, n_frames=n_frames)
+    decisions = out_of_fold_decisions(sets, seed=seed)
+    post, post_table = tune_postprocessing(sets, decisions)
+    model = fit_model(sets, seed=seed, post=post)
     model.training = {"source": "phantoms", "seed": seed, "n_per_preset": n_per_preset, "n_frames": n_frames,
-                      "presets": list(phantom.PRESETS), "sklearn_version": sklearn.__version__}
-    model.metrics = {"training": evaluate(model, sets)["pooled"]}
+                      "presets": list(TRAIN_PRESETS), "domain_randomised": True,
+                      "sklearn_version": sklearn.__version__}
+    model.metrics = {"training": evaluate(model, sets)["pooled"], "grouped_cv_postprocessing": post_table}
     if compare:
         model.metrics["grouped_cv_raw"] = compare_classifiers(sets, seed=seed)
     return model

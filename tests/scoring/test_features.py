@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from scoring.detector import features as fe
 
@@ -8,7 +9,8 @@ SPACING_MM = 0.04
 def _aline(kind: str) -> np.ndarray:
     """A hand-made A-line (128 samples of 0.04 mm): blood, then a wall echo, then what is behind."""
     line = np.full(128, 30.0, np.float32)  # lumen
-    line[:17] = 200.0  # ring-down, must be ignored
+    line[:12] = 0.0  # inside the catheter
+    line[12:20] = 220.0  # ring-down, must be ignored
     if kind == "calcium":
         line[40:43] = 250.0
         line[43:] = 5.0  # acoustic shadow
@@ -25,37 +27,59 @@ def _aline(kind: str) -> np.ndarray:
     return line
 
 
-def _features(kind: str) -> dict:
-    polar = np.stack([_aline("normal")] * 7 + [_aline(kind)])[None]
+def _polar(kind: str) -> np.ndarray:
+    return np.stack([_aline("normal")] * 7 + [_aline(kind)])[None]
+
+
+def _features(polar: np.ndarray) -> dict:
     values = fe.base_features(polar, sample_spacing_mm=SPACING_MM)[0, -1]
     return dict(zip(fe.BASE_FEATURES, values, strict=True))
 
 
+def test_normalisation_maps_the_dark_floor_to_zero_and_the_brightest_echo_to_one():
+    z = fe.normalise(_polar("calcium"), first_sample=28)
+    assert z[0, 0, 30] == pytest.approx(0.0, abs=0.02)  # lumen (30) is the frame's dark floor here
+    assert z[0, 0, 70] == pytest.approx(1.0, abs=0.02)  # adventitia (200) the bright level
+
+
+def test_ringdown_end_is_found_where_the_dark_lumen_starts():
+    z = fe.normalise(_polar("normal"), first_sample=28)
+    assert fe.ringdown_end(z, sample_spacing_mm=SPACING_MM)[0] == 21  # first lumen sample (20) + 1
+
+
 def test_peak_is_found_beyond_the_ringdown():
-    f = _features("calcium")
-    assert np.isclose(f["peak_depth_mm"], 40 * SPACING_MM)
-    assert np.isclose(f["peak"], 250 / 200)  # relative to the frame's median peak (200)
+    f = _features(_polar("calcium"))
+    assert f["peak_depth_mm"] == pytest.approx(41 * SPACING_MM)  # centre of the 3-sample echo
+    assert f["peak"] > 1.0  # brighter than the frame's bright level (the adventitia)
 
 
 def test_calcium_has_a_sharp_edge_and_a_dark_shadow():
-    f = _features("calcium")
-    assert np.isclose(f["edge"], (250 - 30) / 200)
-    assert np.isclose(f["shadow_near"], 5 / 200)
-    assert f["dark_frac"] == 1.0
-    assert f["after_max"] < 0.05
+    f = _features(_polar("calcium"))
+    assert f["edge"] > 1.0
+    assert f["shadow_near"] < 0.0 and f["dark_frac"] == 1.0 and f["after_max"] < 0.0
+    assert f["contrast"] > 1.1
 
 
 def test_fibrous_plaque_is_bright_without_shadow():
-    f = _features("fibrous")
+    f = _features(_polar("fibrous"))
     assert f["after_max"] >= 0.95  # the adventitia shows behind it
     assert f["dark_frac"] == 0.0
     assert f["shadow_far"] > 0.5
 
 
 def test_normal_wall_has_tissue_behind_the_peak():
-    f = _features("normal")
-    assert np.isclose(f["before"], np.mean(np.r_[np.full(22, 30.0), np.full(20, 100.0), np.full(5, 50.0)]) / 200)
-    assert f["dark_frac"] == 0.0
+    f = _features(_polar("normal"))
+    assert f["dark_frac"] == 0.0 and f["shadow_near"] > 0.5
+
+
+@pytest.mark.parametrize("scale, offset", [(1.0, 25.0), (0.7, -3.0), (1.2, 10.0)])
+def test_features_do_not_change_with_gain_or_contrast(scale, offset):
+    """A gain change shifts log-compressed grey levels, a dynamic-range change scales them."""
+    rng = np.random.default_rng(0)
+    polar = np.clip(_polar("calcium") * rng.uniform(0.8, 1.2, (1, 8, 128)).astype(np.float32), 0, 200)
+    a = fe.base_features(polar, sample_spacing_mm=SPACING_MM)
+    b = fe.base_features(polar * np.float32(scale) + np.float32(offset), sample_spacing_mm=SPACING_MM)
+    assert np.allclose(a, b, atol=1e-4)
 
 
 def test_context_wraps_around_the_circle():
@@ -68,3 +92,8 @@ def test_context_wraps_around_the_circle():
 def test_frame_context_shrinks_at_the_ends():
     values = np.arange(4, dtype=np.float32)[:, None]
     assert np.allclose(fe.edge_mean(values, 1, axis=0)[:, 0], [0.5, 1.0, 2.0, 2.5])
+
+
+def test_full_features_have_the_named_columns():
+    base = fe.base_features(_polar("calcium").repeat(3, axis=0), sample_spacing_mm=SPACING_MM)
+    assert fe.add_context(base).shape == (3, 8, len(fe.feature_names()))

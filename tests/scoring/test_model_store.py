@@ -66,7 +66,7 @@ def test_it_refuses_another_feature_set(tmp_path):
         load_model("m", store=tmp_path)
 
 
-@pytest.mark.parametrize("name", ["../etc/passwd", "/tmp/x", ""])
+@pytest.mark.parametrize("name", ["../etc/passwd", "/tmp/x", ""])  # noqa: S108 - a name, never opened
 def test_models_are_loaded_by_name_from_the_store_only(name):
     with pytest.raises(ModelStoreError, match="Invalid model name"):
         load_model(name)

@@ -1,4 +1,4 @@
-"""python manage.py make_phantom OUT.dcm --frames N --seed S --preset P [--rle]: a phantom pullback + truth."""
+"""python manage.py make_phantom OUT.dcm --frames N --seed S --preset P [--rle] [--randomise]: a phantom + truth."""
 
 from pathlib import Path
 
@@ -18,11 +18,14 @@ class Command(BaseCommand):
         parser.add_argument("--preset", choices=phantom.PRESETS, default="typical")
         parser.add_argument("--rle", action="store_true", help="RLE Lossless instead of uncompressed")
         parser.add_argument("--alines", type=int, default=256, help="A-lines of the truth masks")
+        parser.add_argument("--randomise", action="store_true",
+                            help="draw the look (gain, speckle, PSF, echo levels, wire...) from the training ranges")
 
     def handle(self, *args, **opts):
         if opts["frames"] < 2:
             raise CommandError("--frames must be at least 2 (a pullback is multi-frame)")
-        plan = phantom.make_phantom(opts["frames"], seed=opts["seed"], preset=opts["preset"])
+        plan = phantom.make_phantom(opts["frames"], seed=opts["seed"], preset=opts["preset"],
+                                    randomise=opts["randomise"])
         out = Path(opts["out"])
         dicom_io.write_pullback(out, phantom.iter_frames(plan), n_frames=opts["frames"], rle=opts["rle"],
                                 frame_rate_hz=plan.spec.frame_rate_hz, pullback_rate_mm_s=plan.spec.pullback_rate_mm_s,
