@@ -57,6 +57,7 @@ analytics-fixtures: $(STAMP)
 
 benchmark-analytics: $(STAMP)
 	$(BIN)/python benchmarks/analytics_benchmark.py
+	$(BIN)/python benchmarks/analytics_dataset_benchmark.py
 
 # The shipped default detector model, trained on phantoms from a fixed seed (reproducible).
 detector-model: $(STAMP)

@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 
 from analytics import cohort_data, survival, tables
+from analytics.fine_gray import fine_gray
 from analytics.cohort_data import SpecError
 
-SPEC_FIELDS = {"cohort", "grouping", "endpoint", "horizon_days", "covariates", "competing_event"}
+SPEC_FIELDS = {"cohort", "grouping", "endpoint", "horizon_days", "covariates", "competing_event", "count_pending"}
 DEFAULT_COVARIATES = ["age_at_index", "acs", "egfr", "diabetes", "prior_cabg"]
 DEFAULT_HORIZON_DAYS = 2191
 
@@ -50,9 +51,14 @@ def validate_spec(spec: dict, df: pd.DataFrame) -> dict:
     competing = spec.get("competing_event", "death")
     if competing != "death":
         raise SpecError("competing_event: only 'death' is supported")
+    # Whether pending (unverified) events counted: the rows were derived with it; the result says which.
+    count_pending = spec.get("count_pending", True)
+    if not isinstance(count_pending, bool):
+        raise SpecError(f"count_pending must be true or false, got {count_pending!r}")
     return {"cohort": {"filters": list(cohort.get("filters", []))},
             "grouping": {"variable": variable, "cutoff": grouping.get("cutoff", "median")},
-            "endpoint": endpoint, "horizon_days": horizon, "covariates": covariates, "competing_event": competing}
+            "endpoint": endpoint, "horizon_days": horizon, "covariates": covariates, "competing_event": competing,
+            "count_pending": count_pending}
 
 
 def run_analysis(df: pd.DataFrame, spec: dict) -> dict:
@@ -150,10 +156,19 @@ def _competing(time, status, group, keys, group_x, terms, ics_100) -> dict:
     gray = survival.gray_test(time, status, group)
     event = status == 1  # cause-specific: a competing death censors
     rows = _cox_rows(time, event, group_x, terms)
+    subdistribution = _fine_gray_rows(time, status, group_x, terms)
     if not np.isnan(ics_100).any():
         rows += _cox_rows(time, event, ics_100[:, None], ["ics_per_100"])
+        subdistribution += _fine_gray_rows(time, status, ics_100[:, None], ["ics_per_100"])
     return {"competing_event": "death", "cif": cif,
-            "gray": {"statistic": gray["statistic"], "df": gray["df"], "p": gray["p"]}, "cause_specific": rows}
+            "gray": {"statistic": gray["statistic"], "df": gray["df"], "p": gray["p"]}, "cause_specific": rows,
+            "fine_gray": subdistribution}
+
+
+def _fine_gray_rows(time, status, X, terms) -> list[dict]:
+    """Univariable Fine-Gray subdistribution hazard ratios (as cmprsk::crr), one model per call."""
+    fit = fine_gray(time, status, X, terms=terms)
+    return [{**row, "converged": fit.converged} for row in fit.table()]
 
 
 def _label(key: str, spec: dict) -> str:

@@ -195,6 +195,17 @@ FOLLOW_UP_LOST_DAYS = env_int("FOLLOW_UP_LOST_DAYS", 730)
 FOLLOW_UP_HORIZON_DAYS = env_int("FOLLOW_UP_HORIZON_DAYS", 2191)
 DEFAULT_SITE_CODE = env_str("DEFAULT_SITE_CODE", "MAIN")  # site of imported patients without a site column
 IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
+# Analyses of at most this many patients (in the user's scope) run in the request; larger ones in a worker.
+ANALYSIS_SYNC_MAX_PATIENTS = env_int("ANALYSIS_SYNC_MAX_PATIENTS", 20000)
+
+# IVUS pullbacks (scoring/): upload limit per file, uploads above this size go to a temporary
+# file (never into memory), and the pullback speed assumed when a file does not record one.
+PULLBACK_MAX_UPLOAD_BYTES = env_int("PULLBACK_MAX_UPLOAD_BYTES", 4 * 1024**3)
+FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
+PULLBACK_ASSUMED_SPEED_MM_S = float(env_str("PULLBACK_ASSUMED_SPEED_MM_S", "0.5"))
+PULLBACK_MIN_LENGTH_MM = float(env_str("PULLBACK_MIN_LENGTH_MM", "40"))
+# Where detector models are loaded from by name (empty: scoring/models/ in the code).
+SCORING_MODEL_STORE = env_str("SCORING_MODEL_STORE", "")
 
 # Security headers; HTTPS-only settings follow SECURE_SSL (on in production behind TLS).
 SECURE_SSL = env_bool("SECURE_SSL", PRODUCTION)

@@ -16,6 +16,10 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/analyses/", include("analytics.api_urls")),
+    path("api/pullbacks/", include("scoring.api_urls")),
     path("api/", include("registry.api_urls")),
+    path("pullbacks/", include("scoring.urls")),
+    path("analytics/", include("analytics.urls")),
     path("", include("registry.urls")),
 ]

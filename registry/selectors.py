@@ -159,7 +159,9 @@ def analysis_rows(
     """
     if patients is None:
         patients = patients_for_user(user)
-    patients = patients.select_related("site")
+    from scoring.selectors import study_ics_annotations, study_ics_of  # scoring depends on registry, not back
+
+    patients = patients.select_related("site").annotate(**study_ics_annotations())
     contacts, events = _facts(None, patients)
     rows = []
     for p in patients.order_by("study_id"):
@@ -169,8 +171,8 @@ def analysis_rows(
             "index_date": p.index_date, **{f: getattr(p, f) for f in BASELINE_FLAGS}, "egfr": p.egfr,
             "renal_impairment": p.renal_impairment, "presentation": p.presentation, "acs": p.acs,
             "index_treatment": p.index_treatment, "study_vessel": p.study_vessel,
-            "vessel_revascularized": p.vessel_revascularized, "ics": p.ics_imported,
-            "ics_source": p.ics_imported_source, "last_contact_date": last,
+            "vessel_revascularized": p.vessel_revascularized,
+            "ics": study_ics_of(p)[0], "ics_source": study_ics_of(p)[1], "last_contact_date": last,
             "follow_up_days": None if last is None else (last - p.index_date).days,
         }
         outcomes = follow_up.endpoint_outcomes(

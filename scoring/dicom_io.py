@@ -18,7 +18,11 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import get_decoder
 from pydicom.uid import (
-    UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless, generate_uid,
+    UID,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    RLELossless,
+    generate_uid,
 )
 
 US_MULTIFRAME_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.3.1"
@@ -62,6 +66,10 @@ class PullbackMetadata:
     model_name: str
     acquisition_date: str
     pixel_data_offset: int | None  # byte offset of native pixel data, None when encapsulated
+    ivus_acquisition: str = ""  # (0018,3100) e.g. MOTOR_PULLBACK
+    pullback_start_frame: int | None = None  # (0018,3103), 1-based
+    pullback_stop_frame: int | None = None  # (0018,3104), 1-based
+    burned_in_annotation: str = ""  # (0028,0301) YES / NO / empty
 
     @property
     def is_native(self) -> bool:
@@ -339,8 +347,18 @@ def _metadata(path: str, ds: Dataset, syntax: UID, pixel_offset: int | None) -> 
         modality=str(ds.Modality), patient_id=str(ds.get("PatientID", "")),
         manufacturer=str(ds.get("Manufacturer", "")), model_name=str(ds.get("ManufacturerModelName", "")),
         acquisition_date=str(ds.get("AcquisitionDate", ds.get("StudyDate", ""))),
-        pixel_data_offset=pixel_offset,
+        pixel_data_offset=pixel_offset, ivus_acquisition=str(ds.get("IVUSAcquisition", "") or ""),
+        pullback_start_frame=_int_or_none(ds.get("IVUSPullbackStartFrameNumber")),
+        pullback_stop_frame=_int_or_none(ds.get("IVUSPullbackStopFrameNumber")),
+        burned_in_annotation=str(ds.get("BurnedInAnnotation", "") or ""),
     )
+
+
+def _int_or_none(value) -> int | None:
+    try:
+        return None if value in (None, "") else int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _frame_bytes(meta: PullbackMetadata) -> int:
@@ -396,7 +414,54 @@ def _stack(frames: list) -> np.ndarray:
     return np.concatenate([f if f.ndim == 3 else f[None] for f in frames]).astype(np.uint8, copy=False)
 
 
+# Consoles burn coloured marks (measurements, scale, text) into exported frames; the echo image
+# itself is grey. A pixel whose channels differ by more than this is overlay, not tissue (JPEG
+# chroma noise on grey content stays well below it).
+COLOUR_OVERLAY_MIN_CHROMA = 48
+
+
 def _luminance(rgb: np.ndarray) -> np.ndarray:
-    """BT.601 luma of uint8 RGB (..., 3) in integer arithmetic."""
+    """BT.601 luma of uint8 RGB (..., 3) in integer arithmetic; coloured overlay pixels -> 0."""
     weights = np.array([77, 150, 29], np.uint16)  # 0.299, 0.587, 0.114 x 256
-    return ((rgb.astype(np.uint16) * weights).sum(axis=-1, dtype=np.uint32) + 128 >> 8).astype(np.uint8)
+    luma = ((rgb.astype(np.uint16) * weights).sum(axis=-1, dtype=np.uint32) + 128 >> 8).astype(np.uint8)
+    chroma = rgb.max(axis=-1).astype(np.int16) - rgb.min(axis=-1)
+    luma[chroma > COLOUR_OVERLAY_MIN_CHROMA] = 0
+    return luma
+
+
+# --------------------------------------------------------------------------------------
+# Rewriting the header (de-identification) while streaming the pixel data
+
+
+def read_header(path) -> tuple[Dataset, int]:
+    """The header as a Dataset (no pixel data) and the byte offset of the Pixel Data element.
+
+    For a file already accepted by :func:`read_metadata`; ``ds`` can be changed and written
+    back with :func:`write_with_header`, which copies the pixel data unchanged.
+    """
+    with open(str(path), "rb") as fp:
+        ds = _read_header(fp)
+        element_offset = fp.tell()
+        header = fp.read(4)
+    if len(header) < 4 or struct.unpack("<HH", header) != (0x7FE0, 0x0010):
+        raise DicomInputError("no_pixel_data", "The file has no Pixel Data (7FE0,0010).")
+    return ds, element_offset
+
+
+def write_with_header(src_path, dst_path, ds: Dataset, *, pixel_element_offset: int,
+                      copy_chunk_bytes: int = 8 * 1024 * 1024) -> None:
+    """Write ``ds`` (header only, same transfer syntax) then the source's Pixel Data element and
+    everything after it, copied in chunks (memory bounded)."""
+    with open(str(dst_path), "wb") as out:
+        ds.save_as(out, enforce_file_format=True)
+        with open(str(src_path), "rb") as src:
+            src.seek(pixel_element_offset)
+            while chunk := src.read(copy_chunk_bytes):
+                out.write(chunk)
+
+
+def read_frame(meta: PullbackMetadata, index: int) -> np.ndarray:
+    """One grey uint8 frame (rows, columns)."""
+    if not 0 <= index < meta.n_frames:
+        raise IndexError(f"frame {index} out of range 0..{meta.n_frames - 1}")
+    return next(iter_frame_chunks(meta, chunk_frames=1, start=index, stop=index + 1))[0]

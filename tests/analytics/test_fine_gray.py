@@ -72,3 +72,16 @@ def test_no_competing_events_gives_cox_with_breslow_ties():
         w = np.exp(b * x[at_risk])
         score += x[dying].sum() - dying.sum() * (w @ x[at_risk]) / w.sum()
     assert abs(score) < 1e-6
+
+
+def test_run_analysis_reports_fine_gray_for_non_fatal_endpoints():
+    from analytics.analysis import run_analysis
+
+    df = _cohort("study_408")
+    result = run_analysis(df.drop(columns=["ics_per_100"]), {"endpoint": "tvr", "grouping": {"variable": "ics", "cutoff": "median"}})
+    rows = {r["term"]: r for r in result["competing_risks"]["fine_gray"]}
+    ref = REFERENCE["study_408/tvr/ics_per_100"]
+    assert rows["ics_per_100"]["coef"] == pytest.approx(ref["coef"][0], rel=RTOL)
+    assert rows["ics_per_100"]["se"] == pytest.approx(np.sqrt(ref["var"][0]), rel=RTOL)
+    assert set(rows) == {"ics_high", "ics_per_100"}
+    assert "competing_risks" not in run_analysis(df.drop(columns=["ics_per_100"]), {"endpoint": "poce"})

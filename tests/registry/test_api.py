@@ -497,6 +497,13 @@ def test_schema_lists_every_endpoint(coordinator):
         "/api/patients/{study_id}/contacts/{id}/", "/api/patients/{study_id}/events/",
         "/api/patients/{study_id}/events/{id}/", "/api/patients/{study_id}/events/{id}/verify/",
         "/api/events/", "/api/analysis-dataset/",
+        # analytics
+        "/api/analyses/", "/api/analyses/cohort-count/", "/api/analyses/cohorts/", "/api/analyses/cohorts/{id}/",
+        "/api/analyses/{id}/", "/api/analyses/{id}/rerun/",
+        # pullbacks
+        "/api/pullbacks/patients/{study_id}/", "/api/pullbacks/{id}/", "/api/pullbacks/{id}/calcium-map/",
+        "/api/pullbacks/{id}/frames/{frame}.png", "/api/pullbacks/{id}/qc/", "/api/pullbacks/{id}/results/",
+        "/api/pullbacks/{id}/retry/", "/api/pullbacks/{id}/segment-ics/",
     }
 
 

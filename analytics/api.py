@@ -1,0 +1,184 @@
+"""The analyses API under /api/analyses/: run a spec, poll a run, re-run it, live cohort counts and
+saved cohorts. Same roles as the analysis data set (ANALYSIS_DATA); results are aggregates and
+never carry a patient identifier. A bad spec is a 400 with the reason, never a 500."""
+
+import json
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from analytics import selectors, services
+from analytics.cohort_data import SpecError
+from analytics.models import AnalysisRun, SavedCohort
+from registry.access import ANALYSIS_DATA
+from registry.api import RegistryApi, RegistryPagination
+
+_ALL = {"GET": ANALYSIS_DATA, "POST": ANALYSIS_DATA, "PATCH": ANALYSIS_DATA, "DELETE": ANALYSIS_DATA}
+
+
+class AnalysisApi(RegistryApi):
+    """Base: ANALYSIS_DATA for every method; SpecError -> 400 {"detail": message}."""
+
+    roles = _ALL
+
+    def handle_exception(self, exc):
+        if isinstance(exc, SpecError):
+            exc = ValidationError({"detail": str(exc)})
+        return super().handle_exception(exc)
+
+
+class AnalysisRunOutputSerializer(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.username", default=None)
+    site = serializers.CharField(source="site.code", default=None)
+    done = serializers.BooleanField()
+    # queued / running / succeeded / failed (a plain string: avoids an enum name clash in the schema)
+    status = serializers.CharField()
+
+    class Meta:
+        model = AnalysisRun
+        fields = ("id", "status", "done", "progress_percent", "error", "spec", "data_hash", "versions", "n_patients",
+                  "site", "created_by", "created_at", "finished_at")
+        read_only_fields = fields
+        ref_name = "AnalysisRun"
+
+
+class AnalysisRunDetailSerializer(AnalysisRunOutputSerializer):
+    result = serializers.JSONField()
+    changes = serializers.SerializerMethodField()
+
+    class Meta(AnalysisRunOutputSerializer.Meta):
+        fields = (*AnalysisRunOutputSerializer.Meta.fields, "result", "changes")
+        read_only_fields = fields
+        ref_name = "AnalysisRunDetail"
+
+    def get_changes(self, run) -> dict | None:
+        changes = selectors.analysis_run_changes(run=run)
+        if changes is not None:
+            changes["previous_created_at"] = changes["previous_created_at"].isoformat()
+        return changes
+
+
+class AnalysisListCreateApi(AnalysisApi):
+    """GET: the stored runs (no results). POST: a spec (the body) -> the run with its result (201),
+    or queued for a worker when the registry is large (202; poll GET /api/analyses/<id>/)."""
+
+    @extend_schema(responses=AnalysisRunOutputSerializer(many=True))
+    def get(self, request):
+        paginator = RegistryPagination()
+        page = paginator.paginate_queryset(selectors.analysis_run_list(user=request.user), request, view=self)
+        return paginator.get_paginated_response(AnalysisRunOutputSerializer(page, many=True).data)
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: AnalysisRunDetailSerializer,
+                                                                202: AnalysisRunDetailSerializer})
+    def post(self, request):
+        run = services.analysis_run_start(spec=request.data, user=request.user)
+        code = status.HTTP_201_CREATED if run.done else status.HTTP_202_ACCEPTED
+        return Response(AnalysisRunDetailSerializer(run).data, status=code)
+
+
+class AnalysisDetailApi(AnalysisApi):
+    @extend_schema(responses=AnalysisRunDetailSerializer)
+    def get(self, request, pk: int):
+        run = selectors.analysis_run_get(user=request.user, run_id=pk)
+        return Response(AnalysisRunDetailSerializer(run).data)
+
+
+class AnalysisRerunApi(AnalysisApi):
+    """The same spec on the current data; the new run's `changes` compares it with this one."""
+
+    @extend_schema(request=None, responses={201: AnalysisRunDetailSerializer})
+    def post(self, request, pk: int):
+        run = selectors.analysis_run_get(user=request.user, run_id=pk)
+        new = services.analysis_run_rerun(run=run, user=request.user)
+        code = status.HTTP_201_CREATED if new.done else status.HTTP_202_ACCEPTED
+        return Response(AnalysisRunDetailSerializer(new).data, status=code)
+
+
+class CohortCountApi(AnalysisApi):
+    """How many patients match `filters` (a JSON list of {field, op, value}), and how many have an ICS."""
+
+    class FilterSerializer(serializers.Serializer):
+        filters = serializers.CharField(required=False, default="[]")
+        horizon_days = serializers.IntegerField(min_value=1, default=2191)
+        count_pending = serializers.BooleanField(default=True)
+
+        class Meta:
+            ref_name = "CohortCountFilter"
+
+    class OutputSerializer(serializers.Serializer):
+        count = serializers.IntegerField()
+        with_ics = serializers.IntegerField()
+
+        class Meta:
+            ref_name = "CohortCount"
+
+    @extend_schema(parameters=[OpenApiParameter("filters", str, description="JSON list of {field, op, value}"),
+                               OpenApiParameter("horizon_days", int), OpenApiParameter("count_pending", bool)],
+                   responses=OutputSerializer)
+    def get(self, request):
+        params = self.FilterSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        try:
+            filters = json.loads(params.validated_data["filters"])
+        except json.JSONDecodeError:
+            raise SpecError("filters must be a JSON list of {field, op, value} objects") from None
+        if not isinstance(filters, list):
+            raise SpecError("filters must be a JSON list of {field, op, value} objects")
+        counts = selectors.cohort_count(user=request.user, filters=filters,
+                                        horizon_days=params.validated_data["horizon_days"],
+                                        count_pending=params.validated_data["count_pending"])
+        return Response(self.OutputSerializer(counts).data)
+
+
+class SavedCohortSerializer(serializers.ModelSerializer):
+    filters = serializers.JSONField()
+
+    class Meta:
+        model = SavedCohort
+        fields = ("id", "name", "filters", "created_at", "updated_at")
+        read_only_fields = ("id", "created_at", "updated_at")
+        ref_name = "SavedCohort"
+
+
+class SavedCohortListCreateApi(AnalysisApi):
+    @extend_schema(responses=SavedCohortSerializer(many=True))
+    def get(self, request):
+        return Response(SavedCohortSerializer(selectors.saved_cohort_list(user=request.user), many=True).data)
+
+    @extend_schema(request=SavedCohortSerializer, responses={201: SavedCohortSerializer})
+    def post(self, request):
+        data = _valid_cohort(request.data)
+        if selectors.saved_cohort_list(user=request.user).filter(name=data["name"].strip()).exists():
+            raise ValidationError({"name": ["you already have a cohort with this name"]})
+        cohort = services.saved_cohort_create(user=request.user, name=data["name"], filters=data["filters"])
+        return Response(SavedCohortSerializer(cohort).data, status=status.HTTP_201_CREATED)
+
+
+class SavedCohortDetailApi(AnalysisApi):
+    @extend_schema(responses=SavedCohortSerializer)
+    def get(self, request, pk: int):
+        return Response(SavedCohortSerializer(selectors.saved_cohort_get(user=request.user, cohort_id=pk)).data)
+
+    @extend_schema(request=SavedCohortSerializer, responses=SavedCohortSerializer)
+    def patch(self, request, pk: int):
+        cohort = selectors.saved_cohort_get(user=request.user, cohort_id=pk)
+        data = _valid_cohort(request.data, partial=True)
+        cohort = services.saved_cohort_update(cohort=cohort, name=data.get("name"), filters=data.get("filters"))
+        return Response(SavedCohortSerializer(cohort).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, pk: int):
+        services.saved_cohort_delete(cohort=selectors.saved_cohort_get(user=request.user, cohort_id=pk))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _valid_cohort(data, *, partial: bool = False) -> dict:
+    serializer = SavedCohortSerializer(data=data, partial=partial)
+    serializer.is_valid(raise_exception=True)
+    unknown = sorted(set(data) - set(serializer.fields)) if hasattr(data, "keys") else []
+    if unknown:
+        raise ValidationError({name: ["is not an accepted field here"] for name in unknown})
+    return serializer.validated_data

@@ -1,0 +1,49 @@
+"""`python manage.py run_analysis SPEC.json --out RESULT.json`: the API's analysis from the command line."""
+
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from analytics.cohort_data import SpecError
+from analytics.services import analysis_run
+
+
+class Command(BaseCommand):
+    help = ("Run the analysis SPEC.json (the format of POST /api/analyses/) on all patients, store the run, "
+            "and write its result JSON to --out (or stdout).")
+
+    def add_arguments(self, parser):
+        parser.add_argument("spec", type=Path)
+        parser.add_argument("--out", type=Path, help="where to write the result JSON")
+
+    def handle(self, *args, spec: Path, out: Path | None, **options):
+        try:
+            spec_data = json.loads(spec.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise CommandError(f"cannot read the spec {spec}: {exc}") from None
+        try:
+            # The command line runs as the system: all patients, all sites.
+            run = analysis_run(spec=spec_data, user=None)
+        except SpecError as exc:
+            raise CommandError(f"bad spec: {exc}") from None
+        if run.result is None:
+            raise CommandError(f"analysis {run.pk} failed: {run.error}")
+        text = json.dumps(run.result, allow_nan=False, indent=1)
+        if out is None:
+            self.stdout.write(text)
+        else:
+            out.write_text(text, encoding="utf-8")
+        self._summary(run, out)
+
+    def _summary(self, run, out: Path | None) -> None:
+        result = run.result
+        write = self.stderr.write if out is None else self.stdout.write
+        write(f"analysis {run.pk}: {result['n']} patients, endpoint {result['spec']['endpoint']}, data {run.data_hash[:12]}")
+        for g in result["groups"]:
+            write(f"  {g['label']}: {g['n']} patients, {g['events']} events")
+        write(f"  log-rank p = {result['logrank']['p']:.4g}")
+        for row in result["cox"]["univariable"]:
+            write(f"  HR {row['term']} = {row['hr']:.3f} ({row['ci_lower']:.3f}-{row['ci_upper']:.3f}), p = {row['p']:.4g}")
+        if out is not None:
+            write(f"  result written to {out}")

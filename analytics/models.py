@@ -1,0 +1,64 @@
+"""Stored analyses: every run keeps its spec, the hash of the data it used, library versions and
+its result (reproducibility, issue 5), and investigators' saved cohorts (named filter lists)."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from registry.models import Site
+
+
+class AnalysisRun(models.Model):
+    """One run of analytics.analysis.run_analysis on the registry, in the web process or a worker."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    spec = models.JSONField()
+    # SHA-256 of the canonical spec JSON: finds the previous run of the same analysis.
+    spec_hash = models.CharField(max_length=64, db_index=True)
+    # The patients the run could use: the creator's site restriction (None = all sites).
+    site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    data_hash = models.CharField(max_length=64, blank=True)
+    versions = models.JSONField(default=dict)
+    result = models.JSONField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress_percent = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    n_patients = models.PositiveIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(progress_percent__lte=100), name="analysis_run_progress_0_100"),
+        ]
+
+    def __str__(self) -> str:
+        return f"analysis {self.pk} ({self.status})"
+
+    @property
+    def done(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+
+class SavedCohort(models.Model):
+    """A named list of cohort filters (the spec's cohort.filters), reused in the cohort builder."""
+
+    name = models.CharField(max_length=120)
+    filters = models.JSONField(default=list)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_cohorts")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="saved_cohort_unique_name_per_owner")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,239 @@
+"""Analysis runs and saved cohorts: writes.
+
+`analysis_run_start` checks the spec, then runs small cohorts at once (in the request) and large
+ones in a Celery worker with a progress bar (`ANALYSIS_SYNC_MAX_PATIENTS`). Both paths end in
+`analysis_run_execute`: registry rows -> DataFrame (analytics.datasets) -> `analysis_compute`
+(analytics.analysis.run_analysis, plus one run per subgroup) -> stored on the AnalysisRun.
+"""
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from analytics import cohort_data, datasets
+from analytics.analysis import run_analysis, validate_spec, versions
+from analytics.cohort_data import SpecError
+from analytics.models import AnalysisRun, SavedCohort
+from registry.access import ANALYSIS_DATA, require_role, user_site_id
+from registry.models import Patient
+from registry.selectors import analysis_columns
+
+logger = logging.getLogger(__name__)
+
+# Spec keys handled here rather than by run_analysis.
+SUBGROUP_KEY = "subgroup"
+# Variables a subgroup view may split on: yes/no flags and categories of the analysis rows.
+SUBGROUP_VARIABLES = (*cohort_data.BOOLEAN_COLUMNS, *cohort_data.CATEGORICAL_COLUMNS, *cohort_data.DERIVED)
+DEFAULT_SYNC_MAX_PATIENTS = 20000
+
+
+# Spec ----------------------------------------------------------------------------------------
+
+def analysis_spec_check(spec) -> dict:
+    """The spec with defaults filled in, or SpecError with a clear message: unknown field, filter
+    op or value, endpoint, covariate, cut-off or subgroup variable. Needs no data."""
+    if not isinstance(spec, dict):
+        raise SpecError("the spec must be a JSON object")
+    spec = dict(spec)
+    subgroup = spec.pop(SUBGROUP_KEY, None)
+    probe = _probe_frame()
+    checked = validate_spec(spec, probe)
+    try:
+        cohort_data.apply_filters(probe, checked["cohort"]["filters"])
+    except SpecError:
+        raise
+    except (ValueError, TypeError, KeyError) as exc:  # e.g. an unparsable date
+        raise SpecError(f"bad filter value: {exc}") from None
+    if checked["grouping"]["variable"] == "ics":
+        cohort_data.ics_groups(pd.Series([1.0, 2.0]), checked["grouping"]["cutoff"])
+    if subgroup is not None:
+        if subgroup not in SUBGROUP_VARIABLES:
+            raise SpecError(f"cannot split into subgroups by {subgroup!r}; one of {', '.join(SUBGROUP_VARIABLES)}")
+        checked[SUBGROUP_KEY] = subgroup
+    return checked
+
+
+def _probe_frame() -> pd.DataFrame:
+    """A one-row analysis frame with every column typed as in real data, to check filters on."""
+    row = dict.fromkeys(analysis_columns())
+    row |= {c: 0 for c in analysis_columns() if c.endswith(("_days", "_status"))}
+    return cohort_data.analysis_frame(pd.DataFrame([row]))
+
+
+def spec_hash(spec: dict) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+# Computation (pure: a DataFrame and a checked spec in, the result out) -----------------------
+
+def analysis_compute(df: pd.DataFrame, spec: dict, *, progress: Callable[[int], None] | None = None) -> dict:
+    """run_analysis on the cohort, and once more per level of `spec["subgroup"]` (Fig. 3 b/c).
+
+    Subgroups of an ICS median split keep the whole cohort's cut-off, so "high" means the same
+    patients' ICS range in every panel; tertiles/quartiles are recomputed within each subgroup.
+    """
+    report = progress or (lambda percent: None)
+    spec = dict(spec)
+    subgroup = spec.pop(SUBGROUP_KEY, None)
+    result = run_analysis(df, spec)
+    report(50)
+    if subgroup is None:
+        return result
+    sub_spec = dict(result["spec"])
+    if sub_spec["grouping"]["variable"] == "ics" and len(result["cutoffs"]) == 1:
+        sub_spec["grouping"] = {"variable": "ics", "cutoff": result["cutoffs"][0]}
+    levels = _levels(df, result["spec"]["cohort"]["filters"], subgroup)
+    panels = []
+    for i, (value, label) in enumerate(levels):
+        filters = [*sub_spec["cohort"]["filters"], {"field": subgroup, "op": "eq", "value": value}]
+        panel = {"variable": subgroup, "value": value, "label": label}
+        try:
+            panel["result"] = run_analysis(df, {**sub_spec, "cohort": {"filters": filters}})
+        except (SpecError, np.linalg.LinAlgError) as exc:
+            panel["error"] = _cannot_fit(exc)
+        panels.append(panel)
+        report(50 + 50 * (i + 1) // len(levels))
+    result["subgroups"] = panels
+    result["spec"] = {**result["spec"], SUBGROUP_KEY: subgroup}
+    return result
+
+
+def _levels(df: pd.DataFrame, filters: list, variable: str) -> list[tuple]:
+    """(filter value, label) per non-missing level of `variable` in the cohort, yes before no."""
+    column = cohort_data.apply_filters(cohort_data.analysis_frame(df), filters)[variable]
+    present = column[column.notna() & (column != "")].unique().tolist()
+    if variable in cohort_data.BOOLEAN_COLUMNS or variable in cohort_data.DERIVED:
+        return [(v, f"{variable} = {'yes' if v else 'no'}") for v in (True, False) if float(v) in present]
+    return [(v, f"{variable} = {v}") for v in sorted(present)]
+
+
+# Runs ----------------------------------------------------------------------------------------
+
+def analysis_run_start(*, spec, user) -> AnalysisRun:
+    """Check `spec` and run it: at once when the patients in the user's scope are at most
+    ANALYSIS_SYNC_MAX_PATIENTS, else in the background (the run shows progress). SpecError if bad."""
+    if user is not None:
+        require_role(user, ANALYSIS_DATA)
+    checked = analysis_spec_check(spec)
+    site_id = None if user is None else user_site_id(user)
+    run = AnalysisRun.objects.create(spec=checked, spec_hash=spec_hash(checked), site_id=site_id, created_by=user)
+    limit = getattr(settings, "ANALYSIS_SYNC_MAX_PATIENTS", DEFAULT_SYNC_MAX_PATIENTS)
+    if _scope(run).count() <= limit:
+        analysis_run_execute(run_id=run.pk)
+        run.refresh_from_db()
+    else:
+        from analytics.tasks import analysis_run_execute_task  # the task module imports this one
+
+        transaction.on_commit(lambda: analysis_run_execute_task.delay(run.pk))
+    return run
+
+
+def analysis_run(*, spec, user) -> AnalysisRun:
+    """Check and run `spec` now, whatever the cohort size (the command line, small API calls)."""
+    if user is not None:
+        require_role(user, ANALYSIS_DATA)
+    checked = analysis_spec_check(spec)
+    run = AnalysisRun.objects.create(spec=checked, spec_hash=spec_hash(checked),
+                                     site_id=None if user is None else user_site_id(user), created_by=user)
+    analysis_run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    return run
+
+
+def analysis_run_rerun(*, run: AnalysisRun, user) -> AnalysisRun:
+    """The same spec on today's data (in the re-running user's scope)."""
+    return analysis_run_start(spec=run.spec, user=user)
+
+
+def analysis_run_execute(*, run_id: int) -> None:
+    """Load the data, compute, store the result. A bad spec or a cohort that cannot be analysed
+    (e.g. one group empty) -> failed with that message; an unexpected error -> failed, re-raised."""
+    run = AnalysisRun.objects.get(pk=run_id)
+    if run.done:
+        logger.info("analysis run %s already %s; not run again", run_id, run.status)
+        return
+    started = time.monotonic()
+    AnalysisRun.objects.filter(pk=run_id).update(status=AnalysisRun.Status.RUNNING, progress_percent=1)
+    write = _progress_writer(run_id)
+    done = {"status": AnalysisRun.Status.FAILED}
+    try:
+        df = datasets.analysis_dataframe(
+            patients=_scope(run), horizon_days=run.spec["horizon_days"], count_pending=run.spec["count_pending"],
+            progress=lambda p: write(1 + 39 * p // 100),
+        )
+        write(40)
+        result = analysis_compute(df, run.spec, progress=lambda p: write(40 + 59 * p // 100))
+        done |= {"status": AnalysisRun.Status.SUCCEEDED, "result": result, "data_hash": result["data_hash"],
+                 "versions": result["versions"], "n_patients": result["n"], "progress_percent": 100}
+    except (SpecError, np.linalg.LinAlgError) as exc:
+        done |= {"error": _cannot_fit(exc), "versions": versions()}
+    except Exception as exc:
+        logger.exception("analysis run %s failed unexpectedly", run_id)
+        done["error"] = f"The analysis stopped because of an unexpected error ({type(exc).__name__})."
+        raise
+    finally:
+        done["finished_at"] = timezone.now()
+        AnalysisRun.objects.filter(pk=run_id).update(**done)
+        logger.info("analysis run %s: %s in %.1f s", run_id, done["status"], time.monotonic() - started)
+
+
+def _cannot_fit(exc: Exception) -> str:
+    if isinstance(exc, np.linalg.LinAlgError):
+        return ("A Cox model could not be fitted on this cohort (singular matrix): a covariate may be constant or "
+                "the cohort too small; choose other covariates or a larger cohort.")
+    return str(exc)
+
+
+def _scope(run: AnalysisRun):
+    patients = Patient.objects.all()
+    return patients if run.site_id is None else patients.filter(site_id=run.site_id)
+
+
+def _progress_writer(run_id: int) -> Callable[[int], None]:
+    last = [0]
+
+    def write(percent: int) -> None:
+        if percent >= last[0] + 5:
+            last[0] = percent
+            AnalysisRun.objects.filter(pk=run_id).update(progress_percent=min(percent, 99))
+
+    return write
+
+
+# Saved cohorts -------------------------------------------------------------------------------
+
+def saved_cohort_create(*, user, name: str, filters: list) -> SavedCohort:
+    require_role(user, ANALYSIS_DATA)
+    _check_filters(filters)
+    return SavedCohort.objects.create(owner=user, name=name.strip(), filters=filters)
+
+
+def saved_cohort_update(*, cohort: SavedCohort, name: str | None = None, filters: list | None = None) -> SavedCohort:
+    fields = []
+    if name is not None:
+        cohort.name = name.strip()
+        fields.append("name")
+    if filters is not None:
+        _check_filters(filters)
+        cohort.filters = filters
+        fields.append("filters")
+    cohort.save(update_fields=[*fields, "updated_at"])
+    return cohort
+
+
+def saved_cohort_delete(*, cohort: SavedCohort) -> None:
+    cohort.delete()
+
+
+def _check_filters(filters) -> None:
+    if not isinstance(filters, list):
+        raise SpecError("filters must be a list of {field, op, value} objects")
+    analysis_spec_check({"cohort": {"filters": filters}})

@@ -1,0 +1,215 @@
+"""The analytics pages: cohort builder, stored runs, a run's results (with charts and downloads)
+and its printable report. Thin: check the role (ANALYSIS_DATA), parse the form, call one service
+or selector, render. Login is required by registry.middleware."""
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from analytics import charts, exports, selectors, services
+from analytics.cohort_data import SpecError
+from analytics.forms import FILTER_FIELDS, CohortForm, FilterRowFormSet, filters_from, initial_from, spec_from
+from registry.access import ANALYSIS_DATA, require_role
+
+
+def analysis_role_required(view: Callable) -> Callable:
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        require_role(request.user, ANALYSIS_DATA)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+# Cohort builder ---------------------------------------------------------------------------------
+
+def _builder_forms(request: HttpRequest, data=None, initial=None, rows=None):
+    fields = selectors.cohort_fields(user=request.user)
+    sites = next(f["levels"] for f in fields if f["name"] == "site")
+    kinds = {f["name"]: f["kind"] for f in fields}
+    form = CohortForm(data, initial=initial, sites=sites)
+    formset = FilterRowFormSet(data, initial=rows, prefix="filter", form_kwargs={"field_kinds": kinds})
+    return form, formset, fields
+
+
+def _cleaned_filters(form, formset, *, filters_only: bool = False) -> list[dict] | None:
+    """The spec filters, or None when the form has errors (only in the filter fields, if `filters_only`)."""
+    valid = form.is_valid()
+    if filters_only:
+        valid = not set(form.errors) & set(FILTER_FIELDS)
+    if not (valid and formset.is_valid()):
+        return None
+    return filters_from(form.cleaned_data, formset.cleaned_data)
+
+
+@require_http_methods(["GET", "POST"])
+@analysis_role_required
+def builder(request: HttpRequest) -> HttpResponse:
+    """GET: the builder (?cohort=<id> loads a saved cohort). POST action=run: run and show the run;
+    action=save: save the filters as a named cohort."""
+    if request.method == "GET":
+        initial, rows = {}, []
+        if request.GET.get("cohort", "").isdigit():
+            cohort = selectors.saved_cohort_get(user=request.user, cohort_id=int(request.GET["cohort"]))
+            initial, rows = initial_from(cohort.filters)
+            initial["cohort_name"] = cohort.name
+        form, formset, fields = _builder_forms(request, initial=initial, rows=rows)
+        return _render_builder(request, form, formset, fields)
+    form, formset, fields = _builder_forms(request, data=request.POST)
+    filters = _cleaned_filters(form, formset)
+    if filters is None:
+        return _render_builder(request, form, formset, fields, status=400)
+    try:
+        if request.POST.get("action") == "save":
+            return _save_cohort(request, form, filters)
+        run = services.analysis_run_start(spec=spec_from(form.cleaned_data, filters), user=request.user)
+    except SpecError as exc:
+        form.add_error(None, str(exc))
+        return _render_builder(request, form, formset, fields, status=400)
+    return redirect("analytics_run_detail", run.pk)
+
+
+def _save_cohort(request: HttpRequest, form: CohortForm, filters: list[dict]) -> HttpResponse:
+    name = (form.cleaned_data.get("cohort_name") or "").strip()
+    if not name:
+        raise SpecError("Give the cohort a name to save it.")
+    existing = selectors.saved_cohort_list(user=request.user).filter(name=name).first()
+    if existing is not None:
+        cohort = services.saved_cohort_update(cohort=existing, filters=filters)
+    else:
+        cohort = services.saved_cohort_create(user=request.user, name=name, filters=filters)
+    messages.success(request, f"Cohort {cohort.name!r} saved ({len(filters)} filters).")
+    return redirect(f"{reverse('analytics_builder')}?cohort={cohort.pk}")
+
+
+def _render_builder(request, form, formset, fields, *, status: int = 200) -> HttpResponse:
+    context = {"form": form, "formset": formset, "fields": fields,
+               "cohorts": selectors.saved_cohort_list(user=request.user)}
+    return render(request, "analytics/builder.html", context, status=status)
+
+
+@require_GET
+@analysis_role_required
+def builder_count(request: HttpRequest) -> JsonResponse:
+    """The live count for the builder's current filters (the same form, sent as a query string)."""
+    form, formset, _ = _builder_forms(request, data=request.GET)
+    filters = _cleaned_filters(form, formset, filters_only=True)
+    if filters is None:
+        errors = [f"{name}: {e}" for errors in [form.errors, *formset.errors] for name, msgs in errors.items()
+                  for e in msgs if name in FILTER_FIELDS or errors is not form.errors]
+        return JsonResponse({"error": "; ".join(errors) or "check the filters"}, status=400)
+    horizon = form.cleaned_data.get("horizon_days") or 2191
+    try:
+        counts = selectors.cohort_count(user=request.user, filters=filters, horizon_days=horizon,
+                                        count_pending=bool(form.cleaned_data.get("count_pending")))
+    except SpecError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse({**counts, "filters": filters})
+
+
+@require_POST
+@analysis_role_required
+def cohort_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    cohort = selectors.saved_cohort_get(user=request.user, cohort_id=pk)
+    services.saved_cohort_delete(cohort=cohort)
+    messages.success(request, f"Cohort {cohort.name!r} deleted.")
+    return redirect("analytics_builder")
+
+
+# Runs ---------------------------------------------------------------------------------------------
+
+@require_GET
+@analysis_role_required
+def run_list(request: HttpRequest) -> HttpResponse:
+    runs = selectors.analysis_run_list(user=request.user)[:200]
+    return render(request, "analytics/run_list.html", {"runs": runs})
+
+
+def _results_context(run) -> dict:
+    """Tables and figures of a finished run (empty while it runs or when it failed)."""
+    if run.result is None:
+        return {}
+    result = run.result
+    tables = exports.result_tables(result)
+    figures = {"km_cumulative": charts.km_figure(result, cumulative=True, filename=f"analysis-{run.pk}-km"),
+               "km_survival": charts.km_figure(result, cumulative=False, filename=f"analysis-{run.pk}-survival"),
+               "hazard_ratios": charts.hazard_ratio_figure(result, filename=f"analysis-{run.pk}-hr")}
+    if "competing_risks" in result:
+        figures["cif"] = charts.cif_figure(result, filename=f"analysis-{run.pk}-cif")
+    panels = []
+    for i, panel in enumerate(result.get("subgroups") or []):
+        item = {"label": panel["label"], "error": panel.get("error")}
+        if "result" in panel:
+            figures[f"subgroup_{i}"] = charts.km_figure(panel["result"], title=panel["label"],
+                                                         filename=f"analysis-{run.pk}-subgroup-{i}")
+            item |= {"figure_id": f"subgroup_{i}", "at_risk": _shown(exports.at_risk_table(panel["result"]))}
+        panels.append(item)
+    shown = {name: _shown(t) for name, t in tables.items() if name not in ("km", "cif")}
+    return {"result": result, "tables": shown, "figures": figures, "subgroups": panels,
+            "downloads": [(t.name, t.title) for t in tables.values()]}
+
+
+def _shown(table: exports.Table) -> dict:
+    return {"name": table.name, "title": table.title, "columns": table.columns, "rows": exports.display_rows(table)}
+
+
+@require_GET
+@analysis_role_required
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = selectors.analysis_run_get(user=request.user, run_id=pk)
+    context = {"run": run, "changes": selectors.analysis_run_changes(run=run), **_results_context(run)}
+    return render(request, "analytics/run_detail.html", context)
+
+
+@require_GET
+@analysis_role_required
+def run_report(request: HttpRequest, pk: int) -> HttpResponse:
+    run = selectors.analysis_run_get(user=request.user, run_id=pk)
+    return render(request, "analytics/report.html", {"run": run, **_results_context(run)})
+
+
+@require_POST
+@analysis_role_required
+def run_rerun(request: HttpRequest, pk: int) -> HttpResponse:
+    run = selectors.analysis_run_get(user=request.user, run_id=pk)
+    new = services.analysis_run_rerun(run=run, user=request.user)
+    messages.success(request, f"Analysis {run.pk} re-run as analysis {new.pk}.")
+    return redirect("analytics_run_detail", new.pk)
+
+
+def _finished(request: HttpRequest, pk: int):
+    run = selectors.analysis_run_get(user=request.user, run_id=pk)
+    if run.result is None:
+        return run, HttpResponse("This analysis has no result (yet).", status=409, content_type="text/plain")
+    return run, None
+
+
+@require_GET
+@analysis_role_required
+def run_export_csv(request: HttpRequest, pk: int, table: str) -> HttpResponse:
+    run, problem = _finished(request, pk)
+    if problem:
+        return problem
+    tables = exports.result_tables(run.result)
+    if table not in tables:
+        return HttpResponse(f"No table {table!r}.", status=404, content_type="text/plain")
+    response = HttpResponse(exports.table_csv(tables[table]), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="analysis-{run.pk}-{table}.csv"'
+    return response
+
+
+@require_GET
+@analysis_role_required
+def run_export_xlsx(request: HttpRequest, pk: int) -> HttpResponse:
+    run, problem = _finished(request, pk)
+    if problem:
+        return problem
+    content = exports.tables_xlsx(exports.result_tables(run.result), spec=run.spec)
+    response = HttpResponse(content, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    response["Content-Disposition"] = f'attachment; filename="analysis-{run.pk}.xlsx"'
+    return response

@@ -1,0 +1,287 @@
+"""The pullback API (/api/pullbacks/): upload, status and progress, results, calcium map, frame
+images, segment ICS, retry and quality control. Same roles as the pages: coordinators and
+admins upload and review; every registry role sees scores; frame images (they may carry
+burned-in identifiers) only for roles that may see identifiers."""
+
+from django.conf import settings
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from registry.access import EDIT_REGISTRY, SEE_IDENTIFIERS, VIEW_PATIENTS, can_see_identifiers, patient_get_for_user
+from registry.api import RegistryApi, _valid
+from scoring import calcium_map, selectors, services
+from scoring.models import ExclusionReason, Pullback, QcStatus
+from scoring.uploads import pullback_upload_handlers, upload_too_large
+
+SEE_FRAMES = SEE_IDENTIFIERS
+
+
+def pullback_data(pullback: Pullback, *, identifiers: bool) -> dict:
+    latest = selectors.latest_run(pullback)
+    current = selectors.current_run(pullback)
+    data = {
+        "id": pullback.pk, "study_id": pullback.patient.study_id, "n_frames": pullback.n_frames,
+        "frame_rate_hz": pullback.frame_rate_hz, "pullback_speed_mm_s": pullback.pullback_speed_mm_s,
+        "pullback_speed_assumed": pullback.pullback_speed_assumed, "length_mm": pullback.length_mm,
+        "pixel_spacing_mm": pullback.pixel_spacing_mm, "calibrated": pullback.calibrated,
+        "rows": pullback.rows, "columns": pullback.columns, "manufacturer": pullback.manufacturer,
+        "model_name": pullback.model_name, "qc_status": pullback.qc_status, "exclusion_reason": pullback.exclusion_reason,
+        "study_override": pullback.study_override, "analyzable": selectors._analyzable(pullback, current),
+        "status": latest.status if latest else None, "progress_percent": latest.progress_percent if latest else 0,
+        "error": latest.error if latest else "", "run_id": latest.pk if latest else None,
+        "ics": current.ics if current else None, "model_version": current.model_version if current else None,
+    }
+    if identifiers:  # file names and dates may identify the patient
+        data |= {"original_filename": pullback.original_filename, "acquisition_date": pullback.acquisition_date,
+                 "qc_note": pullback.qc_note}
+    return data
+
+
+class PullbackOutputSerializer(serializers.Serializer):
+    """A pullback with the status and progress of its latest run and its current ICS. Original
+    file name, acquisition date and QC note only for roles that may see identifiers."""
+
+    id = serializers.IntegerField()
+    study_id = serializers.CharField()
+    n_frames = serializers.IntegerField()
+    frame_rate_hz = serializers.FloatField()
+    pullback_speed_mm_s = serializers.FloatField()
+    pullback_speed_assumed = serializers.BooleanField()
+    length_mm = serializers.FloatField()
+    pixel_spacing_mm = serializers.FloatField(allow_null=True)
+    calibrated = serializers.BooleanField()
+    rows = serializers.IntegerField()
+    columns = serializers.IntegerField()
+    manufacturer = serializers.CharField()
+    model_name = serializers.CharField()
+    qc_status = serializers.CharField()
+    exclusion_reason = serializers.CharField()
+    study_override = serializers.BooleanField()
+    analyzable = serializers.BooleanField()
+    status = serializers.CharField(allow_null=True, help_text="queued, running, succeeded or failed (latest run)")
+    progress_percent = serializers.IntegerField()
+    error = serializers.CharField()
+    run_id = serializers.IntegerField(allow_null=True)
+    ics = serializers.FloatField(allow_null=True)
+    model_version = serializers.CharField(allow_null=True)
+    original_filename = serializers.CharField(required=False)
+    acquisition_date = serializers.DateField(required=False, allow_null=True)
+    qc_note = serializers.CharField(required=False)
+    duplicate = serializers.BooleanField(required=False, help_text="upload only: the file was already stored")
+
+    class Meta:
+        ref_name = "Pullback"
+
+
+_UPLOAD = inline_serializer("PullbackUpload", {"file": serializers.FileField()})
+
+
+class PullbackApi(RegistryApi):
+    def pullback(self, pk: int) -> Pullback:
+        return selectors.pullback_get_for_user(user=self.request.user, pullback_id=pk)
+
+    def data(self, pullback: Pullback) -> dict:
+        return pullback_data(pullback, identifiers=can_see_identifiers(self.request.user))
+
+
+class PullbackListUploadApi(PullbackApi):
+    """GET the patient's pullbacks; POST multipart ``file`` (one DICOM file) to upload it."""
+
+    roles = {"GET": VIEW_PATIENTS, "POST": EDIT_REGISTRY}
+    parser_classes = [MultiPartParser]
+
+    def initialize_request(self, request, *args, **kwargs):
+        # Before anything reads the body: stream to a temporary file, stop at the size limit.
+        request.upload_handlers = pullback_upload_handlers(request)
+        return super().initialize_request(request, *args, **kwargs)
+
+    @extend_schema(responses=PullbackOutputSerializer(many=True))
+    def get(self, request, study_id: str):
+        patient = patient_get_for_user(user=request.user, study_id=study_id)
+        return Response([self.data(row.pullback) for row in selectors.pullback_rows_for_patient(patient)])
+
+    @extend_schema(request={"multipart/form-data": _UPLOAD}, responses={
+        201: PullbackOutputSerializer, 200: OpenApiResponse(PullbackOutputSerializer, description="already uploaded"),
+        400: OpenApiResponse(description="not a usable IVUS DICOM file: {file: [message]}"),
+        413: OpenApiResponse(description="larger than PULLBACK_MAX_UPLOAD_BYTES")})
+    def post(self, request, study_id: str):
+        patient = patient_get_for_user(user=request.user, study_id=study_id)
+        uploaded = request.FILES.get("file")
+        if upload_too_large(request._request):
+            limit = settings.PULLBACK_MAX_UPLOAD_BYTES
+            return Response({"file": [f"The file is larger than the upload limit of {limit // 2**20} MB."]},
+                            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        if uploaded is None:
+            return Response({"file": ["Attach a DICOM file as the multipart field 'file'."]}, status=400)
+        outcome = services.pullback_upload(user=request.user, patient=patient, uploaded_file=uploaded)
+        body = self.data(outcome.pullback) | {"duplicate": outcome.duplicate}
+        return Response(body, status=status.HTTP_200_OK if outcome.duplicate else status.HTTP_201_CREATED)
+
+
+class PullbackDetailApi(PullbackApi):
+    """Metadata, status and progress of the latest run, the current ICS."""
+
+    roles = {"GET": VIEW_PATIENTS}
+
+    @extend_schema(responses=PullbackOutputSerializer)
+    def get(self, request, pk: int):
+        return Response(self.data(self.pullback(pk)))
+
+
+def _current_or_404(pullback: Pullback):
+    from django.http import Http404
+
+    run = selectors.current_run(pullback)
+    if run is None:
+        raise Http404("The pullback has no score yet.")
+    return run
+
+
+class PullbackResultsApi(PullbackApi):
+    """The current run's ICS, per-frame calcium A-lines and arc (degrees) along the pullback."""
+
+    roles = {"GET": VIEW_PATIENTS}
+
+    class OutputSerializer(serializers.Serializer):
+        pullback = serializers.IntegerField()
+        run = serializers.IntegerField()
+        ics = serializers.FloatField()
+        frames = serializers.IntegerField()
+        alines = serializers.IntegerField()
+        calcium_alines = serializers.IntegerField()
+        length_mm = serializers.FloatField()
+        model_version = serializers.CharField()
+        seconds = serializers.FloatField()
+        position_mm = serializers.ListField(child=serializers.FloatField())
+        calcium_alines_per_frame = serializers.ListField(child=serializers.IntegerField())
+        arc_deg_per_frame = serializers.ListField(child=serializers.FloatField())
+
+        class Meta:
+            ref_name = "PullbackResults"
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, pk: int):
+        pullback = self.pullback(pk)
+        run = _current_or_404(pullback)
+        positions = calcium_map.positions_mm(run.n_frames, frame_spacing_mm=pullback.frame_spacing_mm)
+        return Response({
+            "pullback": pullback.pk, "run": run.pk, "ics": run.ics, "frames": run.n_frames, "alines": run.n_alines,
+            "calcium_alines": run.calcium_alines, "length_mm": pullback.length_mm, "model_version": run.model_version,
+            "seconds": run.seconds, "position_mm": [round(x, 4) for x in positions.tolist()],
+            "calcium_alines_per_frame": run.calcium_alines_per_frame, "arc_deg_per_frame": run.arc_deg_per_frame,
+        })
+
+
+class PullbackCalciumMapApi(PullbackApi):
+    """The calcium map: ``map[frame][k]`` is 1 when A-line k (angle 2*pi*k/alines CCW from +x) is calcium."""
+
+    roles = {"GET": VIEW_PATIENTS}
+
+    class OutputSerializer(serializers.Serializer):
+        frames = serializers.IntegerField()
+        alines = serializers.IntegerField()
+        frame_spacing_mm = serializers.FloatField()
+        map = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
+
+        class Meta:
+            ref_name = "PullbackCalciumMap"
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, pk: int):
+        pullback = self.pullback(pk)
+        run = _current_or_404(pullback)
+        return Response({"frames": run.n_frames, "alines": run.n_alines, "frame_spacing_mm": pullback.frame_spacing_mm,
+                         "map": run.labels().astype(int).tolist()})
+
+
+class PullbackSegmentIcsApi(PullbackApi):
+    """Lesion ICS of the frames between start_mm and end_mm, from the stored map (no re-scoring)."""
+
+    roles = {"GET": VIEW_PATIENTS}
+
+    class InputSerializer(serializers.Serializer):
+        start_mm = serializers.FloatField(min_value=0)
+        end_mm = serializers.FloatField(min_value=0)
+
+        def validate(self, attrs):
+            if attrs["end_mm"] < attrs["start_mm"]:
+                raise serializers.ValidationError({"end_mm": "The segment's end must not lie before its start."})
+            return attrs
+
+        class Meta:
+            ref_name = "SegmentIcsInput"
+
+    class OutputSerializer(serializers.Serializer):
+        start_mm = serializers.FloatField()
+        end_mm = serializers.FloatField()
+        frames = serializers.IntegerField()
+        first_frame = serializers.IntegerField(allow_null=True)
+        last_frame = serializers.IntegerField(allow_null=True)
+        ics = serializers.FloatField(allow_null=True)
+        calcium_alines = serializers.IntegerField()
+        max_arc_deg = serializers.FloatField()
+
+        class Meta:
+            ref_name = "SegmentIcs"
+
+    @extend_schema(parameters=[InputSerializer], responses=OutputSerializer)
+    def get(self, request, pk: int):
+        params = _valid(self.InputSerializer, request.query_params)
+        pullback = self.pullback(pk)
+        run = _current_or_404(pullback)
+        return Response(calcium_map.segment_ics(run.labels(), frame_spacing_mm=pullback.frame_spacing_mm, **params))
+
+
+class PullbackRetryApi(PullbackApi):
+    roles = {"POST": EDIT_REGISTRY}
+    parser_classes = [JSONParser]
+
+    @extend_schema(request=None, responses={202: PullbackOutputSerializer})
+    def post(self, request, pk: int):
+        pullback = self.pullback(pk)
+        run = selectors.latest_run(pullback)
+        if run is None:
+            services.scoring_run_start(pullback=pullback, user=request.user)
+        else:
+            services.scoring_run_retry(user=request.user, run=run)
+        return Response(self.data(pullback), status=status.HTTP_202_ACCEPTED)
+
+
+class PullbackQcApi(PullbackApi):
+    roles = {"POST": EDIT_REGISTRY}
+
+    class InputSerializer(serializers.Serializer):
+        qc_status = serializers.ChoiceField(choices=QcStatus.choices)
+        exclusion_reason = serializers.ChoiceField(choices=ExclusionReason.choices, required=False, allow_blank=True)
+        note = serializers.CharField(required=False, allow_blank=True)
+
+        class Meta:
+            ref_name = "PullbackQcInput"
+
+    @extend_schema(request=InputSerializer, responses=PullbackOutputSerializer)
+    def post(self, request, pk: int):
+        params = _valid(self.InputSerializer, request.data)
+        pullback = services.pullback_qc_update(user=request.user, pullback=self.pullback(pk), **params)
+        return Response(self.data(pullback))
+
+
+class PullbackFrameApi(PullbackApi):
+    """PNG of one frame with the detected calcium arcs drawn over it."""
+
+    roles = {"GET": SEE_FRAMES}
+
+    @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
+    def get(self, request, pk: int, frame: int):
+        from scoring.frames import frame_png
+
+        pullback = self.pullback(pk)
+        if not 0 <= frame < pullback.n_frames:
+            return Response({"detail": f"Frame {frame} is not in 0..{pullback.n_frames - 1}."}, status=404)
+        response = HttpResponse(frame_png(pullback, frame), content_type="image/png")
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
+

@@ -1,0 +1,163 @@
+"""IVUS pullbacks and their scoring runs.
+
+A `Pullback` is one de-identified DICOM file of a patient with the metadata the study needs
+(frames, frame rate, pullback speed, length, calibration) and its quality control. A
+`ScoringRun` is one run of the detector over it; the latest successful run is `is_current`
+and earlier runs stay as history (e.g. after a new detector model is activated).
+"""
+
+import uuid
+
+import numpy as np
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from registry.models import Patient
+from scoring import calcium_map
+
+
+def _pullback_path(instance: "Pullback", filename: str) -> str:
+    # A random name: the original file name may carry identifiers and is kept only in the row.
+    return f"pullbacks/{uuid.uuid4().hex}.dcm"
+
+
+class QcStatus(models.TextChoices):
+    INCLUDED = "included", "Included"
+    EXCLUDED = "excluded", "Excluded"
+
+
+class ExclusionReason(models.TextChoices):
+    STENT_STRUTS = "stent_struts", "Stent struts"
+    POOR_IMAGE_QUALITY = "poor_image_quality", "Poor image quality"
+    FALSE_LUMEN = "false_lumen", "Catheter in false lumen"
+
+
+class Pullback(models.Model):
+    """One IVUS pullback file (stored de-identified) of a registry patient."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="pullbacks")
+    file = models.FileField(upload_to=_pullback_path, max_length=200)
+    original_filename = models.CharField(max_length=255, blank=True)
+    file_size_bytes = models.BigIntegerField()
+    # Duplicate detection: the remapped SOP Instance UID (deterministic, so the same source
+    # UID always maps to the same value) and the SHA-256 of the file as uploaded.
+    sop_instance_uid = models.CharField("SOP Instance UID (de-identified)", max_length=64, unique=True)
+    content_sha256 = models.CharField(max_length=64, unique=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    n_frames = models.PositiveIntegerField("frames")
+    frame_rate_hz = models.FloatField("frame rate (Hz)")
+    pullback_speed_mm_s = models.FloatField("pullback speed (mm/s)")
+    pullback_speed_assumed = models.BooleanField(default=False)
+    ivus_acquisition = models.CharField(max_length=32, blank=True)
+    pullback_start_frame = models.PositiveIntegerField(null=True, blank=True)
+    pullback_stop_frame = models.PositiveIntegerField(null=True, blank=True)
+    length_mm = models.FloatField("pullback length (mm)")
+    pixel_spacing_mm = models.FloatField(null=True, blank=True)
+    calibrated = models.BooleanField(default=False)
+    rows = models.PositiveIntegerField()
+    columns = models.PositiveIntegerField()
+    samples_per_pixel = models.PositiveSmallIntegerField(default=1)
+    photometric = models.CharField(max_length=20, blank=True)
+    transfer_syntax_uid = models.CharField(max_length=64)
+    modality = models.CharField(max_length=8, blank=True)
+    manufacturer = models.CharField(max_length=120, blank=True)
+    model_name = models.CharField(max_length=120, blank=True)
+    acquisition_date = models.DateField(null=True, blank=True)
+    burned_in_annotation = models.CharField(max_length=8, blank=True)
+
+    qc_status = models.CharField(max_length=10, choices=QcStatus.choices, default=QcStatus.INCLUDED)
+    exclusion_reason = models.CharField(max_length=20, choices=ExclusionReason.choices, blank=True)
+    qc_note = models.TextField(blank=True)
+    # A reviewer's choice of study pullback (at most one per patient), with the reason.
+    study_override = models.BooleanField(default=False)
+    study_override_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["patient", "created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(qc_status="included", exclusion_reason="") | Q(qc_status="excluded") & ~Q(exclusion_reason=""),
+                name="pullback_exclusion_has_reason",
+            ),
+            models.UniqueConstraint(
+                fields=["patient"], condition=Q(study_override=True), name="pullback_one_study_override",
+            ),
+            models.CheckConstraint(
+                condition=Q(study_override=False) | ~Q(study_override_reason=""),
+                name="pullback_override_has_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"pullback {self.pk} of {self.patient_id}"
+
+    @property
+    def frame_spacing_mm(self) -> float:
+        return self.pullback_speed_mm_s / self.frame_rate_hz
+
+    @property
+    def long_enough(self) -> bool:
+        return self.length_mm >= settings.PULLBACK_MIN_LENGTH_MM
+
+
+class ScoringRun(models.Model):
+    """One detector run over a pullback; results are written once, by the run's own row."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    pullback = models.ForeignKey(Pullback, on_delete=models.CASCADE, related_name="runs")
+    model_name = models.CharField(max_length=64)
+    model_version = models.CharField(max_length=80, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress_percent = models.PositiveSmallIntegerField(default=0)
+    is_current = models.BooleanField(default=False)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    ics = models.FloatField(null=True, blank=True)
+    n_frames = models.PositiveIntegerField(null=True, blank=True)
+    n_alines = models.PositiveIntegerField(null=True, blank=True)
+    calcium_alines = models.BigIntegerField(null=True, blank=True)
+    calcium_alines_per_frame = models.JSONField(default=list, blank=True)
+    # Labels (frames x A-lines, bool): np.packbits then zlib; see scoring.calcium_map.
+    calcium_map = models.BinaryField(null=True, blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["pullback", "-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["pullback"], condition=Q(is_current=True), name="scoring_one_current_run"),
+            models.CheckConstraint(
+                condition=Q(ics__isnull=True) | Q(ics__gte=0, ics__lte=1000), name="scoring_ics_0_1000",
+            ),
+            models.CheckConstraint(condition=Q(progress_percent__lte=100), name="scoring_progress_0_100"),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} of pullback {self.pullback_id} ({self.status})"
+
+    @property
+    def done(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+    @property
+    def arc_deg_per_frame(self) -> list[float]:
+        if not self.n_alines:
+            return []
+        return [count * 360.0 / self.n_alines for count in self.calcium_alines_per_frame]
+
+    def labels(self) -> np.ndarray:
+        """The calcium map as bool (frames, A-lines)."""
+        return calcium_map.unpack(bytes(self.calcium_map), n_frames=self.n_frames, n_alines=self.n_alines)

@@ -1,0 +1,107 @@
+"""Study pullback (longest analyzable, reviewer override), the patient's ICS and its place in the
+registry, quality control, and the analysis rows' ICS."""
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from registry import selectors as registry_selectors
+from registry.models import AuditEntry
+from scoring import selectors, services
+from tests.factories import PatientFactory
+from tests.scoring.pullback_files import make_pullback
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_study_pullback_is_the_longest_analyzable_one(patient):
+    make_pullback(patient, length_mm=45, ics=10)
+    longest = make_pullback(patient, length_mm=60, ics=20)
+    make_pullback(patient, length_mm=80, ics=30, qc_status="excluded")  # excluded
+    make_pullback(patient, length_mm=90, ics=None)  # not scored
+    make_pullback(patient, length_mm=39.9, ics=40)  # shorter than 40 mm
+    choice = selectors.study_pullback(patient)
+    assert choice.pullback == longest and choice.overridden is False and choice.run.ics == pytest.approx(20)
+    info = selectors.patient_ics(patient, selectors.pullback_rows_for_patient(patient))
+    assert info.ics == pytest.approx(20) and info.source == f"study pullback #{longest.pk} (longest analyzable, model default-test)"
+
+
+def test_without_an_analyzable_pullback_the_imported_ics_is_shown_with_its_source(site):
+    patient = PatientFactory(site=site, ics_imported=123.0, ics_imported_source="core lab 2016")
+    make_pullback(patient, length_mm=30, ics=5)
+    info = selectors.patient_ics(patient, selectors.pullback_rows_for_patient(patient))
+    assert info.choice is None and (info.ics, info.source) == (123.0, "core lab 2016")
+
+
+def test_a_reviewer_overrides_the_study_pullback_with_a_reason_audited(patient, coordinator):
+    make_pullback(patient, length_mm=60, ics=20)
+    short = make_pullback(patient, length_mm=35, ics=50)
+    with pytest.raises(ValidationError, match="reason is required"):
+        services.study_pullback_override(user=coordinator, patient=patient, pullback=short, reason=" ")
+    services.study_pullback_override(user=coordinator, patient=patient, pullback=short, reason="60 mm run has a stent")
+    choice = selectors.study_pullback(patient)
+    assert choice.pullback == short and choice.overridden is True
+    entry = AuditEntry.objects.get(entity="pullback", action="update")
+    assert entry.changes["study_override"] == [False, True] and entry.reason == "60 mm run has a stent"
+    assert entry.user == coordinator and entry.patient == patient
+    services.study_pullback_override(user=coordinator, patient=patient, pullback=None, reason="back to the rule")
+    assert selectors.study_pullback(patient).overridden is False
+    assert AuditEntry.objects.filter(entity="pullback").count() == 2
+
+
+def test_an_excluded_or_unscored_pullback_cannot_be_chosen(patient, coordinator, clinician):
+    excluded = make_pullback(patient, ics=20, qc_status="excluded")
+    unscored = make_pullback(patient, ics=None)
+    with pytest.raises(ValidationError, match="excluded"):
+        services.study_pullback_override(user=coordinator, patient=patient, pullback=excluded, reason="x")
+    with pytest.raises(ValidationError, match="no score"):
+        services.study_pullback_override(user=coordinator, patient=patient, pullback=unscored, reason="x")
+    from django.core.exceptions import PermissionDenied
+
+    with pytest.raises(PermissionDenied):
+        services.study_pullback_override(user=clinician, patient=patient, pullback=None, reason="x")
+
+
+def test_quality_control_excludes_with_a_reason_and_a_note_audited(patient, coordinator):
+    pullback = make_pullback(patient, length_mm=60, ics=20)
+    with pytest.raises(ValidationError) as info:
+        services.pullback_qc_update(user=coordinator, pullback=pullback, qc_status="excluded")
+    assert "exclusion_reason" in info.value.message_dict
+    with pytest.raises(ValidationError, match="note is required"):
+        services.pullback_qc_update(user=coordinator, pullback=pullback, qc_status="excluded", exclusion_reason="stent_struts")
+    services.pullback_qc_update(user=coordinator, pullback=pullback, qc_status="excluded",
+                                exclusion_reason="false_lumen", note="catheter in the false lumen from 20 mm")
+    pullback.refresh_from_db()
+    assert (pullback.qc_status, pullback.exclusion_reason) == ("excluded", "false_lumen")
+    assert selectors.study_pullback(patient) is None
+    entry = AuditEntry.objects.get(entity="pullback")
+    assert entry.changes["qc_status"] == ["included", "excluded"] and entry.reason.startswith("catheter")
+
+
+def test_the_percentile_and_group_place_the_ics_in_the_registry(site):
+    patients = [PatientFactory(site=site, ics_imported=float(v)) for v in (10, 20, 30, 40)]
+    scored = PatientFactory(site=site, ics_imported=999.0)
+    make_pullback(scored, length_mm=50, ics=25)  # the study pullback's ICS replaces the imported one
+    info = selectors.patient_ics(scored, selectors.pullback_rows_for_patient(scored))
+    assert info.ics == pytest.approx(25) and info.n_registry == 5
+    assert info.median == pytest.approx(25) and info.high is True and info.percentile == pytest.approx(60)
+    low = selectors.patient_ics(patients[0], [])
+    assert low.high is False and low.percentile == pytest.approx(20)
+
+
+def test_analysis_rows_use_the_study_pullback_ics_in_constant_queries(site, coordinator, django_assert_num_queries):
+    with_pullback = PatientFactory(site=site, study_id="ICS-A", ics_imported=500.0, ics_imported_source="import")
+    chosen = make_pullback(with_pullback, length_mm=70, ics=12.5)
+    make_pullback(with_pullback, length_mm=50, ics=90)
+    PatientFactory(site=site, study_id="ICS-B", ics_imported=7.0, ics_imported_source="core lab")
+    rows = {r["study_id"]: r for r in registry_selectors.analysis_rows(user=coordinator)}
+    assert rows["ICS-A"]["ics"] == pytest.approx(12.5)
+    assert rows["ICS-A"]["ics_source"] == f"study pullback #{chosen.pk} (longest analyzable, model default-test)"
+    assert (rows["ICS-B"]["ics"], rows["ICS-B"]["ics_source"]) == (7.0, "core lab")
+    coordinator = type(coordinator).objects.get(pk=coordinator.pk)
+    with django_assert_num_queries(5) as few:
+        registry_selectors.analysis_rows(user=coordinator)
+    for n in range(6):
+        make_pullback(PatientFactory(site=site), length_mm=40 + n, ics=n)
+    coordinator = type(coordinator).objects.get(pk=coordinator.pk)
+    with django_assert_num_queries(len(few.captured_queries)):
+        registry_selectors.analysis_rows(user=coordinator)

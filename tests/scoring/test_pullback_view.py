@@ -1,0 +1,76 @@
+"""The clinician's view: calcium map and arc figures (pure), and what each role gets on the
+patient and pullback pages (frame viewer only for roles that may see identifiers)."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from scoring import charts
+from tests.conftest import client_for
+from tests.scoring.pullback_files import make_pullback
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_heatmap_bins_long_pullbacks_and_keeps_the_angle_axis():
+    labels = np.zeros((1300, 64), bool)
+    labels[0:3, 16] = True  # 90 degrees, first bin (3 frames per column)
+    labels[1299, 0] = True
+    fractions, starts = charts.binned_map(labels)
+    assert len(starts) == 434 and starts[1] == 3
+    assert fractions[0, 16] == pytest.approx(1.0) and fractions[-1, 0] == pytest.approx(1.0)  # last bin: 1 frame
+    figure = charts.calcium_map_figure(labels, frame_spacing_mm=0.5 / 30)
+    trace = figure["data"][0]
+    assert trace["type"] == "heatmap" and trace["zmax"] == 100
+    assert figure["layout"]["xaxis"]["title"]["text"] == "Pullback position (mm)"
+    assert "counter-clockwise" in figure["layout"]["yaxis"]["title"]["text"]
+
+
+def test_the_arc_figure_is_degrees_along_the_pullback():
+    figure = charts.arc_figure([0.0, 90.0, 360.0], frame_spacing_mm=0.5)
+    trace = figure["data"][0]
+    xs = trace["x"] if isinstance(trace["x"], list) else None
+    assert trace["type"] == "scatter" and figure["layout"]["yaxis"]["range"] == [0, 360]
+    if xs is not None:
+        assert xs == [0.0, 0.5, 1.0]
+
+
+def _figures(html: str) -> dict:
+    match = re.search(r'<script id="pullback-figures" type="application/json">(.*?)</script>', html, re.S)
+    return json.loads(match.group(1))
+
+
+@pytest.mark.parametrize("persona, frames", [("clinician", True), ("coordinator", True), ("investigator", False)])
+def test_the_patient_page_shows_the_study_pullback(request, patient, persona, frames):
+    labels = np.zeros((100, 100), bool)
+    labels[10:20, :25] = True
+    pullback = make_pullback(patient, length_mm=50, labels=labels)
+    html = client_for(request.getfixturevalue(persona)).get(f"/patients/{patient.study_id}/").content.decode()
+    assert "Study pullback" in html and f"Pullback #{pullback.pk}: 50.0 mm" in html
+    figures = _figures(html)
+    assert figures["map"]["data"][0]["type"] == "heatmap" and figures["arc"]["data"][0]["type"] == "scatter"
+    assert ('id="frame-slider"' in html) is frames and (f"/api/pullbacks/{pullback.pk}/frames/0.png" in html) is frames
+    assert f'action="/api/pullbacks/{pullback.pk}/segment-ics/"' in html
+    assert "vendor/plotly/plotly.min.js" in html and "cdn" not in html.lower()
+
+
+def test_without_a_study_pullback_there_is_no_view(patient, clinician):
+    make_pullback(patient, length_mm=20, ics=5)
+    html = client_for(clinician).get(f"/patients/{patient.study_id}/").content.decode()
+    assert "Study pullback" not in html and "No ICS yet." in html
+
+
+def test_the_pullback_page_shows_progress_or_failure_with_retry(patient, coordinator, clinician):
+    from scoring.models import ScoringRun
+
+    pullback = make_pullback(patient, ics=None)
+    ScoringRun.objects.create(pullback=pullback, model_name="default", status="failed",
+                              error="The pullback could not be scored: The file is truncated.")
+    html = client_for(coordinator).get(f"/pullbacks/{pullback.pk}/").content.decode()
+    assert "The file is truncated." in html and "Retry scoring" in html
+    assert "Retry scoring" not in client_for(clinician).get(f"/pullbacks/{pullback.pk}/").content.decode()
+    ScoringRun.objects.update(status="running", progress_percent=35, error="")
+    html = client_for(clinician).get(f"/pullbacks/{pullback.pk}/").content.decode()
+    assert 'data-done="false"' in html and 'value="35"' in html and f'data-status-url="/api/pullbacks/{pullback.pk}/"' in html
