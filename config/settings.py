@@ -10,7 +10,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -202,8 +202,8 @@ ANALYSIS_SYNC_MAX_PATIENTS = env_int("ANALYSIS_SYNC_MAX_PATIENTS", 20000)
 # file (never into memory), and the pullback speed assumed when a file does not record one.
 PULLBACK_MAX_UPLOAD_BYTES = env_int("PULLBACK_MAX_UPLOAD_BYTES", 4 * 1024**3)
 FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
-PULLBACK_ASSUMED_SPEED_MM_S = float(env_str("PULLBACK_ASSUMED_SPEED_MM_S", "0.5"))
-PULLBACK_MIN_LENGTH_MM = float(env_str("PULLBACK_MIN_LENGTH_MM", "40"))
+PULLBACK_ASSUMED_SPEED_MM_S = env_float("PULLBACK_ASSUMED_SPEED_MM_S", 0.5)
+PULLBACK_MIN_LENGTH_MM = env_float("PULLBACK_MIN_LENGTH_MM", 40.0)
 # Where detector models are loaded from by name (empty: scoring/models/ in the code).
 SCORING_MODEL_STORE = env_str("SCORING_MODEL_STORE", "")
 
