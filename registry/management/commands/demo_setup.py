@@ -2,7 +2,9 @@
 
 import io
 import secrets
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
@@ -30,14 +32,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--patients", type=int, default=60, help="number of synthetic patients (default 60)")
         parser.add_argument("--seed", type=int, default=2021)
+        parser.add_argument("--pullbacks", type=int, default=4,
+                            help="synthetic IVUS pullbacks (phantoms, ~42 mm) uploaded for the first demo patients")
 
-    def handle(self, *args, patients: int, seed: int, **options):
+    def handle(self, *args, patients: int, seed: int, pullbacks: int, **options):
         ensure_role_groups()
         logins = [self._demo_user(name, role) for name, role, _ in DEMO_USERS]
         if Patient.objects.filter(study_id__startswith="DEMO-").exists():
             self.stdout.write("Demo patients already loaded.")
         else:
             self._load_patients(patients, seed)
+        self._add_pullbacks(pullbacks)
         self.stdout.write("\nDemo logins (passwords are new on every `make demo`):")
         for (name, _, what), password in zip(DEMO_USERS, logins, strict=True):
             self.stdout.write(f"  {name:<13} {password:<16} {what}")
@@ -71,3 +76,25 @@ class Command(BaseCommand):
             identity_set(user=None, patient=patient, data={
                 "name": f"Demo Patient {number}", "hospital_number": f"MRN{number}", "date_of_birth": birth,
             }, reason="demo data")
+
+    def _add_pullbacks(self, count: int) -> None:
+        """Phantom pullbacks, ingested like real files; the worker scores them once it starts."""
+        from scoring import dicom_io, phantom
+        from scoring.models import Pullback
+        from scoring.services import pullback_ingest_path
+
+        if Pullback.objects.filter(patient__study_id__startswith="DEMO-").exists():
+            return
+        targets = list(Patient.objects.filter(study_id__startswith="DEMO-").order_by("study_id")[:count])
+        presets = ("typical", "heavy", "none", "noisy")
+        with tempfile.TemporaryDirectory() as tmp:
+            for i, patient in enumerate(targets):
+                # 500 frames at 6 frames/s and 0.5 mm/s: a 41.7 mm pullback, above the 40 mm inclusion rule.
+                spec = phantom.PhantomSpec(n_frames=500, seed=1000 + i, preset=presets[i % len(presets)], frame_rate_hz=6.0)
+                plan = phantom.phantom_plan(spec)
+                path = Path(tmp) / f"{patient.study_id}.dcm"
+                dicom_io.write_pullback(path, phantom.iter_frames(plan), n_frames=spec.n_frames, rle=False,
+                                        frame_rate_hz=spec.frame_rate_hz, pullback_rate_mm_s=spec.pullback_rate_mm_s,
+                                        pixel_spacing_mm=spec.pixel_spacing_mm)
+                pullback_ingest_path(patient=patient, path=path)
+                self.stdout.write(f"Demo pullback for {patient.study_id} ({spec.preset}): queued for scoring")
