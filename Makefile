@@ -8,12 +8,13 @@ DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo test test-services migrate check clean analytics-fixtures benchmark-analytics detector-model benchmark-detector
+.PHONY: help lint venv demo test test-services migrate check clean analytics-fixtures benchmark-analytics detector-model benchmark-detector
 
 help:
 	@echo "make demo   - install, migrate, load demo data, run web server + Celery worker"
 	@echo "make test   - run the whole test suite on the embedded defaults (SQLite, eager Celery)"
 	@echo "make check  - Django system checks, incl. --deploy with production-like settings"
+	@echo "make lint   - ruff (rules and the reason for each ignore in pyproject.toml)"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else "Python 3.11 or newer is required (found %d.%d); run make PYTHON=python3.11 ..." % v[:2])'
@@ -36,6 +37,9 @@ test: $(STAMP)
 # Needs PostgreSQL and Redis; .ci/run sets DATABASE_URL and CELERY_BROKER_URL and starts them.
 test-services: $(STAMP)
 	$(BIN)/python -m pytest -m services $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 check: $(STAMP)
 	$(BIN)/python manage.py check

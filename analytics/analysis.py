@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from analytics import cohort_data, survival, tables
-from analytics.fine_gray import fine_gray
 from analytics.cohort_data import SpecError
+from analytics.fine_gray import fine_gray
 
 SPEC_FIELDS = {"cohort", "grouping", "endpoint", "horizon_days", "covariates", "competing_event", "count_pending"}
 DEFAULT_COVARIATES = ["age_at_index", "acs", "egfr", "diabetes", "prior_cabg"]

@@ -144,14 +144,14 @@ def km_table(result: dict) -> Table:
     for g in result["groups"]:
         km = result["km"][g["key"]]
         table.rows += [[g["key"], *values] for values in zip(km["time"], km["survival"], km["ci_lower"],
-                                                             km["ci_upper"], km["at_risk"], km["events"])]
+                                                             km["ci_upper"], km["at_risk"], km["events"], strict=True)]
     return table
 
 
 def cif_table(result: dict) -> Table:
     table = Table("cif", "Cumulative incidence (death as competing event)", ["group", "time_days", "cif", "at_risk"])
     for key, cif in result["competing_risks"]["cif"].items():
-        table.rows += [[key, *values] for values in zip(cif["time"], cif["cif"], cif["at_risk"])]
+        table.rows += [[key, *values] for values in zip(cif["time"], cif["cif"], cif["at_risk"], strict=True)]
     return table
 
 
@@ -210,4 +210,4 @@ def display(value, column: str = "") -> str:
 
 
 def display_rows(table: Table) -> list[list[str]]:
-    return [[display(v, c) for v, c in zip(row, table.columns)] for row in table.rows]
+    return [[display(v, c) for v, c in zip(row, table.columns, strict=True)] for row in table.rows]

@@ -126,7 +126,7 @@ def key_numbers(result: dict) -> dict:
     for row in result["cox"]["univariable"]:
         out[f"HR {row['term']} (univariable)"] = row["hr"]
         out[f"p {row['term']} (univariable)"] = row["p"]
-    for model, rows in result["cox"]["multivariable"].items():
+    for _model, rows in result["cox"]["multivariable"].items():
         for row in rows[:1]:
             out[f"HR {row['term']} (adjusted)"] = row["hr"]
             out[f"p {row['term']} (adjusted)"] = row["p"]

@@ -252,9 +252,9 @@ class CoxFit:
 
     def table(self) -> list[dict]:
         """One dict per term: term, coef, se, hr, ci_lower, ci_upper, p (Wald)."""
-        cols = zip(self.terms, self.coef, self.se, self.hr, self.ci_lower, self.ci_upper, self.p)
+        cols = zip(self.terms, self.coef, self.se, self.hr, self.ci_lower, self.ci_upper, self.p, strict=True)
         keys = ("term", "coef", "se", "hr", "ci_lower", "ci_upper", "p")
-        return [dict(zip(keys, (t, *map(float, rest)))) for t, *rest in cols]
+        return [dict(zip(keys, (t, *map(float, rest)), strict=True)) for t, *rest in cols]
 
 
 class _EfronData:
@@ -327,7 +327,7 @@ def cox_ph(duration, event, X, *, terms: list[str], max_iter: int = 20, eps: flo
     loglik0 = loglik
     newbeta = beta + np.linalg.solve(info, score)
     halving, converged, iteration = 0, False, 0
-    for iteration in range(1, max_iter + 1):
+    for iteration in range(1, max_iter + 1):  # noqa: B007 - the count is reported below
         newlik, newscore, newinfo, _ = data.pieces(newbeta)
         if abs(1 - loglik / newlik) <= eps and halving == 0:
             beta, loglik, info, converged = newbeta, newlik, newinfo, True
@@ -347,7 +347,7 @@ def cox_ph(duration, event, X, *, terms: list[str], max_iter: int = 20, eps: flo
     # coxph.fit's check: a score still large relative to the coefficient (toler.inf = sqrt(eps)).
     final_score = data.pieces(beta, second=False)[1]
     infs = np.abs(final_score @ var)
-    flagged = [t for t, v, b in zip(terms, infs, beta) if v > eps and v > np.sqrt(eps) * abs(b)]
+    flagged = [t for t, v, b in zip(terms, infs, beta, strict=True) if v > eps and v > np.sqrt(eps) * abs(b)]
     return CoxFit(list(terms), beta, np.sqrt(np.diag(var)), var, (loglik0, loglik), iteration, converged,
                   len(duration), int(event.sum()), X @ beta, (data,), flagged)
 

@@ -39,7 +39,7 @@ def continuous_row(x: pd.Series, groups: pd.Series, keys: list[str]) -> dict:
     keep = x.notna() & groups.notna()
     x, groups = x[keep].to_numpy(float), groups[keep]
     parts = [x[(groups == k).to_numpy()] for k in keys]
-    by_group = {k: describe(p) for k, p in zip(keys, parts)}
+    by_group = {k: describe(p) for k, p in zip(keys, parts, strict=True)}
     group_ps = [d["shapiro_p"] for d in by_group.values()]
     normal = all(p is not None and p >= NORMALITY_ALPHA for p in group_ps) or all(len(p) > 5000 for p in parts)
     usable = [p for p in parts if len(p)]
@@ -116,7 +116,7 @@ def ols(y: np.ndarray, X: np.ndarray, terms: list[str]) -> list[dict]:
     p = 2 * stats.t.sf(np.abs(beta / se), df_resid)
     return [{"term": t, "beta": float(b), "se": float(s), "ci_lower": float(b - t_crit * s),
              "ci_upper": float(b + t_crit * s), "p": float(pp), "n": len(y)}
-            for t, b, s, pp in zip(terms, beta[1:], se[1:], p[1:])]
+            for t, b, s, pp in zip(terms, beta[1:], se[1:], p[1:], strict=True)]
 
 
 def sqrt_ics_regression(df: pd.DataFrame, variables=TABLE2_VARIABLES) -> dict:

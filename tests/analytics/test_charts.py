@@ -31,7 +31,7 @@ def test_km_as_cumulative_incidence_is_one_minus_survival_with_bands(result):
     np.testing.assert_allclose(line["y"][1:], 1 - np.asarray(km["survival"]), rtol=0, atol=1e-15)
     np.testing.assert_allclose(np.asarray(line["x"][1:]) * 365.25, km["time"])
     assert lower["fill"] == "tonexty" and line["line"]["shape"] == "hv"
-    assert all(lo <= y + 1e-12 <= up + 2e-12 for lo, y, up in zip(lower["y"], line["y"], upper["y"]))
+    assert all(lo <= y + 1e-12 <= up + 2e-12 for lo, y, up in zip(lower["y"], line["y"], upper["y"], strict=True))
     assert fig["config"]["toImageButtonOptions"]["filename"] == "km"
     assert "log-rank p" in fig["layout"]["title"]["text"]
 

@@ -153,7 +153,7 @@ def test_rerun_page_shows_the_comparison(run, investigator):
     new = AnalysisRun.objects.exclude(pk=run.pk).get()
     assert response["Location"] == f"/analytics/runs/{new.pk}/"
     page = client_for(investigator).get(f"/analytics/runs/{new.pk}/").content.decode()
-    assert f"Compared with analysis" in page and "Same data" in page
+    assert "Compared with analysis" in page and "Same data" in page
 
 
 def test_a_running_analysis_shows_a_progress_bar(registry, investigator):

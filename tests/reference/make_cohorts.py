@@ -39,7 +39,7 @@ def make_cohort(*, n, seed, day_step, missing, no_tvr_low=False, **_):
     rng = np.random.default_rng(seed)
     age = np.round(np.clip(rng.normal(65, 10, n), 18, 110), 1)
     ics = np.round(np.clip(rng.gamma(1.3, 80, n) + 0.9 * (age - 65), 0, 503))
-    flags = {f: rng.random(n) < p for f, p in zip(BASELINE_FLAGS, (0.6, 0.55, 0.57, 0.2, 0.37, 0.4, 0.25, 0.26, 0.04, 0.05, 0.1))}
+    flags = {f: rng.random(n) < p for f, p in zip(BASELINE_FLAGS, (0.6, 0.55, 0.57, 0.2, 0.37, 0.4, 0.25, 0.26, 0.04, 0.05, 0.1), strict=True)}
     flags["prior_stroke"] |= rng.random(n) < ics / 3000
     egfr = np.round(np.clip(rng.normal(80 - 0.3 * (age - 65), 18, n), 5, 150))
     acs = rng.random(n) < 0.45 - ics / 2000

@@ -62,7 +62,7 @@ MATRIX = {
     "list events":          (200, 200, 200, 200, 403, 401),
     "analysis dataset":     (200, 403, 200, 200, 403, 401),
 }
-CASES = [(endpoint, persona, code) for endpoint, codes in MATRIX.items() for persona, code in zip(PERSONAS, codes)]
+CASES = [(endpoint, persona, code) for endpoint, codes in MATRIX.items() for persona, code in zip(PERSONAS, codes, strict=True)]
 PATIENT_ENDPOINTS = [name for name, (_, url, _) in ENDPOINTS.items() if "{study_id}" in url]
 
 

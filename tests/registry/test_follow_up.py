@@ -5,8 +5,8 @@ from datetime import date, timedelta
 import pytest
 
 from registry.follow_up import (
-    COMPETING,
     CENSORED,
+    COMPETING,
     EVENT,
     Contact,
     Event,

@@ -603,7 +603,7 @@ def test_import_of_a_queued_job_polls_its_status(coordinator_client, coordinator
     page = _html(coordinator_client.get(f"/import/{job.pk}/"))
     status = coordinator_client.get(f"/import/{job.pk}/status.json").json()
 
-    assert 'data-done="false"' in page and 'data-status-url="/import/%d/status.json"' % job.pk in page
+    assert 'data-done="false"' in page and f'data-status-url="/import/{job.pk}/status.json"' in page
     assert status == {"id": job.pk, "status": "running", "progress_percent": 40, "done": False}
 
 
