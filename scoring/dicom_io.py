@@ -460,6 +460,41 @@ def write_with_header(src_path, dst_path, ds: Dataset, *, pixel_element_offset: 
                 out.write(chunk)
 
 
+# Burned-in grey marks (scale bars, depth ticks, text) do not move with the anatomy: a pixel that
+# keeps its value in frames sampled across the whole pullback is overlay, not tissue. Lossy JPEG
+# lets a mark's value wobble by a few grey levels; dark pixels are left alone (masking them to
+# black changes nothing).
+STATIC_SAMPLE_FRAMES = 16
+STATIC_MAX_RANGE = 3
+STATIC_MIN_VALUE = 16
+
+
+def static_overlay_mask(meta: PullbackMetadata) -> np.ndarray | None:
+    """Pixels (rows, columns) that are the same in frames spread over the whole pullback.
+
+    Returns None for a pullback too short to tell (fewer than 8 frames). Reads
+    STATIC_SAMPLE_FRAMES single frames, not the pullback.
+    """
+    if meta.n_frames < 8:
+        return None
+    indices = np.unique(np.linspace(0, meta.n_frames - 1, min(STATIC_SAMPLE_FRAMES, meta.n_frames)).round().astype(int))
+    lowest = highest = None
+    for index in indices:
+        frame = read_frame(meta, int(index))
+        lowest = frame.copy() if lowest is None else np.minimum(lowest, frame)
+        highest = frame.copy() if highest is None else np.maximum(highest, frame)
+    return (highest.astype(np.int16) - lowest <= STATIC_MAX_RANGE) & (lowest >= STATIC_MIN_VALUE)
+
+
+def without_overlay(chunks: Iterable[np.ndarray], mask: np.ndarray | None) -> Iterator[np.ndarray]:
+    """The chunks with the masked (static overlay) pixels set to 0, as coloured overlay is."""
+    for chunk in chunks:
+        if mask is not None and mask.any():
+            chunk = chunk.copy() if not chunk.flags.writeable else chunk
+            chunk[:, mask] = 0
+        yield chunk
+
+
 def read_frame(meta: PullbackMetadata, index: int) -> np.ndarray:
     """One grey uint8 frame (rows, columns)."""
     if not 0 <= index < meta.n_frames:

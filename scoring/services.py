@@ -319,7 +319,9 @@ def _labels(path: str, model, progress: Callable[[int], None]):
     from scoring.detector.pipeline import base_features_from_chunks, labels_from_base
 
     meta = dicom_io.read_metadata(path)
-    chunks = _counted(dicom_io.iter_frame_chunks(meta, chunk_frames=SCORING_CHUNK_FRAMES), meta.n_frames, progress)
+    frames = dicom_io.without_overlay(dicom_io.iter_frame_chunks(meta, chunk_frames=SCORING_CHUNK_FRAMES),
+                                      dicom_io.static_overlay_mask(meta))
+    chunks = _counted(frames, meta.n_frames, progress)
     base = base_features_from_chunks(chunks, n_alines=model.n_alines,
                                      pixel_spacing_mm=meta.pixel_spacing_mm or DEFAULT_PIXEL_SPACING_MM)
     return labels_from_base(base, model)
