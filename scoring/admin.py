@@ -1,10 +1,12 @@
 """Django admin for pullbacks: read-only rows plus the "re-score with the active model" action.
 Quality control and the study pullback are changed on the site (audited services)."""
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 
 from scoring import services
-from scoring.models import Pullback, ScoringRun
+from scoring.models import CalciumAnnotation, DetectorModelVersion, Pullback, ScoringRun
 
 
 class ScoringRunInline(admin.TabularInline):
@@ -54,3 +56,97 @@ class ScoringRunAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ModelVersionRegisterForm(forms.ModelForm):
+    """Registering asks only for the model's name in the store; everything else comes from its manifest."""
+
+    class Meta:
+        model = DetectorModelVersion
+        fields = ["name"]
+
+    def __init__(self, *args, request=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.request = request
+        self.registered = None
+
+    def clean_name(self):
+        from scoring.model_versions import model_version_register
+
+        try:
+            self.registered = model_version_register(user=self.request.user, name=self.cleaned_data["name"])
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict.get("name", exc.messages)) from exc
+        return self.cleaned_data["name"]
+
+
+@admin.register(CalciumAnnotation)
+class CalciumAnnotationAdmin(admin.ModelAdmin):
+    """Read-only: annotations are added and deleted in the frame viewer or by CSV import (audited)."""
+
+    list_display = ("pk", "pullback", "frame", "start_deg", "end_deg", "no_calcium", "created_by", "created_at")
+    list_filter = ("no_calcium",)
+    readonly_fields = [f.name for f in CalciumAnnotation._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(DetectorModelVersion)
+class DetectorModelVersionAdmin(admin.ModelAdmin):
+    """Register a model of the store ("Add": its name) and activate it (action): scoring then
+    uses it and every pullback is re-scored in the background, earlier scores kept as history."""
+
+    list_display = ("version", "name", "is_active", "accuracy", "created_at", "activated_at", "activated_by")
+    list_filter = ("is_active",)
+    actions = ["activate"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is not None:
+            return super().get_form(request, obj, **kwargs)
+        form = ModelVersionRegisterForm
+
+        class _Bound(form):
+            def __init__(self, *args, **kw):
+                super().__init__(*args, request=request, **kw)
+
+        return _Bound
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in DetectorModelVersion._meta.fields] if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # nothing is edited here; activation is the action
+        obj.pk = form.registered.pk  # registered (and audited) by the service in clean_name
+        obj.refresh_from_db()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="A-line accuracy")
+    def accuracy(self, obj):
+        value = (obj.metrics.get("training") or {}).get("accuracy") if isinstance(obj.metrics, dict) else None
+        return "—" if value is None else f"{value:.3f}"
+
+    @admin.action(description="Activate (then re-score every pullback in the background)")
+    def activate(self, request, queryset):
+        from scoring.model_versions import model_version_activate
+
+        if queryset.count() != 1:
+            self.message_user(request, "Choose exactly one version to activate.", messages.ERROR)
+            return
+        try:
+            runs = model_version_activate(user=request.user, version=queryset.get())
+        except (ValidationError, PermissionDenied) as exc:
+            self.message_user(request, " ".join(getattr(exc, "messages", [str(exc)])), messages.ERROR)
+            return
+        queued = sum(1 for r in runs if r.status == ScoringRun.Status.QUEUED)
+        self.message_user(request, f"Activated. {queued} pullback(s) queued for re-scoring; earlier scores stay "
+                                   "in the history.", messages.SUCCESS)

@@ -285,3 +285,72 @@ class PullbackFrameApi(PullbackApi):
         response["Cache-Control"] = "private, max-age=3600"
         return response
 
+
+
+# Calcium annotations --------------------------------------------------------------------------
+
+class AnnotationOutputSerializer(serializers.Serializer):
+    """A calcium arc on one frame: counter-clockwise from start_deg to end_deg (degrees from
+    3 o'clock towards the top as displayed; may wrap through 0; equal ends = full circle), or a
+    frame marked as reviewed without calcium (no_calcium, both angles 0)."""
+
+    id = serializers.IntegerField()
+    pullback = serializers.IntegerField(source="pullback_id")
+    frame = serializers.IntegerField()
+    start_deg = serializers.FloatField()
+    end_deg = serializers.FloatField()
+    no_calcium = serializers.BooleanField()
+    created_by = serializers.CharField(source="created_by.username", default="", allow_null=True)
+    created_at = serializers.DateTimeField()
+
+    class Meta:
+        ref_name = "CalciumAnnotation"
+
+
+class PullbackAnnotationListCreateApi(PullbackApi):
+    """GET the pullback's annotations (optionally ``?frame=N``); POST one arc."""
+
+    roles = {"GET": SEE_FRAMES, "POST": EDIT_REGISTRY}
+
+    class InputSerializer(serializers.Serializer):
+        frame = serializers.IntegerField(min_value=0)
+        start_deg = serializers.FloatField(default=0.0)
+        end_deg = serializers.FloatField(default=0.0)
+        no_calcium = serializers.BooleanField(default=False)
+
+        class Meta:
+            ref_name = "CalciumAnnotationInput"
+
+    @extend_schema(responses=AnnotationOutputSerializer(many=True))
+    def get(self, request, pk: int):
+        from scoring.annotations import annotation_list
+
+        rows = annotation_list(self.pullback(pk)).select_related("created_by")
+        frame = request.query_params.get("frame")
+        if frame is not None:
+            if not frame.isdigit():
+                return Response({"frame": ["A whole frame number."]}, status=400)
+            rows = rows.filter(frame=int(frame))
+        return Response(AnnotationOutputSerializer(rows, many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: AnnotationOutputSerializer})
+    def post(self, request, pk: int):
+        from scoring.annotations import annotation_add
+
+        params = _valid(self.InputSerializer, request.data)
+        annotation = annotation_add(user=request.user, pullback=self.pullback(pk), **params)
+        return Response(AnnotationOutputSerializer(annotation).data, status=status.HTTP_201_CREATED)
+
+
+class PullbackAnnotationDeleteApi(PullbackApi):
+    roles = {"DELETE": EDIT_REGISTRY}
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, pk: int, annotation_pk: int):
+        from django.shortcuts import get_object_or_404
+
+        from scoring.annotations import annotation_delete
+
+        annotation = get_object_or_404(self.pullback(pk).annotations, pk=annotation_pk)
+        annotation_delete(user=request.user, annotation=annotation)
+        return Response(status=status.HTTP_204_NO_CONTENT)

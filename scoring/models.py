@@ -161,3 +161,66 @@ class ScoringRun(models.Model):
     def labels(self) -> np.ndarray:
         """The calcium map as bool (frames, A-lines)."""
         return calcium_map.unpack(bytes(self.calcium_map), n_frames=self.n_frames, n_alines=self.n_alines)
+
+
+class CalciumAnnotation(models.Model):
+    """A calcium arc drawn (or imported) by a reviewer on one frame of a pullback.
+
+    Angles follow the A-line convention (scoring.geometry): degrees counter-clockwise from the
+    image's +x axis (3 o'clock) towards the top, as displayed. The arc runs counter-clockwise
+    from ``start_deg`` to ``end_deg`` and may wrap through 0; ``start_deg == end_deg`` is the
+    full circle. ``no_calcium`` marks a frame reviewed as calcium-free (then both angles are 0):
+    such a frame counts as annotated, with every A-line negative.
+    """
+
+    pullback = models.ForeignKey(Pullback, on_delete=models.CASCADE, related_name="annotations")
+    frame = models.PositiveIntegerField(help_text="0-based frame index")
+    start_deg = models.FloatField()
+    end_deg = models.FloatField()
+    no_calcium = models.BooleanField(default=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pullback", "frame", "start_deg", "id"]
+        indexes = [models.Index(fields=["pullback", "frame"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(start_deg__gte=0, start_deg__lt=360, end_deg__gte=0, end_deg__lt=360),
+                                   name="annotation_degrees_0_360"),
+            models.CheckConstraint(condition=Q(no_calcium=False) | Q(start_deg=0, end_deg=0),
+                                   name="annotation_no_calcium_has_no_arc"),
+        ]
+
+    def __str__(self) -> str:
+        what = "no calcium" if self.no_calcium else f"{self.start_deg:g}-{self.end_deg:g} deg"
+        return f"annotation {self.pk} of pullback {self.pullback_id} frame {self.frame}: {what}"
+
+
+class DetectorModelVersion(models.Model):
+    """A detector model of the store registered for use; scoring uses the one active version.
+
+    ``name`` is the model's name in the store, ``version`` the content version of its manifest
+    (name + hash of the arrays), so that a file overwritten under the same name is a new version.
+    """
+
+    name = models.CharField(max_length=64)
+    version = models.CharField(max_length=80, unique=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    training_summary = models.JSONField(default=dict, blank=True)
+    library_versions = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    registered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="+")
+    is_active = models.BooleanField(default=False)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    activated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="detector_one_active_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version}{' (active)' if self.is_active else ''}"

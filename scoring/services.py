@@ -220,9 +220,13 @@ def _run_create(*, pullback: Pullback, user, model_name: str | None = None) -> S
 
 
 def settings_model_name() -> str:
+    """The store name of the model scoring uses: the active registered version (admin page), else
+    the setting SCORING_MODEL_NAME, else "default"."""
     from scoring.model_store import DEFAULT_MODEL
+    from scoring.models import DetectorModelVersion
 
-    return getattr(settings, "SCORING_MODEL_NAME", DEFAULT_MODEL)
+    active = DetectorModelVersion.objects.filter(is_active=True).values_list("name", flat=True).first()
+    return active or getattr(settings, "SCORING_MODEL_NAME", DEFAULT_MODEL)
 
 
 def scoring_run_start(*, pullback: Pullback, user=None, model_name: str | None = None) -> ScoringRun:

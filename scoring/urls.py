@@ -8,4 +8,8 @@ urlpatterns = [
     path("<int:pk>/retry/", views.pullback_retry, name="pullback_retry"),
     path("<int:pk>/qc/", views.pullback_qc, name="pullback_qc"),
     path("<int:pk>/study/", views.study_pullback_choose, name="study_pullback_choose"),
+    path("<int:pk>/annotations/add/", views.annotation_add, name="annotation_add"),
+    path("<int:pk>/annotations/<int:annotation_pk>/delete/", views.annotation_delete, name="annotation_delete"),
+    path("annotations/import/", views.annotations_import, name="annotations_import"),
+    path("annotations/export.csv", views.annotations_export, name="annotations_export"),
 ]

@@ -83,3 +83,74 @@ def study_pullback_choose(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     return redirect(reverse("pullback_detail", args=[pk]))
+
+
+# Calcium annotations ------------------------------------------------------------------------
+
+@require_POST
+@role_required(EDIT_REGISTRY)
+def annotation_add(request: HttpRequest, pk: int) -> HttpResponse:
+    """The keyboard/no-script form of the frame viewer: one arc in degrees on a frame (1-based)."""
+    from scoring.annotations import annotation_add as add
+    from scoring.forms import AnnotationForm
+
+    pullback = selectors.pullback_get_for_user(user=request.user, pullback_id=pk)
+    form = AnnotationForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            add(user=request.user, pullback=pullback, frame=data["frame"] - 1, start_deg=data["start_deg"] or 0.0,
+                end_deg=data["end_deg"] or 0.0, no_calcium=data["no_calcium"])
+            messages.success(request, f"Annotation added on frame {data['frame']}.")
+        except ValidationError as exc:
+            messages.error(request, "Annotation not added: " + " ".join(exc.messages))
+    else:
+        messages.error(request, "Annotation not added: " + " ".join(e for es in form.errors.values() for e in es))
+    return redirect(reverse("pullback_detail", args=[pk]) + "#annotations")
+
+
+@require_POST
+@role_required(EDIT_REGISTRY)
+def annotation_delete(request: HttpRequest, pk: int, annotation_pk: int) -> HttpResponse:
+    from django.shortcuts import get_object_or_404
+
+    from scoring.annotations import annotation_delete as delete
+
+    pullback = selectors.pullback_get_for_user(user=request.user, pullback_id=pk)
+    delete(user=request.user, annotation=get_object_or_404(pullback.annotations, pk=annotation_pk))
+    messages.success(request, "Annotation deleted.")
+    return redirect(reverse("pullback_detail", args=[pk]) + "#annotations")
+
+
+@role_required(EDIT_REGISTRY)
+def annotations_import(request: HttpRequest) -> HttpResponse:
+    """Upload annotations.csv: all or nothing, with every problem listed by row and column."""
+    import io
+
+    from scoring.annotations import AnnotationImportFailed, annotations_import_csv
+    from scoring.forms import AnnotationImportForm
+
+    form = AnnotationImportForm(request.POST or None, request.FILES or None)
+    problems, written = [], None
+    if request.method == "POST" and form.is_valid():
+        text = io.TextIOWrapper(form.cleaned_data["file"].file, encoding="utf-8", newline="")
+        try:
+            written = annotations_import_csv(user=request.user, file_obj=text,
+                                             pullbacks=selectors.pullbacks_for_user(request.user))
+            messages.success(request, f"{written} annotation(s) imported.")
+        except AnnotationImportFailed as exc:
+            problems = exc.problems
+    return render(request, "scoring/annotations_import.html", {"form": form, "problems": problems, "written": written},
+                  status=400 if problems else 200)
+
+
+@require_GET
+@role_required(EDIT_REGISTRY)
+def annotations_export(request: HttpRequest) -> HttpResponse:
+    """annotations.csv of every pullback the user may see (the import format)."""
+    from scoring.annotations import annotations_export_csv
+
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="annotations.csv"'
+    annotations_export_csv(out=response, pullbacks=selectors.pullbacks_for_user(request.user))
+    return response

@@ -32,6 +32,7 @@ def pullback_view(context, pullback, run) -> dict | None:
     return {
         "pullback": pullback, "run": run, "frame_spacing_mm": spacing, "last_frame": run.n_frames - 1,
         "can_see_frames": has_role(context["request"].user, SEE_IDENTIFIERS),
+        "can_annotate": has_role(context["request"].user, EDIT_REGISTRY),
         "figures": {"map": charts.calcium_map_figure(labels, frame_spacing_mm=spacing),
                     "arc": charts.arc_figure(run.arc_deg_per_frame, frame_spacing_mm=spacing)},
     }

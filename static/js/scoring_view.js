@@ -32,11 +32,13 @@
       pending = window.setTimeout(function () {  // while a key is held, load only where it stops
         image.src = baseUrl + index + ".png";
         image.alt = "Frame " + (index + 1) + " of " + frames + " with the detected calcium arcs in orange";
+        viewer.dispatchEvent(new CustomEvent("framechange", { detail: { index: index } }));
       }, 60);
     };
     slider.addEventListener("input", function () { show(parseInt(slider.value, 10)); });
     viewer.addEventListener("keydown", function (event) {
-      if (event.target === slider) { return; }  // the slider handles its own arrow keys
+      // The slider and the annotation form's fields handle their own arrow keys.
+      if (event.target === slider || event.target.closest("form, button")) { return; }
       var steps = { ArrowRight: 1, ArrowUp: 1, ArrowLeft: -1, ArrowDown: -1, PageUp: 10, PageDown: -10 };
       var current = parseInt(slider.value, 10);
       if (event.key in steps) {
@@ -51,6 +53,9 @@
       event.preventDefault();
     });
   }
+
+  var annotations = document.getElementById("annotations");
+  if (viewer && annotations) { window.IcsAnnotations.init(viewer, annotations); }
 
   var form = document.getElementById("segment-form");
   if (form) {

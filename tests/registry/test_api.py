@@ -504,6 +504,7 @@ def test_schema_lists_every_endpoint(coordinator):
         "/api/pullbacks/patients/{study_id}/", "/api/pullbacks/{id}/", "/api/pullbacks/{id}/calcium-map/",
         "/api/pullbacks/{id}/frames/{frame}.png", "/api/pullbacks/{id}/qc/", "/api/pullbacks/{id}/results/",
         "/api/pullbacks/{id}/retry/", "/api/pullbacks/{id}/segment-ics/",
+        "/api/pullbacks/{id}/annotations/", "/api/pullbacks/{id}/annotations/{annotation_pk}/",
     }
 
 
