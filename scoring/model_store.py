@@ -1,9 +1,11 @@
 """Our own detector model files: an .npz of plain arrays plus a JSON manifest. No pickle.
 
-A model is ``<store>/<name>.npz`` (scaler mean/scale, SVM coef/intercept; loaded with
-``allow_pickle=False``) and ``<store>/<name>.json`` (format, scikit-learn version, feature
-spec, post-processing, metrics, training summary and the SHA-256 of the .npz). Loading
-refuses anything whose format, library version, feature spec or hash does not match.
+A model is ``<store>/<name>.npz`` (scaler mean/scale, SVM coef/intercept and, for the
+``nystroem_rbf`` kind, the Nystroem components and normalization; loaded with
+``allow_pickle=False``) and ``<store>/<name>.json`` (format, model kind and gamma,
+scikit-learn version, feature spec, post-processing, metrics, training summary and the
+SHA-256 of the .npz). Loading refuses anything whose format, kind, library version, feature
+spec or hash does not match.
 Models are only ever loaded by name from the project's store, never from an upload.
 """
 
@@ -17,14 +19,15 @@ from pathlib import Path
 import numpy as np
 
 from scoring.detector.features import feature_names
-from scoring.detector.model import DetectorModel
+from scoring.detector.model import KINDS, DetectorModel
 from scoring.detector.postprocess import PostProcessing
 
 FORMAT = "ics-detector/1"
 DEFAULT_STORE = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL = "default"
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_ARRAYS = ("mean", "scale", "coef")
+_ARRAYS = {"linear": ("mean", "scale", "coef"),
+           "nystroem_rbf": ("mean", "scale", "coef", "components", "normalization")}
 
 
 class ModelStoreError(ValueError):
@@ -48,7 +51,10 @@ def _paths(name: str, store: Path):
 
 def _npz_bytes(model: DetectorModel) -> bytes:
     buffer = io.BytesIO()
-    np.savez(buffer, mean=model.mean, scale=model.scale, coef=model.coef, intercept=np.array([model.intercept]))
+    arrays = {key: np.asarray(getattr(model, key), np.float64) for key in _ARRAYS[model.kind]}
+    if model.kind == "nystroem_rbf":
+        arrays["gamma"] = np.array([model.gamma], np.float64)  # in the hashed file, not only the manifest
+    np.savez(buffer, **arrays, intercept=np.array([model.intercept]))
     return buffer.getvalue()
 
 
@@ -60,11 +66,13 @@ def save_model(model: DetectorModel, *, name: str, store: Path = DEFAULT_STORE) 
     digest = hashlib.sha256(data).hexdigest()
     model.version = f"{name}-{digest[:12]}"
     manifest = {
-        "format": FORMAT, "version": model.version, "sha256": digest,
+        "format": FORMAT, "kind": model.kind, "version": model.version, "sha256": digest,
         "sklearn_version": _sklearn_version(), "numpy_version": np.__version__,
         "feature_names": model.feature_names, "n_alines": model.n_alines,
         "postprocessing": model.post.as_dict(), "metrics": model.metrics, "training": model.training,
     }
+    if model.kind == "nystroem_rbf":
+        manifest["gamma"] = model.gamma
     npz_path.write_bytes(data)
     json_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return model
@@ -85,13 +93,20 @@ def load_model(name: str = DEFAULT_MODEL, *, store: Path = DEFAULT_STORE) -> Det
     manifest = _read_manifest(json_path)
     data = npz_path.read_bytes()
     _verify(manifest, data, name)
-    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-        params = {key: arrays[key].astype(np.float64) for key in (*_ARRAYS, "intercept")}
+    kind = manifest.get("kind", "linear")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+            params = {key: arrays[key].astype(np.float64) for key in (*_ARRAYS[kind], "intercept")}
+            if kind == "nystroem_rbf":
+                params["gamma"] = float(arrays["gamma"][0])
+    except (KeyError, ValueError, OSError) as exc:
+        raise ModelStoreError(f"Model {name!r}: the .npz lacks the arrays of a {kind} model ({exc}).") from exc
+    intercept = float(params.pop("intercept")[0])
     return DetectorModel(
-        feature_names=manifest["feature_names"], mean=params["mean"], scale=params["scale"],
-        coef=params["coef"], intercept=float(params["intercept"][0]),
+        feature_names=manifest["feature_names"], **params, intercept=intercept,
         post=PostProcessing(**manifest["postprocessing"]), n_alines=int(manifest["n_alines"]),
         version=manifest["version"], metrics=manifest.get("metrics", {}), training=manifest.get("training", {}),
+        kind=kind,
     )
 
 
@@ -106,6 +121,12 @@ def _read_manifest(json_path: Path) -> dict:
 
 
 def _verify(manifest: dict, data: bytes, name: str) -> None:
+    kind = manifest.get("kind", "linear")
+    if kind not in KINDS:
+        raise ModelStoreError(
+            f"Model {name!r} is of kind {kind!r}, which this detector cannot evaluate (known: {', '.join(KINDS)}); "
+            "use a model trained by this version."
+        )
     made_with = str(manifest.get("sklearn_version", "?"))
     if _sklearn_series(made_with) != _sklearn_series(_sklearn_version()):
         raise ModelStoreError(

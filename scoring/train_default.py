@@ -1,6 +1,7 @@
 """Rebuild the shipped default model from phantoms: ``python -m scoring.train_default``.
 
-Reproducible: fixed seed, fixed phantom set; the same library versions give the same file.
+Reproducible: fixed seed, fixed phantom set; the same library versions give the same .npz (same
+model version; only the timings in the JSON metrics differ).
 Training phantoms are domain-randomised (a random look per pullback: gain, TGC, speckle model,
 PSF, noise floor, echo levels, calcium shadow, guidewire, ring-down), so the model does not
 learn one generator's constants. Takes about 2-3 minutes on 2 cores.
@@ -13,7 +14,7 @@ from scoring.detector.train import train_on_phantoms
 from scoring.model_store import DEFAULT_MODEL, save_model
 
 SEED = 20240401
-N_PER_PRESET = 5
+N_PER_PRESET = 5  # x 4 presets = 20 distinct pullbacks
 N_FRAMES = 240
 
 

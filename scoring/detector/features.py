@@ -65,10 +65,21 @@ def _cumsum0(values: np.ndarray) -> np.ndarray:
     return cum
 
 
+LEVEL_STRIDE = (4, 2)  # levels from every 4th A-line x every 2nd depth sample (1/8 of the frame)
+
+
 def frame_levels(polar: np.ndarray, *, first_sample: int) -> tuple:
-    """Dark floor and bright level (grey) of every frame: robust percentiles of its tissue samples."""
-    sub = polar[:, ::2, first_sample::2].reshape(len(polar), -1)
-    dark, bright = np.percentile(sub, [DARK_PERCENTILE, BRIGHT_PERCENTILE], axis=1)
+    """Dark floor and bright level (grey) of every frame: robust percentiles of its tissue samples.
+
+    Order statistics (nearest rank) of a fixed 1/8 subsample of the tissue samples: one
+    partition per chunk of frames, no sort.
+    """
+    a_step, s_step = LEVEL_STRIDE
+    sub = polar[:, ::a_step, first_sample::s_step].reshape(len(polar), -1)
+    n = sub.shape[1]
+    ranks = [int(round(p / 100.0 * (n - 1))) for p in (DARK_PERCENTILE, BRIGHT_PERCENTILE)]
+    part = np.partition(sub, ranks, axis=1)
+    dark, bright = part[:, ranks[0]].astype(np.float64), part[:, ranks[1]].astype(np.float64)
     return dark, np.maximum(bright, dark + MIN_CONTRAST_GREY)
 
 
@@ -118,46 +129,60 @@ def base_features(polar: np.ndarray, *, sample_spacing_mm: float) -> np.ndarray:
     edge = max(1, int(round(EDGE_MM / sample_spacing_mm)))
     width = max(1, int(round(SMOOTH_MM / sample_spacing_mm)))
     cum = _cumsum0(z)
-    smooth = (cum[..., width:] - cum[..., :-width]) * np.float32(1.0 / width)  # (f, A, S-width+1)
-    n_sm = smooth.shape[-1]
-    search = smooth.copy()
-    for i, first in enumerate(s0):
-        search[i, :, :first] = -np.inf
-    peak_idx = np.argmax(search, axis=-1)
-    del search
+    # depth box filter by shifted sums: equal samples give bit-equal sums (stable argmax on plateaus)
+    n_sm = n_s - width + 1
+    smooth = z[..., :n_sm].copy()  # (f, A, S-width+1)
+    for k in range(1, width):
+        smooth += z[..., k:k + n_sm]
+    smooth *= np.float32(1.0 / width)
+    peak_idx = np.empty(smooth.shape[:2], np.int64)
+    for i, first in enumerate(s0):  # brightest beyond this frame's ring-down
+        peak_idx[i] = np.argmax(smooth[i, :, first:], axis=-1) + first
     peak = np.take_along_axis(smooth, peak_idx[..., None], -1)[..., 0]
     behind = peak_idx + gap
     start = np.broadcast_to(s0[:, None], peak_idx.shape)
     before_edge = np.take_along_axis(smooth, np.maximum(peak_idx - edge, start)[..., None], -1)[..., 0]
-    after_max = np.maximum.accumulate(smooth[..., ::-1], axis=-1)[..., ::-1]
-    dark_cum = _cumsum0((smooth < DARK_Z).astype(np.float32))
-    end = np.full_like(peak_idx, n_sm)
+    depth = np.arange(n_sm, dtype=np.int64)
+    # after_max: brightest smoothed sample from behind + gap on; dark_frac: share of dark
+    # smoothed samples from behind on (masks over depth: cheaper than running max / cumsum)
+    after_from = np.minimum(behind + gap, n_sm - 1)[..., None]
+    after_max = np.where(depth >= after_from, smooth, np.float32(-np.inf)).max(axis=-1)
+    tail = depth >= np.minimum(behind, n_sm - 1)[..., None]
+    dark_count = np.count_nonzero(tail & (smooth < DARK_Z), axis=-1)
+    tail_len = np.maximum(n_sm - behind, 1)
     out = np.empty(peak.shape + (len(BASE_FEATURES),), np.float32)
     out[..., 0] = peak
     out[..., 1] = peak - before_edge
     out[..., 2] = _window_mean(cum, start, peak_idx)
     out[..., 3] = _window_mean(cum, behind, behind + near)
     out[..., 4] = _window_mean(cum, behind, np.full_like(peak_idx, n_s))
-    out[..., 5] = np.take_along_axis(after_max, np.minimum(behind + gap, n_sm - 1)[..., None], -1)[..., 0]
-    out[..., 6] = _window_mean(dark_cum, behind, end)
+    out[..., 5] = after_max
+    out[..., 6] = dark_count / tail_len
     out[..., 7] = peak - out[..., 3]
     out[..., 8] = (peak_idx + (width - 1) / 2.0) * sample_spacing_mm
     return out
 
 
+def _along(axis: int, ndim: int, a, b) -> tuple:
+    index = [slice(None)] * ndim
+    index[axis] = slice(a, b)
+    return tuple(index)
+
+
 def circular_mean(values: np.ndarray, half_width: int, axis: int) -> np.ndarray:
     """Moving mean over ``2*half_width+1`` neighbours, wrapping around (A-lines)."""
     n = values.shape[axis]
+    axis = axis % values.ndim
     if 2 * half_width + 1 >= n:
         return np.broadcast_to(values.mean(axis=axis, keepdims=True), values.shape).copy()
-    values = np.moveaxis(values, axis, 0)
-    padded = np.concatenate([values[-half_width:], values, values[:half_width + 1]]) if half_width else \
-        np.concatenate([values, values[:1]])
-    cum = np.cumsum(padded, axis=0, dtype=np.float64)
-    cum = np.concatenate([np.zeros_like(cum[:1]), cum])
     width = 2 * half_width + 1
-    out = (cum[width:width + n] - cum[:n]) / width
-    return np.moveaxis(out.astype(values.dtype), 0, axis)
+    # padded[j] = values[(j - half_width - 1) % n], j = 0 .. n + 2*half_width: one leading extra
+    # element so that out[i] = cum[i + width] - cum[i] (inclusive cumsum, no leading zero).
+    padded = np.take(values, np.arange(-half_width - 1, n + half_width) % n, axis=axis)
+    cum = np.cumsum(padded, axis=axis, dtype=np.float64)
+    out = cum[_along(axis, values.ndim, width, width + n)] - cum[_along(axis, values.ndim, 0, n)]
+    out *= 1.0 / width
+    return out.astype(values.dtype, copy=False)
 
 
 def edge_mean(values: np.ndarray, half_width: int, axis: int = 0) -> np.ndarray:
@@ -171,29 +196,61 @@ def edge_mean(values: np.ndarray, half_width: int, axis: int = 0) -> np.ndarray:
     return np.moveaxis((cum[hi] - cum[lo]) / count, 0, axis)
 
 
-def _pullback_relative(base: np.ndarray) -> np.ndarray:
-    """Peak and near shadow relative to the pullback's typical wall (robust: most A-lines are not calcium)."""
-    peak = base[..., BASE_FEATURES.index("peak")]
-    shadow = base[..., BASE_FEATURES.index("shadow_near")]
-    step = max(1, peak.size // 200_000)
-    peak_ref = np.median(peak.ravel()[::step])
-    shadow_ref = np.percentile(shadow.ravel()[::step], 75)
-    return np.stack([peak - peak_ref, shadow - shadow_ref], axis=-1)
-
-
 def narrowness(dark_frac: np.ndarray) -> np.ndarray:
     """Dark fraction over a few A-lines minus over a wider window (frames, A): high on a narrow shadow."""
     small, large = NARROW_HALF_WIDTHS
     return circular_mean(dark_frac, small, axis=1) - circular_mean(dark_frac, large, axis=1)
 
 
-def add_context(base: np.ndarray) -> np.ndarray:
-    """Full feature array (frames, A, n_features) from base features of the whole pullback."""
-    src = base[..., [BASE_FEATURES.index(s) for s in CONTEXT_SOURCES]]
-    parts = [base]
+CONTEXT_BLOCK_FRAMES = 256  # frames per block when building the full features in place
+
+
+def pullback_references(base: np.ndarray) -> tuple:
+    """Typical wall peak (median) and near shadow (75th percentile) of the pullback (robust:
+    most A-lines are not calcium), from a subsample of at most 200 000 A-lines."""
+    peak = base[..., BASE_FEATURES.index("peak")]
+    shadow = base[..., BASE_FEATURES.index("shadow_near")]
+    step = max(1, peak.size // 200_000)
+    return float(np.median(peak.ravel()[::step])), float(np.percentile(shadow.ravel()[::step], 75))
+
+
+def context_block(base: np.ndarray, start: int, stop: int, references: tuple, out: np.ndarray) -> np.ndarray:
+    """Full features of frames ``start:stop`` written into ``out`` (stop - start, A, n_features).
+
+    ``references`` from :func:`pullback_references` of the whole pullback; the frame context
+    reads up to ``FRAME_HALF_WIDTH`` frames either side of the block from ``base``.
+    """
+    n_frames, _, n_base = base.shape
+    n_src = len(CONTEXT_SOURCES)
+    src_idx = [BASE_FEATURES.index(s) for s in CONTEXT_SOURCES]
+    i_peak, i_shadow, i_dark = (BASE_FEATURES.index(s) for s in ("peak", "shadow_near", "dark_frac"))
+    own = base[start:stop]
+    out[..., :n_base] = own
+    src = own[..., src_idx]
+    col = n_base
     for w in ALINE_HALF_WIDTHS:
-        parts.append(circular_mean(src, w, axis=1))
-    parts.append(edge_mean(src, FRAME_HALF_WIDTH, axis=0))
-    parts.append(_pullback_relative(base))
-    parts.append(narrowness(base[..., BASE_FEATURES.index("dark_frac")])[..., None])
-    return np.concatenate(parts, axis=-1).astype(np.float32)
+        out[..., col:col + n_src] = circular_mean(src, w, axis=1)
+        col += n_src
+    lo, hi = max(0, start - FRAME_HALF_WIDTH), min(n_frames, stop + FRAME_HALF_WIDTH)
+    out[..., col:col + n_src] = edge_mean(base[lo:hi][..., src_idx], FRAME_HALF_WIDTH, axis=0)[start - lo:stop - lo]
+    col += n_src
+    out[..., col] = own[..., i_peak] - np.float32(references[0])
+    out[..., col + 1] = own[..., i_shadow] - np.float32(references[1])
+    out[..., col + 2] = narrowness(own[..., i_dark])
+    return out
+
+
+def add_context(base: np.ndarray, *, out: np.ndarray | None = None,
+                block_frames: int = CONTEXT_BLOCK_FRAMES) -> np.ndarray:
+    """Full feature array (frames, A, n_features) float32 from base features of the whole pullback.
+
+    Built in place, block of frames by block: no pullback-sized temporaries besides ``out``.
+    """
+    n_frames, n_alines, _ = base.shape
+    if out is None:
+        out = np.empty((n_frames, n_alines, len(feature_names())), np.float32)
+    references = pullback_references(base)
+    for a in range(0, n_frames, block_frames):
+        b = min(a + block_frames, n_frames)
+        context_block(base, a, b, references, out[a:b])
+    return out

@@ -29,19 +29,24 @@ def track_guidewire(narrowness: np.ndarray) -> np.ndarray:
     """
     n_frames, n_alines = narrowness.shape
     max_step = max(1, int(round(MAX_STEP_DEG / 360.0 * n_alines)))
+    steps = np.arange(-max_step, max_step + 1)
+    penalty = (STEP_COST * np.abs(steps))[:, None]
     score = narrowness[0].astype(np.float64)
     back = np.empty((n_frames, n_alines), np.int16)
     back[0] = 0
+    ext = np.empty(n_alines + 2 * max_step)
+    # windows[j, i] = ext[j + i] = score[i + j - max_step]; row for ``step`` is j = max_step - step,
+    # i.e. np.roll(score, step); rows ordered by increasing step (ties go to the smallest step).
+    windows = np.lib.stride_tricks.sliding_window_view(ext, n_alines)[::-1]
+    rows = np.arange(n_alines)
     for t in range(1, n_frames):
-        best = np.full(n_alines, -np.inf)
-        arg = np.zeros(n_alines, np.int16)
-        for step in range(-max_step, max_step + 1):
-            cand = np.roll(score, step) - STEP_COST * abs(step)
-            better = cand > best
-            best = np.where(better, cand, best)
-            arg = np.where(better, step, arg)
-        score = best + narrowness[t]
-        back[t] = arg
+        ext[max_step:max_step + n_alines] = score
+        ext[:max_step] = score[-max_step:]
+        ext[max_step + n_alines:] = score[:max_step]
+        cand = windows - penalty
+        arg = np.argmax(cand, axis=0)
+        score = cand[arg, rows] + narrowness[t]
+        back[t] = steps[arg]
     path = np.empty(n_frames, np.int64)
     path[-1] = int(np.argmax(score))
     for t in range(n_frames - 1, 0, -1):

@@ -1,12 +1,17 @@
 """Score a pullback file end to end: chunks of frames -> polar -> features -> SVM -> labels.
 
-Frames are streamed in chunks (memory bounded, whatever the length); the frame range is
-split between worker processes (both cores), each returning only small per-A-line features.
+Frames are streamed in chunks (memory bounded, whatever the length); the frame range is cut
+into sub-ranges of ``TASK_FRAMES`` shared by the worker processes (both cores), each returning
+only small float32 per-A-line features written in place into one preallocated array. Each
+sub-range opens and closes its own reader, so a worker never keeps more than one sub-range of
+a memory-mapped file resident. Context features and SVM decisions are then computed block
+of frames by block in two threads (numpy releases the GIL): the full feature array of the
+pullback never exists at once.
 """
 
 import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +25,8 @@ from scoring.detector.postprocess import PostProcessing, arc_deg, ics, postproce
 
 CHUNK_FRAMES = 32
 PARALLEL_MIN_FRAMES = 256  # below this, a second process costs more than it saves
+TASK_FRAMES = 256  # frames per worker task (one reader each: bounded resident pages)
+DECISION_BLOCK_FRAMES = 128  # frames per block of context features + SVM decisions
 
 
 @dataclass
@@ -41,13 +48,22 @@ class PullbackScore:
         return int(self.labels.sum())
 
 
+_GRIDS = {}
+
+
+def _grid(image_shape: tuple, n_alines: int):
+    """Polar lookup of this frame size, built once per process."""
+    key = (tuple(image_shape), n_alines)
+    if key not in _GRIDS:
+        _GRIDS[key] = polar_grid(image_shape, n_alines=n_alines)
+    return _GRIDS[key]
+
+
 def base_features_from_chunks(chunks, *, n_alines: int, pixel_spacing_mm: float) -> np.ndarray:
-    """Base features (frames, A, n) of a stream of uint8 frame chunks."""
-    grid = None
+    """Base features (frames, A, n) float32 of a stream of uint8 frame chunks."""
     out = []
     for chunk in chunks:
-        if grid is None:
-            grid = polar_grid(chunk.shape[1:], n_alines=n_alines)
+        grid = _grid(chunk.shape[1:], n_alines)
         polar = to_polar(chunk, grid)
         out.append(fe.base_features(polar, sample_spacing_mm=grid.sample_spacing_mm(pixel_spacing_mm)))
     return np.concatenate(out)
@@ -59,15 +75,45 @@ def _features_of_range(meta, start: int, stop: int, n_alines: int, pixel_spacing
 
 
 def pullback_base_features(meta, *, n_alines: int, pixel_spacing_mm: float, workers: int = 2) -> np.ndarray:
-    """Base features of a whole file, split over ``workers`` processes by frame range."""
+    """Base features of a whole file, sub-ranges of frames shared by ``workers`` processes."""
     if workers <= 1 or meta.n_frames < PARALLEL_MIN_FRAMES:
         return _features_of_range(meta, 0, meta.n_frames, n_alines, pixel_spacing_mm)
-    bounds = np.linspace(0, meta.n_frames, workers + 1).astype(int)
+    bounds = list(range(0, meta.n_frames, TASK_FRAMES)) + [meta.n_frames]
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        parts = [pool.submit(_features_of_range, meta, int(a), int(b), n_alines, pixel_spacing_mm)
-                 for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-        return np.concatenate([p.result() for p in parts])
+        futures = {pool.submit(_features_of_range, meta, a, b, n_alines, pixel_spacing_mm): a
+                   for a, b in zip(bounds[:-1], bounds[1:], strict=True)}
+        base = None
+        for future in as_completed(futures):
+            part = future.result()
+            if base is None:
+                base = np.empty((meta.n_frames,) + part.shape[1:], part.dtype)
+            base[futures[future]:futures[future] + len(part)] = part
+            del part
+        return base
+
+
+def decisions_from_base(base: np.ndarray, model: DetectorModel, *, threads: int = 2) -> np.ndarray:
+    """SVM decision values (frames, A) float32, context features built block by block in threads."""
+    n_frames, n_alines, _ = base.shape
+    references = fe.pullback_references(base)
+    decision = np.empty((n_frames, n_alines), np.float32)
+    n_features = len(fe.feature_names())
+
+    def block(start: int) -> None:
+        stop = min(start + DECISION_BLOCK_FRAMES, n_frames)
+        full = fe.context_block(base, start, stop, references,
+                                np.empty((stop - start, n_alines, n_features), np.float32))
+        decision[start:stop] = model.decision(full, threads=1)
+
+    starts = range(0, n_frames, DECISION_BLOCK_FRAMES)
+    if threads > 1 and n_frames > DECISION_BLOCK_FRAMES:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(block, starts))
+    else:
+        for start in starts:
+            block(start)
+    return decision
 
 
 def labels_from_features(full: np.ndarray, model: DetectorModel, post: PostProcessing | None = None) -> np.ndarray:
@@ -77,9 +123,16 @@ def labels_from_features(full: np.ndarray, model: DetectorModel, post: PostProce
     return postprocess(model.decision(full), wire, post or model.post)
 
 
-def labels_from_base(base: np.ndarray, model: DetectorModel) -> np.ndarray:
-    """Calcium labels (frames, A) from base features with context, SVM and post-processing."""
-    return labels_from_features(fe.add_context(base), model)
+def labels_from_base(base: np.ndarray, model: DetectorModel, post: PostProcessing | None = None) -> np.ndarray:
+    """Calcium labels (frames, A) from base features with context, SVM and post-processing.
+
+    Same labels as ``labels_from_features(fe.add_context(base), model)`` without the full
+    feature array of the pullback in memory.
+    """
+    decision = decisions_from_base(base, model)
+    dark = base[..., fe.BASE_FEATURES.index("dark_frac")]
+    wire = guidewire_mask(fe.narrowness(dark), dark)
+    return postprocess(decision, wire, post or model.post)
 
 
 def score_pullback(path, model: DetectorModel, *, workers: int = 2, assumed_pullback_rate_mm_s: float = 0.5,

@@ -20,11 +20,19 @@ from scoring.detector.postprocess import PostProcessing, ics, postprocess
 
 N_ALINES = 256
 TRAIN_SAMPLES = 120_000  # A-lines subsampled for fitting (the SVM sees a balanced view anyway)
-TRAIN_PRESETS = ("typical", "heavy", "none", "noisy")  # anatomies; looks are randomised
+# Anatomies; looks are randomised. "noisy" is typical's anatomy with another look, so with the
+# same seed a randomised "noisy" pullback would duplicate the "typical" one (and leak across
+# grouped CV folds): training draws every preset from its own seeds (see training_sets).
+TRAIN_PRESETS = ("typical", "heavy", "none", "noisy")
+PRESET_SEED_STRIDE = 1000
 EVAL_PRESETS = phantom.PRESETS  # held out: the fixed looks of every preset plus "shifted"
 _THRESHOLDS = (-0.6, -0.4, -0.2, 0.0, 0.2, 0.4)
 _SMOOTHING = ((0, 0), (1, 0), (1, 1), (2, 1), (3, 1), (2, 2), (3, 2))
 _MORPHOLOGY = ((0, 0), (3, 0), (5, 0), (8, 0), (3, 2), (5, 2), (5, 3), (8, 3), (8, 5))
+GAMMA = 0.05  # RBF width on standardised features (~1 / n_features)
+N_COMPONENTS = 200  # Nystroem components of the shipped model: chosen by grouped CV accuracy vs speed (README)
+COMPARED_COMPONENTS = (50, 100, 200)
+SHIPPED = f"nystroem{N_COMPONENTS}_linear_svc"
 RAW = PostProcessing(threshold=0.0, aline_half_width=0, frame_half_width=0, close_radius=0, open_radius=0)
 
 
@@ -84,9 +92,19 @@ def linear_svm(c: float = 1.0):
     return make_pipeline(StandardScaler(), LinearSVC(class_weight="balanced", C=c, random_state=0))
 
 
-def kernel_svm():
-    return make_pipeline(StandardScaler(), Nystroem(gamma=0.05, n_components=200, random_state=0),
+def kernel_svm(n_components: int = None):
+    """Scaler -> Nystroem RBF feature map -> linear SVM (a kernel SVM at linear-SVM cost per A-line)."""
+    return make_pipeline(StandardScaler(), Nystroem(gamma=GAMMA, n_components=n_components or N_COMPONENTS,
+                                                    random_state=0),
                          LinearSVC(class_weight="balanced", C=1.0, random_state=0))
+
+
+def _kernel_factory(n_components: int):
+    return lambda: kernel_svm(n_components)
+
+
+CLASSIFIERS = {"linear_svc": linear_svm,
+               **{f"nystroem{n}_linear_svc": _kernel_factory(n) for n in COMPARED_COMPONENTS}}
 
 
 def aline_metrics(pred: np.ndarray, truth: np.ndarray) -> dict:
@@ -122,16 +140,32 @@ def _fit(sets, *, seed: int, factory):
     return lambda f: clf.decision_function(f.reshape(-1, f.shape[-1])).reshape(f.shape[:-1])
 
 
-def compare_classifiers(sets, *, seed: int, n_splits: int = 4) -> dict:
-    """Grouped (by pullback) CV of a linear and a kernel-approximation SVM, raw per-A-line labels."""
-    results = {}
+def _predict_seconds_per_million(sets, factory, seed: int) -> float:
+    """Time of our numpy prediction (the scoring path) per million A-lines."""
+    x, y, _ = _xy(sets[:4])
+    pipe = factory().fit(x[::20], y[::20])
+    model = from_pipeline(pipe, feature_names=fe.feature_names(), post=RAW, n_alines=N_ALINES)
+    rows = x[:min(len(x), 400_000)].astype(np.float32)
+    t0 = time.perf_counter()
+    model.decision(rows)
+    return (time.perf_counter() - t0) / len(rows) * 1e6
+
+
+def compare_classifiers(sets, *, seed: int, n_splits: int = 4, names=None) -> tuple:
+    """Grouped (by pullback) CV of the linear and kernel-approximation SVMs, raw per-A-line labels.
+
+    Returns ({name: metrics incl. CV and prediction seconds}, {name: out-of-fold decisions}).
+    """
+    results, decisions = {}, {}
     y = np.concatenate([s.truth.calcium.ravel() for s in sets])
-    for name, factory in (("linear_svc", linear_svm), ("nystroem200_linear_svc", kernel_svm)):
+    for name in names or CLASSIFIERS:
+        factory = CLASSIFIERS[name]
         t0 = time.perf_counter()
-        decisions = out_of_fold_decisions(sets, seed=seed, n_splits=n_splits, factory=factory)
-        pred = np.concatenate([d.ravel() > 0 for d in decisions])
-        results[name] = {**aline_metrics(pred, y), "cv_seconds": round(time.perf_counter() - t0, 1)}
-    return results
+        decisions[name] = out_of_fold_decisions(sets, seed=seed, n_splits=n_splits, factory=factory)
+        pred = np.concatenate([d.ravel() > 0 for d in decisions[name]])
+        results[name] = {**aline_metrics(pred, y), "cv_seconds": round(time.perf_counter() - t0, 1),
+                         "predict_seconds_per_million_alines": round(_predict_seconds_per_million(sets, factory, seed), 3)}
+    return results, decisions
 
 
 def _score_post(sets, decisions, post: PostProcessing) -> float:
@@ -173,11 +207,11 @@ def tune_postprocessing(sets, decisions) -> tuple:
     return best, table
 
 
-def fit_model(sets, *, seed: int, post: PostProcessing | None = None) -> DetectorModel:
-    """Fit the scaler + linear SVM on all ``sets``; post-processing as given (or the default)."""
+def fit_model(sets, *, seed: int, post: PostProcessing | None = None, factory=linear_svm) -> DetectorModel:
+    """Fit ``factory()`` (scaler + [Nystroem +] linear SVM) on all ``sets``; post-processing as given (or the default)."""
     x, y, _ = _xy(sets)
     pick = _subsample(len(x), seed)
-    pipe = linear_svm().fit(x[pick], y[pick])
+    pipe = factory().fit(x[pick], y[pick])
     return from_pipeline(pipe, feature_names=fe.feature_names(), post=post or PostProcessing(), n_alines=N_ALINES)
 
 
@@ -208,25 +242,28 @@ def evaluate(model: DetectorModel, sets) -> dict:
 
 
 def training_sets(*, n_per_preset: int, seed: int, n_frames: int) -> list:
-    """Domain-randomised training phantoms: every anatomy preset, a random look per pullback."""
-    return phantom_sets(n_per_preset=n_per_preset, seed=seed, n_frames=n_frames, presets=TRAIN_PRESETS,
-                        randomise=True)
+    """Domain-randomised training phantoms: every anatomy preset, a random look per pullback.
+
+    Preset ``j`` uses seeds ``seed + 1000 j + i``: no two training pullbacks are the same.
+    """
+    return [phantom_set(seed + PRESET_SEED_STRIDE * j + i, preset, n_frames, randomise=True)
+            for i in range(n_per_preset) for j, preset in enumerate(TRAIN_PRESETS)]
 
 
 def train_on_phantoms(*, n_per_preset: int, seed: int, n_frames: int, compare: bool = True) -> DetectorModel:
     """Reproducible model from phantoms: same arguments -> same parameters.
 
-    Post-processing is chosen on out-of-fold decisions (CV grouped by pullback), then the SVM
+    The classifiers are compared in CV grouped by pullback (``compare=False``: only the shipped
+    one); post-processing is chosen on the shipped classifier's out-of-fold decisions, then it
     is refitted on all training pullbacks.
     """
     sets = training_sets(n_per_preset=n_per_preset, seed=seed, n_frames=n_frames)
-    decisions = out_of_fold_decisions(sets, seed=seed)
-    post, post_table = tune_postprocessing(sets, decisions)
-    model = fit_model(sets, seed=seed, post=post)
+    comparison, decisions = compare_classifiers(sets, seed=seed, names=None if compare else (SHIPPED,))
+    post, post_table = tune_postprocessing(sets, decisions[SHIPPED])
+    model = fit_model(sets, seed=seed, post=post, factory=CLASSIFIERS[SHIPPED])
     model.training = {"source": "phantoms", "seed": seed, "n_per_preset": n_per_preset, "n_frames": n_frames,
                       "presets": list(TRAIN_PRESETS), "domain_randomised": True,
-                      "sklearn_version": sklearn.__version__}
-    model.metrics = {"training": evaluate(model, sets)["pooled"], "grouped_cv_postprocessing": post_table}
-    if compare:
-        model.metrics["grouped_cv_raw"] = compare_classifiers(sets, seed=seed)
+                      "sklearn_version": sklearn.__version__, "classifier": SHIPPED}
+    model.metrics = {"training": evaluate(model, sets)["pooled"], "grouped_cv_postprocessing": post_table,
+                     "grouped_cv_raw": comparison}
     return model

@@ -97,3 +97,33 @@ def test_frame_context_shrinks_at_the_ends():
 def test_full_features_have_the_named_columns():
     base = fe.base_features(_polar("calcium").repeat(3, axis=0), sample_spacing_mm=SPACING_MM)
     assert fe.add_context(base).shape == (3, 8, len(fe.feature_names()))
+
+
+def test_circular_mean_equals_a_direct_wrapped_sum():
+    rng = np.random.default_rng(3)
+    values = rng.random((5, 16, 2)).astype(np.float32)
+    direct = np.stack([sum(values[:, (k + d) % 16] for d in range(-3, 4)) / 7 for k in range(16)], axis=1)
+    assert np.allclose(fe.circular_mean(values, 3, axis=1), direct, atol=1e-6)
+    assert np.allclose(fe.circular_mean(values[:, :, 0], 3, axis=1), direct[:, :, 0], atol=1e-6)
+
+
+def test_context_built_block_by_block_equals_the_whole_pullback_at_once():
+    rng = np.random.default_rng(4)
+    base = rng.random((23, 32, len(fe.BASE_FEATURES))).astype(np.float32)
+    whole = fe.add_context(base, block_frames=1000)
+    assert np.allclose(fe.add_context(base, block_frames=4), whole, atol=1e-5)
+    names = fe.feature_names()
+    # frame context of frame 4 (block boundary) = mean over frames 2..6 of the same A-line
+    col = names.index("dark_frac_frames2")
+    assert whole[4, 7, col] == pytest.approx(base[2:7, 7, fe.BASE_FEATURES.index("dark_frac")].mean(), abs=1e-6)
+    assert np.allclose(whole[..., names.index("peak_vs_pullback")],
+                       base[..., 0] - np.median(base[..., 0]), atol=1e-6)
+
+
+def test_frame_levels_are_order_statistics_of_the_tissue_samples():
+    polar = np.zeros((1, 8, 128), np.float32)
+    polar[0, :, 40:] = np.linspace(0, 255, 88)[None, :]
+    dark, bright = fe.frame_levels(polar, first_sample=40)
+    tissue = polar[0, ::4, 40::2].ravel()
+    assert dark[0] == pytest.approx(np.percentile(tissue, 5), abs=3.0)
+    assert bright[0] == pytest.approx(np.percentile(tissue, 99.5), abs=3.0)
