@@ -42,37 +42,11 @@
     printButton.addEventListener("click", function () { window.print(); });
   }
 
-  var box = document.getElementById("analysis-run");
-  if (!box || box.dataset.done === "true") {
-    return;
-  }
-  var bar = document.getElementById("run-progress");
-  var percent = document.getElementById("run-percent");
-  var status = document.getElementById("run-status");
-
-  function poll() {
-    fetch(box.dataset.statusUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (response) {
-        if (!response.ok) {
-          throw new Error("status " + response.status);
-        }
-        return response.json();
-      })
-      .then(function (run) {
-        bar.value = run.progress_percent;
-        bar.textContent = run.progress_percent + "%";
-        percent.textContent = run.progress_percent + "%";
-        status.textContent = run.status;
-        if (run.done) {
-          window.location.reload();
-        } else {
-          window.setTimeout(poll, 1000);
-        }
-      })
-      .catch(function () {
-        window.setTimeout(poll, 3000);
-      });
-  }
-
-  window.setTimeout(poll, 1000);
+  window.pollProgress({
+    box: document.getElementById("analysis-run"),
+    bar: document.getElementById("run-progress"),
+    percent: document.getElementById("run-percent"),
+    status: document.getElementById("run-status"),
+    isDone: function (run) { return run.done; },
+  });
 })();
