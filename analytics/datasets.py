@@ -7,7 +7,6 @@ order and values; a test holds them equal) in three queries whatever the cohort 
 ICS is scoring.selectors' (the study pullback's ICS, else the imported one).
 """
 
-from collections import defaultdict
 from collections.abc import Callable
 
 import pandas as pd
@@ -15,8 +14,8 @@ from django.db.models import QuerySet
 
 from registry import follow_up
 from registry.access import patients_for_user
-from registry.models import BASELINE_FLAGS, ClinicalEvent, FollowUpContact, Patient
-from registry.selectors import analysis_columns
+from registry.models import BASELINE_FLAGS, Patient
+from registry.selectors import analysis_columns, follow_up_facts
 
 _PATIENT_VALUES = (
     "pk", "study_id", "site__code", "sex", "age_at_index", "index_date", *BASELINE_FLAGS, "egfr", "presentation",
@@ -47,7 +46,7 @@ def analysis_dataframe(
 
     Three queries. `progress` gets percentages (0-100) of the rows derived so far.
     """
-    contacts, events = _facts(patients)
+    contacts, events = follow_up_facts(patients)
     rows = _patient_rows(patients)
     columns = {name: [] for name in analysis_columns()}
     step = max(1, len(rows) // _PROGRESS_STEPS)
@@ -95,18 +94,3 @@ def _study_ics_of(row) -> tuple:
     from scoring.selectors import study_ics_of
 
     return study_ics_of(row)
-
-
-def _facts(patients: QuerySet):
-    """Contacts and events per patient id, as registry.follow_up values: two queries."""
-    contacts, events = defaultdict(list), defaultdict(list)
-    ids = patients.values("pk")
-    for pid, day, vital in FollowUpContact.objects.filter(patient__in=ids).values_list(
-        "patient_id", "contact_date", "vital_status"
-    ).iterator(5000):
-        contacts[pid].append(follow_up.Contact(day, vital))
-    for pid, kind, day, verification, tv in ClinicalEvent.objects.filter(patient__in=ids).values_list(
-        "patient_id", "event_type", "event_date", "verification", "target_vessel"
-    ).iterator(5000):
-        events[pid].append(follow_up.Event(kind, day, verification, tv))
-    return contacts, events

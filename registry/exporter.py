@@ -16,14 +16,13 @@ source documents and direct identifiers are not part of the format.
 baseline fields, ICS and time/status per endpoint, from `selectors.analysis_rows`.
 """
 
-from collections import defaultdict
 from typing import TextIO
 
 from django.db.models import QuerySet
 
 from registry import follow_up, selectors
 from registry.csv_io import EVENT_COLUMNS, PATIENT_COLUMNS, PATIENT_OPTIONAL_COLUMNS, write_rows
-from registry.models import ClinicalEvent, FollowUpContact, Verification
+from registry.models import ClinicalEvent, Verification
 
 PATIENTS_CSV_COLUMNS = [c.name for c in (*PATIENT_COLUMNS, *PATIENT_OPTIONAL_COLUMNS)]
 EVENTS_CSV_COLUMNS = [c.name for c in EVENT_COLUMNS]
@@ -31,7 +30,7 @@ EVENTS_CSV_COLUMNS = [c.name for c in EVENT_COLUMNS]
 
 def write_patients_csv(out: TextIO, *, patients: QuerySet) -> int:
     """patients.csv for these patients. Returns the number of rows written."""
-    contacts, events = _follow_up_facts(patients)
+    contacts, events = selectors.follow_up_facts(patients)
     rows = []
     for p in sorted(patients.select_related("site"), key=lambda p: p.study_id):
         row = {c.name: getattr(p, c.name) for c in PATIENT_COLUMNS if c.name not in ("ics", "last_contact_date")}
@@ -71,18 +70,3 @@ def write_analysis_csv(
         patients = patients.select_related("site")
     rows = selectors.analysis_rows(user=user, horizon_days=horizon_days, count_pending=count_pending, patients=patients)
     return write_rows(out, columns=selectors.analysis_columns(), rows=rows)
-
-
-def _follow_up_facts(patients: QuerySet):
-    """Contacts and events per patient id as `follow_up` values: two queries."""
-    contacts, events = defaultdict(list), defaultdict(list)
-    pks = patients.values("pk")
-    for pid, day, vital in FollowUpContact.objects.filter(patient__in=pks).values_list(
-        "patient_id", "contact_date", "vital_status"
-    ).iterator(2000):
-        contacts[pid].append(follow_up.Contact(day, vital))
-    for pid, kind, day, verification, tv in ClinicalEvent.objects.filter(patient__in=pks).values_list(
-        "patient_id", "event_type", "event_date", "verification", "target_vessel"
-    ).iterator(2000):
-        events[pid].append(follow_up.Event(kind, day, verification, tv))
-    return contacts, events
