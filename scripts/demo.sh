@@ -9,8 +9,14 @@ mkdir -p var/log
 .venv/bin/celery -A config worker --loglevel=INFO --concurrency=2 >var/log/worker.log 2>&1 &
 worker=$!
 stop() {
+  # Warm shutdown first (finishes the task at hand); a worker still alive after 10 s is killed.
   kill "$worker" 2>/dev/null || true
-  wait "$worker" 2>/dev/null || true
+  for _ in $(seq 1 20); do
+    kill -0 "$worker" 2>/dev/null || return 0
+    sleep 0.5
+  done
+  pkill -KILL -P "$worker" 2>/dev/null || true
+  kill -KILL "$worker" 2>/dev/null || true
 }
 trap stop EXIT INT TERM
 
