@@ -29,9 +29,10 @@ MIN_CONTRAST_GREY = 8.0
 
 BASE_FEATURES = (
     "peak", "edge", "before", "shadow_near", "shadow_far", "after_max", "dark_frac",
-    "contrast", "peak_depth_mm",
+    "contrast", "peak_depth_mm", "peak_vs_ring", "shadow_near_vs_ring", "shadow_far_vs_ring",
 )
-CONTEXT_SOURCES = ("shadow_near", "after_max", "dark_frac", "contrast")
+CONTEXT_SOURCES = ("shadow_near", "after_max", "dark_frac", "contrast", "shadow_near_vs_ring")
+RING_STRIDE = 4  # the same-depth ring median of a frame from every 4th A-line
 ALINE_HALF_WIDTHS = (2, 8)
 FRAME_HALF_WIDTH = 2
 PULLBACK_FEATURES = ("peak_vs_pullback", "shadow_vs_pullback")
@@ -66,6 +67,18 @@ def _cumsum0(values: np.ndarray) -> np.ndarray:
 
 
 LEVEL_STRIDE = (4, 2)  # levels from every 4th A-line x every 2nd depth sample (1/8 of the frame)
+
+
+def _profile_mean(cum: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """Mean of a per-frame depth profile over samples [start, stop) of every A-line.
+
+    ``cum`` (f, S+1) cumulative sum with a leading zero; ``start``/``stop`` (f, A) -> (f, A).
+    """
+    n = cum.shape[-1] - 1
+    start = np.clip(start, 0, n)
+    stop = np.clip(np.maximum(stop, start + 1), 0, n)
+    start = np.minimum(start, stop - 1)
+    return (np.take_along_axis(cum, stop, -1) - np.take_along_axis(cum, start, -1)) / (stop - start)
 
 
 def frame_levels(polar: np.ndarray, *, first_sample: int) -> tuple:
@@ -119,6 +132,12 @@ def base_features(polar: np.ndarray, *, sample_spacing_mm: float) -> np.ndarray:
     ``shadow_far``: mean 0.12-0.72 mm / 0.12 mm-edge behind it; ``after_max``: brightest
     smoothed sample behind it; ``dark_frac``: fraction of the samples behind it with
     ``z < DARK_Z``; ``contrast``: peak minus ``shadow_near``.
+
+    ``*_vs_ring``: the same quantities minus the frame's ring median at the same depths (the
+    median over A-lines of every depth sample, from every ``RING_STRIDE``-th A-line). A shadow
+    is darker than the other A-lines at the same depth, whatever the depth-gain ramp (TGC adds
+    the same grey offset to every A-line at a depth, so it cancels) and whatever the noise floor
+    (a weak shadow that never reaches ``DARK_Z`` is still darker than its ring).
     """
     # Levels from beyond the deepest ring-down: the bright ring-down must not set the scale.
     z = normalise(polar, first_sample=int(np.ceil(RINGDOWN_MAX_MM / sample_spacing_mm)))
@@ -150,7 +169,10 @@ def base_features(polar: np.ndarray, *, sample_spacing_mm: float) -> np.ndarray:
     tail = depth >= np.minimum(behind, n_sm - 1)[..., None]
     dark_count = np.count_nonzero(tail & (smooth < DARK_Z), axis=-1)
     tail_len = np.maximum(n_sm - behind, 1)
-    out = np.empty(peak.shape + (len(BASE_FEATURES),), np.float32)
+    ring = np.median(smooth[:, ::RING_STRIDE, :], axis=1)  # (f, S-width+1)
+    ring_cum = _cumsum0(ring)
+    n_feat = len(BASE_FEATURES)
+    out = np.empty(peak.shape + (n_feat,), np.float32)
     out[..., 0] = peak
     out[..., 1] = peak - before_edge
     out[..., 2] = _window_mean(cum, start, peak_idx)
@@ -160,6 +182,9 @@ def base_features(polar: np.ndarray, *, sample_spacing_mm: float) -> np.ndarray:
     out[..., 6] = dark_count / tail_len
     out[..., 7] = peak - out[..., 3]
     out[..., 8] = (peak_idx + (width - 1) / 2.0) * sample_spacing_mm
+    out[..., 9] = peak - np.take_along_axis(ring, peak_idx, -1)
+    out[..., 10] = out[..., 3] - _profile_mean(ring_cum, behind, behind + near)
+    out[..., 11] = out[..., 4] - _profile_mean(ring_cum, behind, np.full_like(peak_idx, n_sm))
     return out
 
 

@@ -69,19 +69,25 @@ def base_features_from_chunks(chunks, *, n_alines: int, pixel_spacing_mm: float)
     return np.concatenate(out)
 
 
-def _features_of_range(meta, start: int, stop: int, n_alines: int, pixel_spacing_mm: float) -> np.ndarray:
-    chunks = dicom_io.iter_frame_chunks(meta, chunk_frames=CHUNK_FRAMES, start=start, stop=stop)
+def _features_of_range(meta, start: int, stop: int, n_alines: int, pixel_spacing_mm: float,
+                       overlay: np.ndarray | None = None) -> np.ndarray:
+    chunks = dicom_io.without_overlay(
+        dicom_io.iter_frame_chunks(meta, chunk_frames=CHUNK_FRAMES, start=start, stop=stop), overlay)
     return base_features_from_chunks(chunks, n_alines=n_alines, pixel_spacing_mm=pixel_spacing_mm)
 
 
 def pullback_base_features(meta, *, n_alines: int, pixel_spacing_mm: float, workers: int = 2) -> np.ndarray:
-    """Base features of a whole file, sub-ranges of frames shared by ``workers`` processes."""
+    """Base features of a whole file, sub-ranges of frames shared by ``workers`` processes.
+
+    Burned-in grey marks (scale bars, text) are masked first (:func:`scoring.dicom_io.static_overlay_mask`).
+    """
+    overlay = dicom_io.static_overlay_mask(meta)
     if workers <= 1 or meta.n_frames < PARALLEL_MIN_FRAMES:
-        return _features_of_range(meta, 0, meta.n_frames, n_alines, pixel_spacing_mm)
+        return _features_of_range(meta, 0, meta.n_frames, n_alines, pixel_spacing_mm, overlay)
     bounds = list(range(0, meta.n_frames, TASK_FRAMES)) + [meta.n_frames]
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(_features_of_range, meta, a, b, n_alines, pixel_spacing_mm): a
+        futures = {pool.submit(_features_of_range, meta, a, b, n_alines, pixel_spacing_mm, overlay): a
                    for a, b in zip(bounds[:-1], bounds[1:], strict=True)}
         base = None
         for future in as_completed(futures):

@@ -42,3 +42,67 @@ def test_score_pullback_refuses_a_file_that_is_not_dicom(tmp_path):
     bad.write_bytes(b"not a dicom file at all" * 20)
     with pytest.raises(CommandError):
         call_command("score_pullback", str(bad), "--json")
+
+
+def _truth_arcs(row: np.ndarray) -> list:
+    """(start_deg, end_deg) of the circular runs of a truth row (A-line k at 360 k / n degrees)."""
+    n = len(row)
+    if row.all():
+        return [(0.0, 0.0)]  # equal ends: the full circle
+    first = int(np.argmin(row))  # start the scan on a negative A-line: no run wraps past the scan
+    arcs, run = [], None
+    for step in range(1, n + 1):
+        k = (first + step) % n
+        if row[k] and run is None:
+            run = k
+        elif not row[k] and run is not None:
+            arcs.append((360.0 * run / n, 360.0 * ((k - 1) % n) / n))
+            run = None
+    return arcs
+
+
+@pytest.mark.django_db
+def test_train_detector_annotated_trains_on_the_annotated_frames_and_registers_a_version(
+        settings, tmp_path, patient, coordinator, django_capture_on_commit_callbacks, capsys):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from scoring import annotations, phantom
+    from scoring.models import DetectorModelVersion
+    from scoring.services import pullback_upload
+    from tests.scoring.pullback_files import phantom_file
+
+    settings.SCORING_MODEL_STORE = str(tmp_path / "store")
+    annotated_frames = {3: [1, 2, 5], 4: [0, 3, 6]}  # phantom seed -> annotated frames
+    pullbacks = {}
+    for seed, frames in annotated_frames.items():
+        with django_capture_on_commit_callbacks(execute=False):  # no background scoring run
+            pullback = pullback_upload(user=coordinator, patient=patient, uploaded_file=SimpleUploadedFile(
+                f"p{seed}.dcm", phantom_file(tmp_path / f"p{seed}.dcm", n_frames=8, seed=seed).read_bytes())).pullback
+        truth = phantom.phantom_truth(phantom.make_phantom(8, seed=seed, preset="heavy"), n_alines=256).calcium
+        for frame in frames:
+            arcs = _truth_arcs(truth[frame])
+            for start, end in arcs:
+                annotations.annotation_add(user=coordinator, pullback=pullback, frame=frame, start_deg=start, end_deg=end)
+            if not arcs:
+                annotations.annotation_add(user=coordinator, pullback=pullback, frame=frame, start_deg=0.0,
+                                           end_deg=0.0, no_calcium=True)
+        pullbacks[pullback.pk] = truth[frames]
+    call_command("train_detector", "--annotated", "--out", "site-model", "--workers", "1", "--seed", "5")
+    result = json.loads(capsys.readouterr().out)
+    row = DetectorModelVersion.objects.get(pk=result["registered_version_id"])
+    assert row.name == "site-model" and row.version == result["version"] and not row.is_active
+    assert row.training_summary["annotated_pullbacks"] == sorted(pullbacks)
+    assert row.training_summary["annotated_frames"] == 6 and row.training_summary["alines"] == 6 * 256
+    assert row.training_summary["n_per_preset"] == 0  # annotations only
+    assert result["metrics"]["grouped_cv_folds"] == 2  # one fold per pullback, never split
+    # The annotated labels reached the classifier: trained on them, it reproduces them.
+    assert result["metrics"]["training"]["accuracy"] >= 0.9
+    from scoring.model_store import load_model
+    assert load_model("site-model", store=tmp_path / "store").version == row.version
+
+
+@pytest.mark.django_db
+def test_train_detector_annotated_without_annotations_says_so(settings, tmp_path):
+    settings.SCORING_MODEL_STORE = str(tmp_path / "store")
+    with pytest.raises(CommandError, match="Nothing to train on"):
+        call_command("train_detector", "--annotated")

@@ -127,3 +127,36 @@ def test_frame_levels_are_order_statistics_of_the_tissue_samples():
     tissue = polar[0, ::4, 40::2].ravel()
     assert dark[0] == pytest.approx(np.percentile(tissue, 5), abs=3.0)
     assert bright[0] == pytest.approx(np.percentile(tissue, 99.5), abs=3.0)
+
+
+def _weak_shadow_frame(ramp_grey_per_mm: float) -> np.ndarray:
+    """Eight normal A-lines and one calcium A-line whose shadow (90) never reaches the dark floor but is
+    darker than the other A-lines at the same depths (130), plus a depth-gain ramp on every A-line."""
+    lines = [_aline("normal") for _ in range(8)]
+    calcium = _aline("normal")
+    calcium[40:43] = 230.0
+    calcium[43:] = 90.0
+    lines.append(calcium)
+    polar = np.stack(lines)[None]
+    polar[..., 21:] += ramp_grey_per_mm * SPACING_MM * np.arange(128 - 21, dtype=np.float32)
+    return np.clip(polar, 0, 255)
+
+
+def test_a_weak_shadow_is_darker_than_its_ring_at_the_same_depth():
+    base = fe.base_features(_weak_shadow_frame(0.0), sample_spacing_mm=SPACING_MM)[0]
+    f = {name: base[:, i] for i, name in enumerate(fe.BASE_FEATURES)}
+    assert f["dark_frac"][-1] == 0.0  # the absolute criterion misses this shadow ...
+    assert f["shadow_far_vs_ring"][-1] < -0.15  # ... the same-depth ring does not
+    assert f["shadow_near_vs_ring"][-1] < -0.03  # behind the echo the ring is still plaque (100), not much brighter
+    assert np.abs(f["shadow_far_vs_ring"][:-1]).max() < 0.02  # normal A-lines sit on their ring
+    assert f["peak_vs_ring"][-1] > 0.5
+
+
+def test_ring_features_hold_under_a_depth_gain_ramp():
+    flat = fe.base_features(_weak_shadow_frame(0.0), sample_spacing_mm=SPACING_MM)[0]
+    ramp = fe.base_features(_weak_shadow_frame(12.0), sample_spacing_mm=SPACING_MM)[0]  # +50 grey over 4 mm
+    cols = [fe.BASE_FEATURES.index(n) for n in ("shadow_near_vs_ring", "shadow_far_vs_ring")]
+    # same-depth differences cancel the ramp up to the frame's rescaling (its bright level moves with the ramp)
+    assert np.sign(ramp[-1, cols]).tolist() == [-1.0, -1.0]
+    assert ramp[-1, cols[1]] == pytest.approx(flat[-1, cols[1]], rel=0.35)
+    assert np.abs(ramp[:-1, cols[1]]).max() < 0.02
