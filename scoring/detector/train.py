@@ -170,7 +170,9 @@ def compare_classifiers(sets, *, seed: int, n_splits: int = 4, names=None) -> tu
 
 
 def _score_post(sets, decisions, post: PostProcessing) -> float:
-    """Pooled per-A-line F1 + accuracy minus the median ICS error / 1000 (what the targets ask for).
+    """What the targets ask for, on out-of-fold decisions: pooled accuracy + the lower of precision
+    and recall (neither may be bought with the other), minus the median ICS error / 1000, minus the
+    mean ICS above 5 of the calcium-free pullbacks / 100 (they must score ICS <= 5).
 
     The median, not the mean: one training pullback whose calcium the look hides (a noise floor
     above the echo) would otherwise pull the threshold down for every other pullback.
@@ -179,7 +181,9 @@ def _score_post(sets, decisions, post: PostProcessing) -> float:
     pooled = aline_metrics(np.concatenate([p.ravel() for p in preds]),
                            np.concatenate([s.truth.calcium.ravel() for s in sets]))
     ics_err = np.median([abs(ics(p) - s.truth.ics) for s, p in zip(sets, preds, strict=True)])
-    return pooled["f1"] + pooled["accuracy"] - ics_err / 1000.0
+    free = [max(0.0, ics(p) - 5.0) for s, p in zip(sets, preds, strict=True) if s.truth.ics == 0]
+    free_excess = float(np.mean(free)) if free else 0.0
+    return min(pooled["precision"], pooled["recall"]) + pooled["accuracy"] - ics_err / 1000.0 - free_excess / 100.0
 
 
 def tune_postprocessing(sets, decisions) -> tuple:
