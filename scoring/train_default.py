@@ -4,7 +4,7 @@ Reproducible: fixed seed, fixed phantom set; the same library versions give the 
 model version; only the timings in the JSON metrics differ).
 Training phantoms are domain-randomised (a random look per pullback: gain, TGC, speckle model,
 PSF, noise floor, echo levels, calcium shadow, guidewire, ring-down), so the model does not
-learn one generator's constants. Takes about 3-4 minutes on 2 cores.
+learn one generator's constants. Takes about 1.5 minutes on 2 cores.
 """
 
 import json

@@ -221,10 +221,26 @@ def edge_mean(values: np.ndarray, half_width: int, axis: int = 0) -> np.ndarray:
     return np.moveaxis((cum[hi] - cum[lo]) / count, 0, axis)
 
 
+BACKGROUND_DARK_PERCENTILE = 25.0  # the least dark quarter of a frame's A-lines: no shadow there
+
+
+def relative_dark(dark_frac: np.ndarray) -> np.ndarray:
+    """Dark fraction above the frame's background (frames, A) in [0, 1].
+
+    Where the deep tissue of a look is dark anyway (a high noise floor, strong attenuation)
+    every A-line has a large ``dark_frac``; a shadow is darker than that background. The
+    background is the 25th percentile of the frame's A-lines (arcs up to 270 degrees leave it).
+    """
+    background = np.percentile(dark_frac, BACKGROUND_DARK_PERCENTILE, axis=1, keepdims=True)
+    return np.clip((dark_frac - background) / np.maximum(1.0 - background, 0.05), 0.0, 1.0).astype(np.float32)
+
+
 def narrowness(dark_frac: np.ndarray) -> np.ndarray:
-    """Dark fraction over a few A-lines minus over a wider window (frames, A): high on a narrow shadow."""
+    """Relative dark fraction over a few A-lines minus over a wider window (frames, A): high on a
+    narrow shadow (the guidewire's), near zero inside a wide one (a calcium arc) and without one."""
     small, large = NARROW_HALF_WIDTHS
-    return circular_mean(dark_frac, small, axis=1) - circular_mean(dark_frac, large, axis=1)
+    rel = relative_dark(dark_frac)
+    return circular_mean(rel, small, axis=1) - circular_mean(rel, large, axis=1)
 
 
 CONTEXT_BLOCK_FRAMES = 256  # frames per block when building the full features in place

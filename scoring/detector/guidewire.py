@@ -6,12 +6,14 @@ arcs are wide (>= 20 degrees), the wire's shadow is a few degrees and drifts slo
 
 import numpy as np
 
+from scoring.detector.features import relative_dark
+
 MAX_STEP_DEG = 3.0  # the wire moves at most this much between frames
 STEP_COST = 0.05  # per A-line of movement, in units of the narrowness score
 PRESENT_SCORE = 0.3  # narrowness on the path above which the wire is visible in a frame
 MIN_HALF_WIDTH_DEG = 3.0  # A-lines always masked either side of the path when visible
 MAX_HALF_WIDTH_DEG = 16.0  # a dark run wider than this is calcium, not the wire
-DARK_RUN = 0.5  # dark fraction above which an A-line belongs to the wire's shadow
+DARK_RUN = 0.5  # relative dark fraction (features.relative_dark) above which an A-line belongs to the wire's shadow
 
 
 def track_guidewire(narrowness: np.ndarray) -> np.ndarray:
@@ -58,7 +60,8 @@ def guidewire_mask(narrowness: np.ndarray, dark_frac: np.ndarray | None = None) 
     """Bool (frames, A): A-lines covered by the tracked wire where it is visible.
 
     With ``dark_frac`` (frames, A) the mask spans the dark run around the path (the wire's
-    shadow, whatever the wire's width), and nothing is masked where the run is wider than
+    shadow, whatever the wire's width; darkness measured above the frame's background, see
+    :func:`scoring.detector.features.relative_dark`), and nothing is masked where the run is wider than
     ``MAX_HALF_WIDTH_DEG`` on a side: the path sits on the edge of a calcium arc, or the wire
     lies inside one (an annotator draws the arc through the wire's shadow).
     """
@@ -73,8 +76,9 @@ def guidewire_mask(narrowness: np.ndarray, dark_frac: np.ndarray | None = None) 
         offsets = np.arange(1, hi + 1)
         rows = np.arange(n_frames)[:, None]
         bounded = np.ones(n_frames, bool)
+        rel = relative_dark(dark_frac)
         for side, out in ((1, right), (-1, left)):
-            dark = dark_frac[rows, (path[:, None] + side * offsets[None, :]) % n_alines] > DARK_RUN
+            dark = rel[rows, (path[:, None] + side * offsets[None, :]) % n_alines] > DARK_RUN
             run = np.where((~dark).any(axis=1), np.argmin(dark, axis=1), hi)
             bounded &= run < hi
             out[:] = np.maximum(run, lo)

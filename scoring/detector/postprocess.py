@@ -33,6 +33,26 @@ def _erode(mask: np.ndarray, radius: int) -> np.ndarray:
     return ~_dilate(~mask, radius)
 
 
+def _wire_gaps_in_arcs(labels: np.ndarray, guidewire: np.ndarray) -> np.ndarray:
+    """Wire A-lines with calcium right beside the wire on both sides (frames, A) bool: the wire
+    lies inside a calcium arc, and an annotator draws the arc through its shadow."""
+    out = np.zeros_like(labels)
+    for f in np.nonzero(guidewire.any(axis=1))[0]:
+        wire = guidewire[f]
+        if wire.all():
+            continue
+        # runs of wire A-lines (circular): start where the previous A-line is not wire
+        starts = np.nonzero(wire & ~np.roll(wire, 1))[0]
+        for start in starts:
+            stop = start
+            while wire[(stop + 1) % len(wire)]:
+                stop += 1
+            before, after = labels[f, (start - 1) % len(wire)], labels[f, (stop + 1) % len(wire)]
+            if before and after:
+                out[f, np.arange(start, stop + 1) % len(wire)] = True
+    return out
+
+
 def postprocess(decision: np.ndarray, guidewire: np.ndarray, params: PostProcessing) -> np.ndarray:
     """Calcium labels (frames, A) bool.
 
@@ -41,7 +61,8 @@ def postprocess(decision: np.ndarray, guidewire: np.ndarray, params: PostProcess
     decision : ndarray (frames, A)
         SVM decision values.
     guidewire : ndarray of bool (frames, A)
-        Tracked wire A-lines, never calcium on their own.
+        Tracked wire A-lines, never calcium on their own; calcium when calcium flanks them on
+        both sides (the wire inside an arc).
     params : PostProcessing
         Widths in A-lines and frames.
 
@@ -54,6 +75,7 @@ def postprocess(decision: np.ndarray, guidewire: np.ndarray, params: PostProcess
     smooth = circular_mean(decision, params.aline_half_width, axis=1)
     smooth = edge_mean(smooth, params.frame_half_width, axis=0)
     labels = (smooth > params.threshold) & ~guidewire
+    labels |= _wire_gaps_in_arcs(labels, guidewire)
     if params.close_radius:
         labels = _erode(_dilate(labels, params.close_radius), params.close_radius)
     if params.open_radius:

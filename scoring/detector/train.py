@@ -172,7 +172,8 @@ def compare_classifiers(sets, *, seed: int, n_splits: int = 4, names=None) -> tu
 def _score_post(sets, decisions, post: PostProcessing) -> float:
     """What the targets ask for, on out-of-fold decisions: pooled accuracy + the lower of precision
     and recall (neither may be bought with the other), minus the median ICS error / 1000, minus the
-    mean ICS above 5 of the calcium-free pullbacks / 100 (they must score ICS <= 5).
+    mean ICS above 5 of the calcium-free pullbacks / 25 (they must score ICS <= 5: 4 units above
+    it weigh as much as 0.16 of accuracy).
 
     The median, not the mean: one training pullback whose calcium the look hides (a noise floor
     above the echo) would otherwise pull the threshold down for every other pullback.
@@ -183,7 +184,7 @@ def _score_post(sets, decisions, post: PostProcessing) -> float:
     ics_err = np.median([abs(ics(p) - s.truth.ics) for s, p in zip(sets, preds, strict=True)])
     free = [max(0.0, ics(p) - 5.0) for s, p in zip(sets, preds, strict=True) if s.truth.ics == 0]
     free_excess = float(np.mean(free)) if free else 0.0
-    return min(pooled["precision"], pooled["recall"]) + pooled["accuracy"] - ics_err / 1000.0 - free_excess / 100.0
+    return min(pooled["precision"], pooled["recall"]) + pooled["accuracy"] - ics_err / 1000.0 - free_excess / 25.0
 
 
 def tune_postprocessing(sets, decisions) -> tuple:

@@ -117,6 +117,39 @@ def test_guidewire_mask_covers_a_narrow_shadow_but_not_the_edge_of_a_calcium_arc
     assert not guidewire_mask(narrowness(only_arc), only_arc).any()
 
 
+def test_guidewire_is_found_where_the_deep_tissue_is_dark_anyway():
+    """A look with a high noise floor: half of every A-line's tail is below the dark level, the
+    wire's shadow all of it. The absolute narrowness (0.3 on the path) missed it; the shadow is
+    measured above the frame's background."""
+    rng = np.random.default_rng(1)
+    dark = np.clip(rng.normal(0.45, 0.05, (30, 256)), 0, 1)
+    dark[:, 60:73] = 1.0  # a 13-A-line wire shadow (18 degrees: a wire close to the catheter)
+    dark[:, 150:200] = 1.0  # a calcium arc
+    mask = guidewire_mask(narrowness(dark), dark)
+    assert mask[:, 60:73].all() and not mask[:, 80:].any() and not mask[:, :55].any()
+
+
+def test_postprocessing_gives_the_wire_inside_an_arc_to_the_arc():
+    decision = -np.ones((2, 64))
+    decision[:, 10:40] = 1.0
+    wire = np.zeros((2, 64), bool)
+    wire[0, 20:28] = True  # inside the arc: calcium on both sides
+    wire[1, 36:44] = True  # on its edge: calcium on one side only
+    raw = PostProcessing(aline_half_width=0, frame_half_width=0, close_radius=0, open_radius=0)
+    labels = postprocess(decision, wire, raw)
+    assert labels[0, 10:40].all() and labels[0].sum() == 30
+    assert labels[1, 10:36].all() and labels[1].sum() == 26
+
+
+def test_relative_dark_is_zero_on_the_background_and_one_in_a_shadow():
+    from scoring.detector.features import relative_dark
+
+    dark = np.full((2, 100), 0.4)
+    dark[:, 10:20] = 1.0
+    rel = relative_dark(dark)
+    assert np.allclose(rel[:, 10:20], 1.0) and np.allclose(rel[:, 20:], 0.0)
+
+
 def test_guidewire_tracker_follows_a_slowly_moving_narrow_shadow():
     rng = np.random.default_rng(0)
     narrow = rng.normal(0, 0.05, (60, 128))
