@@ -191,14 +191,26 @@ def _local_path(uploaded_file) -> Iterator[str]:
         yield tmp.name
 
 
+def _stored_local_path(field_file) -> str | None:
+    """The file's path on local storage; None on a storage without local paths (S3: Django's
+    ``Storage.path`` raises NotImplementedError there, by its documented contract)."""
+    try:
+        return field_file.path
+    except NotImplementedError:
+        return None
+
+
 @contextlib.contextmanager
 def stored_file_path(field_file) -> Iterator[str]:
-    """A local path of a stored file: the file itself on local storage, else a temporary download."""
-    try:
-        yield field_file.path
+    """A local path of a stored file: the file itself on local storage, else a temporary download.
+
+    The path is looked up before the ``yield``: an error raised by the caller's ``with`` body
+    propagates as it is instead of being taken for "this storage has no local paths".
+    """
+    local = _stored_local_path(field_file)
+    if local is not None:
+        yield local
         return
-    except NotImplementedError:
-        pass
     with tempfile.NamedTemporaryFile(suffix=".dcm") as tmp, field_file.open("rb") as src:
         while chunk := src.read(COPY_CHUNK_BYTES):
             tmp.write(chunk)
