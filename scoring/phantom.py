@@ -92,7 +92,7 @@ TRAIN_RANGES = {
     "display_range_db": (46.0, 64.0), "calcium_alpha_per_mm": (14.0, 40.0), "fibrous_alpha_per_mm": (0.3, 1.2),
     "gain_offset_db": (-5.0, 5.0), "gain_drift_db": (0.0, 2.0), "tgc_db_per_mm": (-0.5, 1.5),
     "speckle_shape_k": (2.0, 20.0), "speckle_shape_nakagami": (0.6, 2.0),
-    "psf_depth_samples": (1, 3), "psf_angle_lines": (1, 3), "guidewire_radius_mm": (0.06, 0.14),
+    "psf_depth_samples": (1, 3), "psf_angle_lines": (1, 3), "guidewire_radius_mm": (0.06, 0.2),
     "guidewire_db": (-2.0, 6.0), "guidewire_shadow_np_per_mm": (40.0, 150.0),
     "ringdown_mm": (0.15, 0.4), "ringdown_db": (-10.0, 0.0),
 }
@@ -110,7 +110,7 @@ SHIFTED_RANGES = {
     "display_range_db": (66.0, 70.0), "calcium_alpha_per_mm": (12.0, 13.5), "fibrous_alpha_per_mm": (1.25, 1.4),
     "gain_offset_db": (-8.0, -5.5), "gain_drift_db": (2.0, 3.0), "tgc_db_per_mm": (1.6, 2.2),
     "speckle_shape_k": (1.2, 1.6), "speckle_shape_nakagami": (0.45, 0.55),
-    "psf_depth_samples": (4, 4), "psf_angle_lines": (4, 4), "guidewire_radius_mm": (0.15, 0.18),
+    "psf_depth_samples": (4, 4), "psf_angle_lines": (4, 4), "guidewire_radius_mm": (0.21, 0.23),
     "guidewire_db": (6.0, 8.0), "guidewire_shadow_np_per_mm": (25.0, 35.0),
     "ringdown_mm": (0.42, 0.5), "ringdown_db": (0.0, 2.0),
 }
@@ -322,7 +322,8 @@ def phantom_plan(spec: PhantomSpec) -> PullbackPlan:
         plaque_min_mm=_smooth_series(rng, z_mm, knot_mm=3.0, low=0.05, high=0.25),
         plaque_ecc_mm=_smooth_series(rng, z_mm, knot_mm=3.0, low=0.1, high=1.0 if heavy else 0.8),
         plaque_dir_rad=_smooth_series(rng, z_mm, knot_mm=6.0, low=0.0, high=2 * np.pi),
-        guidewire_r_mm=_smooth_series(rng, z_mm, knot_mm=4.0, low=0.75, high=0.95),
+        # the wire's distance from the catheter: randomised looks also put it close (a wide shadow)
+        guidewire_r_mm=_smooth_series(rng, z_mm, knot_mm=4.0, low=0.6 if wide else 0.75, high=1.05 if wide else 0.95),
         guidewire_dir_rad=_random_walk(rng, n, step_sd=0.006, start=rng.uniform(0, 2 * np.pi)),
         gain_db=_gain_db(rng, look, z_mm),
         calcium=_draw_lesions(rng, "calcium", spec, rates),

@@ -36,7 +36,9 @@ RING_STRIDE = 4  # the same-depth ring median of a frame from every 4th A-line
 ALINE_HALF_WIDTHS = (2, 8)
 FRAME_HALF_WIDTH = 2
 PULLBACK_FEATURES = ("peak_vs_pullback", "shadow_vs_pullback")
-NARROW_HALF_WIDTHS = (2, 14)  # narrowness: dark fraction over +-2 A-lines minus over +-14
+# narrowness: dark fraction over +-2 A-lines minus over +-14, or over +-4 minus over +-24 (a wide
+# wire close to the catheter: a 0.36 mm wire 0.6 mm away shadows ~35 degrees), whichever is larger
+NARROW_HALF_WIDTHS = ((2, 14), (4, 24))
 
 
 def feature_names() -> list:
@@ -188,6 +190,23 @@ def base_features(polar: np.ndarray, *, sample_spacing_mm: float) -> np.ndarray:
     return out
 
 
+NO_SHADOW_DARK_FRAC = 0.5  # an A-line with at least half of its tail dark has a shadow
+
+
+def shadow_contrast(features: np.ndarray) -> np.ndarray:
+    """How much darker the tissue behind each A-line's echo is than the other A-lines at the same
+    depths (frames, A) float32: ``-shadow_far_vs_ring``, or +inf where at least half of the tail
+    is dark (``dark_frac >= 0.5``) - arcs so wide that the ring median lies in their own shadow.
+
+    ``features``: base or full features (the base ones come first, in ``BASE_FEATURES`` order).
+    Calcium is "a bright border with a dark shadow behind it": its contrast is well above zero,
+    while fibrous plaque, side branches and normal wall have none.
+    """
+    far = features[..., BASE_FEATURES.index("shadow_far_vs_ring")]
+    dark = features[..., BASE_FEATURES.index("dark_frac")]
+    return np.where(dark >= NO_SHADOW_DARK_FRAC, np.float32(np.inf), -far).astype(np.float32)
+
+
 def _along(axis: int, ndim: int, a, b) -> tuple:
     index = [slice(None)] * ndim
     index[axis] = slice(a, b)
@@ -238,9 +257,10 @@ def relative_dark(dark_frac: np.ndarray) -> np.ndarray:
 def narrowness(dark_frac: np.ndarray) -> np.ndarray:
     """Relative dark fraction over a few A-lines minus over a wider window (frames, A): high on a
     narrow shadow (the guidewire's), near zero inside a wide one (a calcium arc) and without one."""
-    small, large = NARROW_HALF_WIDTHS
     rel = relative_dark(dark_frac)
-    return circular_mean(rel, small, axis=1) - circular_mean(rel, large, axis=1)
+    scales = [circular_mean(rel, small, axis=1) - circular_mean(rel, large, axis=1)
+              for small, large in NARROW_HALF_WIDTHS]
+    return np.maximum.reduce(scales)
 
 
 CONTEXT_BLOCK_FRAMES = 256  # frames per block when building the full features in place

@@ -12,7 +12,7 @@ MAX_STEP_DEG = 3.0  # the wire moves at most this much between frames
 STEP_COST = 0.05  # per A-line of movement, in units of the narrowness score
 PRESENT_SCORE = 0.3  # narrowness on the path above which the wire is visible in a frame
 MIN_HALF_WIDTH_DEG = 3.0  # A-lines always masked either side of the path when visible
-MAX_HALF_WIDTH_DEG = 16.0  # a dark run wider than this is calcium, not the wire
+MAX_HALF_WIDTH_DEG = 22.0  # a dark run wider than this on a side is calcium, not the wire
 DARK_RUN = 0.5  # relative dark fraction (features.relative_dark) above which an A-line belongs to the wire's shadow
 
 

@@ -17,6 +17,7 @@ class PostProcessing:
     frame_half_width: int = 1
     close_radius: int = 5  # fills gaps up to 2 x radius A-lines, e.g. the guidewire shadow in an arc
     open_radius: int = 3  # drops arcs shorter than 2 x radius + 1 A-lines
+    shadow_veto: float | None = None  # if set: an A-line whose shadow contrast is below this is not calcium
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -53,7 +54,8 @@ def _wire_gaps_in_arcs(labels: np.ndarray, guidewire: np.ndarray) -> np.ndarray:
     return out
 
 
-def postprocess(decision: np.ndarray, guidewire: np.ndarray, params: PostProcessing) -> np.ndarray:
+def postprocess(decision: np.ndarray, guidewire: np.ndarray, params: PostProcessing,
+                shadow: np.ndarray | None = None) -> np.ndarray:
     """Calcium labels (frames, A) bool.
 
     Parameters
@@ -65,6 +67,10 @@ def postprocess(decision: np.ndarray, guidewire: np.ndarray, params: PostProcess
         both sides (the wire inside an arc).
     params : PostProcessing
         Widths in A-lines and frames.
+    shadow : ndarray (frames, A), optional
+        Shadow contrast of every A-line (:func:`scoring.detector.features.shadow_contrast`);
+        with ``params.shadow_veto`` set, A-lines below it are never calcium (applied before the
+        closing, which may still bridge them inside an arc).
 
     Notes
     -----
@@ -75,6 +81,10 @@ def postprocess(decision: np.ndarray, guidewire: np.ndarray, params: PostProcess
     smooth = circular_mean(decision, params.aline_half_width, axis=1)
     smooth = edge_mean(smooth, params.frame_half_width, axis=0)
     labels = (smooth > params.threshold) & ~guidewire
+    if params.shadow_veto is not None:
+        if shadow is None:
+            raise ValueError("this post-processing vetoes A-lines without a shadow: pass their shadow contrast")
+        labels &= shadow >= params.shadow_veto
     labels |= _wire_gaps_in_arcs(labels, guidewire)
     if params.close_radius:
         labels = _erode(_dilate(labels, params.close_radius), params.close_radius)

@@ -186,3 +186,16 @@ def test_training_pullbacks_are_distinct_so_grouped_folds_do_not_leak(monkeypatc
     # why: with one seed, a randomised "noisy" pullback is the typical one again
     twins = [phantom.make_phantom(2, seed=7, preset=p, randomise=True) for p in ("typical", "noisy")]
     assert np.array_equal(next(phantom.iter_frames(twins[0])), next(phantom.iter_frames(twins[1])))
+
+
+def test_the_shadow_veto_removes_shadowless_a_lines_only_when_asked():
+    decision = np.ones((1, 32))
+    shadow = np.full((1, 32), 0.4, np.float32)
+    shadow[0, :8] = -0.01  # no shadow
+    wire = np.zeros((1, 32), bool)
+    raw = PostProcessing(aline_half_width=0, frame_half_width=0, close_radius=0, open_radius=0)
+    assert postprocess(decision, wire, raw, shadow).all()
+    vetoed = postprocess(decision, wire, PostProcessing(**{**raw.as_dict(), "shadow_veto": 0.0}), shadow)
+    assert not vetoed[0, :8].any() and vetoed[0, 8:].all()
+    with pytest.raises(ValueError, match="shadow contrast"):
+        postprocess(decision, wire, PostProcessing(shadow_veto=0.0))

@@ -160,3 +160,17 @@ def test_ring_features_hold_under_a_depth_gain_ramp():
     assert np.sign(ramp[-1, cols]).tolist() == [-1.0, -1.0]
     assert ramp[-1, cols[1]] == pytest.approx(flat[-1, cols[1]], rel=0.35)
     assert np.abs(ramp[:-1, cols[1]]).max() < 0.02
+
+
+@pytest.mark.parametrize("kind, low, high", [("calcium", 0.5, np.inf), ("fibrous", -0.03, 0.03), ("normal", -0.03, 0.03)])
+def test_shadow_contrast_is_high_behind_calcium_only(kind, low, high):
+    base = fe.base_features(_polar(kind), sample_spacing_mm=SPACING_MM)
+    assert low <= fe.shadow_contrast(base)[0, -1] <= high
+
+
+def test_an_arc_whose_shadow_is_also_the_ring_keeps_its_shadow():
+    """All around calcium (a 360-degree arc): the ring median is the shadow itself, so the shadow
+    is not darker than its ring; it is dark, which counts."""
+    polar = np.stack([_aline("calcium")] * 8)[None]
+    polar[0, :, 60:] += np.linspace(0, 3, 8, dtype=np.float32)[:, None]  # not bit-equal lines
+    assert np.isinf(fe.shadow_contrast(fe.base_features(polar, sample_spacing_mm=SPACING_MM))).all()
