@@ -100,7 +100,7 @@ TRAIN_RANGES = {
 # Held-out parameter ranges: values OUTSIDE the training ranges (heavier-tailed speckle, more
 # blur, brighter blood, fibrous plaque nearly as bright as calcium and attenuating more, a weaker
 # calcium shadow, wider wire, longer ring-down, stronger TGC and gain), still a fair image in which
-# a reader sees calcium: the calcium shadow stays about ten times the fibrous plaque's attenuation.
+# a reader sees calcium: calcium still attenuates at least eight times more than fibrous plaque.
 # (An earlier version let fibrous plaque attenuate more than thin calcium: no reader, and no
 # detector of "a bright border with a shadow behind it", can tell those apart.)
 SHIFTED_RANGES = {
