@@ -1,6 +1,7 @@
 """Detector benchmark, one command: ``python benchmarks/detector_benchmark.py [--quick]``.
 
-Prints accuracy on held-out phantoms of every preset (per A-line and ICS), the end-to-end time
+Prints accuracy on held-out phantoms of every preset (per A-line and ICS), stress cases outside
+the presets (wide or close guidewire, texture added after scan conversion, attenuated plaque), the end-to-end time
 of ``manage.py score_pullback`` on a 2400-frame pullback, the decode+polar floor measured in
 the same run, their ratio, and the peak memory of scoring a 6000-frame pullback: the sum over the main process and its
 workers (RSS and PSS, sampled from /proc).
@@ -135,6 +136,60 @@ def accuracy(n_per_preset: int, frames: int) -> dict:
             "held_out": evaluate(model, fixed + randomised)}
 
 
+def robustness(frames: int = 400) -> list:
+    """Held-out stress cases outside what the phantom's presets draw, one factor at a time: what
+    another generator might do differently. Fixed looks of "typical" / "none", seeds 501-502."""
+    import dataclasses
+
+    import numpy as np
+    from scipy.ndimage import uniform_filter
+
+    from scoring import phantom
+    from scoring.detector import features as fe
+    from scoring.detector.pipeline import base_features_from_chunks
+    from scoring.detector.postprocess import ics
+    from scoring.detector.train import N_ALINES, PhantomSet, aline_metrics, predict
+    from scoring.model_store import load_model
+
+    model = load_model()
+
+    def cartesian_texture(chunks, seed):  # speckle-like texture added after scan conversion
+        rng = np.random.default_rng(seed)
+        for chunk in chunks:
+            noise = uniform_filter(rng.normal(0, 1, chunk.shape).astype(np.float32), size=(1, 3, 3)) * 3
+            out = np.clip(chunk + 25.0 * noise, 0, 255).astype(np.uint8)
+            out[chunk == 0] = 0
+            yield out
+
+    def wire_close(plan):
+        plan.guidewire_r_mm = np.full_like(plan.guidewire_r_mm, 0.55)
+
+    cases = [
+        ("baseline", {}, None, False),
+        ("guidewire 0.4 mm wide", {"guidewire_radius_mm": 0.2}, None, False),
+        ("guidewire 0.55 mm from the catheter", {}, wire_close, False),
+        ("texture added in Cartesian space", {}, None, True),
+        ("attenuated plaque (dim, 8 per mm) in place of fibrous", {"fibrous_db": -30.0, "fibrous_alpha_per_mm": 8.0},
+         None, False),
+    ]
+    rows = []
+    for name, look, change, texture in cases:
+        for preset, seed in (("typical", 501), ("none", 502)):
+            plan = phantom.make_phantom(frames, seed=seed, preset=preset)
+            plan.look = dataclasses.replace(plan.look, **look)
+            if change:
+                change(plan)
+            chunks = phantom.iter_frames(plan)
+            if texture:
+                chunks = cartesian_texture(chunks, seed)
+            base = base_features_from_chunks(chunks, n_alines=N_ALINES, pixel_spacing_mm=plan.spec.pixel_spacing_mm)
+            s = PhantomSet(seed, preset, fe.add_context(base), phantom.phantom_truth(plan, n_alines=N_ALINES))
+            pred = predict(model, s)
+            rows.append({"case": name, "preset": preset, **{k: round(v, 3) for k, v in aline_metrics(pred, s.truth.calcium).items()},
+                         "ics": round(ics(pred), 1), "ics_truth": round(s.truth.ics, 1)})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer phantoms, skip the 6000-frame memory run")
@@ -143,6 +198,8 @@ def main() -> None:
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     report = {"accuracy": accuracy(1 if args.quick else 3, 240)}
+    if not args.quick:
+        report["robustness"] = robustness()
     pb2400 = work / "typical-2400-seed777.dcm"
     make(pb2400, 2400, 777)
     run([PY, "manage.py", "score_pullback", str(pb2400), "--json"])  # warm the page cache
