@@ -1,5 +1,6 @@
 """factory_boy factories for registry rows. Synthetic data only."""
 
+import re
 from datetime import date
 
 import factory
@@ -80,3 +81,14 @@ class UserFactory(factory.django.DjangoModelFactory):
     def roles(self, create, extracted, **kwargs):
         for name in extracted or ():
             self.groups.add(Group.objects.get_or_create(name=name)[0])
+
+
+EXTERNAL_ASSET = re.compile(r"""(?:src|href)\s*=\s*["'](?:https?:)?//""", re.IGNORECASE)
+
+
+def assert_no_external_assets(html: str) -> None:
+    """Everything works offline: no script, style sheet or image is loaded from another host (a
+    CDN). Checked on the attributes that load things, not on any text: a random CSRF token may
+    well contain the letters "cdn"."""
+    match = EXTERNAL_ASSET.search(html)
+    assert match is None, html[max(0, match.start() - 80):match.end() + 80]

@@ -13,7 +13,7 @@ from analytics.models import AnalysisRun, SavedCohort
 from analytics.services import analysis_run
 from tests.analytics.registry_cohort import registry_cohort
 from tests.conftest import client_for
-from tests.factories import IdentityFactory
+from tests.factories import IdentityFactory, assert_no_external_assets
 
 BUILDER = {"grouping": "ics", "cutoff": "median", "endpoint": "revascularization", "horizon_days": "2191",
            "covariates": ["age_at_index", "acs", "egfr"], "count_pending": "on", "subgroup": "vessel_revascularized",
@@ -120,7 +120,7 @@ def test_the_result_page_shows_tables_charts_and_subgroups(run, investigator):
                  "Gray's test", "cox.zph", "vendor/plotly/plotly.min.js", "analysis-figures",
                  "vessel_revascularized = yes", "vessel_revascularized = no", "toImageButtonOptions"):
         assert text in page, text
-    assert "cdn" not in page.lower()
+    assert_no_external_assets(page)
     report = client_for(investigator).get(f"/analytics/runs/{run.pk}/report/").content.decode()
     assert "css/analytics.css" in report and "print-report" in report and "Table 1." in report
 

@@ -9,6 +9,7 @@ import pytest
 
 from scoring import charts
 from tests.conftest import client_for
+from tests.factories import assert_no_external_assets
 from tests.scoring.pullback_files import make_pullback
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +54,8 @@ def test_the_patient_page_shows_the_study_pullback(request, patient, persona, fr
     assert figures["map"]["data"][0]["type"] == "heatmap" and figures["arc"]["data"][0]["type"] == "scatter"
     assert ('id="frame-slider"' in html) is frames and (f"/api/pullbacks/{pullback.pk}/frames/0.png" in html) is frames
     assert f'action="/api/pullbacks/{pullback.pk}/segment-ics/"' in html
-    assert "vendor/plotly/plotly.min.js" in html and "cdn" not in html.lower()
+    assert "vendor/plotly/plotly.min.js" in html
+    assert_no_external_assets(html)
 
 
 def test_without_a_study_pullback_there_is_no_view(patient, clinician):
