@@ -1,4 +1,4 @@
-"""factory_boy factories for registry rows. Synthetic data only."""
+"""factory_boy factories for registry rows (synthetic data only), and a shared check on rendered pages."""
 
 import re
 from datetime import date
