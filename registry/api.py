@@ -20,7 +20,7 @@ from rest_framework.authentication import SessionAuthentication, TokenAuthentica
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import JSONParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -38,6 +38,7 @@ from registry.access import (
     patients_for_user,
     user_site_id,
 )
+from registry.api_parsers import DepthLimitedJSONParser
 from registry.models import (
     BASELINE_FLAGS,
     ClinicalEvent,
@@ -104,7 +105,7 @@ class RegistryApi(APIView):
     # Token first: DRF answers an unauthenticated request with the first class's challenge, so a
     # missing or bad token is a 401 (WWW-Authenticate: Token) rather than a 403.
     authentication_classes = [TokenAuthentication, SessionAuthentication]
-    parser_classes = [JSONParser]
+    parser_classes = [DepthLimitedJSONParser]
 
     def get_permissions(self):
         method = "GET" if self.request.method == "HEAD" else self.request.method
@@ -113,9 +114,16 @@ class RegistryApi(APIView):
         return [HasRole(roles)()]
 
     def handle_exception(self, exc):
+        if isinstance(exc, services.StaleVersion):
+            # The client's copy is out of date: nothing was written; send the row as it is now.
+            return Response({**self.represent(exc.current), "detail": exc.message}, status=status.HTTP_409_CONFLICT)
         if isinstance(exc, DjangoValidationError):
             exc = ValidationError(validation_detail(exc))
         return super().handle_exception(exc)
+
+    def represent(self, instance) -> dict:
+        """The output representation of one row (used for the 409 of a stale version)."""
+        return self.OutputSerializer(instance, context=self.output_context()).data
 
     def output_context(self) -> dict:
         return {"request": self.request, "can_see_identifiers": can_see_identifiers(self.request.user)}
@@ -123,6 +131,15 @@ class RegistryApi(APIView):
     def paginate(self, items) -> tuple[RegistryPagination, list]:
         paginator = RegistryPagination()
         return paginator, paginator.paginate_queryset(items, self.request, view=self)
+
+
+def version_field() -> serializers.IntegerField:
+    """The row version a client read; a write with another version than the current one is a 409."""
+    return serializers.IntegerField(
+        required=False, min_value=1, max_value=2**31 - 1,
+        help_text="The version you read. If the row has changed since, nothing is saved and the answer "
+                  "is 409 with the current representation. Leave it out to change the fields you send only.",
+    )
 
 
 def _valid(serializer_class, data, **kwargs) -> dict:
@@ -182,7 +199,7 @@ class PatientOutputSerializer(ConfidentialFieldsMixin, serializers.ModelSerializ
         model = Patient
         fields = (
             *services.PATIENT_FIELDS, "renal_impairment", "withdrawn_on", "withdrawal_reason",
-            "follow_up", "identifiers",
+            "follow_up", "identifiers", "version",
         )
         read_only_fields = fields
         confidential_fields = ("identifiers", "withdrawal_reason")
@@ -217,7 +234,7 @@ class ContactOutputSerializer(ConfidentialFieldsMixin, serializers.ModelSerializ
 
     class Meta:
         model = FollowUpContact
-        fields = ("id", *services.CONTACT_FIELDS, "created_by", "created_at")
+        fields = ("id", *services.CONTACT_FIELDS, "created_by", "created_at", "version")
         read_only_fields = fields
         confidential_fields = ("notes",)
         ref_name = "Contact"
@@ -238,7 +255,7 @@ class EventOutputSerializer(ConfidentialFieldsMixin, serializers.ModelSerializer
         model = ClinicalEvent
         fields = (
             "id", "study_id", *services.EVENT_FIELDS, "verification", "verified_by", "verified_at",
-            "source_document", "created_at",
+            "source_document", "created_at", "version",
         )
         read_only_fields = fields
         # A source document reference is free text too (letters, file names): not for investigators.
@@ -255,6 +272,7 @@ class EventInputSerializer(RejectUnknownKeysMixin, serializers.ModelSerializer):
 
 class ReasonSerializer(RejectUnknownKeysMixin, serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True)
+    version = version_field()
 
     class Meta:
         ref_name = "Reason"
@@ -262,6 +280,8 @@ class ReasonSerializer(RejectUnknownKeysMixin, serializers.Serializer):
 
 class TokenObtainApi(ObtainAuthToken):
     """Exchange a username and password for the user's API token (header `Authorization: Token <key>`)."""
+
+    parser_classes = [FormParser, MultiPartParser, DepthLimitedJSONParser]
 
     @extend_schema(responses=inline_serializer("Token", {"token": serializers.CharField()}))
     def post(self, request, *args, **kwargs):
@@ -332,10 +352,14 @@ class PatientDetailApi(RegistryApi):
 
     class InputSerializer(PatientInputSerializer):
         reason = serializers.CharField(required=False, allow_blank=True)
+        version = version_field()
 
         class Meta(PatientInputSerializer.Meta):
-            fields = (*PatientInputSerializer.Meta.fields, "reason")
+            fields = (*PatientInputSerializer.Meta.fields, "reason", "version")
             ref_name = "PatientUpdate"
+
+    def represent(self, instance) -> dict:
+        return _patient_data(self, instance)
 
     @extend_schema(responses=PatientOutputSerializer)
     def get(self, request, study_id: str):
@@ -346,8 +370,9 @@ class PatientDetailApi(RegistryApi):
     def patch(self, request, study_id: str):
         patient = patient_get_for_user(user=request.user, study_id=study_id)
         data = dict(_valid(self.InputSerializer, request.data, partial=True, context={"request": request}))
-        reason = data.pop("reason", "")
-        patient = services.patient_update(user=request.user, patient=patient, data=data, reason=reason)
+        reason, version = data.pop("reason", ""), data.pop("version", None)
+        patient = services.patient_update(user=request.user, patient=patient, data=data, reason=reason,
+                                          expected_version=version)
         return Response(_patient_data(self, patient))
 
 
@@ -427,9 +452,10 @@ class ContactUpdateDeleteApi(RegistryApi):
 
     class InputSerializer(ContactInputSerializer):
         reason = serializers.CharField(required=False, allow_blank=True)
+        version = version_field()
 
         class Meta(ContactInputSerializer.Meta):
-            fields = (*ContactInputSerializer.Meta.fields, "reason")
+            fields = (*ContactInputSerializer.Meta.fields, "reason", "version")
             ref_name = "ContactUpdate"
 
     def _contact(self, request, study_id: str, pk: int):
@@ -440,21 +466,25 @@ class ContactUpdateDeleteApi(RegistryApi):
     def patch(self, request, study_id: str, pk: int):
         contact = self._contact(request, study_id, pk)
         data = dict(_valid(self.InputSerializer, request.data, partial=True))
-        reason = data.pop("reason", "")
-        contact = services.contact_update(user=request.user, contact=contact, data=data, reason=reason)
+        reason, version = data.pop("reason", ""), data.pop("version", None)
+        contact = services.contact_update(user=request.user, contact=contact, data=data, reason=reason,
+                                          expected_version=version)
         return Response(self.OutputSerializer(contact, context=self.output_context()).data)
 
     @extend_schema(request=ReasonSerializer, responses={204: None})
     def delete(self, request, study_id: str, pk: int):
         contact = self._contact(request, study_id, pk)
-        services.contact_delete(user=request.user, contact=contact, reason=_delete_reason(request))
+        services.contact_delete(user=request.user, contact=contact, **_delete_reason(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-def _delete_reason(request) -> str:
-    # Some HTTP clients cannot send a body with DELETE: accept ?reason= as well.
-    data = request.data if request.data else {"reason": request.query_params.get("reason", "")}
-    return _valid(ReasonSerializer, data).get("reason", "")
+def _delete_reason(request) -> dict:
+    """The reason (and optional version) of a DELETE, as service keyword arguments.
+
+    Some HTTP clients cannot send a body with DELETE: ?reason= and ?version= are accepted as well."""
+    data = request.data if request.data else {k: v for k, v in request.query_params.items() if k in ("reason", "version")}
+    valid = _valid(ReasonSerializer, data)
+    return {"reason": valid.get("reason", ""), "expected_version": valid.get("version")}
 
 
 # Clinical events ----------------------------------------------------------------------------
@@ -494,23 +524,25 @@ class EventUpdateDeleteApi(RegistryApi):
 
     class InputSerializer(EventInputSerializer):
         reason = serializers.CharField(required=False, allow_blank=True)
+        version = version_field()
 
         class Meta(EventInputSerializer.Meta):
-            fields = (*EventInputSerializer.Meta.fields, "reason")
+            fields = (*EventInputSerializer.Meta.fields, "reason", "version")
             ref_name = "EventUpdate"
 
     @extend_schema(request=InputSerializer, responses=EventOutputSerializer)
     def patch(self, request, study_id: str, pk: int):
         event = _event_for_user(request, study_id, pk)
         data = dict(_valid(self.InputSerializer, request.data, partial=True))
-        reason = data.pop("reason", "")
-        event = services.event_update(user=request.user, event=event, data=data, reason=reason)
+        reason, version = data.pop("reason", ""), data.pop("version", None)
+        event = services.event_update(user=request.user, event=event, data=data, reason=reason,
+                                      expected_version=version)
         return Response(self.OutputSerializer(event, context=self.output_context()).data)
 
     @extend_schema(request=ReasonSerializer, responses={204: None})
     def delete(self, request, study_id: str, pk: int):
         event = _event_for_user(request, study_id, pk)
-        services.event_delete(user=request.user, event=event, reason=_delete_reason(request))
+        services.event_delete(user=request.user, event=event, **_delete_reason(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -524,6 +556,7 @@ class EventVerifyApi(RegistryApi):
         decision = serializers.ChoiceField(choices=[Verification.VERIFIED, Verification.REJECTED])
         source_document = serializers.CharField(required=False, allow_blank=True, max_length=200)
         reason = serializers.CharField(required=False, allow_blank=True)
+        version = version_field()
 
         class Meta:
             ref_name = "EventVerify"
@@ -531,8 +564,9 @@ class EventVerifyApi(RegistryApi):
     @extend_schema(request=InputSerializer, responses=EventOutputSerializer)
     def post(self, request, study_id: str, pk: int):
         event = _event_for_user(request, study_id, pk)
-        data = _valid(self.InputSerializer, request.data)
-        event = services.event_verify(user=request.user, event=event, **data)
+        data = dict(_valid(self.InputSerializer, request.data))
+        version = data.pop("version", None)
+        event = services.event_verify(user=request.user, event=event, **data, expected_version=version)
         return Response(self.OutputSerializer(event, context=self.output_context()).data)
 
 

@@ -20,9 +20,13 @@ def _jsonable(value):
     return value
 
 
+# Columns the database keeps for itself: never part of an audited change.
+_BOOKKEEPING = ("created_at", "updated_at", "version")
+
+
 def snapshot(instance: models.Model, fields: list[str] | None = None) -> dict:
     """The instance's concrete field values (foreign keys as ids), JSON-ready."""
-    names = fields or [f.name for f in instance._meta.concrete_fields if f.name not in ("created_at", "updated_at")]
+    names = fields or [f.name for f in instance._meta.concrete_fields if f.name not in _BOOKKEEPING]
     return {name: _jsonable(getattr(instance, instance._meta.get_field(name).attname)) for name in names}
 
 

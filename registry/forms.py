@@ -62,7 +62,26 @@ def add_service_errors(form: forms.Form, error: ValidationError) -> None:
         form.add_error(name if name in form.fields else None, messages)
 
 
-class _RegistryForm(forms.Form):
+def version_field(*, required: bool = True) -> forms.IntegerField:
+    """The hidden row version an edit form was opened with; a save from an older version is refused."""
+    return forms.IntegerField(
+        widget=forms.HiddenInput, required=required, min_value=1, max_value=2**31 - 1,
+        error_messages={"required": "This form was opened without the record's version: reload the page "
+                                    "and make your change again."},
+    )
+
+
+class _Form(forms.Form):
+    """A hidden field's errors (e.g. a missing version) are shown above the form, not lost."""
+
+    def _post_clean(self):
+        super()._post_clean()
+        for bound in self.hidden_fields():
+            for message in self.errors.pop(bound.name, []):
+                self.add_error(None, message)
+
+
+class _RegistryForm(_Form):
     """Fields built from the model at init; the first field gets the focus."""
 
     def __init__(self, *args, **kwargs):
@@ -103,10 +122,11 @@ class PatientForm(_RegistryForm):
             fields["site"].initial = self._sites[0].pk
         fields["study_id"].label = "Study ID"
         fields["ics_imported_source"].label = "Source of the imported ICS"
+        fields["egfr"].label = "eGFR (ml/min)"  # not capitalised to "EGFR"
         return fields
 
     def sections(self) -> list[tuple[str, list[forms.BoundField]]]:
-        placed = {name for _, names in self.SECTIONS for name in names}
+        placed = {name for _, names in self.SECTIONS for name in names} | {f.name for f in self.hidden_fields()}
         sections = [(legend, [self[n] for n in names if n in self.fields]) for legend, names in self.SECTIONS]
         # A field added to the model but not (yet) to SECTIONS is still shown.
         sections.append(("Other", [self[n] for n in self.fields if n not in placed]))
@@ -124,10 +144,13 @@ class PatientEnrolForm(PatientForm):
 
 class PatientEditForm(PatientForm):
     reason = _reason_field(required=True)
+    version = version_field()
 
 
 class IdentityForm(_RegistryForm):
     reason = _reason_field(required=False, label="Reason for change (required when changing an existing value)")
+    # Absent while the patient has no identifiers yet (nothing to overwrite).
+    version = version_field(required=False)
 
     def _build_fields(self) -> dict[str, forms.Field]:
         return _model_fields(PatientIdentity, IDENTITY_FIELDS)
@@ -157,6 +180,7 @@ class ContactForm(_RegistryForm):
 class ContactEditForm(ContactForm):
     _new = False
     reason = _reason_field(required=True)
+    version = version_field()
 
 
 class EventForm(_RegistryForm):
@@ -174,13 +198,15 @@ class EventForm(_RegistryForm):
 class EventEditForm(EventForm):
     _new = False
     reason = _reason_field(required=True)
+    version = version_field()
 
 
-class DeleteForm(forms.Form):
+class DeleteForm(_Form):
     reason = forms.CharField(label="Reason for deletion", widget=forms.Textarea(attrs={"rows": 2, "autofocus": True}))
+    version = version_field(required=False)
 
 
-class EventVerifyForm(forms.Form):
+class EventVerifyForm(_Form):
     decision = forms.ChoiceField(
         label="Decision",
         choices=[(Verification.VERIFIED, "Verified against source"), (Verification.REJECTED, "Rejected")],
@@ -189,6 +215,8 @@ class EventVerifyForm(forms.Form):
     source_document = forms.CharField(label="Source document reference", required=False, max_length=200)
     reason = forms.CharField(label="Reason (required to reject)", required=False,
                              widget=forms.Textarea(attrs={"rows": 2}))
+    # The one-click forms of the timeline and worklist post the version they showed.
+    version = version_field(required=False)
 
 
 class PatientFilterForm(forms.Form):

@@ -190,6 +190,7 @@ class _Import:
         self.problems += patients.problems + (events.problems if events else [])
         if not patients.readable or (events is not None and not events.readable):
             return  # without usable headers the rows cannot be checked against each other
+        self._check_text_cells(patients, events)
         self.file_patients = self._unique_patients(patients.rows)
         self.file_events = self._unique_events(events.rows if events else [])
         self._load_registry(set(self.file_patients) | {e.study_id for e in self.file_events})
@@ -200,10 +201,25 @@ class _Import:
             events_of[event.study_id].append(event)
         study_ids = sorted(set(self.file_patients) | set(events_of))
         for done, study_id in enumerate(study_ids, start=1):
-            self._check_patient(study_id, events_of[study_id])
+            if self._other_site(study_id):
+                self._report_other_site(study_id, events_of[study_id])
+            else:
+                self._check_patient(study_id, events_of[study_id])
             if done % 1000 == 0:
                 self.progress(20 + 40 * done // len(study_ids))
         self.progress(60)
+
+    def _check_text_cells(self, patients: Table, events: Table | None) -> None:
+        """Study IDs and site codes are plain identifiers; the ICS source must not read as a formula."""
+        for row, values in patients.rows:
+            found = rules.identifier_problems("study_id", values["study_id"])
+            found += rules.identifier_problems("site", values.get("site"))
+            found += rules.spreadsheet_text_problems("ics_source", values.get("ics_source"))
+            for p in found:
+                self._problem(PATIENTS_FILE, row, p.field, p.message)
+        for row, values in events.rows if events else []:
+            for p in rules.identifier_problems("study_id", values["study_id"]):
+                self._problem(EVENTS_FILE, row, p.field, p.message)
 
     def _unique_patients(self, rows: list[tuple[int, dict]]) -> dict[str, tuple[int, dict]]:
         seen: dict[str, tuple[int, dict]] = {}
@@ -239,6 +255,8 @@ class _Import:
             if event.study_id not in self.file_patients and event.study_id not in self.db_patients:
                 self._problem(EVENTS_FILE, event.row, "study_id",
                               f"{event.study_id} is neither in {PATIENTS_FILE} nor in the registry")
+            elif self._other_site(event.study_id):
+                kept.append(event)  # reported as another site's, whatever the registry holds for it
             elif self._db_event(event) is None and self._rejected_db_event(event):
                 continue  # the registry rejected this event: left alone
             else:
@@ -281,7 +299,7 @@ class _Import:
             kept_dates = [e.event_date for e in kept_events] + [c.contact_date for c in kept_contacts]
             self._check_patient_row(row, values, existing, death_date=deaths[0] if deaths else None,
                                     kept_dates=kept_dates)
-        self._check_site(study_id, existing, values, row, file_events)
+        self._check_site(values, row)
         self._check_events(file_events, index_date=index_date, deaths=deaths, kept_events=kept_events,
                            kept_contacts=kept_contacts)
         self._plan_patient(study_id, values, existing)
@@ -304,16 +322,27 @@ class _Import:
             self._problem(PATIENTS_FILE, row, "index_date", f"{index_date.isoformat()} is after the patient's "
                           f"follow-up record on {min(kept_dates).isoformat()}")
 
-    def _check_site(self, study_id, existing, values, row, file_events) -> None:
-        """A user restricted to one site imports only that site's patients."""
+    def _other_site(self, study_id: str) -> bool:
+        """The registry holds this study_id at a site that the (site-restricted) user may not see."""
+        existing = self.db_patients.get(study_id)
+        return self.restricted_site_id is not None and existing is not None and existing.site_id != self.restricted_site_id
+
+    def _report_other_site(self, study_id: str, file_events: list[_FileEvent]) -> None:
+        """Each row of another site's patient gets one problem saying so, and nothing else: no site
+        code, no dates, no rule checked against that patient's data (the user may not see them)."""
+        message = f"{study_id} belongs to another site: you may import only patients of your site {self.site_code}"
+        row, _ = self.file_patients.get(study_id, (None, None))
+        where = [(PATIENTS_FILE, row)] if row is not None else []
+        for file, row in where + [(EVENTS_FILE, e.row) for e in file_events]:
+            self._problem(file, row, "study_id", message)
+
+    def _check_site(self, values: dict | None, row: int | None) -> None:
+        """A user restricted to one site imports only that site's patients (another site's patients
+        are reported by `_report_other_site` and never get here)."""
         if self.restricted_site_id is None:
             return
-        message = f"you may import only patients of your site {self.site_code}"
-        if existing is not None and existing.site_id != self.restricted_site_id:
-            where = (PATIENTS_FILE, row) if values else (EVENTS_FILE, file_events[0].row)
-            self._problem(*where, "study_id", f"{study_id} belongs to site {existing.site.code}: {message}")
-        elif values and values.get("site") and values["site"] != self.site_code:
-            self._problem(PATIENTS_FILE, row, "site", message)
+        if values and values.get("site") and values["site"] != self.site_code:
+            self._problem(PATIENTS_FILE, row, "site", f"you may import only patients of your site {self.site_code}")
 
     def _check_events(self, file_events: list[_FileEvent], *, index_date: date | None, deaths: list[date],
                       kept_events: list[ClinicalEvent], kept_contacts: list[FollowUpContact]) -> None:
@@ -405,6 +434,7 @@ class _Import:
 
     @transaction.atomic
     def write(self) -> None:
+        self._check_unchanged_since_read()
         self.now = timezone.now()
         self.audit: list[AuditEntry] = []
         sites = self._sites({p["site_code"] for p in self.plan.new_patients}
@@ -416,6 +446,28 @@ class _Import:
         self._write_events(patient_ids)
         self.progress(95)
         AuditEntry.objects.bulk_create(self.audit, batch_size=BATCH_SIZE)
+
+    def _check_unchanged_since_read(self) -> None:
+        """The rows this import changes were read before its write transaction: lock them and
+        refuse the whole import if anyone saved one of them since (their version moved on)."""
+        plan = self.plan
+        for model, rows in (
+            (Patient, [p for p, _ in plan.patient_updates]),
+            (FollowUpContact, [c for c, _ in plan.contact_updates] + plan.contact_removals),
+            (ClinicalEvent, [e for e, _ in plan.event_updates]),
+        ):
+            read = {row.pk: row for row in rows}
+            now = {}
+            for chunk in _chunks(list(read)):
+                now |= dict(model.objects.select_for_update().filter(pk__in=chunk).values_list("pk", "version"))
+            for pk, row in read.items():
+                if now.get(pk) != row.version:
+                    study_id = row.study_id if isinstance(row, Patient) else row.patient.study_id
+                    self._problem(PATIENTS_FILE if model is not ClinicalEvent else EVENTS_FILE, None, None,
+                                  f"{study_id} was changed by someone else while this import was being checked. "
+                                  "Nothing was imported: run the import again.")
+        if self.problems:
+            raise ImportFailed(sorted(self.problems, key=_problem_order))
 
     def _sites(self, codes: set[str]) -> dict[str, Site]:
         sites = {s.code: s for s in Site.objects.filter(code__in=codes)}
@@ -440,7 +492,8 @@ class _Import:
                 fields.add("site")
             for name, value in changes.items():
                 setattr(patient, name, value)
-            fields |= set(changes)
+            fields |= set(changes) | {"version"}
+            patient.version += 1
             patient.updated_at = self.now
             updated.append(patient)
             self._audit(patient, patient.pk, diff(before, snapshot(patient)), PATIENTS_FILE)
@@ -460,10 +513,11 @@ class _Import:
         for contact, day in self.plan.contact_updates:
             before = snapshot(contact, CONTACT_AUDIT_FIELDS)
             contact.contact_date = day
+            contact.version += 1
             changes = diff(before, snapshot(contact, CONTACT_AUDIT_FIELDS))
             self._audit(contact, contact.patient_id, changes, PATIENTS_FILE)
         FollowUpContact.objects.bulk_update(
-            [c for c, _ in self.plan.contact_updates], ["contact_date"], batch_size=BATCH_SIZE
+            [c for c, _ in self.plan.contact_updates], ["contact_date", "version"], batch_size=BATCH_SIZE
         )
         for contact in self.plan.contact_removals:
             self._audit(contact, contact.patient_id, diff(snapshot(contact, CONTACT_AUDIT_FIELDS), {}), PATIENTS_FILE,
@@ -487,10 +541,12 @@ class _Import:
             row.target_vessel = event.target_vessel
             if (row.verification == Verification.VERIFIED) != event.verified:
                 self._set_verification(row, event.verified)
+            row.version += 1
             self._audit(row, row.patient_id, diff(before, snapshot(row, EVENT_AUDIT_FIELDS)), EVENTS_FILE)
         ClinicalEvent.objects.bulk_update(
             [row for row, _ in self.plan.event_updates],
-            ["target_vessel", "verification", "verified_by", "verified_at", "source_document"], batch_size=BATCH_SIZE,
+            ["target_vessel", "verification", "verified_by", "verified_at", "source_document", "version"],
+            batch_size=BATCH_SIZE,
         )
 
     def _set_verification(self, row: ClinicalEvent, verified: bool) -> None:

@@ -10,6 +10,12 @@ from django.db import models
 from django.db.models import Q
 
 
+def _version_field() -> models.PositiveIntegerField:
+    # Optimistic concurrency: every save through the services adds one; a form or API client
+    # posts back the version it read, and a save from a stale copy is refused (no lost update).
+    return models.PositiveIntegerField(default=1, help_text="Row version; raised by one on every change.")
+
+
 class Sex(models.TextChoices):
     MALE = "M", "Male"
     FEMALE = "F", "Female"
@@ -149,6 +155,7 @@ class Patient(models.Model):
     withdrawn_on = models.DateField(null=True, blank=True)
     withdrawal_reason = models.TextField(blank=True)
 
+    version = _version_field()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -192,6 +199,7 @@ class PatientIdentity(models.Model):
     name = models.CharField(max_length=200, blank=True)
     hospital_number = models.CharField("hospital number (MRN)", max_length=40, null=True, blank=True, unique=True)
     date_of_birth = models.DateField(null=True, blank=True)
+    version = _version_field()
 
     def __str__(self) -> str:
         return f"identity of {self.patient_id}"
@@ -204,6 +212,7 @@ class FollowUpContact(models.Model):
     vital_status = models.CharField(max_length=8, choices=VitalStatus.choices, default=VitalStatus.UNKNOWN)
     notes = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    version = _version_field()
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -236,6 +245,7 @@ class ClinicalEvent(models.Model):
     source_document = models.CharField("source document reference", max_length=200, blank=True)
     notes = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    version = _version_field()
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

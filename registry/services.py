@@ -1,10 +1,17 @@
 """Writes to the registry. Every function validates with `registry.rules`, writes inside a
-transaction and records the audit trail; views, the API and the importer call only these."""
+transaction and records the audit trail; views, the API and the importer call only these.
+
+Concurrency: a change re-reads its row under a lock (`select_for_update`; on SQLite the IMMEDIATE
+transaction holds the write lock) and writes only the fields it changes, so two saves at once
+never undo each other and the audit matches the data after any interleaving. Rows carry a
+`version`, raised by one on every change: a caller that passes the version it read
+(`expected_version`) gets `StaleVersion` instead of overwriting a change made since.
+"""
 
 from datetime import date
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -30,6 +37,55 @@ CONTACT_FIELDS = ("contact_date", "method", "vital_status", "notes")
 EVENT_FIELDS = ("event_type", "event_date", "revascularization_method", "target_vessel", "source", "notes")
 
 
+class StaleVersion(Exception):
+    """A save from a copy that someone else has changed since it was read; nothing was written.
+
+    `current` is the row as it is now (for showing the current values), `message` says who
+    changed it and when."""
+
+    def __init__(self, current: models.Model, expected: int):
+        self.current, self.expected = current, expected
+        last = (
+            AuditEntry.objects.filter(entity=current._meta.model_name, object_id=str(current.pk))
+            .order_by("-at", "-id").values_list("username", "at").first()
+        )
+        by = f" by {last[0]} at {timezone.localtime(last[1]):%Y-%m-%d %H:%M}" if last else ""
+        what = _ENTITY_LABELS.get(current._meta.model_name, "This record")
+        self.message = (
+            f"{what} was changed{by} after you opened it, so your changes were not saved. "
+            "The current values are shown: check them and make your change again."
+        )
+        super().__init__(self.message)
+
+
+_ENTITY_LABELS = {
+    "patient": "This patient", "patientidentity": "The identifiers", "followupcontact": "This contact",
+    "clinicalevent": "This event",
+}
+
+
+def _locked(instance: models.Model, expected_version: int | None = None) -> models.Model:
+    """The row as it is now, locked until the transaction ends; StaleVersion if it moved on."""
+    current = type(instance).objects.select_for_update().get(pk=instance.pk)
+    if expected_version is not None and current.version != expected_version:
+        raise StaleVersion(current, expected_version)
+    return current
+
+
+def _save_changes(instance: models.Model, changes: dict) -> None:
+    """Write only the changed fields (plus the version and timestamps the row keeps)."""
+    instance.version += 1
+    bookkeeping = [f.name for f in instance._meta.concrete_fields if f.name == "updated_at"]
+    fields = [instance._meta.get_field(name).name for name in changes]
+    instance.save(update_fields=[*fields, "version", *bookkeeping])
+
+
+def _lock_patient(patient: Patient) -> None:
+    # Writes to one patient's follow-up are checked against each other (dates against a death,
+    # one death): serialise them on the patient row.
+    Patient.objects.select_for_update().filter(pk=patient.pk).values_list("pk", flat=True).first()
+
+
 def raise_problems(problems: list[rules.Problem]) -> None:
     if problems:
         errors: dict[str, list[str]] = {}
@@ -53,7 +109,7 @@ def _full_clean(instance, exclude: list[str] | None = None) -> None:
 def _check_patient(patient: Patient, *, date_of_birth: date | None = None) -> None:
     problems = rules.patient_problems(
         age_at_index=patient.age_at_index, egfr=patient.egfr, index_date=patient.index_date,
-        today=timezone.localdate(), ics=patient.ics_imported, date_of_birth=date_of_birth,
+        today=timezone.localdate(), ics=patient.ics_imported, date_of_birth=date_of_birth, study_id=patient.study_id, ics_source=patient.ics_imported_source,
     )
     if patient.pk and patient.index_date:
         earliest = _earliest_follow_up_date(patient)
@@ -95,12 +151,13 @@ def patient_create(*, user, data: dict, identity: dict | None = None) -> Patient
 
 
 @transaction.atomic
-def patient_update(*, user, patient: Patient, data: dict, reason: str = "") -> Patient:
-    """Change patient fields; a reason is required for any change. Returns the patient."""
+def patient_update(*, user, patient: Patient, data: dict, reason: str = "",
+                   expected_version: int | None = None) -> Patient:
+    """Change patient fields; a reason is required for any change. Returns the patient as saved."""
     unknown = set(data) - set(PATIENT_FIELDS)
     if unknown:
         raise ValidationError({f: "is not a patient field" for f in sorted(unknown)})
-    patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    patient = _locked(patient, expected_version)
     before = snapshot(patient)
     for name, value in data.items():
         setattr(patient, name, value)
@@ -110,19 +167,26 @@ def patient_update(*, user, patient: Patient, data: dict, reason: str = "") -> P
     if not changes:
         return patient
     reason = require_reason(reason, changes)
-    patient.save()
+    _save_changes(patient, changes)
     audit_record(user=user, action=AuditEntry.Action.UPDATE, instance=patient, patient=patient,
                  changes=changes, reason=reason)
     return patient
 
 
 @transaction.atomic
-def identity_set(*, user, patient: Patient, data: dict, reason: str = "") -> PatientIdentity:
+def identity_set(*, user, patient: Patient, data: dict, reason: str = "",
+                 expected_version: int | None = None) -> PatientIdentity:
     """Create or change a patient's direct identifiers (name, hospital number, date of birth)."""
     unknown = set(data) - set(IDENTITY_FIELDS)
     if unknown:
         raise ValidationError({f: "is not an identifier field" for f in sorted(unknown)})
-    identity, created = PatientIdentity.objects.get_or_create(patient=patient)
+    _lock_patient(patient)
+    identity = PatientIdentity.objects.select_for_update().filter(patient=patient).first()
+    created = identity is None
+    if created:
+        identity = PatientIdentity(patient=patient)
+    elif expected_version is not None and identity.version != expected_version:
+        raise StaleVersion(identity, expected_version)
     before = {} if created else snapshot(identity)
     for name, value in data.items():
         setattr(identity, name, value if value != "" or name != "hospital_number" else None)
@@ -133,11 +197,13 @@ def identity_set(*, user, patient: Patient, data: dict, reason: str = "") -> Pat
         ) if p.field == "date_of_birth"])
     _full_clean(identity)
     changes = diff(before, snapshot(identity))
-    if not created:
+    if created:
+        identity.save()
+    else:
         if not changes:
             return identity
         reason = require_reason(reason, changes)
-    identity.save()
+        _save_changes(identity, changes)
     audit_record(user=user, action=AuditEntry.Action.CREATE if created else AuditEntry.Action.UPDATE,
                  instance=identity, patient=patient, changes=changes, reason=reason)
     return identity
@@ -149,6 +215,7 @@ def patient_withdraw(*, user, patient: Patient, withdrawn_on: date, reason: str)
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": "A reason is required to withdraw a patient."})
+    patient = _locked(patient)
     if patient.withdrawn_on is not None:
         raise ValidationError({"withdrawn_on": f"the patient was already withdrawn on {patient.withdrawn_on.isoformat()}"})
     raise_problems(rules.follow_up_date_problems(
@@ -157,9 +224,10 @@ def patient_withdraw(*, user, patient: Patient, withdrawn_on: date, reason: str)
     ))
     before = snapshot(patient, ["withdrawn_on", "withdrawal_reason"])
     patient.withdrawn_on, patient.withdrawal_reason = withdrawn_on, reason
-    patient.save(update_fields=["withdrawn_on", "withdrawal_reason", "updated_at"])
+    changes = diff(before, snapshot(patient, ["withdrawn_on", "withdrawal_reason"]))
+    _save_changes(patient, changes)
     audit_record(user=user, action=AuditEntry.Action.WITHDRAW, instance=patient, patient=patient,
-                 changes=diff(before, snapshot(patient, ["withdrawn_on", "withdrawal_reason"])), reason=reason)
+                 changes=changes, reason=reason)
     return patient
 
 
@@ -187,6 +255,7 @@ def contact_record(*, user, patient: Patient, data: dict) -> FollowUpContact:
     """Add a follow-up contact (date, method, vital status, notes)."""
     contact = FollowUpContact(patient=patient, created_by=user if user and user.is_authenticated else None,
                               **_only(data, CONTACT_FIELDS))
+    _lock_patient(patient)
     _check_contact(contact)
     contact.save()
     audit_record(user=user, action=AuditEntry.Action.CREATE, instance=contact, patient=patient,
@@ -195,23 +264,28 @@ def contact_record(*, user, patient: Patient, data: dict) -> FollowUpContact:
 
 
 @transaction.atomic
-def contact_update(*, user, contact: FollowUpContact, data: dict, reason: str) -> FollowUpContact:
+def contact_update(*, user, contact: FollowUpContact, data: dict, reason: str,
+                   expected_version: int | None = None) -> FollowUpContact:
+    data = _only(data, CONTACT_FIELDS)
+    _lock_patient(contact.patient)
+    contact = _locked(contact, expected_version)
     before = snapshot(contact, list(CONTACT_FIELDS))
-    for name, value in _only(data, CONTACT_FIELDS).items():
+    for name, value in data.items():
         setattr(contact, name, value)
     _check_contact(contact)
     changes = diff(before, snapshot(contact, list(CONTACT_FIELDS)))
     if changes:
         reason = require_reason(reason, changes)
-        contact.save()
+        _save_changes(contact, changes)
         audit_record(user=user, action=AuditEntry.Action.UPDATE, instance=contact, patient=contact.patient,
                      changes=changes, reason=reason)
     return contact
 
 
 @transaction.atomic
-def contact_delete(*, user, contact: FollowUpContact, reason: str) -> None:
+def contact_delete(*, user, contact: FollowUpContact, reason: str, expected_version: int | None = None) -> None:
     reason = require_reason(reason, {"deleted": True})
+    contact = _locked(contact, expected_version)
     audit_record(user=user, action=AuditEntry.Action.DELETE, instance=contact, patient=contact.patient,
                  changes=diff(snapshot(contact, list(CONTACT_FIELDS)), {}), reason=reason)
     contact.delete()
@@ -248,6 +322,7 @@ def event_record(*, user, patient: Patient, data: dict) -> ClinicalEvent:
     """Add a clinical event; it starts pending verification against source documents."""
     event = ClinicalEvent(patient=patient, created_by=user if user and user.is_authenticated else None,
                           **_only(data, EVENT_FIELDS))
+    _lock_patient(patient)
     _check_event(event)
     event.save()
     audit_record(user=user, action=AuditEntry.Action.CREATE, instance=event, patient=patient,
@@ -256,23 +331,28 @@ def event_record(*, user, patient: Patient, data: dict) -> ClinicalEvent:
 
 
 @transaction.atomic
-def event_update(*, user, event: ClinicalEvent, data: dict, reason: str) -> ClinicalEvent:
+def event_update(*, user, event: ClinicalEvent, data: dict, reason: str,
+                 expected_version: int | None = None) -> ClinicalEvent:
+    data = _only(data, EVENT_FIELDS)
+    _lock_patient(event.patient)
+    event = _locked(event, expected_version)
     before = snapshot(event, list(EVENT_FIELDS))
-    for name, value in _only(data, EVENT_FIELDS).items():
+    for name, value in data.items():
         setattr(event, name, value)
     _check_event(event)
     changes = diff(before, snapshot(event, list(EVENT_FIELDS)))
     if changes:
         reason = require_reason(reason, changes)
-        event.save()
+        _save_changes(event, changes)
         audit_record(user=user, action=AuditEntry.Action.UPDATE, instance=event, patient=event.patient,
                      changes=changes, reason=reason)
     return event
 
 
 @transaction.atomic
-def event_delete(*, user, event: ClinicalEvent, reason: str) -> None:
+def event_delete(*, user, event: ClinicalEvent, reason: str, expected_version: int | None = None) -> None:
     reason = require_reason(reason, {"deleted": True})
+    event = _locked(event, expected_version)
     audit_record(user=user, action=AuditEntry.Action.DELETE, instance=event, patient=event.patient,
                  changes=diff(snapshot(event, [*EVENT_FIELDS, "verification"]), {}), reason=reason)
     event.delete()
@@ -283,7 +363,7 @@ VERIFY_FIELDS = ["verification", "verified_by", "verified_at", "source_document"
 
 @transaction.atomic
 def event_verify(*, user, event: ClinicalEvent, decision: str = Verification.VERIFIED,
-                 source_document: str = "", reason: str = "") -> ClinicalEvent:
+                 source_document: str = "", reason: str = "", expected_version: int | None = None) -> ClinicalEvent:
     """Record the check of an event against source documents: verified, or rejected (with a reason)."""
     if decision not in (Verification.VERIFIED, Verification.REJECTED):
         raise ValidationError({"decision": f"must be 'verified' or 'rejected' (got {decision!r})"})
@@ -292,6 +372,8 @@ def event_verify(*, user, event: ClinicalEvent, decision: str = Verification.VER
         raise ValidationError({"source_document": "Name the source document the event was verified against."})
     if decision == Verification.REJECTED and not (reason or "").strip():
         raise ValidationError({"reason": "A reason is required to reject an event."})
+    _lock_patient(event.patient)
+    event = _locked(event, expected_version)
     if decision == Verification.VERIFIED and event.verification == Verification.REJECTED and event.event_type == EventType.DEATH:
         other = ClinicalEvent.objects.filter(patient=event.patient, event_type=EventType.DEATH).exclude(
             pk=event.pk).exclude(verification=Verification.REJECTED).first()
@@ -302,9 +384,10 @@ def event_verify(*, user, event: ClinicalEvent, decision: str = Verification.VER
     event.verified_by = user if user and user.is_authenticated else None
     event.verified_at = timezone.now()
     event.source_document = source_document
-    event.save(update_fields=VERIFY_FIELDS)
+    changes = diff(before, snapshot(event, VERIFY_FIELDS))
+    _save_changes(event, dict.fromkeys(VERIFY_FIELDS))
     audit_record(user=user, action=AuditEntry.Action.VERIFY, instance=event, patient=event.patient,
-                 changes=diff(before, snapshot(event, VERIFY_FIELDS)), reason=(reason or "").strip())
+                 changes=changes, reason=(reason or "").strip())
     return event
 
 

@@ -123,16 +123,47 @@ def _form_page(
     request: HttpRequest, *, form: Form, write: Callable[[Form], tuple[str, str]], template: str, context: dict
 ) -> HttpResponse:
     """On a valid POST run `write(form) -> (redirect_url, success_message)`; service errors go
-    next to their fields. Otherwise (GET or errors) render the form."""
+    next to their fields. Otherwise (GET or errors) render the form. A save from a stale copy
+    shows the current values, with what differs from the submitted ones, and saves nothing."""
     if request.method == "POST" and form.is_valid():
         try:
             url, message = write(form)
+        except services.StaleVersion as stale:
+            _show_current(form, stale)
         except ValidationError as error:
             add_service_errors(form, error)
         else:
             messages.success(request, message)
             return redirect(url)
     return render(request, template, {"form": form, **context})
+
+
+def _show_current(form: Form, stale: services.StaleVersion) -> None:
+    """Put the record's current values (and version) into the form, and say what differs from
+    what the user submitted; the reason they typed is kept."""
+    names = [n for n in form.fields if n not in ("version", "reason")]
+    current = model_to_dict(stale.current, fields=names)
+    differences = [
+        f"{form.fields[n].label}: you submitted {_shown(form.fields[n], form.cleaned_data.get(n))}, "
+        f"it is now {_shown(form.fields[n], current[n])}."
+        for n in current
+        if n in form.cleaned_data and form.fields[n].prepare_value(form.cleaned_data[n]) != current[n]
+    ]
+    form.data = {**current, "version": stale.current.version, "reason": form.cleaned_data.get("reason", "")}
+    form.add_error(None, [stale.message, *differences])
+
+
+def _shown(field, value) -> str:
+    value = field.prepare_value(value)
+    if value in (None, ""):
+        return "(empty)"
+    labels = {str(k): v for k, v in getattr(field, "choices", ())}
+    return str(labels.get(str(value), value))
+
+
+def _versioned_initial(instance, fields: tuple[str, ...]) -> dict:
+    """An edit form's initial values: the fields and the version they were read at."""
+    return {**model_to_dict(instance, fields=fields), "version": instance.version}
 
 
 def _detail_url(patient: Patient) -> str:
@@ -209,11 +240,12 @@ def patient_detail(request: HttpRequest, study_id: str) -> HttpResponse:
 def patient_edit(request: HttpRequest, study_id: str) -> HttpResponse:
     patient = _patient(request, study_id)
     form = PatientEditForm(*_posted(request), sites=_sites_for(request.user),
-                           initial=model_to_dict(patient, fields=PATIENT_FIELDS))
+                           initial=_versioned_initial(patient, PATIENT_FIELDS))
 
     def write(form: PatientEditForm) -> tuple[str, str]:
         updated = services.patient_update(user=request.user, patient=patient, data=form.data_for(PATIENT_FIELDS),
-                                          reason=form.cleaned_data["reason"])
+                                          reason=form.cleaned_data["reason"],
+                                          expected_version=form.cleaned_data["version"])
         return _detail_url(updated), f"Patient {updated.study_id} saved."
 
     return _form_page(request, form=form, write=write, template="registry/patient_form.html",
@@ -225,12 +257,12 @@ def patient_edit(request: HttpRequest, study_id: str) -> HttpResponse:
 def identity_edit(request: HttpRequest, study_id: str) -> HttpResponse:
     patient = _patient(request, study_id)
     identity = PatientIdentity.objects.filter(patient=patient).first()
-    initial = model_to_dict(identity, fields=IDENTITY_FIELDS) if identity else {}
+    initial = _versioned_initial(identity, IDENTITY_FIELDS) if identity else {}
     form = IdentityForm(*_posted(request), initial=initial)
 
     def write(form: IdentityForm) -> tuple[str, str]:
         services.identity_set(user=request.user, patient=patient, data=form.data_for(IDENTITY_FIELDS),
-                              reason=form.cleaned_data["reason"])
+                              reason=form.cleaned_data["reason"], expected_version=form.cleaned_data["version"])
         return _detail_url(patient), f"Identifiers of {patient.study_id} saved."
 
     return _form_page(request, form=form, write=write, template="registry/followup_form.html",
@@ -273,11 +305,11 @@ def contact_create(request: HttpRequest, study_id: str) -> HttpResponse:
 @role_required(EDIT_REGISTRY)
 def contact_edit(request: HttpRequest, study_id: str, pk: int) -> HttpResponse:
     contact = _contact(request, study_id, pk)
-    form = ContactEditForm(*_posted(request), initial=model_to_dict(contact, fields=CONTACT_FIELDS))
+    form = ContactEditForm(*_posted(request), initial=_versioned_initial(contact, CONTACT_FIELDS))
 
     def write(form: ContactEditForm) -> tuple[str, str]:
         services.contact_update(user=request.user, contact=contact, data=form.data_for(CONTACT_FIELDS),
-                                reason=form.cleaned_data["reason"])
+                                reason=form.cleaned_data["reason"], expected_version=form.cleaned_data["version"])
         return _detail_url(contact.patient), "Contact saved."
 
     return _form_page(request, form=form, write=write, template="registry/followup_form.html",
@@ -288,10 +320,11 @@ def contact_edit(request: HttpRequest, study_id: str, pk: int) -> HttpResponse:
 @role_required(EDIT_REGISTRY)
 def contact_delete(request: HttpRequest, study_id: str, pk: int) -> HttpResponse:
     contact = _contact(request, study_id, pk)
-    form = DeleteForm(*_posted(request))
+    form = DeleteForm(*_posted(request), initial={"version": contact.version})
 
     def write(form: DeleteForm) -> tuple[str, str]:
-        services.contact_delete(user=request.user, contact=contact, reason=form.cleaned_data["reason"])
+        services.contact_delete(user=request.user, contact=contact, reason=form.cleaned_data["reason"],
+                                expected_version=form.cleaned_data["version"])
         return _detail_url(contact.patient), "Contact deleted."
 
     return _form_page(request, form=form, write=write, template="registry/delete_form.html",
@@ -325,11 +358,11 @@ def event_create(request: HttpRequest, study_id: str) -> HttpResponse:
 @role_required(EDIT_REGISTRY)
 def event_edit(request: HttpRequest, study_id: str, pk: int) -> HttpResponse:
     event = _event(request, study_id, pk)
-    form = EventEditForm(*_posted(request), initial=model_to_dict(event, fields=EVENT_FIELDS))
+    form = EventEditForm(*_posted(request), initial=_versioned_initial(event, EVENT_FIELDS))
 
     def write(form: EventEditForm) -> tuple[str, str]:
         services.event_update(user=request.user, event=event, data=form.data_for(EVENT_FIELDS),
-                              reason=form.cleaned_data["reason"])
+                              reason=form.cleaned_data["reason"], expected_version=form.cleaned_data["version"])
         return _detail_url(event.patient), "Event saved."
 
     return _form_page(request, form=form, write=write, template="registry/followup_form.html",
@@ -341,10 +374,11 @@ def event_edit(request: HttpRequest, study_id: str, pk: int) -> HttpResponse:
 @role_required(EDIT_REGISTRY)
 def event_delete(request: HttpRequest, study_id: str, pk: int) -> HttpResponse:
     event = _event(request, study_id, pk)
-    form = DeleteForm(*_posted(request))
+    form = DeleteForm(*_posted(request), initial={"version": event.version})
 
     def write(form: DeleteForm) -> tuple[str, str]:
-        services.event_delete(user=request.user, event=event, reason=form.cleaned_data["reason"])
+        services.event_delete(user=request.user, event=event, reason=form.cleaned_data["reason"],
+                              expected_version=form.cleaned_data["version"])
         return _detail_url(event.patient), "Event deleted."
 
     return _form_page(request, form=form, write=write, template="registry/delete_form.html",
@@ -359,13 +393,15 @@ def event_verify(request: HttpRequest, study_id: str, pk: int) -> HttpResponse:
 
     A POST with errors shows this page, with the messages next to the fields."""
     event = _event(request, study_id, pk)
-    form = EventVerifyForm(*_posted(request), initial={"source_document": event.source_document})
+    form = EventVerifyForm(*_posted(request), initial={"source_document": event.source_document,
+                                                       "version": event.version})
     back = _safe_next(request, _detail_url(event.patient))
 
     def write(form: EventVerifyForm) -> tuple[str, str]:
         decision = form.cleaned_data["decision"]
         services.event_verify(user=request.user, event=event, decision=decision,
-                              source_document=form.cleaned_data["source_document"], reason=form.cleaned_data["reason"])
+                              source_document=form.cleaned_data["source_document"], reason=form.cleaned_data["reason"],
+                              expected_version=form.cleaned_data["version"])
         what = f"{event.get_event_type_display()} of {event.patient.study_id} ({event.event_date:%Y-%m-%d})"
         return back, f"{what} {'verified' if decision == Verification.VERIFIED else 'rejected'}."
 

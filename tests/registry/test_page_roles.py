@@ -54,6 +54,7 @@ def _patient_form(patient: Patient, **changes) -> dict:
         "index_date": patient.index_date.isoformat(), "presentation": patient.presentation,
         "index_treatment": patient.index_treatment, "study_vessel": patient.study_vessel,
         "vessel_revascularized": "true", "hypertension": "true", "diabetes": "false", "egfr": patient.egfr,
+        "version": patient.version,
     }
     return {**data, **changes}
 
@@ -87,7 +88,8 @@ CASES = [
      lambda w: {"contact_date": "2020-01-01", "method": "phone", "vital_status": "alive"}, EDIT_POST),
     ("contact_edit", "get", lambda w: reverse("contact_edit", args=["ICS-0001", w["contact"].pk]), None, EDIT_PAGE),
     ("contact_edit", "post", lambda w: reverse("contact_edit", args=["ICS-0001", w["contact"].pk]),
-     lambda w: {"contact_date": "2017-06-02", "method": "phone", "vital_status": "alive", "reason": "wrong day"},
+     lambda w: {"contact_date": "2017-06-02", "method": "phone", "vital_status": "alive", "reason": "wrong day",
+                "version": w["contact"].version},
      EDIT_POST),
     ("contact_delete", "get", lambda w: reverse("contact_delete", args=["ICS-0001", w["contact"].pk]), None, EDIT_PAGE),
     ("contact_delete", "post", lambda w: reverse("contact_delete", args=["ICS-0001", w["contact"].pk]),
@@ -98,7 +100,7 @@ CASES = [
     ("event_edit", "get", lambda w: reverse("event_edit", args=["ICS-0001", w["event"].pk]), None, EDIT_PAGE),
     ("event_edit", "post", lambda w: reverse("event_edit", args=["ICS-0001", w["event"].pk]),
      lambda w: {"event_type": "mi", "event_date": "2016-05-11", "target_vessel": "true", "source": "hospital_record",
-                "reason": "date from the discharge letter"}, EDIT_POST),
+                "reason": "date from the discharge letter", "version": w["event"].version}, EDIT_POST),
     ("event_delete", "get", lambda w: reverse("event_delete", args=["ICS-0001", w["event"].pk]), None, EDIT_PAGE),
     ("event_delete", "post", lambda w: reverse("event_delete", args=["ICS-0001", w["event"].pk]),
      lambda w: {"reason": "duplicate"}, EDIT_POST),

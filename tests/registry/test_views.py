@@ -36,7 +36,7 @@ def _patient_form(patient: Patient, **changes) -> dict:
         "index_date": patient.index_date.isoformat(), "presentation": patient.presentation,
         "index_treatment": patient.index_treatment, "study_vessel": patient.study_vessel,
         "vessel_revascularized": "true", "hypertension": "true", "diabetes": "false", "egfr": patient.egfr,
-        "hypercholesterolemia": "unknown", "reason": "",
+        "hypercholesterolemia": "unknown", "reason": "", "version": patient.version,
     }
     return {**data, **changes}
 
@@ -299,7 +299,7 @@ def test_edit_and_delete_contact_with_reasons(coordinator_client, patient):
     url = f"/patients/ICS-0001/contacts/{contact.pk}/"
 
     coordinator_client.post(url + "edit/", {"contact_date": "2017-06-02", "method": "phone", "vital_status": "alive",
-                                            "reason": "wrong day"})
+                                            "reason": "wrong day", "version": contact.version})
     contact.refresh_from_db()
     assert contact.contact_date == date(2017, 6, 2)
 
@@ -351,7 +351,8 @@ def test_target_vessel_on_a_stroke_is_refused_next_to_the_field(coordinator_clie
 def test_edit_event_requires_a_reason_and_delete_removes_it(coordinator_client, patient):
     event = EventFactory(patient=patient)
     url = f"/patients/ICS-0001/events/{event.pk}/"
-    data = {"event_type": "mi", "event_date": "2016-05-11", "target_vessel": "true", "source": "hospital_record"}
+    data = {"event_type": "mi", "event_date": "2016-05-11", "target_vessel": "true", "source": "hospital_record",
+            "version": event.version}
 
     refused = coordinator_client.post(url + "edit/", data)
     coordinator_client.post(url + "edit/", {**data, "reason": "date from the discharge letter"})
