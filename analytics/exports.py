@@ -1,7 +1,9 @@
 """A run's result as tables: the same tables on the result page, as CSV and as one XLSX workbook.
 
 Only aggregates leave here (no per-patient row, so no identifier can). Numbers keep full
-precision in the files; `display` formats them for the page.
+precision in the files; `display` formats them for the page. Text cells in the files (labels are
+site codes, ICS sources, ...) go through `registry.csv_io.spreadsheet_safe`, so that no spreadsheet
+runs one as a formula.
 """
 
 import csv
@@ -10,6 +12,8 @@ import math
 from dataclasses import dataclass, field
 
 from openpyxl import Workbook
+
+from registry.csv_io import spreadsheet_safe
 
 YEAR_DAYS = 365.25
 
@@ -172,8 +176,9 @@ def table_csv(table: Table) -> str:
     """CSV text; floats at full precision (repr), missing as an empty cell."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(table.columns)
-    writer.writerows([["" if v is None else (repr(v) if isinstance(v, float) else v) for v in row] for row in table.rows])
+    writer.writerow([spreadsheet_safe(c) for c in table.columns])
+    writer.writerows([["" if v is None else (repr(v) if isinstance(v, float) else spreadsheet_safe(v)) for v in row]
+                      for row in table.rows])
     return out.getvalue()
 
 
@@ -183,14 +188,14 @@ def tables_xlsx(tables: dict[str, Table], *, spec: dict | None = None) -> bytes:
     book.remove(book.active)
     for table in tables.values():
         sheet = book.create_sheet(table.name[:31])
-        sheet.append([table.title])
-        sheet.append(table.columns)
+        sheet.append([spreadsheet_safe(table.title)])
+        sheet.append([spreadsheet_safe(c) for c in table.columns])
         for row in table.rows:
-            sheet.append([None if isinstance(v, float) and not math.isfinite(v) else v for v in row])
+            sheet.append([None if isinstance(v, float) and not math.isfinite(v) else spreadsheet_safe(v) for v in row])
     if spec is not None:
         sheet = book.create_sheet("spec")
         for key, value in spec.items():
-            sheet.append([key, str(value)])
+            sheet.append([spreadsheet_safe(key), spreadsheet_safe(str(value))])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

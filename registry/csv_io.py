@@ -7,8 +7,9 @@ column order is free. Row numbers are spreadsheet rows: the header is row 1, the
 
 This module reads a file into typed rows and reports cell-level problems; the registry rules
 (ranges, dates against the index date and death) are checked by `registry.importer`. The
-writer side (`write_rows`, `format_value`) is the one place that decides how a value looks in
-a file, so that export -> import -> export gives the same bytes.
+writer side (`write_rows`, `format_value`, `spreadsheet_safe`) is the one place that decides how a
+value looks in a file, so that export -> import -> export gives the same bytes, and that no text
+cell is run as a formula by a spreadsheet.
 """
 
 import csv
@@ -76,6 +77,10 @@ EVENT_COLUMNS = (
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+# A spreadsheet (Excel, LibreOffice) reads a cell starting with one of these as a formula, which can
+# run commands or send data away ("CSV injection", OWASP). Exports prefix such text with "'".
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -244,13 +249,36 @@ def format_value(value) -> str:
     return str(value)
 
 
+def spreadsheet_safe(value):
+    """A cell value that no spreadsheet runs as a formula: text starting with =, +, -, @, a tab or a
+    carriage return gets a "'" in front (the OWASP rule). Anything else is returned as it is: numbers
+    (also negative ones, -1.5 stays -1.5), dates, missing values, text that is a plain number ("-1.5"
+    is read as the number it is, not as a formula) and a lone "-" (the tables' mark for "none").
+
+    Line breaks inside text are written as "\n": Python 3.11's csv writer leaves a bare carriage
+    return unquoted, and a spreadsheet would start a new row there, whose first cell nothing checked.
+
+    Every CSV and XLSX export passes its cells (and headers) through this one function."""
+    if not isinstance(value, str):
+        return value
+    if value.startswith(FORMULA_START) and value != "-" and not _NUMBER.fullmatch(value):
+        value = "'" + value
+    return value.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def write_rows(out, *, columns: Iterable[str], rows: Iterable[Mapping]) -> int:
-    """Write a header and one line per row (values through `format_value`). Returns rows written."""
+    """Write a header and one line per row (values through `format_value`, text through
+    `spreadsheet_safe`). Returns rows written."""
     columns = list(columns)
     writer = csv.writer(out, lineterminator=LINE_TERMINATOR)
-    writer.writerow(columns)
+    writer.writerow([spreadsheet_safe(name) for name in columns])
     count = 0
     for row in rows:
-        writer.writerow([format_value(row.get(name)) for name in columns])
+        writer.writerow([_cell(row.get(name)) for name in columns])
         count += 1
     return count
+
+
+def _cell(value) -> str:
+    # Only text is neutralised: a number formatted as "-1.5" is a number, not a formula.
+    return spreadsheet_safe(format_value(value)) if isinstance(value, str) else format_value(value)

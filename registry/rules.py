@@ -5,13 +5,23 @@ offending value so that a coordinator can fix it without reading code. Services,
 API and the CSV import all call these, so a rule is written once.
 """
 
+import re
 from dataclasses import dataclass
 from datetime import date
+
+from registry.csv_io import FORMULA_START
 
 AGE_MIN, AGE_MAX = 18, 110
 EGFR_MIN, EGFR_MAX = 0, 200
 ICS_MIN, ICS_MAX = 0, 1000
 TARGET_VESSEL_TYPES = ("mi", "revascularization")
+
+# Study IDs and site codes travel in file names, URLs and spreadsheets: plain ASCII only, and never
+# a first character that a spreadsheet reads as the start of a formula.
+_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_IDENTIFIER_REST = re.compile(r"[A-Za-z0-9_.-]")
+IDENTIFIER_NAMES = {"study_id": "A study ID", "site": "A site code"}
+_CHARACTER_NAMES = {" ": "a space", "\t": "a tab", "\r": "a line break", "\n": "a line break"}
 
 
 @dataclass(frozen=True)
@@ -36,14 +46,43 @@ def _not_future(field: str, value: date | None, today: date) -> list[Problem]:
     return []
 
 
+def _shown(character: str) -> str:
+    return _CHARACTER_NAMES.get(character, f'"{character}"')
+
+
+def identifier_problems(field: str, value: str | None) -> list[Problem]:
+    """A study ID (`field` "study_id") or site code ("site"): letters A-Z, digits, "-", "_" and ".",
+    starting with a letter or digit. Empty is left to the "required" rules."""
+    if not value or _IDENTIFIER.fullmatch(value):
+        return []
+    if not _IDENTIFIER.fullmatch(value[0]):
+        found = f"it starts with {_shown(value[0])}"
+    else:
+        found = f"it contains {_shown(next(c for c in value if not _IDENTIFIER_REST.fullmatch(c)))}"
+    return [Problem(field, f"{IDENTIFIER_NAMES[field]} may contain only letters A-Z, digits 0-9, hyphens (-), "
+                           f"underscores (_) and full stops (.), and must start with a letter or digit ({found})")]
+
+
+def spreadsheet_text_problems(field: str, value: str | None) -> list[Problem]:
+    """Text written to exported files must not start like a spreadsheet formula (=, +, -, @, tab, line break)."""
+    if not value or not value.startswith(FORMULA_START):
+        return []
+    return [Problem(field, f"must not start with =, +, -, @, a tab or a line break, which spreadsheets read as "
+                           f"the start of a formula (it starts with {_shown(value[0])})")]
+
+
 def patient_problems(
     *, age_at_index: float | None, egfr: float | None, index_date: date | None, today: date,
-    ics: float | None = None, date_of_birth: date | None = None,
+    ics: float | None = None, date_of_birth: date | None = None, study_id: str | None = None,
+    ics_source: str | None = None,
 ) -> list[Problem]:
-    """Single-patient rules: age 18-110, eGFR 0-200, ICS 0-1000, index date known and not in the future."""
-    problems = _range("age_at_index", age_at_index, AGE_MIN, AGE_MAX, "years")
+    """Single-patient rules: study ID characters, age 18-110, eGFR 0-200, ICS 0-1000 and its source
+    not formula-like, index date known and not in the future."""
+    problems = identifier_problems("study_id", study_id)
+    problems += _range("age_at_index", age_at_index, AGE_MIN, AGE_MAX, "years")
     problems += _range("egfr", egfr, EGFR_MIN, EGFR_MAX, "ml/min")
     problems += _range("ics", ics, ICS_MIN, ICS_MAX)
+    problems += spreadsheet_text_problems("ics_imported_source", ics_source)
     if index_date is None:
         problems.append(Problem("index_date", "is required (time zero of follow-up)"))
     else:

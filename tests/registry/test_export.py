@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from django.core.management import call_command
 
-from registry.csv_io import format_value
+from registry.csv_io import format_value, spreadsheet_safe, write_rows
 from registry.exporter import write_analysis_csv, write_events_csv, write_patients_csv
 from registry.importer import registry_import
 from registry.models import AuditEntry, ClinicalEvent, FollowUpContact, Patient, PatientIdentity, Site
@@ -117,6 +117,48 @@ def test_the_writers_return_the_number_of_rows_and_skip_rejected_events(site):
     assert write_patients_csv(patients_out, patients=Patient.objects.all()) == 1
     assert write_events_csv(events_out, patients=Patient.objects.all()) == 1
     assert events_out.getvalue().splitlines()[1] == "ICS-0001,mi,2016-06-01,1,0"
+
+
+# Formula injection: text that a spreadsheet would run is written with a "'" in front ---------------
+
+def test_write_rows_neutralises_formula_text_and_keeps_numbers_as_numbers():
+    out = io.StringIO()
+    rows = [{"text": t, "number": n} for t, n in [
+        ("=cmd|' /C calc'!A0", -1.5), ("+SUM(1+1)", -2), ("-2+3", 0.0), ("@SUM(A1)", None), ("\t=1", 1e-07),
+        ("\r=1", True), ("core lab = B", 3), ("-1.5", 78.0), ("-", -0.25), ("'=already quoted", date(2020, 2, 29)),
+        ("core lab\r=1+1", 5), ("two\r\nlines", 6)]]
+
+    write_rows(out, columns=["text", "number", "=header"], rows=rows)
+
+    assert list(csv.reader(io.StringIO(out.getvalue(), newline=""))) == [
+        ["text", "number", "'=header"],
+        ["'=cmd|' /C calc'!A0", "-1.5", ""], ["'+SUM(1+1)", "-2", ""], ["'-2+3", "0", ""], ["'@SUM(A1)", "", ""],
+        ["'\t=1", "1e-07", ""], ["'\n=1", "1", ""], ["core lab = B", "3", ""], ["-1.5", "78", ""], ["-", "-0.25", ""],
+        ["'=already quoted", "2020-02-29", ""], ["core lab\n=1+1", "5", ""], ["two\nlines", "6", ""],
+    ]
+    # A line break inside a cell is quoted: it does not start a new row whose first cell would be "=1+1".
+    assert '"core lab\n=1+1",5,' in out.getvalue()
+
+
+def test_spreadsheet_safe_leaves_everything_but_formula_text_alone():
+    assert [spreadsheet_safe(v) for v in (-1.5, -3, None, True, "-7", "+1e5", "ICS-0001", "", "=1", "@a", "-a")] == [
+        -1.5, -3, None, True, "-7", "+1e5", "ICS-0001", "", "'=1", "'@a", "'-a"]
+
+
+def test_registry_exports_neutralise_values_planted_before_identifiers_were_checked(tmp_path):
+    # Written around the services (as older data may be): the exports must still be safe to open.
+    p = PatientFactory(study_id="=cmd|' /C calc'!A0", site=SiteFactory(code="+SUM(1+1)"), ics_imported=12.0,
+                       ics_imported_source="@SUM(1+1)", egfr=55.5)
+    EventFactory(patient=p, event_date=date(2016, 5, 10), verification="verified")
+
+    export_folder(tmp_path)
+
+    patients = list(csv.DictReader(io.StringIO((tmp_path / "patients.csv").read_text())))
+    assert [(r["study_id"], r["site"], r["ics_source"], r["ics"], r["egfr"]) for r in patients] == [
+        ("'=cmd|' /C calc'!A0", "'+SUM(1+1)", "'@SUM(1+1)", "12", "55.5")]
+    assert (tmp_path / "events.csv").read_text().splitlines()[1] == "'=cmd|' /C calc'!A0,mi,2016-05-10,1,1"
+    row = analysis(tmp_path)["'=cmd|' /C calc'!A0"]
+    assert (row["site"], row["ics"], row["ics_source"]) == ("'+SUM(1+1)", "12", "'@SUM(1+1)")
 
 
 # The analysis dataset ----------------------------------------------------------------------------

@@ -437,8 +437,93 @@ def test_a_site_restricted_coordinator_may_not_import_another_site_s_patients(co
     rows = [patient_row(study_id="ICS-0001", site="OTH"), patient_row(study_id="ICS-0002")]
     assert problems_of(csv_text(rows, [*PATIENT_HEADER, "site"]), user=coordinator) == [
         "patients.csv row 2, column site: you may import only patients of your site EMC",
-        "patients.csv row 3, column study_id: ICS-0002 belongs to site OTH: you may import only patients of your site EMC",
+        "patients.csv row 3, column study_id: ICS-0002 belongs to another site: you may import only patients of your site EMC",
     ]
+
+
+def test_another_site_s_patient_gets_one_problem_per_row_revealing_none_of_its_data(coordinator, site, other_site):
+    """Rows that would break rules against the other site's data (dates before its index date, after
+    its death, an index date after its contacts; an event it rejected) only say "another site"."""
+    UserProfile.objects.create(user=coordinator, site=site)
+    main = PatientFactory(study_id="DEMO-00010", site=other_site, index_date=date(2010, 4, 1))
+    EventFactory(patient=main, event_type="death", event_date=date(2023, 5, 1), target_vessel=None, verification="verified")
+    ContactFactory(patient=main, contact_date=date(2012, 1, 9))
+    events_only = PatientFactory(study_id="DEMO-00011", site=other_site, index_date=date(2011, 7, 7))
+    EventFactory(patient=events_only, event_type="mi", event_date=date(2015, 1, 1), verification="rejected")
+    patients = [patient_row(study_id="DEMO-00010", index_date="2013-01-01", last_contact_date="2024-01-01")]
+    events = [event_row(study_id="DEMO-00010", event_date="2024-02-02"),
+              event_row(study_id="DEMO-00011", event_date="2009-05-05"),
+              event_row(study_id="DEMO-00011", event_date="2015-01-01")]
+
+    problems = problems_of(patients, events, user=coordinator)
+
+    message = "belongs to another site: you may import only patients of your site EMC"
+    assert problems == [
+        f"patients.csv row 2, column study_id: DEMO-00010 {message}",
+        f"events.csv row 2, column study_id: DEMO-00010 {message}",
+        f"events.csv row 3, column study_id: DEMO-00011 {message}",
+        f"events.csv row 4, column study_id: DEMO-00011 {message}",
+    ]
+    other_site_values = ["OTH", "Other hospital", "2010-04-01", "2011-07-07", "2023-05-01", "2012-01-09", "death",
+                         "rejected"]
+    assert [(p, v) for p in problems for v in other_site_values if v in p] == []
+
+
+def test_a_site_restricted_coordinator_gets_every_rule_on_the_own_site_s_patients(coordinator, site):
+    UserProfile.objects.create(user=coordinator, site=site)
+    own = PatientFactory(study_id="ICS-0001", site=site)
+    EventFactory(patient=own, event_type="death", event_date=date(2018, 1, 1), target_vessel=None)
+
+    assert problems_of([patient_row(last_contact_date="2019-01-01")], user=coordinator) == [
+        "patients.csv row 2, column last_contact_date: 2019-01-01 is after the patient's death on 2018-01-01"]
+
+
+# Formula injection: identifiers are plain, and no text cell may start like a formula -----------------
+
+STUDY_ID_RULE = ("A study ID may contain only letters A-Z, digits 0-9, hyphens (-), underscores (_) and full stops (.), "
+                 "and must start with a letter or digit")
+SITE_RULE = ("A site code may contain only letters A-Z, digits 0-9, hyphens (-), underscores (_) and full stops (.), "
+             "and must start with a letter or digit")
+FORMULA_RULE = "must not start with =, +, -, @, a tab or a line break, which spreadsheets read as the start of a formula"
+
+INJECTIONS = {
+    "study_id_formula": ({"study_id": "=cmd|' /C calc'!A0"},
+                         f'patients.csv row 2, column study_id: {STUDY_ID_RULE} (it starts with "=")'),
+    "study_id_minus": ({"study_id": "-2+3"}, f'patients.csv row 2, column study_id: {STUDY_ID_RULE} (it starts with "-")'),
+    "study_id_space": ({"study_id": "ICS 0001"}, f"patients.csv row 2, column study_id: {STUDY_ID_RULE} (it contains a space)"),
+    "study_id_pipe": ({"study_id": "ICS|0001"}, f'patients.csv row 2, column study_id: {STUDY_ID_RULE} (it contains "|")'),
+    "site_formula": ({"site": "+SUM(1+1)"}, f'patients.csv row 2, column site: {SITE_RULE} (it starts with "+")'),
+    "ics_source_formula": ({"ics": "12", "ics_source": "@SUM(1+1)"},
+                           f'patients.csv row 2, column ics_source: {FORMULA_RULE} (it starts with "@")'),
+    "ics_source_equals": ({"ics": "12", "ics_source": "=HYPERLINK(\"http://x\")"},
+                          f'patients.csv row 2, column ics_source: {FORMULA_RULE} (it starts with "=")'),
+    "ics_source_minus": ({"ics": "12", "ics_source": "-1+1"},
+                         f'patients.csv row 2, column ics_source: {FORMULA_RULE} (it starts with "-")'),
+}
+
+
+@pytest.mark.parametrize("cells, expected", INJECTIONS.values(), ids=INJECTIONS.keys())
+def test_it_rejects_identifiers_and_sources_that_a_spreadsheet_would_run(cells, expected):
+    header = [*PATIENT_HEADER, "site", "ics_source"]
+    assert problems_of(csv_text([patient_row(**{"site": "EMC"} | cells)], header)) == [expected]
+    assert list(Site.objects.values_list("code", flat=True)) == []
+
+
+def test_it_rejects_a_formula_as_study_id_in_events_csv(patient):
+    assert problems_of([patient_row()], [event_row(study_id="=1+1")]) == [
+        f'events.csv row 2, column study_id: {STUDY_ID_RULE} (it starts with "=")',
+        "events.csv row 2, column study_id: =1+1 is neither in patients.csv nor in the registry",
+    ]
+
+
+def test_plain_identifiers_with_dots_and_underscores_import(settings):
+    header = [*PATIENT_HEADER, "site", "ics_source"]
+    run(csv_text([patient_row(study_id="ics_2019.0001-b", site="EMC.north_2", ics="3", ics_source="core lab; v2 = final")],
+                 header))
+
+    patient = Patient.objects.get()
+    assert (patient.study_id, patient.site.code, patient.ics_imported_source) == (
+        "ics_2019.0001-b", "EMC.north_2", "core lab; v2 = final")
 
 
 def test_the_format_s_choices_match_the_models():

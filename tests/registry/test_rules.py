@@ -2,7 +2,14 @@
 
 from datetime import date
 
-from registry.rules import Problem, event_problems, follow_up_date_problems, patient_problems
+from registry.rules import (
+    Problem,
+    event_problems,
+    follow_up_date_problems,
+    identifier_problems,
+    patient_problems,
+    spreadsheet_text_problems,
+)
 
 TODAY = date(2026, 11, 27)
 INDEX = date(2015, 3, 2)
@@ -78,3 +85,38 @@ def test_revascularization_method_only_on_revascularization():
     assert _event(event_type="mi", revascularization_method="PCI") == [
         Problem("revascularization_method", "applies only to revascularization, not to mi")
     ]
+
+
+IDENTIFIER_RULE = ("may contain only letters A-Z, digits 0-9, hyphens (-), underscores (_) and full stops (.), "
+                   "and must start with a letter or digit")
+
+
+def test_study_ids_and_site_codes_are_plain_identifiers():
+    assert identifier_problems("study_id", "DEMO-00010") == []
+    assert identifier_problems("study_id", "ics_2019.0001") == []
+    assert identifier_problems("site", "") == []  # "required" is another rule
+    assert identifier_problems("study_id", "=cmd|' /C calc'!A0") == [
+        Problem("study_id", f'A study ID {IDENTIFIER_RULE} (it starts with "=")')]
+    assert identifier_problems("site", "+SUM(1+1)") == [Problem("site", f'A site code {IDENTIFIER_RULE} (it starts with "+")')]
+    assert identifier_problems("study_id", "\tICS") == [Problem("study_id", f"A study ID {IDENTIFIER_RULE} (it starts with a tab)")]
+    assert identifier_problems("study_id", "_ICS") == [Problem("study_id", f'A study ID {IDENTIFIER_RULE} (it starts with "_")')]
+    assert identifier_problems("study_id", "ICS/1") == [Problem("study_id", f'A study ID {IDENTIFIER_RULE} (it contains "/")')]
+    assert identifier_problems("study_id", "ICSé") == [Problem("study_id", f'A study ID {IDENTIFIER_RULE} (it contains "é")')]
+
+
+def test_text_for_exports_must_not_start_like_a_formula():
+    rule = "must not start with =, +, -, @, a tab or a line break, which spreadsheets read as the start of a formula"
+    assert spreadsheet_text_problems("ics_source", "core lab = reader B") == []
+    assert spreadsheet_text_problems("ics_source", "") == []
+    assert [spreadsheet_text_problems("ics_source", text) for text in ("=1", "+1", "-1", "@SUM(1)", "\t=1", "\r=1")] == [
+        [Problem("ics_source", f"{rule} (it starts with {shown})")]
+        for shown in ('"="', '"+"', '"-"', '"@"', "a tab", "a line break")
+    ]
+
+
+def test_patient_rules_check_the_study_id_and_the_ics_source():
+    problems = patient_problems(age_at_index=None, egfr=None, index_date=INDEX, today=TODAY, study_id="@A1",
+                                ics_source="=A1")
+    assert [p.field for p in problems] == ["study_id", "ics_imported_source"]
+    assert patient_problems(age_at_index=None, egfr=None, index_date=INDEX, today=TODAY, study_id="ICS-0001",
+                            ics_source="core lab") == []
