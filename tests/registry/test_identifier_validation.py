@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from rest_framework.test import APIClient
 
 from registry import services
-from registry.models import Patient
+from registry.models import Patient, Site
 from tests.conftest import client_for
 
 STUDY_ID_RULE = ("A study ID may contain only letters A-Z, digits 0-9, hyphens (-), underscores (_) and full stops (.), "
@@ -53,3 +53,18 @@ def test_the_api_answers_400_with_the_rule_for_study_id_and_ics_source(coordinat
     assert response.json() == {"study_id": [f'{STUDY_ID_RULE} (it starts with "+")'],
                                "ics_imported_source": [f'{FORMULA_RULE} (it starts with "=")']}
     assert not Patient.objects.exists()
+
+
+def test_the_admin_refuses_a_formula_as_site_code(admin_user):
+    admin_user.is_staff = True
+    admin_user.is_superuser = True
+    admin_user.save()
+
+    response = client_for(admin_user).post("/admin/registry/site/add/", {"code": "+SUM(1+1)", "name": "Formula hospital"})
+
+    assert response.status_code == 200
+    assert list(response.context["adminform"].form.errors["code"]) == [
+        'A site code may contain only letters A-Z, digits 0-9, hyphens (-), underscores (_) and full stops (.), '
+        'and must start with a letter or digit (it starts with "+")']
+    assert not Site.objects.filter(name="Formula hospital").exists()
+    assert client_for(admin_user).post("/admin/registry/site/add/", {"code": "RDAM.2", "name": "Rotterdam"}).status_code == 302
