@@ -11,54 +11,68 @@ import numpy as np
 import pandas as pd
 
 from analytics import cohort_data, survival, tables
-from analytics.cohort_data import SpecError
+from analytics.cohort_data import SpecError, finite_number, shown
 from analytics.fine_gray import fine_gray
 
 SPEC_FIELDS = {"cohort", "grouping", "endpoint", "horizon_days", "covariates", "competing_event", "count_pending"}
 DEFAULT_COVARIATES = ["age_at_index", "acs", "egfr", "diabetes", "prior_cabg"]
 DEFAULT_HORIZON_DAYS = 2191
+MAX_HORIZON_DAYS = 36525  # 100 years: any longer horizon is a typing error, not a study design
 
 
 def validate_spec(spec: dict, df: pd.DataFrame) -> dict:
-    """The spec with defaults filled in; SpecError (a ValueError) with a clear message otherwise."""
+    """The spec with defaults filled in; SpecError (a ValueError) with a clear message otherwise.
+
+    Every value is checked for its type, numbers also for being finite and in range, so that a
+    hostile spec (a 400-digit horizon, an object where a name belongs) is refused here with the
+    field and the problem, never fails later in pandas or the database."""
     if not isinstance(spec, dict):
         raise SpecError("the spec must be a JSON object")
     unknown = set(spec) - SPEC_FIELDS
     if unknown:
-        raise SpecError(f"unknown spec field(s): {', '.join(sorted(unknown))}")
-    cohort = spec.get("cohort") or {}
+        raise SpecError(f"unknown spec field(s): {', '.join(sorted(map(str, unknown)))}")
+    cohort = {} if spec.get("cohort") is None else spec["cohort"]
     if not isinstance(cohort, dict) or set(cohort) - {"filters"}:
         raise SpecError("cohort must be an object with 'filters'")
-    grouping = spec.get("grouping") or {"variable": "ics", "cutoff": "median"}
+    filters = cohort.get("filters", [])
+    if not isinstance(filters, list):
+        raise SpecError(f"cohort.filters must be a list of {{field, op, value}} objects, got {shown(filters)}")
+    grouping = {"variable": "ics", "cutoff": "median"} if spec.get("grouping") is None else spec["grouping"]
     if not isinstance(grouping, dict) or set(grouping) - {"variable", "cutoff"}:
         raise SpecError("grouping must be an object with 'variable' and optionally 'cutoff'")
     variable = grouping.get("variable", "ics")
     if variable != "ics" and variable not in tables.CATEGORICAL:
-        raise SpecError(f"cannot group by {variable!r}; 'ics' or one of {', '.join(tables.CATEGORICAL)}")
+        raise SpecError(f"cannot group by {shown(variable)}; 'ics' or one of {', '.join(tables.CATEGORICAL)}")
+    cohort_data.check_cutoff(grouping.get("cutoff"))
     endpoint = spec.get("endpoint", "poce")
     if endpoint not in cohort_data.ENDPOINTS:
-        raise SpecError(f"unknown endpoint {endpoint!r}; one of {', '.join(cohort_data.ENDPOINTS)}")
-    covariates = spec.get("covariates", DEFAULT_COVARIATES)
-    if not isinstance(covariates, list):
-        raise SpecError("covariates must be a list of field names")
-    allowed = set(tables.CATEGORICAL) | set(tables.CONTINUOUS) | set(tables.TABLE2_VARIABLES)
-    bad = [c for c in covariates if c not in allowed or c in ("index_treatment", "study_vessel")]
-    if bad:
-        raise SpecError(f"unknown or non-numeric covariate(s): {', '.join(map(str, bad))}")
+        raise SpecError(f"unknown endpoint {shown(endpoint)}; one of {', '.join(cohort_data.ENDPOINTS)}")
+    covariates = _valid_covariates(spec.get("covariates", DEFAULT_COVARIATES))
     horizon = spec.get("horizon_days", DEFAULT_HORIZON_DAYS)
-    if not isinstance(horizon, (int, float)) or isinstance(horizon, bool) or horizon <= 0:
-        raise SpecError(f"horizon_days must be a positive number, got {horizon!r}")
+    number = finite_number(horizon)
+    if number is None or not 1 <= number <= MAX_HORIZON_DAYS:
+        raise SpecError(f"horizon_days must be a number of days from 1 to {MAX_HORIZON_DAYS}, got {shown(horizon)}")
     competing = spec.get("competing_event", "death")
     if competing != "death":
         raise SpecError("competing_event: only 'death' is supported")
     # Whether pending (unverified) events counted: the rows were derived with it; the result says which.
     count_pending = spec.get("count_pending", True)
     if not isinstance(count_pending, bool):
-        raise SpecError(f"count_pending must be true or false, got {count_pending!r}")
-    return {"cohort": {"filters": list(cohort.get("filters", []))},
+        raise SpecError(f"count_pending must be true or false, got {shown(count_pending)}")
+    return {"cohort": {"filters": list(filters)},
             "grouping": {"variable": variable, "cutoff": grouping.get("cutoff", "median")},
             "endpoint": endpoint, "horizon_days": horizon, "covariates": covariates, "competing_event": competing,
             "count_pending": count_pending}
+
+
+def _valid_covariates(covariates) -> list[str]:
+    if not isinstance(covariates, list) or not all(isinstance(c, str) for c in covariates):
+        raise SpecError(f"covariates must be a list of field names, got {shown(covariates)}")
+    allowed = set(tables.CATEGORICAL) | set(tables.CONTINUOUS) | set(tables.TABLE2_VARIABLES)
+    bad = [c for c in covariates if c not in allowed or c in ("index_treatment", "study_vessel")]
+    if bad:
+        raise SpecError(f"unknown or non-numeric covariate(s): {', '.join(bad)}")
+    return covariates
 
 
 def run_analysis(df: pd.DataFrame, spec: dict) -> dict:

@@ -2,8 +2,6 @@
 saved cohorts. Same roles as the analysis data set (ANALYSIS_DATA); results are aggregates and
 never carry a patient identifier. A bad spec is a 400 with the reason, never a 500."""
 
-import json
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -11,10 +9,12 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from analytics import selectors, services
+from analytics.analysis import MAX_HORIZON_DAYS
 from analytics.cohort_data import SpecError
 from analytics.models import AnalysisRun, SavedCohort
 from registry.access import ANALYSIS_DATA
 from registry.api import RegistryApi, RegistryPagination
+from registry.api_parsers import JSONInputError, json_loads
 
 _ALL = {"GET": ANALYSIS_DATA, "POST": ANALYSIS_DATA, "PATCH": ANALYSIS_DATA, "DELETE": ANALYSIS_DATA}
 
@@ -102,7 +102,7 @@ class CohortCountApi(AnalysisApi):
 
     class FilterSerializer(serializers.Serializer):
         filters = serializers.CharField(required=False, default="[]")
-        horizon_days = serializers.IntegerField(min_value=1, default=2191)
+        horizon_days = serializers.IntegerField(min_value=1, max_value=MAX_HORIZON_DAYS, default=2191)
         count_pending = serializers.BooleanField(default=True)
 
         class Meta:
@@ -122,9 +122,9 @@ class CohortCountApi(AnalysisApi):
         params = self.FilterSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         try:
-            filters = json.loads(params.validated_data["filters"])
-        except json.JSONDecodeError:
-            raise SpecError("filters must be a JSON list of {field, op, value} objects") from None
+            filters = json_loads(params.validated_data["filters"])
+        except JSONInputError as exc:
+            raise SpecError(f"filters must be a JSON list of {{field, op, value}} objects ({exc})") from None
         if not isinstance(filters, list):
             raise SpecError("filters must be a JSON list of {field, op, value} objects")
         counts = selectors.cohort_count(user=request.user, filters=filters,

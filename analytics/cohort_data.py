@@ -3,6 +3,8 @@ ICS grouping. Pure pandas over the rows of registry.selectors.analysis_rows() (o
 patient, the columns of analysis_columns()); no Django.
 """
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -23,10 +25,31 @@ DERIVED = {
 }
 
 FILTER_OPS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "between", "is_missing")
+MAX_FILTERS = 200  # the builder makes at most ~30; more is not a cohort but a load test
+ICS_RANGE = (0.0, 1000.0)
+ICS_CUTOFFS = ("median", "tertiles", "quartiles")
 
 
 class SpecError(ValueError):
     """An analysis spec that cannot be run: unknown field, op, endpoint, covariate or cut-off."""
+
+
+def finite_number(value) -> float | None:
+    """`value` as a float when it is a finite number (not a boolean), else None. JSON integers
+    may be too large for a float (10**400): that is None too, not an OverflowError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def shown(value) -> str:
+    """A client's value for an error message: its repr, shortened when long (a 400-digit number)."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:30]}... ({len(text)} characters)"
 
 
 def _indicator(values: pd.Series, level: str) -> pd.Series:
@@ -66,7 +89,12 @@ def filterable_fields(df: pd.DataFrame) -> list[str]:
 
 
 def apply_filters(df: pd.DataFrame, filters: list[dict]) -> pd.DataFrame:
-    """Rows matching every filter `{"field", "op", "value"}`; SpecError for unknown fields or ops."""
+    """Rows matching every filter `{"field", "op", "value"}`; SpecError for unknown fields or ops
+    and for values of the wrong shape or type (the message names the field and the problem)."""
+    if not isinstance(filters, list):
+        raise SpecError(f"cohort filters must be a list of {{field, op, value}} objects, got {shown(filters)}")
+    if len(filters) > MAX_FILTERS:
+        raise SpecError(f"a cohort has at most {MAX_FILTERS} filters, got {len(filters)}")
     mask = pd.Series(True, index=df.index)
     for f in filters:
         mask &= _filter_mask(df, f)
@@ -75,19 +103,22 @@ def apply_filters(df: pd.DataFrame, filters: list[dict]) -> pd.DataFrame:
 
 def _filter_mask(df: pd.DataFrame, f: dict) -> pd.Series:
     if not isinstance(f, dict) or set(f) - {"field", "op", "value"} or "field" not in f or "op" not in f:
-        raise SpecError(f"a filter is an object with field, op and value: {f!r}")
+        raise SpecError(f"a filter is an object with field, op and value: {shown(f)}")
     field, op, value = f["field"], f["op"], f.get("value")
-    if field not in filterable_fields(df):
-        raise SpecError(f"unknown filter field {field!r}")
-    if op not in FILTER_OPS:
-        raise SpecError(f"unknown filter op {op!r}; one of {', '.join(FILTER_OPS)}")
+    if not isinstance(field, str) or field not in filterable_fields(df):
+        raise SpecError(f"unknown filter field {shown(field)}")
+    if not isinstance(op, str) or op not in FILTER_OPS:
+        raise SpecError(f"unknown filter op {shown(op)}; one of {', '.join(FILTER_OPS)}")
     col = df[field]
     missing = col.isna() | (col == "")
     if op == "is_missing":
+        if value not in (None, True, False) or isinstance(value, (int, float)) and not isinstance(value, bool):
+            raise SpecError(f"{field} is_missing takes true or false, got {shown(value)}")
         return missing if value in (None, True) else ~missing
+    _check_value_shape(field, op, value)
     if field in DATE_COLUMNS:
         col = pd.to_datetime(col, errors="coerce")
-        value = pd.to_datetime(value) if op not in ("in", "between") else [pd.to_datetime(v) for v in value]
+        value = _date_value(field, op, value)
     elif pd.api.types.is_float_dtype(col):
         value = _numeric_value(field, op, value)
     try:
@@ -97,21 +128,55 @@ def _filter_mask(df: pd.DataFrame, f: dict) -> pd.Series:
             "in": lambda: col.isin(list(value)),
             "between": lambda: (col >= value[0]) & (col <= value[1]),
         }[op]()
-    except (TypeError, ValueError, IndexError, KeyError) as exc:
-        raise SpecError(f"bad value {value!r} for {field} {op}: {exc}") from None
+    except (TypeError, ValueError, IndexError, KeyError, OverflowError) as exc:
+        raise SpecError(f"bad value {shown(value)} for {field} {op}: {exc}") from None
     return result & ~missing
 
 
+def _check_value_shape(field, op, value) -> None:
+    """`in` takes a list, `between` a list of two, the other ops one value; values are plain
+    (text, number, true/false), never lists or objects."""
+    values = value if op in ("in", "between") else [value]
+    if op == "in" and not isinstance(value, list):
+        raise SpecError(f"{field} in needs a list of values, got {shown(value)}")
+    if op == "between" and not (isinstance(value, list) and len(value) == 2):
+        raise SpecError(f"{field} between needs two values [low, high], got {shown(value)}")
+    if any(isinstance(v, (list, dict)) for v in values):
+        raise SpecError(f"{field} {op} needs plain values (text, numbers, true/false), got {shown(value)}")
+
+
 def _numeric_value(field, op, value):
-    try:
-        if op == "in":
-            return [float(v) for v in value]
-        if op == "between":
-            low, high = value
-            return float(low), float(high)
+    numbers = [_number(field, op, v) for v in (value if op in ("in", "between") else [value])]
+    if op == "in":
+        return numbers
+    return tuple(numbers) if op == "between" else numbers[0]
+
+
+def _number(field, op, value) -> float:
+    """A finite number; true/false (flags are 1/0) and numbers written as text count too."""
+    if isinstance(value, bool):
         return float(value)
-    except (TypeError, ValueError):
-        raise SpecError(f"{field} {op} needs a number (or true/false), got {value!r}") from None
+    number = finite_number(value)
+    if number is None and isinstance(value, str):
+        try:
+            number = finite_number(float(value))
+        except ValueError:
+            number = None
+    if number is None:
+        raise SpecError(f"{field} {op} needs a number (or true/false), got {shown(value)}")
+    return number
+
+
+def _date_value(field, op, value):
+    dates = []
+    for v in value if op in ("in", "between") else [value]:
+        if not isinstance(v, str):
+            raise SpecError(f"bad filter value for {field} {op}: a date is text YYYY-MM-DD, got {shown(v)}")
+        try:
+            dates.append(pd.to_datetime(v))
+        except (ValueError, OverflowError) as exc:
+            raise SpecError(f"bad filter value for {field} {op}: {shown(v)} is not a date YYYY-MM-DD ({exc})") from None
+    return dates if op in ("in", "between") else dates[0]
 
 
 def ics_groups(ics: pd.Series, cutoff) -> tuple[pd.Series, list[str], list[float]]:
@@ -131,14 +196,24 @@ def ics_groups(ics: pd.Series, cutoff) -> tuple[pd.Series, list[str], list[float
         k = 3 if cutoff == "tertiles" else 4
         cuts = [float(q) for q in np.quantile(present, np.arange(1, k) / k)]  # numpy's default = R type 7
         keys = [f"{cutoff[0]}{i}" for i in range(1, k + 1)]
-    elif isinstance(cutoff, (int, float)) and not isinstance(cutoff, bool):
-        cuts, keys = [float(cutoff)], ["low", "high"]
     else:
-        raise SpecError(f"unknown ICS cut-off {cutoff!r}; a number, 'median', 'tertiles' or 'quartiles'")
+        cuts, keys = [check_cutoff(cutoff)], ["low", "high"]
     idx = np.searchsorted(np.asarray(cuts), values.to_numpy(), side="right")
     labels = pd.Series(np.asarray(keys, dtype=object)[np.minimum(idx, len(keys) - 1)], index=ics.index)
     labels[values.isna()] = np.nan
     return labels, keys, cuts
+
+
+def check_cutoff(cutoff) -> float | str:
+    """An ICS cut-off as given: "median", "tertiles", "quartiles" (None = "median"), or a number
+    in the ICS range 0-1000 (as a float); SpecError otherwise."""
+    if cutoff is None or (isinstance(cutoff, str) and cutoff in ICS_CUTOFFS):
+        return cutoff or "median"
+    number = finite_number(cutoff)
+    if number is None or not ICS_RANGE[0] <= number <= ICS_RANGE[1]:
+        raise SpecError(f"unknown ICS cut-off {shown(cutoff)}; a number from 0 to 1000, 'median', 'tertiles' or "
+                        "'quartiles'")
+    return number
 
 
 def censor_at_horizon(df: pd.DataFrame, horizon_days: float) -> pd.DataFrame:

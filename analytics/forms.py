@@ -1,13 +1,14 @@
 """The cohort builder: quick filters for the study's usual selections, free filter rows on any
 baseline field, and the analysis options; both ways between the form and a spec's filters."""
 
+import math
 from datetime import date
 
 from django import forms
 from django.forms import formset_factory
 
 from analytics import cohort_data, tables
-from analytics.analysis import DEFAULT_COVARIATES, DEFAULT_HORIZON_DAYS
+from analytics.analysis import DEFAULT_COVARIATES, DEFAULT_HORIZON_DAYS, MAX_HORIZON_DAYS
 from analytics.services import SUBGROUP_VARIABLES
 from registry.models import IndexTreatment, Vessel
 
@@ -43,7 +44,8 @@ class CohortForm(forms.Form):
     cutoff = forms.ChoiceField(label="ICS cut-off", choices=CUTOFFS, initial="median")
     cutoff_value = forms.FloatField(label="Cut-off value", required=False, min_value=0)
     endpoint = forms.ChoiceField(choices=[(e, e) for e in cohort_data.ENDPOINTS], initial="poce")
-    horizon_days = forms.IntegerField(label="Horizon (days)", min_value=1, max_value=36525, initial=DEFAULT_HORIZON_DAYS)
+    horizon_days = forms.IntegerField(label="Horizon (days)", min_value=1, max_value=MAX_HORIZON_DAYS,
+                                      initial=DEFAULT_HORIZON_DAYS)
     covariates = forms.MultipleChoiceField(choices=[(c, c) for c in COVARIATES], required=False,
                                            initial=DEFAULT_COVARIATES, widget=forms.CheckboxSelectMultiple)
     count_pending = forms.BooleanField(label="Count pending (unverified) events", required=False, initial=True)
@@ -107,9 +109,12 @@ def _row_filter(field: str, op: str, text: str, kind: str) -> dict:
 def _parse(text: str, kind: str):
     if kind == "number":
         try:
-            return float(text)
+            number = float(text)
         except ValueError:
             raise ValueError(f"not a number: {text}") from None
+        if not math.isfinite(number):  # "1e400", "nan", "inf" parse, but are no value to filter on
+            raise ValueError(f"not a finite number: {text}")
+        return number
     if kind == "yes_no":
         lowered = text.lower()
         if lowered in ("yes", "true", "1"):

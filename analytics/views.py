@@ -54,8 +54,10 @@ def builder(request: HttpRequest) -> HttpResponse:
     action=save: save the filters as a named cohort."""
     if request.method == "GET":
         initial, rows = {}, []
-        if request.GET.get("cohort", "").isdigit():
-            cohort = selectors.saved_cohort_get(user=request.user, cohort_id=int(request.GET["cohort"]))
+        cohort_id = request.GET.get("cohort", "")
+        # ASCII digits only ("²".isdigit() is true, int("²") fails), and few enough for int().
+        if cohort_id.isascii() and cohort_id.isdigit() and len(cohort_id) <= 18:
+            cohort = selectors.saved_cohort_get(user=request.user, cohort_id=int(cohort_id))
             initial, rows = initial_from(cohort.filters)
             initial["cohort_name"] = cohort.name
         form, formset, fields = _builder_forms(request, initial=initial, rows=rows)

@@ -8,16 +8,20 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from registry.access import EDIT_REGISTRY, SEE_IDENTIFIERS, VIEW_PATIENTS, can_see_identifiers, patient_get_for_user
 from registry.api import RegistryApi, _valid
+from registry.api_parsers import DepthLimitedJSONParser
 from scoring import calcium_map, selectors, services
 from scoring.models import ExclusionReason, Pullback, QcStatus
 from scoring.uploads import pullback_upload_handlers, upload_too_large
 
 SEE_FRAMES = SEE_IDENTIFIERS
+# Positions along a pullback (mm): far beyond any catheter's travel, small enough that mm / frame
+# spacing stays a finite number of frames.
+MAX_POSITION_MM = 10_000
 
 
 def pullback_data(pullback: Pullback, *, identifiers: bool) -> dict:
@@ -204,8 +208,8 @@ class PullbackSegmentIcsApi(PullbackApi):
     roles = {"GET": VIEW_PATIENTS}
 
     class InputSerializer(serializers.Serializer):
-        start_mm = serializers.FloatField(min_value=0)
-        end_mm = serializers.FloatField(min_value=0)
+        start_mm = serializers.FloatField(min_value=0, max_value=MAX_POSITION_MM)
+        end_mm = serializers.FloatField(min_value=0, max_value=MAX_POSITION_MM)
 
         def validate(self, attrs):
             if attrs["end_mm"] < attrs["start_mm"]:
@@ -238,7 +242,7 @@ class PullbackSegmentIcsApi(PullbackApi):
 
 class PullbackRetryApi(PullbackApi):
     roles = {"POST": EDIT_REGISTRY}
-    parser_classes = [JSONParser]
+    parser_classes = [DepthLimitedJSONParser]
 
     @extend_schema(request=None, responses={202: PullbackOutputSerializer})
     def post(self, request, pk: int):
@@ -328,7 +332,8 @@ class PullbackAnnotationListCreateApi(PullbackApi):
         rows = annotation_list(self.pullback(pk)).select_related("created_by")
         frame = request.query_params.get("frame")
         if frame is not None:
-            if not frame.isdigit():
+            # ASCII digits only ("²".isdigit() is true, int("²") fails), and short enough for the database.
+            if not (frame.isascii() and frame.isdigit() and len(frame) <= 9):
                 return Response({"frame": ["A whole frame number."]}, status=400)
             rows = rows.filter(frame=int(frame))
         return Response(AnnotationOutputSerializer(rows, many=True).data)
