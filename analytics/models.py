@@ -5,17 +5,12 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from core.models import BackgroundJob
 from registry.models import Site
 
 
-class AnalysisRun(models.Model):
-    """One run of analytics.analysis.run_analysis on the registry, in the web process or a worker."""
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+class AnalysisRun(BackgroundJob):
+    """One run of analytics.analysis.run_analysis on the registry, in the web process or a worker (core.jobs)."""
 
     spec = models.JSONField()
     # SHA-256 of the canonical spec JSON: finds the previous run of the same analysis.
@@ -25,13 +20,9 @@ class AnalysisRun(models.Model):
     data_hash = models.CharField(max_length=64, blank=True)
     versions = models.JSONField(default=dict)
     result = models.JSONField(null=True, blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    progress_percent = models.PositiveSmallIntegerField(default=0)
-    error = models.TextField(blank=True)
     n_patients = models.PositiveIntegerField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -41,10 +32,6 @@ class AnalysisRun(models.Model):
 
     def __str__(self) -> str:
         return f"analysis {self.pk} ({self.status})"
-
-    @property
-    def done(self) -> bool:
-        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
 
 
 class SavedCohort(models.Model):

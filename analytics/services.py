@@ -15,13 +15,12 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db import transaction
-from django.utils import timezone
 
 from analytics import cohort_data, datasets
 from analytics.analysis import run_analysis, validate_spec, versions
 from analytics.cohort_data import SpecError
 from analytics.models import AnalysisRun, SavedCohort
+from core import jobs
 from registry.access import ANALYSIS_DATA, require_role, user_site_id
 from registry.models import Patient
 from registry.selectors import analysis_columns
@@ -130,9 +129,7 @@ def analysis_run_start(*, spec, user) -> AnalysisRun:
         analysis_run_execute(run_id=run.pk)
         run.refresh_from_db()
     else:
-        from analytics.tasks import analysis_run_execute_task  # the task module imports this one
-
-        transaction.on_commit(lambda: analysis_run_execute_task.delay(run.pk))
+        jobs.enqueue(run, "analytics.tasks.analysis_run_execute_task")
     return run
 
 
@@ -154,35 +151,27 @@ def analysis_run_rerun(*, run: AnalysisRun, user) -> AnalysisRun:
 
 
 def analysis_run_execute(*, run_id: int) -> None:
-    """Load the data, compute, store the result. A bad spec or a cohort that cannot be analysed
-    (e.g. one group empty) -> failed with that message; an unexpected error -> failed, re-raised."""
-    run = AnalysisRun.objects.get(pk=run_id)
-    if run.done:
-        logger.info("analysis run %s already %s; not run again", run_id, run.status)
-        return
-    started = time.monotonic()
-    AnalysisRun.objects.filter(pk=run_id).update(status=AnalysisRun.Status.RUNNING, progress_percent=1)
-    write = _progress_writer(run_id)
-    done = {"status": AnalysisRun.Status.FAILED}
-    try:
-        df = datasets.analysis_dataframe(
-            patients=_scope(run), horizon_days=run.spec["horizon_days"], count_pending=run.spec["count_pending"],
-            progress=lambda p: write(1 + 39 * p // 100),
-        )
-        write(40)
-        result = analysis_compute(df, run.spec, progress=lambda p: write(40 + 59 * p // 100))
-        done |= {"status": AnalysisRun.Status.SUCCEEDED, "result": result, "data_hash": result["data_hash"],
-                 "versions": result["versions"], "n_patients": result["n"], "progress_percent": 100}
-    except (SpecError, np.linalg.LinAlgError) as exc:
-        done |= {"error": _cannot_fit(exc), "versions": versions()}
-    except Exception as exc:
-        logger.exception("analysis run %s failed unexpectedly", run_id)
-        done["error"] = f"The analysis stopped because of an unexpected error ({type(exc).__name__})."
-        raise
-    finally:
-        done["finished_at"] = timezone.now()
-        AnalysisRun.objects.filter(pk=run_id).update(**done)
-        logger.info("analysis run %s: %s in %.1f s", run_id, done["status"], time.monotonic() - started)
+    """Load the data, compute, store the result (a core.jobs job). A bad spec or a cohort that
+    cannot be analysed (e.g. one group empty) -> failed with that message; an unexpected error ->
+    failed, re-raised."""
+
+    def body(job: jobs.JobRun) -> dict:
+        run, started = job.job, time.monotonic()
+        try:
+            df = datasets.analysis_dataframe(
+                patients=_scope(run), horizon_days=run.spec["horizon_days"], count_pending=run.spec["count_pending"],
+                progress=lambda p: job.progress(1 + 39 * p // 100),
+            )
+            job.progress(40)
+            result = analysis_compute(df, run.spec, progress=lambda p: job.progress(40 + 59 * p // 100))
+        except (SpecError, np.linalg.LinAlgError) as exc:
+            raise jobs.JobFailed(_cannot_fit(exc), versions=versions()) from exc
+        logger.info("analysis run %s: computed in %.1f s", run_id, time.monotonic() - started)
+        return {"result": result, "data_hash": result["data_hash"], "versions": result["versions"],
+                "n_patients": result["n"]}
+
+    jobs.run_job(AnalysisRun, run_id, body, unexpected=lambda exc: (
+        f"The analysis stopped because of an unexpected error ({type(exc).__name__})."))
 
 
 def _cannot_fit(exc: Exception) -> str:
@@ -195,17 +184,6 @@ def _cannot_fit(exc: Exception) -> str:
 def _scope(run: AnalysisRun):
     patients = Patient.objects.all()
     return patients if run.site_id is None else patients.filter(site_id=run.site_id)
-
-
-def _progress_writer(run_id: int) -> Callable[[int], None]:
-    last = [0]
-
-    def write(percent: int) -> None:
-        if percent >= last[0] + 5:
-            last[0] = percent
-            AnalysisRun.objects.filter(pk=run_id).update(progress_percent=min(percent, 99))
-
-    return write
 
 
 # Saved cohorts -------------------------------------------------------------------------------

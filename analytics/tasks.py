@@ -10,7 +10,7 @@ from analytics.services import analysis_run_execute
 logger = logging.getLogger(__name__)
 
 
-@shared_task(bind=True, acks_late=True)
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
 def analysis_run_execute_task(self, run_id: int) -> None:
     """Run a queued analysis (analytics.services.analysis_run_execute); the run row records the outcome."""
     started = time.monotonic()

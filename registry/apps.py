@@ -6,4 +6,7 @@ class RegistryConfig(AppConfig):
     verbose_name = "Registry"
 
     def ready(self) -> None:
+        from core import jobs
         from registry import roles  # noqa: F401  (creates the role groups after migrate)
+
+        jobs.register("registry.ImportJob", "registry.tasks.import_job_run_task")

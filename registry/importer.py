@@ -35,6 +35,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core import jobs
 from registry import csv_io, rules
 from registry.access import IMPORT_EXPORT, require_role, user_site_id
 from registry.audit import diff, snapshot
@@ -90,14 +91,17 @@ class ImportReport:
 
 def registry_import(
     *, user, patients_csv: TextIO, events_csv: TextIO | None = None, progress: Callable[[int], None] | None = None,
-    dry_run: bool = False, site_code: str | None = None,
+    dry_run: bool = False, site_code: str | None = None, before_write: Callable[[], None] | None = None,
+    after_write: Callable[[dict], None] | None = None,
 ) -> ImportReport:
     """Validate both files against the rules and the registry, then write everything or nothing.
 
     `user` is recorded in the audit trail (None: the system, e.g. the command line). `site_code` is
     the site of new patients without a `site` cell (default: the user's site, else the setting
     DEFAULT_SITE_CODE, else "MAIN"; created if it does not exist). `progress` gets percentages.
-    With `dry_run`, the summary says what would change and nothing is written.
+    With `dry_run`, the summary says what would change and nothing is written. `before_write()`
+    and `after_write(summary)` are called first and last inside the write transaction (a background
+    job locks its row there, and records its success in the same commit as the data).
 
     Checking reads the registry outside the write transaction, so that a background job's progress
     is visible while it runs; the writes then happen in one transaction.
@@ -117,7 +121,7 @@ def registry_import(
     if run.problems:
         raise ImportFailed(sorted(run.problems, key=_problem_order))
     if not dry_run:
-        run.write()
+        run.write(before=before_write, after=after_write)
     report(100)
     return ImportReport(summary=run.summary, dry_run=dry_run)
 
@@ -433,7 +437,11 @@ class _Import:
     # Writing --------------------------------------------------------------------------------
 
     @transaction.atomic
-    def write(self) -> None:
+    def write(self, before: Callable[[], None] | None = None, after: Callable[[dict], None] | None = None) -> None:
+        """Everything in one transaction; `before()` runs first in it and `after(summary)` last
+        (a background job locks its row there and records its success with the data)."""
+        if before is not None:
+            before()
         self._check_unchanged_since_read()
         self.now = timezone.now()
         self.audit: list[AuditEntry] = []
@@ -446,6 +454,8 @@ class _Import:
         self._write_events(patient_ids)
         self.progress(95)
         AuditEntry.objects.bulk_create(self.audit, batch_size=BATCH_SIZE)
+        if after is not None:
+            after(self.summary)
 
     def _check_unchanged_since_read(self) -> None:
         """The rows this import changes were read before its write transaction: lock them and
@@ -575,8 +585,6 @@ def _chunks(items: list, size: int = BATCH_SIZE) -> Iterable[list]:
 
 def import_job_start(*, user, patients_file, events_file=None) -> ImportJob:
     """Store the uploaded files on a new ImportJob and run the import in the background."""
-    from registry.tasks import import_job_run_task  # the task module imports this one
-
     if user is not None:  # None: the system (command line, scripts); the web always passes its user
         require_role(user, IMPORT_EXPORT)
     with transaction.atomic():
@@ -585,39 +593,31 @@ def import_job_start(*, user, patients_file, events_file=None) -> ImportJob:
         if events_file is not None:
             job.events_file.save(EVENTS_FILE, events_file, save=False)
         job.save()
-        transaction.on_commit(lambda: import_job_run_task.delay(job.pk))
+        jobs.enqueue(job, "registry.tasks.import_job_run_task")
     return job
 
 
 def import_job_run(*, job_id: int) -> None:
-    """Run a queued import: read the stored files, import, record the outcome on the job.
+    """Run a queued import (a core.jobs job): read the stored files, import, record the outcome.
 
-    Progress is written at most every 5%. Problems in the files -> status failed with `problems`;
-    an unexpected error -> failed with a readable `error`, then re-raised for the worker's log.
-    """
-    job = ImportJob.objects.select_related("created_by").get(pk=job_id)
-    if job.status in (ImportJob.Status.SUCCEEDED, ImportJob.Status.FAILED):
-        logger.info("import job %s already %s; not run again", job_id, job.status)
-        return
-    ImportJob.objects.filter(pk=job_id).update(status=ImportJob.Status.RUNNING, progress_percent=0)
-    done = {"status": ImportJob.Status.FAILED, "finished_at": None}
-    try:
-        report = registry_import(
-            user=job.created_by, patients_csv=_stored_text(job.patients_file),
-            events_csv=_stored_text(job.events_file) if job.events_file else None,
-            progress=_progress_writer(job_id),
-        )
-        done |= {"status": ImportJob.Status.SUCCEEDED, "summary": report.summary, "progress_percent": 100}
-    except ImportFailed as exc:
-        done["problems"] = [p.as_dict() for p in exc.problems]
-    except Exception as exc:
-        logger.exception("import job %s failed unexpectedly", job_id)
-        done["error"] = (f"The import stopped because of an unexpected error ({type(exc).__name__}: {exc}). "
-                         "Nothing was imported. Please tell the registry administrator.")
-        raise
-    finally:
-        done["finished_at"] = timezone.now()
-        ImportJob.objects.filter(pk=job_id).update(**done)
+    Problems in the files -> failed with `problems`; an unexpected error -> failed with a readable
+    `error`, then re-raised for the worker's log. The import commits only while this worker holds
+    the job, so a job re-queued after its worker stopped is imported exactly once."""
+
+    def body(run: jobs.JobRun) -> None:
+        job = ImportJob.objects.select_related("created_by").get(pk=run.pk)
+        try:
+            registry_import(
+                user=job.created_by, patients_csv=_stored_text(job.patients_file),
+                events_csv=_stored_text(job.events_file) if job.events_file else None,
+                progress=run.progress, before_write=run.hold, after_write=lambda summary: run.commit(summary=summary),
+            )
+        except ImportFailed as exc:
+            raise jobs.JobFailed("", problems=[p.as_dict() for p in exc.problems]) from exc
+
+    jobs.run_job(ImportJob, job_id, body, unexpected=lambda exc: (
+        f"The import stopped because of an unexpected error ({type(exc).__name__}: {exc}). "
+        "Nothing was imported. Please tell the registry administrator."))
 
 
 def _stored_text(stored_file) -> TextIO:
@@ -625,14 +625,3 @@ def _stored_text(stored_file) -> TextIO:
         data = f.read()
     # Decoding happens on read, so a non-UTF-8 file becomes an import problem, not a crash.
     return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
-
-
-def _progress_writer(job_id: int) -> Callable[[int], None]:
-    last = [0]
-
-    def write(percent: int) -> None:
-        if percent >= last[0] + 5 or (percent == 100 and last[0] != 100):
-            last[0] = percent
-            ImportJob.objects.filter(pk=job_id).update(progress_percent=percent)
-
-    return write

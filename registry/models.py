@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from core.models import BackgroundJob
+
 
 def _version_field() -> models.PositiveIntegerField:
     # Optimistic concurrency: every save through the services adds one; a form or API client
@@ -310,25 +312,15 @@ class UserProfile(models.Model):
         return f"{self.user} @ {self.site or 'all sites'}"
 
 
-class ImportJob(models.Model):
-    """A registry CSV import uploaded in the browser and run by a Celery worker."""
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+class ImportJob(BackgroundJob):
+    """A registry CSV import uploaded in the browser and run by a Celery worker (core.jobs)."""
 
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    progress_percent = models.PositiveSmallIntegerField(default=0)
     patients_file = models.FileField(upload_to="imports/%Y/%m/")
     events_file = models.FileField(upload_to="imports/%Y/%m/", blank=True)
     summary = models.JSONField(default=dict)
     problems = models.JSONField(default=list)
-    error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at"]

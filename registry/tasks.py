@@ -10,7 +10,7 @@ from registry.importer import import_job_run
 logger = logging.getLogger(__name__)
 
 
-@shared_task(bind=True, acks_late=True)
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
 def import_job_run_task(self, job_id: int) -> None:
     """Run a queued CSV import (registry.importer.import_job_run); the job row records the outcome."""
     started = time.monotonic()

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from core.models import BackgroundJob
 from registry.models import Patient
 from scoring import calcium_map
 
@@ -103,22 +104,13 @@ class Pullback(models.Model):
         return self.length_mm >= settings.PULLBACK_MIN_LENGTH_MM
 
 
-class ScoringRun(models.Model):
-    """One detector run over a pullback; results are written once, by the run's own row."""
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+class ScoringRun(BackgroundJob):
+    """One detector run over a pullback (a core.jobs job); results are written once, by the run's own row."""
 
     pullback = models.ForeignKey(Pullback, on_delete=models.CASCADE, related_name="runs")
     model_name = models.CharField(max_length=64)
     model_version = models.CharField(max_length=80, blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    progress_percent = models.PositiveSmallIntegerField(default=0)
     is_current = models.BooleanField(default=False)
-    attempts = models.PositiveSmallIntegerField(default=0)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
 
     ics = models.FloatField(null=True, blank=True)
@@ -129,11 +121,8 @@ class ScoringRun(models.Model):
     # Labels (frames x A-lines, bool): np.packbits then zlib; see scoring.calcium_map.
     calcium_map = models.BinaryField(null=True, blank=True)
     seconds = models.FloatField(null=True, blank=True)
-    error = models.TextField(blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["pullback", "-created_at", "-id"]
@@ -147,10 +136,6 @@ class ScoringRun(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.pk} of pullback {self.pullback_id} ({self.status})"
-
-    @property
-    def done(self) -> bool:
-        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
 
     @property
     def arc_deg_per_frame(self) -> list[float]:

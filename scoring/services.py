@@ -21,9 +21,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import IntegrityError, transaction
-from django.db.models import F
-from django.utils import timezone
 
+from core import jobs
 from registry.access import EDIT_REGISTRY, require_role
 from registry.audit import audit_record, diff, snapshot
 from registry.models import AuditEntry, Patient
@@ -31,6 +30,8 @@ from scoring import calcium_map, deid, dicom_io
 from scoring.models import ExclusionReason, Pullback, QcStatus, ScoringRun
 
 logger = logging.getLogger(__name__)
+
+SCORING_TASK = "scoring.tasks.scoring_run_task"
 
 COPY_CHUNK_BYTES = 8 * 1024 * 1024
 SCORING_CHUNK_FRAMES = 32
@@ -221,13 +222,11 @@ def stored_file_path(field_file) -> Iterator[str]:
 # Scoring runs -------------------------------------------------------------------------------
 
 def _run_create(*, pullback: Pullback, user, model_name: str | None = None) -> ScoringRun:
-    from scoring.tasks import scoring_run_task  # the task module imports this one
-
     run = ScoringRun.objects.create(
         pullback=pullback, model_name=model_name or settings_model_name(),
         requested_by=user if user is not None and user.is_authenticated else None,
     )
-    transaction.on_commit(lambda: scoring_run_task.delay(run.pk))
+    jobs.enqueue(run, SCORING_TASK)
     return run
 
 
@@ -281,54 +280,42 @@ def pullbacks_rescore(*, user, pullbacks, model_name: str | None = None) -> list
 def scoring_run_retry(*, user, run: ScoringRun) -> ScoringRun:
     """Queue a run that failed (or never finished) again, on its own row."""
     require_role(user, EDIT_REGISTRY)
-    from scoring.tasks import scoring_run_task
-
     if run.status == ScoringRun.Status.SUCCEEDED:
         raise ValidationError("This run has succeeded; there is nothing to retry.")
     with transaction.atomic():
         ScoringRun.objects.filter(pk=run.pk).update(
             status=ScoringRun.Status.QUEUED, progress_percent=0, error="", started_at=None, finished_at=None,
-            requested_by=user,
+            requested_by=user, lease="", heartbeat_at=None,
         )
-        transaction.on_commit(lambda: scoring_run_task.delay(run.pk))
+        jobs.enqueue(run, SCORING_TASK)
     run.refresh_from_db()
     return run
 
 
 def scoring_run_execute(*, run_id: int) -> ScoringRun:
-    """Score the run's pullback and write the results on the run's row (idempotent).
+    """Score the run's pullback and write the results on the run's row (a core.jobs job).
 
-    Called by the Celery task, also after a re-delivery (a worker died mid-run): a run that
-    has succeeded is left alone, any other is (re)computed and its own row overwritten.
-    Expected failures (unreadable file, unusable model) are recorded with a readable message;
-    unexpected ones too, and then re-raised for the worker's log.
+    A run is scored by the worker that claims it; one whose worker stopped is re-queued by
+    core.jobs and scored again on its own row. Expected failures (unreadable file, unusable
+    model) are recorded with a readable message; unexpected ones too, and then re-raised.
     """
     from scoring.model_store import ModelStoreError
 
-    run = ScoringRun.objects.select_related("pullback").get(pk=run_id)
-    if run.status == ScoringRun.Status.SUCCEEDED:
-        logger.info("scoring run %s already succeeded; not run again", run_id)
-        return run
-    ScoringRun.objects.filter(pk=run_id).update(
-        status=ScoringRun.Status.RUNNING, started_at=timezone.now(), finished_at=None, progress_percent=0, error="",
-        attempts=F("attempts") + 1,
-    )
-    started = time.perf_counter()
-    try:
-        model = load_active_model(run.model_name)
-        with stored_file_path(run.pullback.file) as path:
-            labels = _labels(path, model, _progress_writer(run_id))
-    except (dicom_io.DicomInputError, ModelStoreError, FileNotFoundError) as exc:
-        _fail(run_id, f"The pullback could not be scored: {exc}")
-    except Exception as exc:
-        logger.exception("scoring run %s failed unexpectedly", run_id)
-        _fail(run_id, f"Scoring stopped because of an unexpected error ({type(exc).__name__}: {exc}). "
-                      "Retry, or tell the registry administrator if it fails again.")
-        raise
-    else:
-        _succeed(run, labels, version=model.version, seconds=time.perf_counter() - started)
-    run.refresh_from_db()
-    return run
+    def body(job: jobs.JobRun) -> None:
+        run = ScoringRun.objects.select_related("pullback").get(pk=job.pk)
+        started = time.perf_counter()
+        try:
+            model = load_active_model(run.model_name)
+            with stored_file_path(run.pullback.file) as path:
+                labels = _labels(path, model, job.progress)
+        except (dicom_io.DicomInputError, ModelStoreError, FileNotFoundError) as exc:
+            raise jobs.JobFailed(f"The pullback could not be scored: {exc}") from exc
+        _succeed(run, labels, version=model.version, seconds=time.perf_counter() - started, job=job)
+
+    jobs.run_job(ScoringRun, run_id, body, unexpected=lambda exc: (
+        f"Scoring stopped because of an unexpected error ({type(exc).__name__}: {exc}). "
+        "Retry, or tell the registry administrator if it fails again."))
+    return ScoringRun.objects.get(pk=run_id)
 
 
 def _labels(path: str, model, progress: Callable[[int], None]):
@@ -351,35 +338,19 @@ def _counted(chunks, n_frames: int, progress: Callable[[int], None]):
         progress(int(95 * done / n_frames))  # the last 5%: context features and post-processing
 
 
-def _progress_writer(run_id: int) -> Callable[[int], None]:
-    last = [0]
-
-    def write(percent: int) -> None:
-        if percent >= last[0] + 5:
-            last[0] = percent
-            ScoringRun.objects.filter(pk=run_id).update(progress_percent=percent)
-
-    return write
-
-
-def _fail(run_id: int, message: str) -> None:
-    ScoringRun.objects.filter(pk=run_id).update(status=ScoringRun.Status.FAILED, error=message, finished_at=timezone.now())
-
-
-def _succeed(run: ScoringRun, labels, *, version: str, seconds: float) -> None:
+def _succeed(run: ScoringRun, labels, *, version: str, seconds: float, job: jobs.JobRun) -> None:
     per_frame = labels.sum(axis=1)
     with transaction.atomic():
+        job.hold()  # only the worker that holds the run writes its results
         Pullback.objects.select_for_update().filter(pk=run.pullback_id).first()
         # The newest successful run is the current one; an older run finishing late is history.
         newer = run.pullback.runs.filter(status=ScoringRun.Status.SUCCEEDED, created_at__gt=run.created_at).exists()
         if not newer:
             run.pullback.runs.exclude(pk=run.pk).filter(is_current=True).update(is_current=False)
-        ScoringRun.objects.filter(pk=run.pk).update(
-            status=ScoringRun.Status.SUCCEEDED, progress_percent=100, model_version=version,
-            ics=calcium_map.ics(labels), n_frames=labels.shape[0], n_alines=labels.shape[1],
+        job.commit(
+            model_version=version, ics=calcium_map.ics(labels), n_frames=labels.shape[0], n_alines=labels.shape[1],
             calcium_alines=int(per_frame.sum()), calcium_alines_per_frame=[int(c) for c in per_frame],
-            calcium_map=calcium_map.pack(labels), seconds=round(seconds, 3), error="", finished_at=timezone.now(),
-            is_current=not newer,
+            calcium_map=calcium_map.pack(labels), seconds=round(seconds, 3), is_current=not newer,
         )
     logger.info("scoring run %s: ICS %.1f, %d frames in %.1f s", run.pk, calcium_map.ics(labels), labels.shape[0], seconds)
 

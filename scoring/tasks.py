@@ -10,8 +10,8 @@ from scoring.services import scoring_run_execute
 logger = logging.getLogger(__name__)
 
 
-# acks_late + reject_on_worker_lost: when a worker dies mid-run the message goes back to the
-# queue and another worker scores the run again, overwriting the run's own row (idempotent).
+# The run's row is the truth (core.jobs): a re-delivered message finds the run claimed or done
+# and stops; a run whose worker died is queued again by core.jobs.requeue_stale_jobs.
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
 def scoring_run_task(self, run_id: int) -> None:
     """Score one pullback (scoring.services.scoring_run_execute); the run row records the outcome."""

@@ -11,7 +11,7 @@ import time_machine
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
-from registry import csv_io, importer
+from registry import csv_io
 from registry.importer import ImportFailed, import_job_run, import_job_start, registry_import
 from registry.models import (
     AuditEntry,
@@ -675,16 +675,6 @@ def test_a_finished_job_is_not_run_again(coordinator):
     import_job_run(job_id=job.pk)
 
     assert Patient.objects.count() == 0
-
-
-def test_job_progress_is_written_at_most_every_5_percent(coordinator):
-    job = import_job_start(user=coordinator, patients_file=_upload("p.csv", FIXTURES / "patients.csv"))
-    seen = []
-    writer = importer._progress_writer(job.pk)
-    for percent in (1, 3, 5, 6, 9, 10, 50, 52, 100):
-        writer(percent)
-        seen.append(ImportJob.objects.get(pk=job.pk).progress_percent)
-    assert seen == [0, 0, 5, 5, 5, 10, 50, 50, 100]
 
 
 def test_only_coordinators_and_admins_may_start_an_import(clinician):

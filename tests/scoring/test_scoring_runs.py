@@ -1,12 +1,15 @@
 """Scoring runs: the task through Celery (eager), progress, failures with a readable message,
 retry on the same row, idempotent re-execution, re-scoring with a new model keeps history."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
+from core import jobs
 from scoring import calcium_map, services
 from scoring.detector.model import DetectorModel
 from scoring.detector.postprocess import PostProcessing
@@ -35,9 +38,9 @@ def test_the_task_scores_a_queued_run_and_writes_progress(uploaded, monkeypatch)
     pullback, run = uploaded
     assert run.status == "queued"
     seen = []
-    writer = services._progress_writer
+    progress = jobs.JobRun.progress
     monkeypatch.setattr(services, "SCORING_CHUNK_FRAMES", 2)
-    monkeypatch.setattr(services, "_progress_writer", lambda run_id: lambda p: (seen.append(p), writer(run_id)(p)))
+    monkeypatch.setattr(jobs.JobRun, "progress", lambda self, p: (seen.append(p), progress(self, p)))
     scoring_run_task.delay(run.pk)
     run.refresh_from_db()
     assert seen == [23, 47, 71, 95]
@@ -77,14 +80,20 @@ def test_an_unexpected_error_is_recorded_and_re_raised(uploaded, monkeypatch):
     assert run.status == "failed" and "unexpected error (MemoryError: out of memory)" in run.error
 
 
-def test_a_redelivered_run_overwrites_its_own_row(uploaded):
+def test_a_run_whose_worker_died_is_requeued_and_scored_once_on_its_own_row(uploaded):
     pullback, run = uploaded
-    ScoringRun.objects.filter(pk=run.pk).update(status="running", progress_percent=40, attempts=1)  # worker died
-    services.scoring_run_execute(run_id=run.pk)
-    first = ScoringRun.objects.get(pk=run.pk)
+    beat_long_ago = timezone.now() - timedelta(minutes=10)
+    ScoringRun.objects.filter(pk=run.pk).update(status="running", progress_percent=40, attempts=1,
+                                                lease="dead-worker", heartbeat_at=beat_long_ago)
+    services.scoring_run_execute(run_id=run.pk)  # the broker re-delivers while it still looks running: no
+    assert ScoringRun.objects.get(pk=run.pk).status == "running"
+
+    assert jobs.requeue_stale_jobs()["scoring.ScoringRun"] == {"requeued": 1, "failed": 0, "resent": 0}
+    first = ScoringRun.objects.get(pk=run.pk)  # eager Celery: the re-queued run ran at once
     services.scoring_run_execute(run_id=run.pk)  # a late duplicate delivery: already succeeded, left alone
     again = ScoringRun.objects.get(pk=run.pk)
     assert ScoringRun.objects.count() == 1 and first.status == "succeeded" and first.attempts == 2
+    assert first.lease == "" and first.heartbeat_at is None
     assert again.finished_at == first.finished_at and again.attempts == 2
 
 

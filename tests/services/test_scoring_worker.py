@@ -1,12 +1,10 @@
 """Scoring on real services: a pullback uploaded through the API, queued through Redis, scored by a
 real Celery worker process, written to PostgreSQL; and a worker killed mid-run (SIGKILL) whose
-run another worker finishes (acks_late: the message stays unacknowledged in Redis and is
-re-delivered once the visibility timeout has passed).
+run another worker finishes (core.jobs: the run's heartbeat stops, the next worker queues it again;
+Redis may also re-deliver the unacknowledged message, which then finds the run claimed or done).
 
-The second test starts its own workers with CELERY_VISIBILITY_TIMEOUT=5 (seconds): kombu's Redis
-transport restores unacknowledged messages older than that when a worker starts. In production
-the visibility timeout must exceed the longest scoring run (default 3600 s), or a slow run would
-be delivered twice (harmless - the run's row is overwritten - but wasted work).
+The second test starts its own workers with a short heartbeat, stale time and visibility timeout
+so that it takes seconds.
 """
 
 import os
@@ -91,7 +89,8 @@ def test_a_run_whose_worker_dies_is_finished_by_another_worker(transactional_db,
         pytest.fail("this test needs CELERY_BROKER_URL pointing at Redis (see .ci/run)")
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DATABASE_URL": _database_url(),
            "CELERY_BROKER_URL": broker, "MEDIA_ROOT": str(settings.MEDIA_ROOT), "DB_CONN_MAX_AGE": "0",
-           "CELERY_VISIBILITY_TIMEOUT": "5", "SCORING_MODEL_STORE": str(_slow_model_store(tmp_path / "models"))}
+           "CELERY_VISIBILITY_TIMEOUT": "5", "SCORING_MODEL_STORE": str(_slow_model_store(tmp_path / "models")),
+           "JOB_HEARTBEAT_SECONDS": "0.5", "JOB_STALE_AFTER_SECONDS": "4", "JOB_REAPER_INTERVAL_SECONDS": "1"}
     frames = _frames(32, 5, "heavy")
     path = tmp_path / "long.dcm"
     from scoring import dicom_io
@@ -114,7 +113,7 @@ def test_a_run_whose_worker_dies_is_finished_by_another_worker(transactional_db,
         workers[0].wait(timeout=30)
         killed = ScoringRun.objects.get(pullback_id=body["id"])
         assert killed.status == "running" and killed.progress_percent < 100
-        time.sleep(6)  # past the visibility timeout: the next worker restores the message at start-up
+        time.sleep(6)  # past the stale time (and Redis's visibility timeout)
         workers.append(_start_worker(env, log_path))
         workers[1].log_path = log_path
         done = wait_for(lambda: ScoringRun.objects.filter(pullback_id=body["id"], status__in=["succeeded", "failed"]).first(),
