@@ -2,19 +2,20 @@
 saved cohorts. Same roles as the analysis data set (ANALYSIS_DATA); results are aggregates and
 never carry a patient identifier. A bad spec is a 400 with the reason, never a 500."""
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from analytics import selectors, services
+from analytics import cohort_data, selectors, services, tables
 from analytics.analysis import MAX_HORIZON_DAYS
 from analytics.cohort_data import SpecError
+from analytics.forms import COVARIATES
 from analytics.models import AnalysisRun, SavedCohort
 from registry.access import ANALYSIS_DATA
 from registry.api import RegistryApi, RegistryPagination
 from registry.api_parsers import JSONInputError, json_loads
+from registry.selectors import analysis_columns
 
 _ALL = {"GET": ANALYSIS_DATA, "POST": ANALYSIS_DATA, "PATCH": ANALYSIS_DATA, "DELETE": ANALYSIS_DATA}
 
@@ -28,6 +29,51 @@ class AnalysisApi(RegistryApi):
         if isinstance(exc, SpecError):
             exc = ValidationError({"detail": str(exc)})
         return super().handle_exception(exc)
+
+
+# The spec as the schema documents it (so that clients and the schema fuzz test send spec-shaped
+# bodies); services.analysis_spec_check is what validates it.
+
+class FilterSchemaSerializer(serializers.Serializer):
+    field = serializers.ChoiceField(choices=[c for c in analysis_columns() if c != "study_id"] + list(cohort_data.DERIVED),
+                                    help_text="a column of the analysis data set")
+    op = serializers.ChoiceField(choices=cohort_data.FILTER_OPS)
+    value = serializers.JSONField(required=False, help_text="a value; a list for in, [low, high] for between")
+
+    class Meta:
+        ref_name = "CohortFilter"
+
+
+@extend_schema_field(FilterSchemaSerializer(many=True))
+class FiltersField(serializers.JSONField):
+    """A list of filters, checked by the spec check (not by this field)."""
+
+
+class AnalysisSpecSerializer(serializers.Serializer):
+    class CohortSerializer(serializers.Serializer):
+        filters = FiltersField(required=False)
+
+        class Meta:
+            ref_name = "AnalysisCohort"
+
+    class GroupingSerializer(serializers.Serializer):
+        variable = serializers.ChoiceField(choices=["ics", *tables.CATEGORICAL], required=False)
+        cutoff = serializers.JSONField(required=False, help_text="median, tertiles, quartiles or an ICS 0-1000")
+
+        class Meta:
+            ref_name = "AnalysisGrouping"
+
+    cohort = CohortSerializer(required=False)
+    grouping = GroupingSerializer(required=False)
+    endpoint = serializers.ChoiceField(choices=cohort_data.ENDPOINTS, required=False)
+    horizon_days = serializers.IntegerField(min_value=1, max_value=MAX_HORIZON_DAYS, required=False)
+    covariates = serializers.ListField(child=serializers.ChoiceField(choices=COVARIATES), required=False)
+    competing_event = serializers.ChoiceField(choices=["death"], required=False)
+    count_pending = serializers.BooleanField(required=False)
+    subgroup = serializers.ChoiceField(choices=services.SUBGROUP_VARIABLES, required=False)
+
+    class Meta:
+        ref_name = "AnalysisSpec"
 
 
 class AnalysisRunOutputSerializer(serializers.ModelSerializer):
@@ -71,7 +117,7 @@ class AnalysisListCreateApi(AnalysisApi):
         page = paginator.paginate_queryset(selectors.analysis_run_list(user=request.user), request, view=self)
         return paginator.get_paginated_response(AnalysisRunOutputSerializer(page, many=True).data)
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: AnalysisRunDetailSerializer,
+    @extend_schema(request=AnalysisSpecSerializer, responses={201: AnalysisRunDetailSerializer,
                                                                 202: AnalysisRunDetailSerializer})
     def post(self, request):
         run = services.analysis_run_start(spec=request.data, user=request.user)
@@ -134,7 +180,7 @@ class CohortCountApi(AnalysisApi):
 
 
 class SavedCohortSerializer(serializers.ModelSerializer):
-    filters = serializers.JSONField()
+    filters = FiltersField()
 
     class Meta:
         model = SavedCohort
