@@ -78,7 +78,8 @@ class AnalysisSpecSerializer(serializers.Serializer):
 
 class AnalysisRunOutputSerializer(serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.username", default=None)
-    site = serializers.CharField(source="site.code", default=None)
+    # The codes of the sites whose patients the run used (its creator's sites); null: all sites.
+    sites = serializers.ListField(child=serializers.CharField(), source="site_codes", allow_null=True)
     done = serializers.BooleanField()
     # queued / running / succeeded / failed (a plain string: avoids an enum name clash in the schema)
     status = serializers.CharField()
@@ -86,7 +87,7 @@ class AnalysisRunOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = AnalysisRun
         fields = ("id", "status", "done", "progress_percent", "error", "spec", "data_hash", "versions", "n_patients",
-                  "site", "created_by", "created_at", "finished_at")
+                  "sites", "created_by", "created_at", "finished_at")
         read_only_fields = fields
         ref_name = "AnalysisRun"
 

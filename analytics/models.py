@@ -15,8 +15,9 @@ class AnalysisRun(BackgroundJob):
     spec = models.JSONField()
     # SHA-256 of the canonical spec JSON: finds the previous run of the same analysis.
     spec_hash = models.CharField(max_length=64, db_index=True)
-    # The patients the run could use: the creator's site restriction (None = all sites).
-    site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # The patients the run could use: the ids of its creator's sites at the time of the run, sorted
+    # (registry.access.user_site_ids); None = all sites.
+    site_ids = models.JSONField(null=True, blank=True)
     data_hash = models.CharField(max_length=64, blank=True)
     versions = models.JSONField(default=dict)
     result = models.JSONField(null=True, blank=True)
@@ -32,6 +33,13 @@ class AnalysisRun(BackgroundJob):
 
     def __str__(self) -> str:
         return f"analysis {self.pk} ({self.status})"
+
+    @property
+    def site_codes(self) -> list[str] | None:
+        """The codes of the sites in the run's scope, sorted; None = all sites."""
+        if self.site_ids is None:
+            return None
+        return sorted(Site.objects.filter(pk__in=self.site_ids).values_list("code", flat=True))
 
 
 class SavedCohort(models.Model):

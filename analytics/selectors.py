@@ -9,8 +9,8 @@ from django.shortcuts import get_object_or_404
 from analytics import cohort_data, datasets
 from analytics.models import AnalysisRun, SavedCohort
 from analytics.services import analysis_spec_check
-from registry.access import ANALYSIS_DATA, require_role, user_site_id
-from registry.models import IndexTreatment, Presentation, Sex, Site, Vessel
+from registry.access import ANALYSIS_DATA, require_role, sites_for_user, user_site_ids
+from registry.models import IndexTreatment, Presentation, Sex, Vessel
 from registry.selectors import ANALYSIS_BASE_COLUMNS
 
 # Follow-up columns that need the full derivation; any other filter is answered from baseline only.
@@ -20,11 +20,16 @@ _FOLLOW_UP_COLUMNS = ("last_contact_date", "follow_up_days")
 # Runs and cohorts -----------------------------------------------------------------------------
 
 def analysis_run_list(*, user) -> QuerySet:
-    """Runs the user may see: all for users without a site restriction, else their site's runs."""
+    """Runs the user may see: all for users of all sites, else the runs whose scope lies within
+    the user's sites (a run over sites A and B is not shown to a user of site A only)."""
     require_role(user, ANALYSIS_DATA)
-    runs = AnalysisRun.objects.select_related("created_by", "site")
-    site_id = user_site_id(user)
-    return runs if site_id is None else runs.filter(site_id=site_id)
+    runs = AnalysisRun.objects.select_related("created_by")
+    mine = user_site_ids(user)
+    if mine is None:
+        return runs
+    within = [pk for pk, site_ids in runs.filter(site_ids__isnull=False).values_list("pk", "site_ids")
+              if set(site_ids) <= mine]
+    return runs.filter(pk__in=within)
 
 
 def analysis_run_get(*, user, run_id: int) -> AnalysisRun:
@@ -88,18 +93,19 @@ def _builder_fields() -> list[str]:
 
 
 def _site_codes(user) -> list[str]:
-    site_id = user_site_id(user)
-    sites = Site.objects.all() if site_id is None else Site.objects.filter(pk=site_id)
-    return list(sites.values_list("code", flat=True))
+    return list(sites_for_user(user).values_list("code", flat=True))
 
 
 # What changed ---------------------------------------------------------------------------------
 
 def analysis_run_previous(*, run: AnalysisRun) -> AnalysisRun | None:
     """The latest successful run of the same spec on the same patients' scope before `run`."""
-    return (AnalysisRun.objects.filter(spec_hash=run.spec_hash, site_id=run.site_id,
-                                       status=AnalysisRun.Status.SUCCEEDED, created_at__lte=run.created_at)
-            .exclude(pk=run.pk).filter(pk__lt=run.pk).order_by("-created_at", "-pk").first())
+    candidates = (AnalysisRun.objects.filter(spec_hash=run.spec_hash, status=AnalysisRun.Status.SUCCEEDED,
+                                             created_at__lte=run.created_at)
+                  .exclude(pk=run.pk).filter(pk__lt=run.pk).order_by("-created_at", "-pk"))
+    # The same scope: the same set of sites (stored sorted), or all sites for both.
+    candidates = candidates.filter(site_ids__isnull=run.site_ids is None)
+    return next((c for c in candidates.iterator() if c.site_ids == run.site_ids), None)
 
 
 def analysis_run_changes(*, run: AnalysisRun) -> dict | None:

@@ -21,8 +21,7 @@ from analytics.analysis import run_analysis, validate_spec, versions
 from analytics.cohort_data import SpecError
 from analytics.models import AnalysisRun, SavedCohort
 from core import jobs
-from registry.access import ANALYSIS_DATA, require_role, user_site_id
-from registry.models import Patient
+from registry.access import ANALYSIS_DATA, patients_of_sites, require_role, user_site_ids
 from registry.selectors import analysis_columns
 
 logger = logging.getLogger(__name__)
@@ -122,8 +121,8 @@ def analysis_run_start(*, spec, user) -> AnalysisRun:
     if user is not None:
         require_role(user, ANALYSIS_DATA)
     checked = analysis_spec_check(spec)
-    site_id = None if user is None else user_site_id(user)
-    run = AnalysisRun.objects.create(spec=checked, spec_hash=spec_hash(checked), site_id=site_id, created_by=user)
+    run = AnalysisRun.objects.create(spec=checked, spec_hash=spec_hash(checked), site_ids=run_site_ids(user),
+                                     created_by=user)
     limit = getattr(settings, "ANALYSIS_SYNC_MAX_PATIENTS", DEFAULT_SYNC_MAX_PATIENTS)
     if _scope(run).count() <= limit:
         analysis_run_execute(run_id=run.pk)
@@ -138,8 +137,8 @@ def analysis_run(*, spec, user) -> AnalysisRun:
     if user is not None:
         require_role(user, ANALYSIS_DATA)
     checked = analysis_spec_check(spec)
-    run = AnalysisRun.objects.create(spec=checked, spec_hash=spec_hash(checked),
-                                     site_id=None if user is None else user_site_id(user), created_by=user)
+    run = AnalysisRun.objects.create(spec=checked, spec_hash=spec_hash(checked), site_ids=run_site_ids(user),
+                                     created_by=user)
     analysis_run_execute(run_id=run.pk)
     run.refresh_from_db()
     return run
@@ -181,9 +180,15 @@ def _cannot_fit(exc: Exception) -> str:
     return str(exc)
 
 
+def run_site_ids(user) -> list[int] | None:
+    """A new run's scope: the ids of its creator's sites now, sorted (None: all sites; the system, no user)."""
+    site_ids = None if user is None else user_site_ids(user)
+    return None if site_ids is None else sorted(site_ids)
+
+
 def _scope(run: AnalysisRun):
-    patients = Patient.objects.all()
-    return patients if run.site_id is None else patients.filter(site_id=run.site_id)
+    """The run's patients: those of the sites stored on the run (the same door as the user's scope)."""
+    return patients_of_sites(run.site_ids)
 
 
 # Saved cohorts -------------------------------------------------------------------------------

@@ -3,6 +3,8 @@ forms and services (which audit every change), so the admin does not edit patien
 
 from django import forms
 from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import User
 
 from registry import rules
 from registry.models import AuditEntry, ImportJob, Site, UserProfile
@@ -28,9 +30,48 @@ class SiteAdmin(admin.ModelAdmin):
     list_display = ("code", "name")
 
 
+class UserProfileInline(admin.StackedInline):
+    """The user's sites, on the user's own admin page (registry.access: no site = no patient)."""
+
+    model = UserProfile
+    can_delete = False
+    fields = ("all_sites", "sites")
+    filter_horizontal = ("sites",)
+    verbose_name = verbose_name_plural = "registry sites"
+
+
+class RegistryUserAdmin(UserAdmin):
+    inlines = (*UserAdmin.inlines, UserProfileInline)
+    list_display = (*UserAdmin.list_display, "registry_sites")
+
+    @admin.display(description="registry sites")
+    def registry_sites(self, user: User) -> str:
+        try:
+            profile = user.registry_profile
+        except UserProfile.DoesNotExist:
+            return "no site"
+        if profile.all_sites:
+            return "all sites"
+        return ", ".join(sorted(s.code for s in profile.sites.all())) or "no site"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("registry_profile").prefetch_related(
+            "registry_profile__sites")
+
+
+admin.site.unregister(User)
+admin.site.register(User, RegistryUserAdmin)
+
+
 @admin.register(UserProfile)
 class UserProfileAdmin(admin.ModelAdmin):
-    list_display = ("user", "site")
+    list_display = ("user", "all_sites", "site_codes")
+    fields = ("user", "all_sites", "sites")
+    filter_horizontal = ("sites",)
+
+    @admin.display(description="sites")
+    def site_codes(self, profile: UserProfile) -> str:
+        return ", ".join(sorted(s.code for s in profile.sites.all()))
 
 
 @admin.register(AuditEntry)

@@ -36,9 +36,10 @@ from registry.access import (
     has_role,
     patient_get_for_user,
     patients_for_user,
-    user_site_id,
+    sites_for_user,
 )
 from registry.api_parsers import DepthLimitedJSONParser
+from registry.csv_io import ICS_SOURCES
 from registry.models import (
     BASELINE_FLAGS,
     ClinicalEvent,
@@ -217,16 +218,16 @@ class PatientInputSerializer(RejectUnknownKeysMixin, serializers.ModelSerializer
         model = Patient
         fields = services.PATIENT_FIELDS
         # Uniqueness of study_id is checked by the service (it knows which patient is changed).
-        extra_kwargs = {"study_id": {"validators": []}}
+        extra_kwargs = {"study_id": {"validators": []}, "ics_imported_source": {"error_messages": {
+            "invalid_choice": f"must be one of {', '.join(ICS_SOURCES)} (got {{input}})"}}}
         ref_name = "PatientInput"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # A user restricted to one site enrols and moves patients only at that site.
+        # A user enrols and moves patients only at their own sites.
         request = self.context.get("request")
-        site_id = user_site_id(request.user) if request is not None else None
-        if site_id is not None:
-            self.fields["site"].queryset = Site.objects.filter(pk=site_id)
+        if request is not None:
+            self.fields["site"].queryset = sites_for_user(request.user)
 
 
 class ContactOutputSerializer(ConfidentialFieldsMixin, serializers.ModelSerializer):

@@ -35,6 +35,8 @@ class Column:
     required: bool = False  # an empty cell is a problem
     choices: tuple[str, ...] = ()
     max_length: int | None = None
+    # Human names of the choices, in the same order: accepted as well (any letter case, as the codes).
+    labels: tuple[str, ...] = ()
 
 
 # Choice values as stored in registry.models (a test keeps the two in step).
@@ -43,6 +45,9 @@ PRESENTATIONS = ("ACS", "stable")
 INDEX_TREATMENTS = ("PCI", "CABG", "conservative")
 VESSELS = ("LAD", "LCX", "RCA", "LM")
 EVENT_TYPES = ("death", "stroke", "mi", "revascularization")
+ICS_SOURCES = ("registry import", "study core lab", "earlier scoring software", "synthetic", "other source")
+ICS_SOURCE_LABELS = ("Registry import", "Study core lab", "Earlier scoring software", "Synthetic data (demo and tests)",
+                     "Other source")
 BASELINE_FLAGS = (
     "hypertension", "hypercholesterolemia", "statin", "diabetes", "family_history", "smoking",
     "prior_mi", "prior_pci", "prior_cabg", "prior_stroke", "prior_pad",
@@ -65,7 +70,7 @@ PATIENT_COLUMNS = (
 # Accepted in patients.csv but not required: the site code and where the ICS came from.
 PATIENT_OPTIONAL_COLUMNS = (
     Column("site", "text", max_length=20),
-    Column("ics_source", "text", max_length=200),
+    Column("ics_source", "choice", choices=ICS_SOURCES, labels=ICS_SOURCE_LABELS),
 )
 EVENT_COLUMNS = (
     Column("study_id", "text", required=True, max_length=40),
@@ -123,6 +128,9 @@ class Table:
 
 def parse_cell(column: Column, text: str):
     """Parse one stripped cell. Empty -> None ("" for text and choices); bad values raise CellError."""
+    if "\x00" in text:
+        # Not text, and PostgreSQL refuses it even in a query parameter (found by the CSV fuzz run).
+        raise CellError("contains a NUL character (byte 0x00); save the file as CSV UTF-8 text")
     if text == "":
         if column.required:
             raise CellError("is required")
@@ -136,7 +144,11 @@ def parse_cell(column: Column, text: str):
             raise CellError(f"must be 0 or 1 (got {text})")
         return text == "1"
     if column.kind == "choice" and text not in column.choices:
-        raise CellError(f"must be one of {', '.join(column.choices)} (got {text})")
+        named = {name.casefold(): code for code, label in zip(column.choices, column.labels, strict=True)
+                 for name in (code, label)} if column.labels else {}
+        if text.casefold() not in named:
+            raise CellError(f"must be one of {', '.join(column.choices)} (got {text})")
+        return named[text.casefold()]
     if column.max_length is not None and len(text) > column.max_length:
         raise CellError(f"must be at most {column.max_length} characters (got {len(text)})")
     return text

@@ -9,8 +9,11 @@ and nothing is written. Otherwise everything is written in one transaction with 
 Upserts: patients keyed by study_id, events by (study_id, event_type, event_date). Rows of the
 registry that are not in the file are left alone. The file is the truth for the fields it carries:
 - patients: every column; `site` (optional) defaults to the `site_code` argument for new patients
-  and leaves an existing patient's site alone when empty; `ics` goes to `ics_imported`, with
-  `ics_source` (optional; default "registry import", or the existing source if the ICS is unchanged);
+  (else to the importing user's site if they have exactly one; a user of several sites names the
+  site on each new patient's row) and leaves an existing patient's site alone when empty; a
+  site-restricted user imports only patients of their sites; `ics` goes to `ics_imported`, with
+  `ics_source` (optional; one of `csv_io.ICS_SOURCES`, code or label; default "registry import",
+  or the existing source if the ICS is unchanged);
 - `last_contact_date` is stored as the patient's one FollowUpContact with method "registry_import"
   (created, moved, or removed when the cell is empty);
 - events: `target_vessel` and `verified` (1 -> verified by the importing user now, 0 -> pending
@@ -37,7 +40,7 @@ from django.utils import timezone
 
 from core import jobs
 from registry import csv_io, rules
-from registry.access import IMPORT_EXPORT, require_role, user_site_id
+from registry.access import IMPORT_EXPORT, require_role, sites_for_user, user_site_ids
 from registry.audit import diff, snapshot
 from registry.csv_io import EVENTS_FILE, PATIENTS_FILE, CsvProblem, Table
 from registry.models import (
@@ -97,7 +100,8 @@ def registry_import(
     """Validate both files against the rules and the registry, then write everything or nothing.
 
     `user` is recorded in the audit trail (None: the system, e.g. the command line). `site_code` is
-    the site of new patients without a `site` cell (default: the user's site, else the setting
+    the site of new patients without a `site` cell (default: the user's site if they have exactly
+    one, none for a user of several sites; for a user of all sites or the system the setting
     DEFAULT_SITE_CODE, else "MAIN"; created if it does not exist). `progress` gets percentages.
     With `dry_run`, the summary says what would change and nothing is written. `before_write()`
     and `after_write(summary)` are called first and last inside the write transaction (a background
@@ -164,17 +168,28 @@ class _Plan:
 class _Import:
     def __init__(self, *, user, site_code: str | None, today: date, progress: Callable[[int], None]):
         self.user = user if user is not None and user.is_authenticated else None
-        self.restricted_site_id = user_site_id(user) if self.user is not None else None
+        # The codes of the sites the user may import into; None: every site (and new ones).
+        self.allowed_site_codes = (
+            None if self.user is None or user_site_ids(self.user) is None
+            else sorted(sites_for_user(self.user).values_list("code", flat=True)))
         self.site_code = site_code or self._default_site_code()
         self.today = today
         self.progress = progress
         self.problems: list[ImportProblem] = []
         self.plan = _Plan()
 
-    def _default_site_code(self) -> str:
-        if self.restricted_site_id is not None:
-            return Site.objects.get(pk=self.restricted_site_id).code
-        return getattr(settings, "DEFAULT_SITE_CODE", "MAIN")
+    def _default_site_code(self) -> str | None:
+        """The site of a new patient whose row names none: the user's site if they have exactly
+        one; None if they have several or none (each row must then name its site)."""
+        if self.allowed_site_codes is None:
+            return getattr(settings, "DEFAULT_SITE_CODE", "MAIN")
+        return self.allowed_site_codes[0] if len(self.allowed_site_codes) == 1 else None
+
+    def _your_sites(self) -> str:
+        codes = self.allowed_site_codes or []
+        if not codes:
+            return "you have access to no site, so you may import no patient (an administrator can give you access)"
+        return f"you may import only patients of your site{'s' if len(codes) > 1 else ''} {', '.join(codes)}"
 
     # The registry as it is, for the study_ids the files mention.
     def _load_registry(self, study_ids: set[str]) -> None:
@@ -214,11 +229,10 @@ class _Import:
         self.progress(60)
 
     def _check_text_cells(self, patients: Table, events: Table | None) -> None:
-        """Study IDs and site codes are plain identifiers; the ICS source must not read as a formula."""
+        """Study IDs and site codes are plain identifiers (the ICS source is a choice of csv_io)."""
         for row, values in patients.rows:
             found = rules.identifier_problems("study_id", values["study_id"])
             found += rules.identifier_problems("site", values.get("site"))
-            found += rules.spreadsheet_text_problems("ics_source", values.get("ics_source"))
             for p in found:
                 self._problem(PATIENTS_FILE, row, p.field, p.message)
         for row, values in events.rows if events else []:
@@ -303,7 +317,7 @@ class _Import:
             kept_dates = [e.event_date for e in kept_events] + [c.contact_date for c in kept_contacts]
             self._check_patient_row(row, values, existing, death_date=deaths[0] if deaths else None,
                                     kept_dates=kept_dates)
-        self._check_site(values, row)
+        self._check_site(values, row, existing)
         self._check_events(file_events, index_date=index_date, deaths=deaths, kept_events=kept_events,
                            kept_contacts=kept_contacts)
         self._plan_patient(study_id, values, existing)
@@ -329,24 +343,32 @@ class _Import:
     def _other_site(self, study_id: str) -> bool:
         """The registry holds this study_id at a site that the (site-restricted) user may not see."""
         existing = self.db_patients.get(study_id)
-        return self.restricted_site_id is not None and existing is not None and existing.site_id != self.restricted_site_id
+        return (self.allowed_site_codes is not None and existing is not None
+                and existing.site.code not in self.allowed_site_codes)
 
     def _report_other_site(self, study_id: str, file_events: list[_FileEvent]) -> None:
         """Each row of another site's patient gets one problem saying so, and nothing else: no site
         code, no dates, no rule checked against that patient's data (the user may not see them)."""
-        message = f"{study_id} belongs to another site: you may import only patients of your site {self.site_code}"
+        message = f"{study_id} belongs to another site: {self._your_sites()}"
         row, _ = self.file_patients.get(study_id, (None, None))
         where = [(PATIENTS_FILE, row)] if row is not None else []
         for file, row in where + [(EVENTS_FILE, e.row) for e in file_events]:
             self._problem(file, row, "study_id", message)
 
-    def _check_site(self, values: dict | None, row: int | None) -> None:
-        """A user restricted to one site imports only that site's patients (another site's patients
-        are reported by `_report_other_site` and never get here)."""
-        if self.restricted_site_id is None:
+    def _check_site(self, values: dict | None, row: int | None, existing: Patient | None) -> None:
+        """A site-restricted user imports only patients of their sites (another site's patients
+        are reported by `_report_other_site` and never get here), and a new patient needs a site:
+        the row's, else the default one (none for a user of several sites)."""
+        if not values:
             return
-        if values and values.get("site") and values["site"] != self.site_code:
-            self._problem(PATIENTS_FILE, row, "site", f"you may import only patients of your site {self.site_code}")
+        site = values.get("site") or (self.site_code if existing is None else "")
+        if site:
+            if self.allowed_site_codes is not None and site not in self.allowed_site_codes:
+                self._problem(PATIENTS_FILE, row, "site", self._your_sites())
+        elif existing is None:
+            self._problem(PATIENTS_FILE, row, "site", (
+                f"is required for a new patient: {self._your_sites()}; name one of them in this column"
+                if self.allowed_site_codes else self._your_sites()))
 
     def _check_events(self, file_events: list[_FileEvent], *, index_date: date | None, deaths: list[date],
                       kept_events: list[ClinicalEvent], kept_contacts: list[FollowUpContact]) -> None:

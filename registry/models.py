@@ -41,6 +41,17 @@ class Vessel(models.TextChoices):
     LM = "LM", "Left main stem"
 
 
+class IcsSource(models.TextChoices):
+    """Where an imported ICS came from: a controlled list, because investigators analyse it (a
+    category of the analysis data) and free text could hold a name. The codes are what files carry."""
+
+    REGISTRY_IMPORT = "registry import", "Registry import"
+    CORE_LAB = "study core lab", "Study core lab"
+    EARLIER_SOFTWARE = "earlier scoring software", "Earlier scoring software"
+    SYNTHETIC = "synthetic", "Synthetic data (demo and tests)"
+    OTHER = "other source", "Other source"
+
+
 class ContactMethod(models.TextChoices):
     QUESTIONNAIRE_SENT = "questionnaire_sent", "Questionnaire sent"
     QUESTIONNAIRE_RETURNED = "questionnaire_returned", "Questionnaire returned"
@@ -152,7 +163,7 @@ class Patient(models.Model):
 
     # An ICS from an earlier scoring (e.g. the CSV import), kept with where it came from.
     ics_imported = models.FloatField("imported ICS", null=True, blank=True)
-    ics_imported_source = models.CharField(max_length=200, blank=True)
+    ics_imported_source = models.CharField(max_length=200, blank=True, choices=IcsSource.choices)
 
     withdrawn_on = models.DateField(null=True, blank=True)
     withdrawal_reason = models.TextField(blank=True)
@@ -303,13 +314,17 @@ class AuditEntry(models.Model):
 
 
 class UserProfile(models.Model):
-    """Optional per-user restriction to one site; no profile or no site means all sites."""
+    """The sites whose patients a user may see (registry.access): all sites only with `all_sites`;
+    else the listed sites, none when the list is empty. A user without a profile sees no patient."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="registry_profile")
-    site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.PROTECT)
+    sites = models.ManyToManyField(Site, blank=True, related_name="+",
+                                   help_text="The sites whose patients this user may see and work on.")
+    all_sites = models.BooleanField("all sites", default=False,
+                                    help_text="Sees every site's patients, whatever sites are listed.")
 
     def __str__(self) -> str:
-        return f"{self.user} @ {self.site or 'all sites'}"
+        return f"{self.user} @ {'all sites' if self.all_sites else ', '.join(s.code for s in self.sites.all()) or 'no site'}"
 
 
 class ImportJob(BackgroundJob):

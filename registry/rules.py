@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from registry.csv_io import FORMULA_START
+from registry.csv_io import FORMULA_START, ICS_SOURCES
 
 AGE_MIN, AGE_MAX = 18, 110
 EGFR_MIN, EGFR_MAX = 0, 200
@@ -71,18 +71,25 @@ def spreadsheet_text_problems(field: str, value: str | None) -> list[Problem]:
                            f"the start of a formula (it starts with {_shown(value[0])})")]
 
 
+def ics_source_problems(field: str, value: str | None) -> list[Problem]:
+    """Where an imported ICS came from is one of a fixed list (investigators analyse it as a category)."""
+    if not value or value in ICS_SOURCES:
+        return []
+    return [Problem(field, f"must be one of {', '.join(ICS_SOURCES)} (got {value})")]
+
+
 def patient_problems(
     *, age_at_index: float | None, egfr: float | None, index_date: date | None, today: date,
     ics: float | None = None, date_of_birth: date | None = None, study_id: str | None = None,
     ics_source: str | None = None,
 ) -> list[Problem]:
     """Single-patient rules: study ID characters, age 18-110, eGFR 0-200, ICS 0-1000 and its source
-    not formula-like, index date known and not in the future."""
+    from the list, index date known and not in the future."""
     problems = identifier_problems("study_id", study_id)
     problems += _range("age_at_index", age_at_index, AGE_MIN, AGE_MAX, "years")
     problems += _range("egfr", egfr, EGFR_MIN, EGFR_MAX, "ml/min")
     problems += _range("ics", ics, ICS_MIN, ICS_MAX)
-    problems += spreadsheet_text_problems("ics_imported_source", ics_source)
+    problems += ics_source_problems("ics_imported_source", ics_source)
     if index_date is None:
         problems.append(Problem("index_date", "is required (time zero of follow-up)"))
     else:

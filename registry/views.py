@@ -36,8 +36,8 @@ from registry.access import (
     patient_get_for_user,
     patients_for_user,
     require_role,
+    sites_for_user,
     user_roles,
-    user_site_id,
 )
 from registry.forms import (
     AnalysisExportForm,
@@ -62,7 +62,6 @@ from registry.models import (
     ImportJob,
     Patient,
     PatientIdentity,
-    Site,
     Verification,
 )
 from registry.services import CONTACT_FIELDS, EVENT_FIELDS, IDENTITY_FIELDS, PATIENT_FIELDS
@@ -88,8 +87,7 @@ def role_required(roles: tuple[str, ...]) -> Callable:
 # Helpers ------------------------------------------------------------------------------------
 
 def _sites_for(user) -> QuerySet:
-    site_id = user_site_id(user)
-    return Site.objects.all() if site_id is None else Site.objects.filter(pk=site_id)
+    return sites_for_user(user)
 
 
 def _patient(request: HttpRequest, study_id: str) -> Patient:

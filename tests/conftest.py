@@ -1,11 +1,11 @@
 """Shared fixtures: named personas per role (incl. another site's coordinator and an outsider
-without any role), a tmp MEDIA_ROOT for every test, and a patient with a bit of history."""
+without any role; all but the other site's coordinator have all sites), a tmp MEDIA_ROOT for
+every test, and a patient with a bit of history."""
 
 import pytest
 from django.test import Client
 
 from registry.access import ADMIN, CLINICIAN, COORDINATOR, INVESTIGATOR
-from registry.models import UserProfile
 from tests.factories import PatientFactory, SiteFactory, UserFactory
 
 
@@ -52,9 +52,7 @@ def outsider(db):
 
 @pytest.fixture
 def other_site_coordinator(db, other_site):
-    user = UserFactory(username="other-coordinator", roles=[COORDINATOR])
-    UserProfile.objects.create(user=user, site=other_site)
-    return user
+    return UserFactory(username="other-coordinator", roles=[COORDINATOR], sites=[other_site])
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from datetime import date
 import factory
 from django.contrib.auth.models import Group, User
 
-from registry.models import ClinicalEvent, FollowUpContact, Patient, PatientIdentity, Site
+from registry.models import ClinicalEvent, FollowUpContact, Patient, PatientIdentity, Site, UserProfile
 
 
 class SiteFactory(factory.django.DjangoModelFactory):
@@ -81,6 +81,23 @@ class UserFactory(factory.django.DjangoModelFactory):
     def roles(self, create, extracted, **kwargs):
         for name in extracted or ():
             self.groups.add(Group.objects.get_or_create(name=name)[0])
+
+    @factory.post_generation
+    def sites(self, create, extracted, **kwargs):
+        """`sites=[site, ...]`: the user's sites (an empty list: no site); not given: all sites."""
+        set_user_sites(self, sites=extracted)
+
+
+def set_user_sites(user: User, *, sites=None) -> UserProfile:
+    """Give `user` these sites only (None: all sites), on the profile the user object holds."""
+    try:
+        profile = user.registry_profile
+    except UserProfile.DoesNotExist:
+        profile = UserProfile.objects.create(user=user)
+    profile.all_sites = sites is None
+    profile.save(update_fields=["all_sites"])
+    profile.sites.set(sites or [])
+    return profile
 
 
 EXTERNAL_ASSET = re.compile(r"""(?:src|href)\s*=\s*["'](?:https?:)?//""", re.IGNORECASE)

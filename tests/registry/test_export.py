@@ -70,7 +70,7 @@ def test_a_canonical_folder_exports_byte_for_byte_as_it_was_imported(tmp_path):
 
 def test_registry_data_entered_on_the_web_survives_export_and_import_into_an_empty_registry(tmp_path, site):
     a = PatientFactory(study_id="ICS-0010", site=site, age_at_index=70.0, egfr=59.999, ics_imported=1 / 3,
-                       ics_imported_source="core lab", hypertension=None)
+                       ics_imported_source="study core lab", hypertension=None)
     ContactFactory(patient=a, contact_date=date(2016, 1, 5), method="phone")
     ContactFactory(patient=a, contact_date=date(2018, 2, 3), method="gp")
     EventFactory(patient=a, event_type="mi", event_date=date(2016, 5, 10), target_vessel=False, verification="verified")
@@ -247,7 +247,7 @@ def test_the_analysis_dataset_holds_no_direct_identifiers(cohort, tmp_path):
 
 
 def test_the_analysis_writer_shows_a_site_restricted_user_only_their_site(cohort, other_site_coordinator):
-    PatientFactory(study_id="OTHER-1", site=other_site_coordinator.registry_profile.site)
+    PatientFactory(study_id="OTHER-1", site=other_site_coordinator.registry_profile.sites.get())
     out = io.StringIO()
 
     assert write_analysis_csv(out, user=other_site_coordinator) == 1

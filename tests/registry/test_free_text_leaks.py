@@ -62,7 +62,6 @@ NOT_FREE_TEXT = {
     "registry.Site.code": "a plain identifier (letters, digits, - _ .), shown to every role",
     "registry.Site.name": "the hospital's name, not the patient's",
     "registry.Patient.study_id": "the pseudonym, the one identifier investigators see",
-    "registry.Patient.ics_imported_source": "where the imported ICS came from: a categorical column of the analysis data",
     "registry.AuditEntry.username": "staff, not patient; the audit trail is hidden from investigators anyway",
     "registry.AuditEntry.entity": "a model name",
     "registry.AuditEntry.object_id": "a row id",

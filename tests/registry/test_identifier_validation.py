@@ -14,7 +14,7 @@ from tests.conftest import client_for
 
 STUDY_ID_RULE = ("A study ID may contain only letters A-Z, digits 0-9, hyphens (-), underscores (_) and full stops (.), "
                  "and must start with a letter or digit")
-FORMULA_RULE = "must not start with =, +, -, @, a tab or a line break, which spreadsheets read as the start of a formula"
+ICS_SOURCE_RULE = "must be one of registry import, study core lab, earlier scoring software, synthetic, other source"
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,7 @@ def test_the_service_refuses_a_formula_as_study_id_and_as_ics_source(coordinator
 
     assert refused.value.message_dict == {
         "study_id": [f'{STUDY_ID_RULE} (it starts with "=")'],
-        "ics_imported_source": [f'{FORMULA_RULE} (it starts with "@")'],
+        "ics_imported_source": [f"{ICS_SOURCE_RULE} (got @SUM(1+1))"],
     }
     assert not Patient.objects.exists()
 
@@ -45,13 +45,16 @@ def test_the_api_answers_400_with_the_rule_for_study_id_and_ics_source(coordinat
     client = APIClient()
     client.force_login(coordinator)
     payload = {"study_id": "+SUM(1+1)", "site": "EMC", "index_date": "2014-05-06", "ics_imported": 12,
-               "ics_imported_source": "=HYPERLINK(\"http://example.org\")"}
+               "ics_imported_source": "study core lab"}
 
-    response = client.post("/api/patients/", payload, format="json")
+    bad_study_id = client.post("/api/patients/", payload, format="json")
+    bad_source = client.post("/api/patients/", payload | {"study_id": "ICS-0001",
+                                                           "ics_imported_source": "=HYPERLINK(\"http://example.org\")"},
+                             format="json")
 
-    assert response.status_code == 400
-    assert response.json() == {"study_id": [f'{STUDY_ID_RULE} (it starts with "+")'],
-                               "ics_imported_source": [f'{FORMULA_RULE} (it starts with "=")']}
+    assert (bad_study_id.status_code, bad_source.status_code) == (400, 400)
+    assert bad_study_id.json() == {"study_id": [f'{STUDY_ID_RULE} (it starts with "+")']}
+    assert bad_source.json() == {"ics_imported_source": [f'{ICS_SOURCE_RULE} (got =HYPERLINK("http://example.org"))']}
     assert not Patient.objects.exists()
 
 

@@ -24,10 +24,9 @@ from registry.models import (
     Presentation,
     Sex,
     Site,
-    UserProfile,
     Vessel,
 )
-from tests.factories import ContactFactory, EventFactory, PatientFactory
+from tests.factories import ContactFactory, EventFactory, PatientFactory, SiteFactory, set_user_sites
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "registry" / "canonical"
 PATIENT_HEADER = [c.name for c in csv_io.PATIENT_COLUMNS]
@@ -114,13 +113,13 @@ def test_it_imports_patients_events_and_last_contacts_from_the_fixture_folder(co
     first = Patient.objects.get(study_id="ICS-0001")
     assert (first.site.code, first.sex, first.age_at_index, first.index_date) == ("EMC", "M", 65.5, date(2015, 3, 2))
     assert (first.hypertension, first.diabetes, first.smoking, first.egfr) == (True, False, True, 78.0)
-    assert (first.ics_imported, first.ics_imported_source) == (212.75, "IVUS core lab 2019")
+    assert (first.ics_imported, first.ics_imported_source) == (212.75, "study core lab")
     third = Patient.objects.get(study_id="ICS-0003")
     assert (third.age_at_index, third.egfr, third.hypertension, third.vessel_revascularized) == (None, None, None, None)
     assert (third.presentation, third.index_treatment, third.study_vessel) == ("", "conservative", "RCA")
     assert (third.ics_imported, third.ics_imported_source) == (0.5, "registry import")
     assert Patient.objects.get(study_id="ICS-0004").site.code == "OTH"
-    assert Patient.objects.get(study_id="ICS-0004").ics_imported_source == "scoring v2, reader B"
+    assert Patient.objects.get(study_id="ICS-0004").ics_imported_source == "earlier scoring software"
 
     contact = FollowUpContact.objects.get(patient=first)
     assert (contact.contact_date, contact.method, contact.vital_status) == (date(2021, 3, 1), "registry_import", "unknown")
@@ -431,7 +430,7 @@ def test_it_reports_all_problems_of_all_rows_together():
 
 
 def test_a_site_restricted_coordinator_may_not_import_another_site_s_patients(coordinator, site, other_site):
-    UserProfile.objects.create(user=coordinator, site=site)
+    set_user_sites(coordinator, sites=[site])
     PatientFactory(study_id="ICS-0002", site=other_site)
 
     rows = [patient_row(study_id="ICS-0001", site="OTH"), patient_row(study_id="ICS-0002")]
@@ -444,7 +443,7 @@ def test_a_site_restricted_coordinator_may_not_import_another_site_s_patients(co
 def test_another_site_s_patient_gets_one_problem_per_row_revealing_none_of_its_data(coordinator, site, other_site):
     """Rows that would break rules against the other site's data (dates before its index date, after
     its death, an index date after its contacts; an event it rejected) only say "another site"."""
-    UserProfile.objects.create(user=coordinator, site=site)
+    set_user_sites(coordinator, sites=[site])
     main = PatientFactory(study_id="DEMO-00010", site=other_site, index_date=date(2010, 4, 1))
     EventFactory(patient=main, event_type="death", event_date=date(2023, 5, 1), target_vessel=None, verification="verified")
     ContactFactory(patient=main, contact_date=date(2012, 1, 9))
@@ -469,8 +468,64 @@ def test_another_site_s_patient_gets_one_problem_per_row_revealing_none_of_its_d
     assert [(p, v) for p in problems for v in other_site_values if v in p] == []
 
 
+def test_a_coordinator_of_two_sites_imports_both_and_names_the_site_of_each_new_patient(coordinator, site, other_site):
+    third = SiteFactory(code="THIRD")
+    set_user_sites(coordinator, sites=[site, other_site])
+    PatientFactory(study_id="ICS-0009", site=third)
+    header = [*PATIENT_HEADER, "site"]
+    rows = [patient_row(study_id="ICS-0001", site="EMC"), patient_row(study_id="ICS-0002", site="OTH"),
+            patient_row(study_id="ICS-0003", site=""), patient_row(study_id="ICS-0004", site="THIRD"),
+            patient_row(study_id="ICS-0009", site="")]
+
+    assert problems_of(csv_text(rows, header), user=coordinator) == [
+        "patients.csv row 4, column site: is required for a new patient: you may import only patients of your sites "
+        "EMC, OTH; name one of them in this column",
+        "patients.csv row 5, column site: you may import only patients of your sites EMC, OTH",
+        "patients.csv row 6, column study_id: ICS-0009 belongs to another site: you may import only patients of your "
+        "sites EMC, OTH",
+    ]
+    run(csv_text(rows[:2], header), user=coordinator)
+    assert sorted(Patient.objects.values_list("study_id", "site__code")) == [
+        ("ICS-0001", "EMC"), ("ICS-0002", "OTH"), ("ICS-0009", "THIRD")]
+
+
+def test_a_coordinator_of_one_site_imports_new_patients_without_a_site_cell_into_it(coordinator, other_site):
+    set_user_sites(coordinator, sites=[other_site])
+
+    run([patient_row(study_id="ICS-0001")], user=coordinator)
+
+    assert list(Patient.objects.values_list("study_id", "site__code")) == [("ICS-0001", "OTH")]
+
+
+def test_a_coordinator_without_a_site_imports_nothing(coordinator, site):
+    set_user_sites(coordinator, sites=[])
+    message = "you have access to no site, so you may import no patient (an administrator can give you access)"
+
+    assert problems_of(csv_text([patient_row(study_id="ICS-0001"), patient_row(study_id="ICS-0002", site="EMC")],
+                                [*PATIENT_HEADER, "site"]), user=coordinator) == [
+        f"patients.csv row 2, column site: {message}",
+        f"patients.csv row 3, column site: {message}",
+    ]
+
+
+def test_the_ics_source_is_a_code_or_a_label_of_the_list(settings):
+    header = [*PATIENT_HEADER, "ics_source"]
+    rows = [patient_row(study_id="ICS-0001", ics="1", ics_source="Study core lab"),
+            patient_row(study_id="ICS-0002", ics="2", ics_source="EARLIER SCORING SOFTWARE"),
+            patient_row(study_id="ICS-0003", ics="3", ics_source="other source"),
+            patient_row(study_id="ICS-0004", ics="4", ics_source="Synthetic data (demo and tests)")]
+
+    assert problems_of(csv_text([patient_row(ics="5", ics_source="Dr Jansen, core lab")], header)) == [
+        "patients.csv row 2, column ics_source: must be one of registry import, study core lab, earlier scoring "
+        "software, synthetic, other source (got Dr Jansen, core lab)"]
+    run(csv_text(rows, header))
+    assert list(Patient.objects.values_list("study_id", "ics_imported_source")) == [
+        ("ICS-0001", "study core lab"), ("ICS-0002", "earlier scoring software"), ("ICS-0003", "other source"),
+        ("ICS-0004", "synthetic")]
+
+
 def test_a_site_restricted_coordinator_gets_every_rule_on_the_own_site_s_patients(coordinator, site):
-    UserProfile.objects.create(user=coordinator, site=site)
+    set_user_sites(coordinator, sites=[site])
     own = PatientFactory(study_id="ICS-0001", site=site)
     EventFactory(patient=own, event_type="death", event_date=date(2018, 1, 1), target_vessel=None)
 
@@ -484,7 +539,7 @@ STUDY_ID_RULE = ("A study ID may contain only letters A-Z, digits 0-9, hyphens (
                  "and must start with a letter or digit")
 SITE_RULE = ("A site code may contain only letters A-Z, digits 0-9, hyphens (-), underscores (_) and full stops (.), "
              "and must start with a letter or digit")
-FORMULA_RULE = "must not start with =, +, -, @, a tab or a line break, which spreadsheets read as the start of a formula"
+ICS_SOURCE_RULE = "must be one of registry import, study core lab, earlier scoring software, synthetic, other source"
 
 INJECTIONS = {
     "study_id_formula": ({"study_id": "=cmd|' /C calc'!A0"},
@@ -493,12 +548,13 @@ INJECTIONS = {
     "study_id_space": ({"study_id": "ICS 0001"}, f"patients.csv row 2, column study_id: {STUDY_ID_RULE} (it contains a space)"),
     "study_id_pipe": ({"study_id": "ICS|0001"}, f'patients.csv row 2, column study_id: {STUDY_ID_RULE} (it contains "|")'),
     "site_formula": ({"site": "+SUM(1+1)"}, f'patients.csv row 2, column site: {SITE_RULE} (it starts with "+")'),
+    # The ICS source is a choice from a list: a formula is not one of them.
     "ics_source_formula": ({"ics": "12", "ics_source": "@SUM(1+1)"},
-                           f'patients.csv row 2, column ics_source: {FORMULA_RULE} (it starts with "@")'),
+                           f"patients.csv row 2, column ics_source: {ICS_SOURCE_RULE} (got @SUM(1+1))"),
     "ics_source_equals": ({"ics": "12", "ics_source": "=HYPERLINK(\"http://x\")"},
-                          f'patients.csv row 2, column ics_source: {FORMULA_RULE} (it starts with "=")'),
+                          f'patients.csv row 2, column ics_source: {ICS_SOURCE_RULE} (got =HYPERLINK("http://x"))'),
     "ics_source_minus": ({"ics": "12", "ics_source": "-1+1"},
-                         f'patients.csv row 2, column ics_source: {FORMULA_RULE} (it starts with "-")'),
+                         f"patients.csv row 2, column ics_source: {ICS_SOURCE_RULE} (got -1+1)"),
 }
 
 
@@ -518,12 +574,12 @@ def test_it_rejects_a_formula_as_study_id_in_events_csv(patient):
 
 def test_plain_identifiers_with_dots_and_underscores_import(settings):
     header = [*PATIENT_HEADER, "site", "ics_source"]
-    run(csv_text([patient_row(study_id="ics_2019.0001-b", site="EMC.north_2", ics="3", ics_source="core lab; v2 = final")],
+    run(csv_text([patient_row(study_id="ics_2019.0001-b", site="EMC.north_2", ics="3", ics_source="study core lab")],
                  header))
 
     patient = Patient.objects.get()
     assert (patient.study_id, patient.site.code, patient.ics_imported_source) == (
-        "ics_2019.0001-b", "EMC.north_2", "core lab; v2 = final")
+        "ics_2019.0001-b", "EMC.north_2", "study core lab")
 
 
 def test_the_format_s_choices_match_the_models():

@@ -2,10 +2,13 @@
 
 from datetime import date
 
+from registry.csv_io import ICS_SOURCE_LABELS, ICS_SOURCES
+from registry.models import IcsSource
 from registry.rules import (
     Problem,
     event_problems,
     follow_up_date_problems,
+    ics_source_problems,
     identifier_problems,
     patient_problems,
     spreadsheet_text_problems,
@@ -119,4 +122,12 @@ def test_patient_rules_check_the_study_id_and_the_ics_source():
                                 ics_source="=A1")
     assert [p.field for p in problems] == ["study_id", "ics_imported_source"]
     assert patient_problems(age_at_index=None, egfr=None, index_date=INDEX, today=TODAY, study_id="ICS-0001",
-                            ics_source="core lab") == []
+                            ics_source="study core lab") == []
+
+
+def test_the_ics_source_is_one_of_the_list_and_matches_the_model():
+    assert (ICS_SOURCES, ICS_SOURCE_LABELS) == (tuple(IcsSource.values), tuple(IcsSource.labels))
+    assert [ics_source_problems("ics_source", v) for v in ("", None, "study core lab", "other source")] == [[]] * 4
+    assert ics_source_problems("ics_source", "Dr Jansen") == [Problem(
+        "ics_source", "must be one of registry import, study core lab, earlier scoring software, synthetic, "
+                      "other source (got Dr Jansen)")]

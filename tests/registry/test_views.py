@@ -186,13 +186,13 @@ def test_enrol_offers_a_site_restricted_coordinator_only_their_site(other_site_c
 
 def test_detail_shows_missing_baseline_derived_renal_impairment_and_imported_ics(clinician, site):
     PatientFactory(study_id="ICS-0001", site=site, egfr=45.0, smoking=None, ics_imported=212.5,
-                   ics_imported_source="core lab 2016")
+                   ics_imported_source="study core lab")
 
     html = _html(client_for(clinician).get("/patients/ICS-0001/"))
 
     assert "<dt>Smoking</dt><dd><span class=\"missing\">missing</span>" in html
     assert "<dt>Renal impairment (eGFR &lt; 60)</dt><dd>yes" in html
-    assert "212.5" in html and "core lab 2016" in html
+    assert "212.5" in html and "<dt>Source</dt><dd>Study core lab</dd>" in html
 
 
 def test_detail_shows_the_audit_history_with_old_and_new_values(coordinator, patient):

@@ -13,7 +13,7 @@ from scoring import annotations as svc
 from scoring.models import CalciumAnnotation, Pullback
 from scoring.selectors import pullbacks_for_user
 from tests.conftest import client_for
-from tests.factories import PatientFactory
+from tests.factories import PatientFactory, set_user_sites
 from tests.scoring.pullback_files import make_pullback, phantom_file
 
 pytestmark = pytest.mark.django_db
@@ -104,9 +104,7 @@ def test_the_csv_import_writes_every_row_audited(patient, coordinator):
 def test_a_bad_csv_writes_nothing_and_names_every_row_and_column(patient, coordinator, other_site):
     a = make_pullback(patient)
     foreign = make_pullback(PatientFactory(site=other_site))
-    from registry.models import UserProfile
-
-    UserProfile.objects.create(user=coordinator, site=patient.site)
+    set_user_sites(coordinator, sites=[patient.site])
     text = (
         "pullback,frame,start_deg,end_deg,no_calcium\n"
         f"{a.pk},0,10,80,0\n"           # row 2: fine

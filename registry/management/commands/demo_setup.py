@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from registry.access import ADMIN, CLINICIAN, COORDINATOR, INVESTIGATOR
 from registry.importer import registry_import
-from registry.models import Patient
+from registry.models import Patient, UserProfile
 from registry.roles import ensure_role_groups
 from registry.services import identity_set
 from registry.synthetic import EVENT_COLUMNS, PATIENT_COLUMNS, synthetic_cohort, to_csv
@@ -55,6 +55,9 @@ class Command(BaseCommand):
         user.is_staff = user.is_superuser = role == ADMIN
         user.save()
         user.groups.set([Group.objects.get(name=role)])
+        # Sites are deny-by-default (registry.access): a demo user sees every site unless an admin
+        # has since given them some.
+        UserProfile.objects.get_or_create(user=user, defaults={"all_sites": True})
         return password
 
     def _load_patients(self, n: int, seed: int) -> None:
