@@ -20,8 +20,9 @@ def _jsonable(value):
     return value
 
 
-# Columns the database keeps for itself: never part of an audited change.
-_BOOKKEEPING = ("created_at", "updated_at", "version")
+# Columns the database keeps for itself (timestamps, the row version, the follow-up summary
+# derived from other rows): never part of an audited change.
+_BOOKKEEPING = ("created_at", "updated_at", "version", "fu_last_contact", "fu_days", "fu_death_date", "fu_vital_status")
 
 
 def snapshot(instance: models.Model, fields: list[str] | None = None) -> dict:

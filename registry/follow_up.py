@@ -99,20 +99,29 @@ def follow_up_state(
         vital = "alive"
     else:
         vital = "unknown"
-    reference = last or index_date
-    if withdrawn:
-        status = "withdrawn"
-    elif vital == "dead":
-        status = "deceased"
-    elif (reference - index_date).days >= horizon_days:
-        status = "complete"
-    elif (as_of - reference).days > lost_days:
-        status = "lost"
-    elif (as_of - reference).days > overdue_days:
-        status = "overdue"
-    else:
-        status = "active"
+    status = status_of(index_date=index_date, last_contact=last, vital_status=vital, withdrawn=withdrawn, as_of=as_of,
+                       horizon_days=horizon_days, overdue_days=overdue_days, lost_days=lost_days)
     return FollowUpState(last, days, died, vital, status)
+
+
+def status_of(
+    *, index_date: date, last_contact: date | None, vital_status: str, withdrawn: bool, as_of: date,
+    horizon_days: int = HORIZON_DAYS, overdue_days: int = 365, lost_days: int = 730,
+) -> str:
+    """The follow-up status from the summary facts (see follow_up_state). `registry.selectors`
+    applies the same rules in SQL to filter and page by status; a test keeps the two equal."""
+    reference = last_contact or index_date
+    if withdrawn:
+        return "withdrawn"
+    if vital_status == "dead":
+        return "deceased"
+    if (reference - index_date).days >= horizon_days:
+        return "complete"
+    if (as_of - reference).days > lost_days:
+        return "lost"
+    if (as_of - reference).days > overdue_days:
+        return "overdue"
+    return "active"
 
 
 def endpoint_outcomes(

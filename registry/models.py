@@ -168,6 +168,16 @@ class Patient(models.Model):
     withdrawn_on = models.DateField(null=True, blank=True)
     withdrawal_reason = models.TextField(blank=True)
 
+    # The follow-up summary derived from the contacts and events (registry.follow_up), stored by
+    # every write that changes them (services.follow_up_refresh), so that lists and the worklist
+    # filter and page by follow-up status in SQL. Never entered or audited;
+    # tests/registry/test_follow_up_store.py keeps it equal to the derivation.
+    fu_last_contact = models.DateField("date of last contact", null=True, blank=True, editable=False)
+    fu_days = models.IntegerField("follow-up days", null=True, blank=True, editable=False)
+    fu_death_date = models.DateField("date of death", null=True, blank=True, editable=False)
+    fu_vital_status = models.CharField("vital status", max_length=8, choices=VitalStatus.choices,
+                                       default=VitalStatus.UNKNOWN, editable=False)
+
     version = _version_field()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -4,10 +4,11 @@ the pseudonymised analysis rows. Follow-up rules come from `registry.follow_up` 
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
+from django.db.models.functions import Coalesce
 
 from registry import follow_up
 from registry.access import patients_for_user
@@ -45,6 +46,11 @@ def follow_up_facts(patients: QuerySet):
     return _facts(None, patients)
 
 
+def follow_up_facts_of(patient_ids: list[int]):
+    """Contacts and events of these patients, per patient id: two queries."""
+    return _facts(patient_ids)
+
+
 def follow_up_state_of(patient: Patient, *, as_of: date) -> follow_up.FollowUpState:
     contacts, events = _facts([patient.pk])
     return _state(patient, contacts[patient.pk], events[patient.pk], as_of)
@@ -58,9 +64,41 @@ def _state(patient: Patient, contacts, events, as_of: date) -> follow_up.FollowU
     )
 
 
+def stored_state(patient: Patient, *, as_of: date) -> follow_up.FollowUpState:
+    """The follow-up state from the summary stored on the patient row (services.follow_up_refresh)."""
+    status = follow_up.status_of(
+        index_date=patient.index_date, last_contact=patient.fu_last_contact, vital_status=patient.fu_vital_status,
+        withdrawn=patient.withdrawn_on is not None, as_of=as_of, horizon_days=settings.FOLLOW_UP_HORIZON_DAYS,
+        overdue_days=settings.FOLLOW_UP_OVERDUE_DAYS, lost_days=settings.FOLLOW_UP_LOST_DAYS,
+    )
+    return follow_up.FollowUpState(patient.fu_last_contact, patient.fu_days, patient.fu_death_date,
+                                   patient.fu_vital_status, status)
+
+
+def with_status(patients: QuerySet, status: str, *, as_of: date) -> QuerySet:
+    """`patients` whose follow-up status on `as_of` is `status`: follow_up.status_of in SQL, over
+    the stored summary (a test keeps the two equal)."""
+    horizon = settings.FOLLOW_UP_HORIZON_DAYS
+    lost_before = as_of - timedelta(days=settings.FOLLOW_UP_LOST_DAYS)
+    overdue_before = as_of - timedelta(days=settings.FOLLOW_UP_OVERDUE_DAYS)
+    patients = patients.annotate(fu_reference=Coalesce("fu_last_contact", "index_date"))
+    living = Q(withdrawn_on__isnull=True) & ~Q(fu_vital_status="dead")
+    # No contact: the reference is the index date, 0 days of follow-up.
+    open_ = living & (Q(fu_days__lt=horizon) | Q(fu_days__isnull=True)) if horizon > 0 else Q(pk__in=[])
+    conditions = {
+        "withdrawn": Q(withdrawn_on__isnull=False),
+        "deceased": Q(withdrawn_on__isnull=True, fu_vital_status="dead"),
+        "complete": living & Q(fu_days__gte=horizon) if horizon > 0 else living,
+        "lost": open_ & Q(fu_reference__lt=lost_before),
+        "overdue": open_ & Q(fu_reference__lt=overdue_before, fu_reference__gte=lost_before),
+        "active": open_ & Q(fu_reference__gte=overdue_before),
+    }
+    return patients.filter(conditions[status])
+
+
 class PatientRows(Sequence):
-    """Patients in study_id order with their follow-up state, computed a slice at a time:
-    len() is one COUNT query and a page of rows costs three queries, whatever the registry size."""
+    """Patients in study_id order with their follow-up state, a slice at a time: len() is one
+    COUNT query and a page of rows one query, whatever the registry size."""
 
     def __init__(self, patients: QuerySet, *, as_of: date):
         self._patients = patients.order_by("study_id")
@@ -74,9 +112,7 @@ class PatientRows(Sequence):
 
     def __getitem__(self, index):
         if isinstance(index, slice):
-            patients = list(self._patients[index])
-            contacts, events = _facts([p.pk for p in patients])
-            return [PatientRow(p, _state(p, contacts[p.pk], events[p.pk], self._as_of)) for p in patients]
+            return [PatientRow(p, stored_state(p, as_of=self._as_of)) for p in self._patients[index]]
         if index < 0:
             index += len(self)
         rows = self[index:index + 1]
@@ -92,9 +128,8 @@ def patient_list(
     """Patients the user may see, with their follow-up state, filtered and ordered by study_id.
 
     With `identifiers=True` (only for roles that may see them) the search also finds a patient by
-    exact hospital number, and each patient's identity is loaded in the same query. Without a
-    status filter the rows are computed lazily, page by page; filtering by status (a derived
-    value) computes the state of every matching patient.
+    exact hospital number, and each patient's identity is loaded in the same query. Rows are
+    computed lazily, page by page; the status filter runs in SQL over the stored summary.
     """
     patients = patients_for_user(user)
     if identifiers:
@@ -110,25 +145,24 @@ def patient_list(
         patients = patients.filter(index_date__gte=index_date_after)
     if index_date_before:
         patients = patients.filter(index_date__lte=index_date_before)
-    if not status:
-        return PatientRows(patients, as_of=as_of)
-    contacts, events = _facts(None, patients)
-    rows = [PatientRow(p, _state(p, contacts[p.pk], events[p.pk], as_of)) for p in patients.order_by("study_id")]
-    return [r for r in rows if r.state.status == status]
+    if status:
+        patients = with_status(patients, status, as_of=as_of)
+    return PatientRows(patients, as_of=as_of)
 
 
 def follow_up_worklist(*, user, as_of: date) -> dict:
-    """What coordinators should act on: overdue contacts, lost patients, events to verify."""
-    rows = patient_list(user=user, as_of=as_of)[:]
+    """What coordinators should act on: overdue contacts, lost patients, events to verify; each a
+    lazy sequence (a page costs one query)."""
+    patients = patients_for_user(user)
     pending = (
         ClinicalEvent.objects.filter(patient__in=patients_for_user(user).values("pk"), verification=Verification.PENDING)
         .select_related("patient")
         .order_by("event_date", "pk")
     )
     return {
-        "overdue": [r for r in rows if r.state.status == "overdue"],
-        "lost": [r for r in rows if r.state.status == "lost"],
-        "pending_events": list(pending),
+        "overdue": PatientRows(with_status(patients, "overdue", as_of=as_of), as_of=as_of),
+        "lost": PatientRows(with_status(patients, "lost", as_of=as_of), as_of=as_of),
+        "pending_events": pending,
     }
 
 

@@ -11,11 +11,11 @@ never undo each other and the audit matches the data after any interleaving. Row
 from datetime import date
 
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from registry import rules
+from registry import follow_up, rules, selectors
 from registry.audit import audit_record, diff, require_reason, snapshot
 from registry.models import (
     BASELINE_FLAGS,
@@ -168,6 +168,8 @@ def patient_update(*, user, patient: Patient, data: dict, reason: str = "",
         return patient
     reason = require_reason(reason, changes)
     _save_changes(patient, changes)
+    if "index_date" in changes:
+        follow_up_refresh([patient.pk])
     audit_record(user=user, action=AuditEntry.Action.UPDATE, instance=patient, patient=patient,
                  changes=changes, reason=reason)
     return patient
@@ -258,6 +260,7 @@ def contact_record(*, user, patient: Patient, data: dict) -> FollowUpContact:
     _lock_patient(patient)
     _check_contact(contact)
     contact.save()
+    follow_up_refresh([patient.pk])
     audit_record(user=user, action=AuditEntry.Action.CREATE, instance=contact, patient=patient,
                  changes=diff({}, snapshot(contact, list(CONTACT_FIELDS))))
     return contact
@@ -277,6 +280,7 @@ def contact_update(*, user, contact: FollowUpContact, data: dict, reason: str,
     if changes:
         reason = require_reason(reason, changes)
         _save_changes(contact, changes)
+        follow_up_refresh([contact.patient_id])
         audit_record(user=user, action=AuditEntry.Action.UPDATE, instance=contact, patient=contact.patient,
                      changes=changes, reason=reason)
     return contact
@@ -285,10 +289,12 @@ def contact_update(*, user, contact: FollowUpContact, data: dict, reason: str,
 @transaction.atomic
 def contact_delete(*, user, contact: FollowUpContact, reason: str, expected_version: int | None = None) -> None:
     reason = require_reason(reason, {"deleted": True})
+    _lock_patient(contact.patient)
     contact = _locked(contact, expected_version)
     audit_record(user=user, action=AuditEntry.Action.DELETE, instance=contact, patient=contact.patient,
                  changes=diff(snapshot(contact, list(CONTACT_FIELDS)), {}), reason=reason)
     contact.delete()
+    follow_up_refresh([contact.patient_id])
 
 
 # Clinical events ----------------------------------------------------------------------------
@@ -325,6 +331,7 @@ def event_record(*, user, patient: Patient, data: dict) -> ClinicalEvent:
     _lock_patient(patient)
     _check_event(event)
     event.save()
+    follow_up_refresh([patient.pk])
     audit_record(user=user, action=AuditEntry.Action.CREATE, instance=event, patient=patient,
                  changes=diff({}, snapshot(event, [*EVENT_FIELDS, "verification"])))
     return event
@@ -344,6 +351,7 @@ def event_update(*, user, event: ClinicalEvent, data: dict, reason: str,
     if changes:
         reason = require_reason(reason, changes)
         _save_changes(event, changes)
+        follow_up_refresh([event.patient_id])
         audit_record(user=user, action=AuditEntry.Action.UPDATE, instance=event, patient=event.patient,
                      changes=changes, reason=reason)
     return event
@@ -352,10 +360,12 @@ def event_update(*, user, event: ClinicalEvent, data: dict, reason: str,
 @transaction.atomic
 def event_delete(*, user, event: ClinicalEvent, reason: str, expected_version: int | None = None) -> None:
     reason = require_reason(reason, {"deleted": True})
+    _lock_patient(event.patient)
     event = _locked(event, expected_version)
     audit_record(user=user, action=AuditEntry.Action.DELETE, instance=event, patient=event.patient,
                  changes=diff(snapshot(event, [*EVENT_FIELDS, "verification"]), {}), reason=reason)
     event.delete()
+    follow_up_refresh([event.patient_id])
 
 
 VERIFY_FIELDS = ["verification", "verified_by", "verified_at", "source_document"]
@@ -386,9 +396,43 @@ def event_verify(*, user, event: ClinicalEvent, decision: str = Verification.VER
     event.source_document = source_document
     changes = diff(before, snapshot(event, VERIFY_FIELDS))
     _save_changes(event, dict.fromkeys(VERIFY_FIELDS))
+    follow_up_refresh([event.patient_id])
     audit_record(user=user, action=AuditEntry.Action.VERIFY, instance=event, patient=event.patient,
                  changes=changes, reason=(reason or "").strip())
     return event
+
+
+# The follow-up summary stored on the patient row ----------------------------------------------
+
+FOLLOW_UP_SUMMARY_FIELDS = ("fu_last_contact", "fu_days", "fu_death_date", "fu_vital_status")
+
+
+def follow_up_refresh(patient_ids) -> int:
+    """Store these patients' follow-up summary (registry.follow_up over their contacts and events)
+    on their rows; returns how many rows changed. Every write that changes a contact, an event or
+    the index date calls it in its transaction: lists and the worklist filter by it in SQL."""
+    ids = sorted(set(patient_ids))
+    changed = []
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start:start + 5000]
+        contacts, events = selectors.follow_up_facts_of(chunk)
+        for pk, index_date, *stored in Patient.objects.filter(pk__in=chunk).values_list(
+                "pk", "index_date", *FOLLOW_UP_SUMMARY_FIELDS):
+            state = follow_up.follow_up_state(index_date=index_date, contacts=contacts[pk], events=events[pk],
+                                              as_of=index_date)
+            summary = (state.last_contact_date, state.follow_up_days, state.death_date, state.vital_status)
+            if tuple(stored) != summary:
+                changed.append((pk, summary))
+    if changed:
+        date_value = connection.ops.adapt_datefield_value
+        table = Patient._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {table} SET fu_last_contact = %s, fu_days = %s, fu_death_date = %s, fu_vital_status = %s "  # noqa: S608 - our table name
+                "WHERE id = %s",
+                [(date_value(last), days, date_value(died), vital, pk) for pk, (last, days, died, vital) in changed],
+            )
+    return len(changed)
 
 
 def _only(data: dict, allowed: tuple[str, ...]) -> dict:

@@ -410,11 +410,30 @@ def event_verify(request: HttpRequest, study_id: str, pk: int) -> HttpResponse:
 
 # Worklist -----------------------------------------------------------------------------------
 
+WORKLIST_ROWS_PER_SECTION = 25
+
+
 @require_GET
 @role_required(VIEW_PATIENTS)
 def worklist(request: HttpRequest) -> HttpResponse:
+    """Three sections, each paged on its own (?overdue_page=, ?lost_page=, ?pending_page=), so that
+    the page stays small however many patients are overdue."""
     sections = selectors.follow_up_worklist(user=request.user, as_of=timezone.localdate())
-    return render(request, "registry/worklist.html", {**sections, "verify_next": request.get_full_path()})
+    pages = {name: _section_page(request, rows, f"{name.split('_')[0]}_page") for name, rows in sections.items()}
+    return render(request, "registry/worklist.html", {**pages, "verify_next": request.get_full_path()})
+
+
+def _section_page(request: HttpRequest, rows, param: str):
+    page = Paginator(rows, WORKLIST_ROWS_PER_SECTION).get_page(request.GET.get(param))
+
+    def url(number: int) -> str:
+        query = request.GET.copy()
+        query[param] = number
+        return f"?{query.urlencode()}"
+
+    page.previous_url = url(page.previous_page_number()) if page.has_previous() else ""
+    page.next_url = url(page.next_page_number()) if page.has_next() else ""
+    return page
 
 
 # Import -------------------------------------------------------------------------------------

@@ -55,6 +55,10 @@ class ContactFactory(factory.django.DjangoModelFactory):
     method = "phone"
     vital_status = "alive"
 
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        return _with_follow_up_summary(super()._create(model_class, *args, **kwargs))
+
 
 class EventFactory(factory.django.DjangoModelFactory):
     class Meta:
@@ -66,6 +70,19 @@ class EventFactory(factory.django.DjangoModelFactory):
     target_vessel = True
     source = "hospital_record"
     verification = "pending"
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        return _with_follow_up_summary(super()._create(model_class, *args, **kwargs))
+
+
+def _with_follow_up_summary(row):
+    # The factories write rows directly; the services keep the patient's stored follow-up
+    # summary up to date, so do what they do.
+    from registry.services import follow_up_refresh
+
+    follow_up_refresh([row.patient_id])
+    return row
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -471,6 +471,22 @@ def test_worklist_sections_contain_the_right_patients(coordinator_client, site):
 
 
 @time_machine.travel(TODAY)
+def test_worklist_sections_are_paged_each_on_its_own(coordinator_client, site):
+    for n in range(30):
+        ContactFactory(patient=PatientFactory(study_id=f"ICS-O{n:02d}", site=site, index_date=date(2020, 1, 1)),
+                       contact_date=date(2025, 6, 1))
+    first = coordinator_client.get("/worklist/")
+    assert [r.patient.study_id for r in first.context["overdue"]] == [f"ICS-O{n:02d}" for n in range(25)]
+    html = _html(first)
+    assert 'No contact for more than 12 months <span class="count-badge">30</span>' in html
+    assert '<span class="current">1–25 of 30</span>' in html and 'href="?overdue_page=2" rel="next"' in html
+
+    second = coordinator_client.get("/worklist/?overdue_page=2")
+    assert [r.patient.study_id for r in second.context["overdue"]] == [f"ICS-O{n:02d}" for n in range(25, 30)]
+    assert 'href="?overdue_page=1" rel="prev"' in _html(second)
+
+
+@time_machine.travel(TODAY)
 def test_worklist_for_a_clinician_has_no_verify_forms(clinician, patient):
     EventFactory(patient=patient)
 
