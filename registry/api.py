@@ -16,16 +16,16 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from registry import follow_up, selectors, services
+from registry import follow_up, selectors, services, tokens
 from registry.access import (
     ANALYSIS_DATA,
     EDIT_REGISTRY,
@@ -40,6 +40,7 @@ from registry.access import (
 )
 from registry.api_parsers import DepthLimitedJSONParser
 from registry.csv_io import ICS_SOURCES
+from registry.lockout import lockout_response
 from registry.models import (
     BASELINE_FLAGS,
     ClinicalEvent,
@@ -105,7 +106,7 @@ class RegistryApi(APIView):
     roles: dict[str, tuple[str, ...]] = {}
     # Token first: DRF answers an unauthenticated request with the first class's challenge, so a
     # missing or bad token is a 401 (WWW-Authenticate: Token) rather than a 403.
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    authentication_classes = [tokens.ExpiringTokenAuthentication, SessionAuthentication]
     parser_classes = [DepthLimitedJSONParser]
 
     def get_permissions(self):
@@ -280,13 +281,39 @@ class ReasonSerializer(RejectUnknownKeysMixin, serializers.Serializer):
 
 
 class TokenObtainApi(ObtainAuthToken):
-    """Exchange a username and password for the user's API token (header `Authorization: Token <key>`)."""
+    """POST: exchange a username and password for the user's API token (header `Authorization:
+    Token <key>`), a new one if theirs has expired; 429 while sign-in is locked after too many
+    failures. DELETE: revoke your own token."""
 
+    authentication_classes = [tokens.ExpiringTokenAuthentication, SessionAuthentication]
     parser_classes = [FormParser, MultiPartParser, DepthLimitedJSONParser]
 
-    @extend_schema(responses=inline_serializer("Token", {"token": serializers.CharField()}))
+    def get_permissions(self):
+        return [IsAuthenticated()] if self.request.method == "DELETE" else []
+
+    def perform_authentication(self, request):
+        # Signing in needs only the password: an expired token still in the client's header must
+        # not stand in the way of getting a new one.
+        if request.method != "POST":
+            super().perform_authentication(request)
+
+    @extend_schema(
+        responses={200: inline_serializer("Token", {"token": serializers.CharField()}),
+                   429: inline_serializer("SignInLocked", {"detail": serializers.CharField()})},
+    )
     def post(self, request, *args, **kwargs):
-        return super().post(request, *args, **kwargs)
+        serializer = self.get_serializer(data=request.data)
+        if not serializer.is_valid():
+            # django-axes marks the request when it refused the sign-in (or this failure locked it).
+            if getattr(request, "axes_locked_out", False):
+                return lockout_response(request)
+            raise ValidationError(serializer.errors)
+        return Response({"token": tokens.token_obtain(user=serializer.validated_data["user"]).key})
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request, *args, **kwargs):
+        tokens.token_revoke(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # Patients -----------------------------------------------------------------------------------

@@ -7,6 +7,6 @@ class RegistryConfig(AppConfig):
 
     def ready(self) -> None:
         from core import jobs
-        from registry import roles  # noqa: F401  (creates the role groups after migrate)
+        from registry import roles, tokens  # noqa: F401  (role groups after migrate; token revocation)
 
         jobs.register("registry.ImportJob", "registry.tasks.import_job_run_task")
