@@ -8,7 +8,7 @@ DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: help lint venv demo test test-services migrate check clean analytics-fixtures benchmark-analytics detector-model benchmark-detector
+.PHONY: help lint venv demo test test-services migrate check clean analytics-fixtures benchmark-analytics detector-model benchmark-detector benchmark-load
 
 help:
 	@echo "make demo   - install, migrate, load demo data, run web server + Celery worker"
@@ -69,6 +69,12 @@ detector-model: $(STAMP)
 
 benchmark-detector: $(STAMP)
 	$(BIN)/python benchmarks/detector_benchmark.py
+
+# Load scenario: scratch PostgreSQL database (127.0.0.1:5432, user postgres), 10,000 patients,
+# gunicorn (3 workers), locust with 20 users for 60 s; see benchmarks/load/run.py --help.
+LOAD_ARGS ?= --database postgres --patients 10000 --users 20 --seconds 60
+benchmark-load: $(STAMP)
+	$(BIN)/python benchmarks/load/run.py $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) var/celery-broker var/staticfiles
