@@ -61,6 +61,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "registry.cache_control.NoStoreMiddleware",
+    "registry.busy.BusyMiddleware",  # a write that cannot get the database lock: 503, not 500
     "registry.middleware.LoginRequiredMiddleware",
     # Last, as django-axes asks: it turns a refused sign-in on the login page into the lockout page.
     "axes.middleware.AxesMiddleware",
@@ -87,7 +88,10 @@ TEMPLATES = [
 
 # Database: DATABASE_URL, else SQLite under var/ in WAL mode so that the web server and the
 # Celery worker can write side by side (IMMEDIATE transactions avoid "database is locked"
-# upgrades from read to write locks).
+# upgrades from read to write locks). One writer at a time: a write waits up to `timeout`
+# seconds for the lock (SQLite's busy timeout), then is answered 503 (registry.busy). Threads of
+# one process take turns to write (config.sqlite_backend); imports hold the lock only briefly
+# (registry.importer, "The write lock").
 _SQLITE_PATH = VAR_DIR / "db.sqlite3"
 DATABASE_URL = env_str("DATABASE_URL", "")
 if DATABASE_URL:
@@ -95,11 +99,12 @@ if DATABASE_URL:
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": "config.sqlite_backend",
             "NAME": _SQLITE_PATH,
             "OPTIONS": {
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
                 "transaction_mode": "IMMEDIATE",
+                "timeout": env_float("SQLITE_BUSY_TIMEOUT_SECONDS", 20.0),
             },
         }
     }
@@ -206,6 +211,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "EXCEPTION_HANDLER": "registry.busy.api_exception_handler",  # busy database: 503 + Retry-After
     # JSON nested at most 64 deep and numbers a float can hold: a hostile body is a 400, not a 500.
     "DEFAULT_PARSER_CLASSES": [
         "registry.api_parsers.DepthLimitedJSONParser",

@@ -9,6 +9,8 @@ def healthz(request):
     return HttpResponse("ok", content_type="text/plain")
 
 
+handler500 = "registry.busy.server_error"  # a busy database is a 503 even outside a view
+
 urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
