@@ -119,7 +119,7 @@ def test_a_killed_worker_s_import_is_finished_once_on_sqlite_and_the_file_broker
 
     def counts():
         with db() as conn:
-            return tuple(conn.execute(f"select count(*) from {table}").fetchone()[0] for table in (
+            return tuple(conn.execute(f"select count(*) from {table}").fetchone()[0] for table in (  # noqa: S608
                 "registry_patient", "registry_clinicalevent", "registry_auditentry"))
 
     kill_mid_import_and_finish(env, tmp_path, job_row=job_row, counts=counts)
