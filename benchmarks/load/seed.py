@@ -31,7 +31,7 @@ from django.db import transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from registry.access import CLINICIAN, COORDINATOR, INVESTIGATOR  # noqa: E402
-from registry.models import ClinicalEvent, Patient, PatientIdentity, Verification  # noqa: E402
+from registry.models import ClinicalEvent, Patient, PatientIdentity, UserProfile, Verification  # noqa: E402
 from registry.roles import ensure_role_groups  # noqa: E402
 from registry.synthetic import EVENT_COLUMNS, PATIENT_COLUMNS, synthetic_cohort, to_csv  # noqa: E402
 
@@ -85,6 +85,8 @@ def main() -> None:
             user.set_password(password_for(username))
             user.save()
             user.groups.set([group])
+            # Sites are deny-by-default (registry.access): the load users work on every site.
+            UserProfile.objects.update_or_create(user=user, defaults={"all_sites": True})
             users[role].append({"username": username, "password": password_for(username)})
 
     # Patients without a death (a contact after a death is refused): targets for new contacts.
