@@ -8,17 +8,16 @@ are shortened through the environment so that the test takes seconds, not minute
 """
 
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.worker_processes import FAST_JOBS, ROOT, kill, start_worker, stop
+
 N_PATIENTS = 8000
 
 ENQUEUE = f"""
@@ -35,29 +34,6 @@ job = import_job_start(
 print("JOB", job.pk, len(events))
 """
 
-FAST_JOBS = {"JOB_HEARTBEAT_SECONDS": "0.5", "JOB_STALE_AFTER_SECONDS": "4", "JOB_REAPER_INTERVAL_SECONDS": "1"}
-
-
-def _start_worker(env: dict, log_path: Path) -> subprocess.Popen:
-    with open(log_path, "ab") as log:
-        # Its own session, so that killing the group kills the pool's children too.
-        return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--concurrency=1",
-             "--without-gossip", "--without-mingle", "-n", f"death-{uuid.uuid4().hex[:8]}@%h"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 def _wait(predicate, *, timeout: float, what: str, log_path: Path):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -72,7 +48,7 @@ def kill_mid_import_and_finish(env: dict, tmp_path: Path, *, job_row, counts) ->
     """`job_row(pk)` -> (status, progress_percent, attempts); `counts()` -> (patients, events, audit rows)."""
     env = {**env, **FAST_JOBS, "CELERY_TASK_ALWAYS_EAGER": "0"}
     log_path = tmp_path / "workers.log"
-    workers = [_start_worker(env, log_path)]
+    workers = [start_worker(env, log_path, name="death")]
     try:
         enqueued = subprocess.run([sys.executable, "manage.py", "shell", "-c", ENQUEUE], cwd=ROOT, env=env,
                                   capture_output=True, text=True, timeout=300)
@@ -84,13 +60,12 @@ def kill_mid_import_and_finish(env: dict, tmp_path: Path, *, job_row, counts) ->
             return status == "running" and progress >= 20
 
         _wait(under_way, timeout=120, what="the import to be under way", log_path=log_path)
-        os.killpg(workers[0].pid, signal.SIGKILL)
-        workers[0].wait(timeout=30)
+        kill(workers[0])
         status, progress, attempts = job_row(job_id)
         assert (status, attempts) == ("running", 1) and progress < 100
         assert counts()[0] == 0  # the killed worker's write transaction (if any) was rolled back
 
-        workers.append(_start_worker(env, log_path))
+        workers.append(start_worker(env, log_path, name="death"))
         _wait(lambda: job_row(job_id)[0] in ("succeeded", "failed"), timeout=240, what="the re-queued import",
               log_path=log_path)
         assert job_row(job_id) == ("succeeded", 100, 2), log_path.read_text()[-5000:]
@@ -99,7 +74,7 @@ def kill_mid_import_and_finish(env: dict, tmp_path: Path, *, job_row, counts) ->
         assert audit == N_PATIENTS + n_events + N_PATIENTS  # patients, events, last-contact rows: once each
     finally:
         for proc in workers:
-            _stop(proc)
+            stop(proc)
 
 
 def test_a_killed_worker_s_import_is_finished_once_on_sqlite_and_the_file_broker(tmp_path):

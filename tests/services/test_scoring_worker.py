@@ -8,11 +8,7 @@ so that it takes seconds.
 """
 
 import os
-import signal
-import subprocess
-import sys
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +24,8 @@ from scoring.detector.postprocess import PostProcessing
 from scoring.model_store import save_model
 from scoring.models import Pullback, ScoringRun
 from tests.scoring.pullback_files import _frames, phantom_file
-from tests.services.conftest import ROOT, _database_url, wait_for
+from tests.services.conftest import _database_url, wait_for
+from tests.worker_processes import FAST_JOBS, kill, start_worker, stop
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -73,16 +70,6 @@ def _slow_model_store(folder: Path) -> Path:
     return folder
 
 
-def _start_worker(env: dict, log_path: Path) -> subprocess.Popen:
-    with open(log_path, "ab") as log:
-        # Its own session: the pool children die with it when the group is killed.
-        return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--concurrency=1",
-             "--without-gossip", "--without-mingle", "-n", f"kill-{uuid.uuid4().hex[:8]}@%h"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-
-
 def test_a_run_whose_worker_dies_is_finished_by_another_worker(transactional_db, coordinator, patient, tmp_path):
     broker = os.environ.get("CELERY_BROKER_URL", "")
     if not broker.startswith("redis://"):
@@ -90,7 +77,7 @@ def test_a_run_whose_worker_dies_is_finished_by_another_worker(transactional_db,
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DATABASE_URL": _database_url(),
            "CELERY_BROKER_URL": broker, "MEDIA_ROOT": str(settings.MEDIA_ROOT), "DB_CONN_MAX_AGE": "0",
            "CELERY_VISIBILITY_TIMEOUT": "5", "SCORING_MODEL_STORE": str(_slow_model_store(tmp_path / "models")),
-           "JOB_HEARTBEAT_SECONDS": "0.5", "JOB_STALE_AFTER_SECONDS": "4", "JOB_REAPER_INTERVAL_SECONDS": "1"}
+           **FAST_JOBS}
     frames = _frames(32, 5, "heavy")
     path = tmp_path / "long.dcm"
     from scoring import dicom_io
@@ -101,7 +88,7 @@ def test_a_run_whose_worker_dies_is_finished_by_another_worker(transactional_db,
     celery_app.conf.task_always_eager = False
     workers = []
     try:
-        workers.append(_start_worker(env, log_path))
+        workers.append(start_worker(env, log_path, name="kill"))
         body = _upload(coordinator, patient.study_id, path)
         workers[0].log_path = log_path
 
@@ -109,12 +96,11 @@ def test_a_run_whose_worker_dies_is_finished_by_another_worker(transactional_db,
             return ScoringRun.objects.filter(pullback_id=body["id"], status="running", progress_percent__gte=10).first()
 
         wait_for(running, timeout=120, what="the run to be under way", proc=workers[0])
-        os.killpg(workers[0].pid, signal.SIGKILL)
-        workers[0].wait(timeout=30)
+        kill(workers[0])
         killed = ScoringRun.objects.get(pullback_id=body["id"])
         assert killed.status == "running" and killed.progress_percent < 100
         time.sleep(6)  # past the stale time (and Redis's visibility timeout)
-        workers.append(_start_worker(env, log_path))
+        workers.append(start_worker(env, log_path, name="kill"))
         workers[1].log_path = log_path
         done = wait_for(lambda: ScoringRun.objects.filter(pullback_id=body["id"], status__in=["succeeded", "failed"]).first(),
                         timeout=180, what="the re-delivered run", proc=workers[1])
@@ -124,10 +110,4 @@ def test_a_run_whose_worker_dies_is_finished_by_another_worker(transactional_db,
     finally:
         celery_app.conf.task_always_eager = eager
         for proc in workers:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
+            stop(proc)
