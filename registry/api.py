@@ -658,7 +658,8 @@ class AnalysisDatasetApi(RegistryApi):
     OutputSerializer = AnalysisRowSerializer
 
     class FilterSerializer(serializers.Serializer):
-        horizon_days = serializers.IntegerField(min_value=1, default=follow_up.HORIZON_DAYS)
+        horizon_days = serializers.IntegerField(min_value=1, max_value=follow_up.MAX_HORIZON_DAYS,
+                                                default=follow_up.HORIZON_DAYS)
         # default=True also for a missing query parameter (DRF reads absent booleans as False).
         count_pending = serializers.BooleanField(default=True)
 

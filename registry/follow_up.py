@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 
 HORIZON_DAYS = 2191
+MAX_HORIZON_DAYS = 36525  # 100 years: any longer horizon is a typing error, not a study design
 
 # Endpoint name -> predicate on (event_type, target_vessel).
 ENDPOINTS = {

@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import QuerySet
 from django.forms.models import fields_for_model
 
+from registry import follow_up
 from registry.models import (
     BASELINE_FLAGS,
     ClinicalEvent,
@@ -253,7 +254,7 @@ class ImportForm(forms.Form):
 
 class AnalysisExportForm(forms.Form):
     horizon_days = forms.IntegerField(
-        label="Horizon (days)", required=False, min_value=1, max_value=36525,
+        label="Horizon (days)", required=False, min_value=1, max_value=follow_up.MAX_HORIZON_DAYS,
         help_text=f"Default {settings.FOLLOW_UP_HORIZON_DAYS} days (6 years).",
     )
     count_pending = forms.TypedChoiceField(

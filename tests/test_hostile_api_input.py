@@ -163,3 +163,14 @@ def test_json_loads_allows_64_levels_and_counts_no_brackets_in_strings():
     with pytest.raises(JSONInputError, match=r"^JSON parse error - Infinity is not a number JSON allows\.$"):
         json_loads("[Infinity]")
     assert json_loads(HUGE) == 10**400  # an integer is exact; the fields that take one check its range
+
+
+def test_the_analysis_dataset_horizon_is_capped_like_the_analyses(investigator):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_login(investigator)
+    response = client.get("/api/analysis-dataset/", {"horizon_days": 36526})
+    assert response.status_code == 400
+    assert response.json() == {"horizon_days": ["Ensure this value is less than or equal to 36525."]}
+    assert client.get("/api/analysis-dataset/", {"horizon_days": 36525}).status_code == 200
