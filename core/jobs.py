@@ -214,7 +214,9 @@ def _requeue(model: type[BackgroundJob], task_path: str) -> dict[str, int]:
     stopped_beating = Q(status=JobStatus.RUNNING) & (
         Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
         | Q(heartbeat_at__isnull=True, started_at__isnull=True))
-    never_started = Q(status=JobStatus.QUEUED) & (Q(enqueued_at__lt=cutoff) | Q(enqueued_at__isnull=True))
+    # Only jobs that were queued for a worker: a job never enqueued is run by its caller (e.g. a
+    # small analysis inside the web request) and must not be taken from it.
+    never_started = Q(status=JobStatus.QUEUED, enqueued_at__lt=cutoff)
     counts = {"requeued": 0, "failed": 0, "resent": 0}
     to_send = []
     for pk, attempts, status in model.objects.filter(stopped_beating | never_started).values_list(

@@ -136,6 +136,14 @@ def test_a_queued_job_sent_a_moment_ago_is_not_sent_again(job):
     assert ImportJob.objects.get(pk=job.pk).status == "queued"
 
 
+def test_a_job_its_caller_runs_itself_is_never_sent_to_a_worker(coordinator):
+    # An analysis small enough for the web request is created queued and claimed by the request.
+    run_here = ImportJob.objects.create(created_by=coordinator, patients_file="imports/x.csv")
+    ImportJob.objects.filter(pk=run_here.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    assert jobs.requeue_stale_jobs()["registry.ImportJob"] == {"requeued": 0, "failed": 0, "resent": 0}
+    assert ImportJob.objects.get(pk=run_here.pk).status == "queued"
+
+
 def test_the_command_reports_what_it_requeued(job, capsys):
     from django.core.management import call_command
 
