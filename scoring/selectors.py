@@ -156,7 +156,7 @@ def patient_ics(patient: Patient, rows: list[PullbackRow]) -> PatientIcs:
     if choice is not None:
         ics, source = choice.run.ics, study_source(choice)
     else:
-        ics, source = patient.ics_imported, patient.ics_imported_source or "imported"
+        ics, source = patient.ics_imported, patient.get_ics_imported_source_display() or "imported"
     values = registry_ics_values()
     if ics is None or not len(values):
         return PatientIcs(ics, source if ics is not None else "", choice, None, None, None, len(values))

@@ -26,10 +26,10 @@ def test_the_study_pullback_is_the_longest_analyzable_one(patient):
 
 
 def test_without_an_analyzable_pullback_the_imported_ics_is_shown_with_its_source(site):
-    patient = PatientFactory(site=site, ics_imported=123.0, ics_imported_source="core lab 2016")
+    patient = PatientFactory(site=site, ics_imported=123.0, ics_imported_source="study core lab")
     make_pullback(patient, length_mm=30, ics=5)
     info = selectors.patient_ics(patient, selectors.pullback_rows_for_patient(patient))
-    assert info.choice is None and (info.ics, info.source) == (123.0, "core lab 2016")
+    assert info.choice is None and (info.ics, info.source) == (123.0, "Study core lab")  # the label, not the code
 
 
 def test_a_reviewer_overrides_the_study_pullback_with_a_reason_audited(patient, coordinator):
