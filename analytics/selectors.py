@@ -60,9 +60,9 @@ def cohort_count(*, user, filters: list, horizon_days: int = 2191, count_pending
     patients = datasets.analysis_patients(user=user)
     fields = {f.get("field") for f in filters}
     if fields & {*_FOLLOW_UP_COLUMNS} or any(str(f).endswith(("_days", "_status")) for f in fields):
-        rows = datasets.analysis_dataframe(patients=patients, horizon_days=horizon_days, count_pending=count_pending)
+        rows = datasets.analysis_dataframe(patients=datasets.cohort_patients(patients, filters), horizon_days=horizon_days, count_pending=count_pending)
     else:
-        rows = datasets.baseline_dataframe(patients=patients)
+        rows = datasets.baseline_dataframe(patients=patients, columns={*fields, "ics"})
     frame = cohort_data.apply_filters(cohort_data.analysis_frame(rows), filters) if len(rows) else rows
     return {"count": len(frame), "with_ics": int(frame["ics"].notna().sum()) if len(frame) else 0}
 

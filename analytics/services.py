@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 SUBGROUP_KEY = "subgroup"
 # Variables a subgroup view may split on: yes/no flags and categories of the analysis rows.
 SUBGROUP_VARIABLES = (*cohort_data.BOOLEAN_COLUMNS, *cohort_data.CATEGORICAL_COLUMNS, *cohort_data.DERIVED)
-DEFAULT_SYNC_MAX_PATIENTS = 20000
+DEFAULT_SYNC_MAX_PATIENTS = 2000
 
 
 # Spec ----------------------------------------------------------------------------------------
@@ -158,7 +158,7 @@ def analysis_run_execute(*, run_id: int) -> None:
         run, started = job.job, time.monotonic()
         try:
             df = datasets.analysis_dataframe(
-                patients=_scope(run), horizon_days=run.spec["horizon_days"], count_pending=run.spec["count_pending"],
+                patients=datasets.cohort_patients(_scope(run), run.spec["cohort"]["filters"]), horizon_days=run.spec["horizon_days"], count_pending=run.spec["count_pending"],
                 progress=lambda p: job.progress(1 + 39 * p // 100),
             )
             job.progress(40)

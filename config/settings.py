@@ -245,7 +245,7 @@ FOLLOW_UP_HORIZON_DAYS = env_int("FOLLOW_UP_HORIZON_DAYS", 2191)
 DEFAULT_SITE_CODE = env_str("DEFAULT_SITE_CODE", "MAIN")  # site of imported patients without a site column
 IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
 # Analyses of at most this many patients (in the user's scope) run in the request; larger ones in a worker.
-ANALYSIS_SYNC_MAX_PATIENTS = env_int("ANALYSIS_SYNC_MAX_PATIENTS", 20000)
+ANALYSIS_SYNC_MAX_PATIENTS = env_int("ANALYSIS_SYNC_MAX_PATIENTS", 2000)
 
 # IVUS pullbacks (scoring/): upload limit per file, uploads above this size go to a temporary
 # file (never into memory), and the pullback speed assumed when a file does not record one.

@@ -669,6 +669,7 @@ class AnalysisDatasetApi(RegistryApi):
     @extend_schema(parameters=[FilterSerializer], responses=AnalysisRowSerializer(many=True))
     def get(self, request):
         params = _valid(self.FilterSerializer, request.query_params)
-        rows = selectors.analysis_rows(user=request.user, **params)
-        paginator, page = self.paginate(rows)
-        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+        # Page the patients first, then derive the rows of that page only.
+        paginator, page = self.paginate(patients_for_user(request.user).order_by("study_id").values_list("pk", flat=True))
+        rows = selectors.analysis_rows(user=request.user, patients=Patient.objects.filter(pk__in=list(page)), **params)
+        return paginator.get_paginated_response(self.OutputSerializer(rows, many=True).data)

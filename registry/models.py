@@ -8,6 +8,7 @@ Cross-row rules (dates against the index date and death, one death per patient) 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 
 from core.models import BackgroundJob
 
@@ -165,6 +166,15 @@ class Patient(models.Model):
     ics_imported = models.FloatField("imported ICS", null=True, blank=True)
     ics_imported_source = models.CharField(max_length=200, blank=True, choices=IcsSource.choices)
 
+    # The study pullback's ICS and where it came from ("study pullback #12 (longest analyzable,
+    # model v3)"), stored by the scoring app whenever the choice or its run changes
+    # (scoring.services.study_ics_refresh), so that the registry's ICS distribution, cohort counts
+    # and analysis rows need no subqueries into scoring's tables. The patient's ICS is this, else
+    # the imported one (`ics`). Never entered or audited; tests/scoring/test_study_ics_store.py
+    # keeps it equal to scoring.selectors.study_choice.
+    study_ics = models.FloatField("study pullback ICS", null=True, blank=True, editable=False)
+    study_ics_source = models.CharField("study pullback ICS source", max_length=200, blank=True, editable=False)
+
     withdrawn_on = models.DateField(null=True, blank=True)
     withdrawal_reason = models.TextField(blank=True)
 
@@ -213,6 +223,21 @@ class Patient(models.Model):
     @property
     def acs(self) -> bool | None:
         return None if not self.presentation else self.presentation == Presentation.ACS
+
+    @property
+    def ics(self) -> float | None:
+        """The patient's ICS: the study pullback's, else the imported one (None without either)."""
+        return self.study_ics if self.study_ics is not None else self.ics_imported
+
+    @property
+    def ics_source(self) -> str:
+        """Where `ics` came from: the study pullback (number, how chosen, model), else the imported ICS's source code."""
+        return self.study_ics_source if self.study_ics is not None else self.ics_imported_source
+
+
+def effective_ics():
+    """SQL for `Patient.ics` (the study pullback's ICS, else the imported one), for annotate()/filter()."""
+    return Coalesce("study_ics", "ics_imported")
 
 
 class PatientIdentity(models.Model):

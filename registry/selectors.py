@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Coalesce
 
 from registry import follow_up
 from registry.access import patients_for_user
-from registry.models import BASELINE_FLAGS, ClinicalEvent, FollowUpContact, Patient, Verification
+from registry.models import BASELINE_FLAGS, ClinicalEvent, FollowUpContact, Patient, Verification, effective_ics
 
 
 @dataclass(frozen=True)
@@ -187,40 +187,111 @@ def analysis_columns() -> list[str]:
     return cols
 
 
+@dataclass(frozen=True)
+class IcsPlace:
+    n: int  # registry patients with an ICS
+    median: float | None
+    percentile: float | None  # % of them with an ICS at or below the given one
+
+
+def ics_place(ics: float | None) -> IcsPlace:
+    """Where `ics` stands among every registry patient's ICS (`Patient.ics`, stored): two queries,
+    counted and ordered in SQL whatever the registry's size."""
+    values = Patient.objects.annotate(v=effective_ics()).filter(v__isnull=False)
+    counts = values.aggregate(n=Count("pk"), le=Count("pk", filter=Q(v__lte=(ics or 0) + 1e-9)))
+    n = counts["n"]
+    if not n:
+        return IcsPlace(0, None, None)
+    middle = list(values.order_by("v").values_list("v", flat=True)[(n - 1) // 2: n // 2 + 1])
+    percentile = None if ics is None else 100.0 * counts["le"] / n
+    return IcsPlace(n, float(sum(middle) / len(middle)), percentile)
+
+
+# Values read per patient for the analysis rows, and the analysis columns copied as stored.
+_ANALYSIS_VALUES = (
+    "pk", "study_id", "site__code", "sex", "age_at_index", "index_date", *BASELINE_FLAGS, "egfr", "presentation",
+    "index_treatment", "study_vessel", "vessel_revascularized", "study_ics", "study_ics_source", "ics_imported",
+    "ics_imported_source",
+)
+_COPIED = {"study_id": "study_id", "site": "site__code", "sex": "sex", "age_at_index": "age_at_index",
+           "index_date": "index_date", **{f: f for f in BASELINE_FLAGS}, "egfr": "egfr",
+           "presentation": "presentation", "index_treatment": "index_treatment", "study_vessel": "study_vessel",
+           "vessel_revascularized": "vessel_revascularized"}
+# Properties of Patient computed from its own fields (eGFR < 60, presentation = ACS, the ICS):
+# called on the values() row, which has the same attribute names, so each rule stays in one place.
+_DERIVED = {"renal_impairment": Patient.renal_impairment.fget, "acs": Patient.acs.fget, "ics": Patient.ics.fget,
+            "ics_source": Patient.ics_source.fget}
+_PROGRESS_STEPS = 20
+
+
+# The stored fields each baseline column is read from.
+_SOURCES = {name: (source,) for name, source in _COPIED.items()} | {
+    "renal_impairment": ("egfr",), "acs": ("presentation",), "ics": ("study_ics", "ics_imported"),
+    "ics_source": ("study_ics", "study_ics_source", "ics_imported_source"),
+}
+
+
+def baseline_table(patients: QuerySet, columns=None) -> dict[str, list]:
+    """The baseline columns of the analysis rows (no follow-up), by column, ordered by study_id: one
+    query. `columns`: only these (and study_id), reading only the fields they need."""
+    wanted = [c for c in analysis_columns() if c in _SOURCES and (columns is None or c in columns or c == "study_id")]
+    fields = dict.fromkeys(f for c in wanted for f in _SOURCES[c])
+    rows = list(patients.order_by("study_id").values_list(*fields, named=True))
+    table = {}
+    for name in wanted:
+        derive = _DERIVED.get(name)
+        table[name] = [derive(r) for r in rows] if derive else [getattr(r, _COPIED[name]) for r in rows]
+    return table
+
+
+def analysis_table(
+    patients: QuerySet, *, horizon_days: int = follow_up.HORIZON_DAYS, count_pending: bool = True,
+    progress=None,
+) -> dict[str, list]:
+    """The pseudonymised analysis rows of `patients` by column (`analysis_columns()`), ordered by
+    study_id: no direct identifiers; time/status per endpoint (1 event, 2 competing death for
+    non-fatal endpoints, 0 censored); withdrawn patients kept, censored at their last contact.
+
+    The one builder of the analysis data set (analytics' DataFrame, the API's rows and the export
+    use it). Three queries whatever the size: patients, then their contacts and events; the
+    follow-up is derived from those facts by registry.follow_up, not read from the stored summary.
+    `progress` gets percentages (0-100) of the rows derived so far.
+    """
+    rows = _analysis_values(patients)
+    contacts, events = _facts([r.pk for r in rows]) if len(rows) <= 5000 else _facts(None, patients)
+    columns = {name: [] for name in analysis_columns()}
+    step = max(1, len(rows) // _PROGRESS_STEPS)
+    for i, row in enumerate(rows):
+        last = follow_up.last_contact_date(contacts[row.pk], events[row.pk])
+        for name, source in _COPIED.items():
+            columns[name].append(getattr(row, source))
+        for name, derive in _DERIVED.items():
+            columns[name].append(derive(row))
+        columns["last_contact_date"].append(last)
+        columns["follow_up_days"].append(None if last is None else (last - row.index_date).days)
+        outcomes = follow_up.endpoint_outcomes(index_date=row.index_date, last_contact=last, events=events[row.pk],
+                                               horizon_days=horizon_days, count_pending=count_pending)
+        for name, outcome in outcomes.items():
+            columns[f"{name}_days"].append(outcome.duration_days)
+            columns[f"{name}_status"].append(outcome.status)
+        if progress is not None and (i + 1) % step == 0:
+            progress(100 * (i + 1) // len(rows))
+    return columns
+
+
+def _analysis_values(patients: QuerySet) -> list:
+    return list(patients.order_by("study_id").values_list(*_ANALYSIS_VALUES, named=True))
+
+
 def analysis_rows(
     *, user, horizon_days: int = follow_up.HORIZON_DAYS, count_pending: bool = True,
     patients: QuerySet | None = None,
 ) -> list[dict]:
-    """One pseudonymised row per patient (no direct identifiers), with time/status per endpoint.
+    """`analysis_table` as one dict per patient (the user's patients unless `patients` is given)."""
+    table = analysis_table(patients_for_user(user) if patients is None else patients, horizon_days=horizon_days,
+                           count_pending=count_pending)
+    names = list(table)
+    return [dict(zip(names, values, strict=True)) for values in zip(*table.values(), strict=True)]
 
-    Status per endpoint: 1 event, 2 competing death (non-fatal endpoints), 0 censored.
-    Withdrawn patients are kept, censored at their last contact.
-    """
-    if patients is None:
-        patients = patients_for_user(user)
-    from scoring.selectors import study_ics_annotations, study_ics_of  # scoring depends on registry, not back
-
-    patients = patients.select_related("site").annotate(**study_ics_annotations())
-    contacts, events = _facts(None, patients)
-    rows = []
-    for p in patients.order_by("study_id"):
-        last = follow_up.last_contact_date(contacts[p.pk], events[p.pk])
-        row = {
-            "study_id": p.study_id, "site": p.site.code, "sex": p.sex, "age_at_index": p.age_at_index,
-            "index_date": p.index_date, **{f: getattr(p, f) for f in BASELINE_FLAGS}, "egfr": p.egfr,
-            "renal_impairment": p.renal_impairment, "presentation": p.presentation, "acs": p.acs,
-            "index_treatment": p.index_treatment, "study_vessel": p.study_vessel,
-            "vessel_revascularized": p.vessel_revascularized,
-            "ics": study_ics_of(p)[0], "ics_source": study_ics_of(p)[1], "last_contact_date": last,
-            "follow_up_days": None if last is None else (last - p.index_date).days,
-        }
-        outcomes = follow_up.endpoint_outcomes(
-            index_date=p.index_date, last_contact=last, events=events[p.pk],
-            horizon_days=horizon_days, count_pending=count_pending,
-        )
-        for name, outcome in outcomes.items():
-            row[f"{name}_days"], row[f"{name}_status"] = outcome.duration_days, outcome.status
-        rows.append(row)
-    return rows
 
 

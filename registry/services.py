@@ -435,6 +435,20 @@ def follow_up_refresh(patient_ids) -> int:
     return len(changed)
 
 
+def study_ics_store(values: dict[int, tuple[float | None, str]]) -> int:
+    """Store {patient id: (study pullback ICS or None, its source)} on the patients' rows; returns
+    how many changed. The scoring app calls it (scoring.services.study_ics_refresh) in the
+    transaction of every write that changes which pullback is the study pullback or its score;
+    derived data, like the follow-up summary: not audited (the scoring writes are)."""
+    changed = [
+        Patient(pk=pk, study_ics=values[pk][0], study_ics_source=values[pk][1] if values[pk][0] is not None else "")
+        for pk, ics, source in Patient.objects.filter(pk__in=list(values)).values_list("pk", "study_ics", "study_ics_source")
+        if (ics, source) != (values[pk][0], values[pk][1] if values[pk][0] is not None else "")
+    ]
+    Patient.objects.bulk_update(changed, ["study_ics", "study_ics_source"], batch_size=1000)
+    return len(changed)
+
+
 def _only(data: dict, allowed: tuple[str, ...]) -> dict:
     unknown = set(data) - set(allowed)
     if unknown:

@@ -3,13 +3,13 @@ study pullback and the patient's ICS with its place in the registry."""
 
 from dataclasses import dataclass
 
-import numpy as np
 from django.conf import settings
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 
 from registry.access import patients_for_user
 from registry.models import Patient
+from registry.selectors import ics_place
 from scoring.models import Pullback, QcStatus, ScoringRun
 
 
@@ -98,10 +98,12 @@ def study_source_text(pullback_id: int, overridden: bool, model_version: str) ->
 
 def study_ics_annotations() -> dict:
     """Annotations for a Patient queryset: the study pullback's id, ICS, override flag and model
-    version (None without one), as subqueries of the same SQL statement (no extra query).
+    version (None without one) as `chosen_*`, as subqueries of the same SQL statement.
 
     The same rule as :func:`study_choice`: the reviewer's override if included and scored, else
     the longest included, scored pullback of at least PULLBACK_MIN_LENGTH_MM (ties: earliest).
+    Used to store the choice on the patient (services.study_ics_refresh); readers use the stored
+    `Patient.study_ics`.
     """
     runs = ScoringRun.objects.filter(
         pullback__patient=OuterRef("pk"), is_current=True, status=ScoringRun.Status.SUCCEEDED,
@@ -110,33 +112,20 @@ def study_ics_annotations() -> dict:
         "-pullback__study_override", "-pullback__length_mm", "pullback__created_at", "pullback__pk",
     )
     return {
-        f"study_{name}": Subquery(runs.values(field)[:1])
+        f"chosen_{name}": Subquery(runs.values(field)[:1])
         for name, field in (("pullback_id", "pullback_id"), ("ics", "ics"), ("override", "pullback__study_override"),
                             ("model_version", "model_version"))
     }
 
 
-def study_ics_of(patient: Patient) -> tuple[float | None, str]:
-    """(ICS, source) of a patient annotated with :func:`study_ics_annotations`: the study
-    pullback's, else the imported ICS with its source."""
-    if getattr(patient, "study_ics", None) is not None:
-        return patient.study_ics, study_source_text(patient.study_pullback_id, patient.study_override,
-                                                    patient.study_model_version)
-    return patient.ics_imported, patient.ics_imported_source
-
-
-def study_ics_by_patient(patients: QuerySet | None = None) -> dict[int, tuple[float, str]]:
-    """{patient id: (ICS, source)} of every patient with a study pullback, in one query."""
-    patients = Patient.objects.all() if patients is None else patients
-    annotated = patients.annotate(**study_ics_annotations()).filter(study_ics__isnull=False)
-    return {p.pk: study_ics_of(p) for p in annotated.only("pk", "ics_imported", "ics_imported_source")}
-
-
-def registry_ics_values() -> np.ndarray:
-    """The ICS of every registry patient that has one (study pullback, else imported): one query."""
-    patients = Patient.objects.annotate(**study_ics_annotations()).only("pk", "ics_imported", "ics_imported_source")
-    values = [study_ics_of(p)[0] for p in patients]
-    return np.array(sorted(v for v in values if v is not None), float)
+def chosen_study_ics(patient_ids) -> dict[int, tuple[float | None, str]]:
+    """{patient id: (study pullback ICS or None, source text)} for these patients: one query."""
+    rows = Patient.objects.filter(pk__in=list(patient_ids)).annotate(**study_ics_annotations()).values_list(
+        "pk", "chosen_ics", "chosen_pullback_id", "chosen_override", "chosen_model_version")
+    return {
+        pk: (None, "") if ics is None else (ics, study_source_text(pullback_id, override, model_version))
+        for pk, ics, pullback_id, override, model_version in rows
+    }
 
 
 @dataclass(frozen=True)
@@ -157,12 +146,10 @@ def patient_ics(patient: Patient, rows: list[PullbackRow]) -> PatientIcs:
         ics, source = choice.run.ics, study_source(choice)
     else:
         ics, source = patient.ics_imported, patient.get_ics_imported_source_display() or "imported"
-    values = registry_ics_values()
-    if ics is None or not len(values):
-        return PatientIcs(ics, source if ics is not None else "", choice, None, None, None, len(values))
-    median = float(np.median(values))
-    percentile = float((values <= ics + 1e-9).mean() * 100.0)
-    return PatientIcs(ics, source, choice, percentile, median, ics >= median, len(values))
+    place = ics_place(ics)
+    if ics is None or place.median is None:
+        return PatientIcs(ics, source if ics is not None else "", choice, None, None, None, place.n)
+    return PatientIcs(ics, source, choice, place.percentile, place.median, ics >= place.median, place.n)
 
 
 def min_length_mm() -> float:

@@ -26,6 +26,7 @@ from core import jobs
 from registry.access import EDIT_REGISTRY, require_role
 from registry.audit import audit_record, diff, snapshot
 from registry.models import AuditEntry, Patient
+from registry.services import study_ics_store
 from scoring import calcium_map, deid, dicom_io
 from scoring.models import ExclusionReason, Pullback, QcStatus, ScoringRun
 
@@ -342,6 +343,7 @@ def _succeed(run: ScoringRun, labels, *, version: str, seconds: float, job: jobs
     per_frame = labels.sum(axis=1)
     with transaction.atomic():
         job.hold()  # only the worker that holds the run writes its results
+        _lock_patient(run.pullback.patient_id)
         Pullback.objects.select_for_update().filter(pk=run.pullback_id).first()
         # The newest successful run is the current one; an older run finishing late is history.
         newer = run.pullback.runs.filter(status=ScoringRun.Status.SUCCEEDED, created_at__gt=run.created_at).exists()
@@ -352,6 +354,7 @@ def _succeed(run: ScoringRun, labels, *, version: str, seconds: float, job: jobs
             calcium_alines=int(per_frame.sum()), calcium_alines_per_frame=[int(c) for c in per_frame],
             calcium_map=calcium_map.pack(labels), seconds=round(seconds, 3), is_current=not newer,
         )
+        study_ics_refresh([run.pullback.patient_id])
     logger.info("scoring run %s: ICS %.1f, %d frames in %.1f s", run.pk, calcium_map.ics(labels), labels.shape[0], seconds)
 
 
@@ -372,6 +375,7 @@ def pullback_qc_update(*, user, pullback: Pullback, qc_status: str, exclusion_re
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
+        _lock_patient(pullback.patient_id)
         pullback = Pullback.objects.select_for_update().get(pk=pullback.pk)
         old = snapshot(pullback, QC_FIELDS)
         pullback.qc_status = qc_status
@@ -386,6 +390,7 @@ def pullback_qc_update(*, user, pullback: Pullback, qc_status: str, exclusion_re
             pullback.save(update_fields=QC_FIELDS)
             audit_record(user=user, action=AuditEntry.Action.UPDATE, instance=pullback, patient=pullback.patient,
                          changes=changes, reason=pullback.qc_note)
+            study_ics_refresh([pullback.patient_id])
     return pullback
 
 
@@ -405,6 +410,7 @@ def study_pullback_override(*, user, patient: Patient, pullback: Pullback | None
         if current_run(pullback) is None:
             raise ValidationError({"pullback": ["The pullback has no score yet."]})
     with transaction.atomic():
+        _lock_patient(patient.pk)
         rows = list(Pullback.objects.select_for_update().filter(patient=patient).order_by("pk"))
         for row in rows:  # clear the old choice first: at most one override per patient
             if row.study_override and (pullback is None or row.pk != pullback.pk):
@@ -412,6 +418,22 @@ def study_pullback_override(*, user, patient: Patient, pullback: Pullback | None
         for row in rows:
             if pullback is not None and row.pk == pullback.pk:
                 _set_override(user, row, True, reason, reason)
+        study_ics_refresh([patient.pk])
+
+
+def study_ics_refresh(patient_ids) -> int:
+    """Store these patients' study pullback ICS on their rows (registry.services.study_ics_store);
+    returns how many changed. Called in the transaction of every write that can change which
+    pullback is the study pullback or its score: a run that becomes current, quality control, the
+    reviewer's override. Lock the patient first (`_lock_patient`) so two writes for one patient
+    store in turn."""
+    from scoring.selectors import chosen_study_ics
+
+    return study_ics_store(chosen_study_ics(patient_ids))
+
+
+def _lock_patient(patient_id: int) -> None:
+    Patient.objects.select_for_update().filter(pk=patient_id).first()
 
 
 def _set_override(user, row: Pullback, value: bool, stored_reason: str, reason: str) -> None:

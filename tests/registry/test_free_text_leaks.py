@@ -74,6 +74,7 @@ NOT_FREE_TEXT = {
     "scoring.Pullback.manufacturer": "the device's maker",
     "scoring.Pullback.model_name": "the device's model",
     "scoring.Pullback.burned_in_annotation": "DICOM YES/NO flag",
+    "registry.Patient.study_ics_source": "written by the scoring app: pullback number, how chosen, model version",
     "scoring.ScoringRun.model_name": "detector model",
     "scoring.ScoringRun.model_version": "detector model version",
     "scoring.ScoringRun.error": "written by the scoring worker, not typed by a user",

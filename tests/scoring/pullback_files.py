@@ -154,4 +154,8 @@ def make_pullback(patient, *, length_mm: float = 50.0, ics: float | None = 100.0
         n_alines=labels.shape[1], calcium_alines=int(labels.sum()), calcium_alines_per_frame=labels.sum(axis=1).tolist(),
         calcium_map=calcium_map.pack(labels),
     )
+    # The row is written directly; the scoring services store the patient's study ICS, so do what they do.
+    from scoring.services import study_ics_refresh
+
+    study_ics_refresh([patient.pk])
     return pullback
