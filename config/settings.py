@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "registry",
     "scoring",
     "analytics",
+    "demo",
 ]
 
 MIDDLEWARE = [

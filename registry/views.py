@@ -64,6 +64,7 @@ from registry.models import (
     PatientIdentity,
     Verification,
 )
+from registry.panels import patient_panels
 from registry.services import CONTACT_FIELDS, EVENT_FIELDS, IDENTITY_FIELDS, PATIENT_FIELDS
 
 PATIENTS_PER_PAGE = 50
@@ -229,6 +230,7 @@ def patient_detail(request: HttpRequest, study_id: str) -> HttpResponse:
         "identity": PatientIdentity.objects.filter(patient=patient).first() if see_identifiers else None,
         "audit_entries": patient.audit_entries.all() if has_role(request.user, SEE_AUDIT) else None,
         "verify_next": request.get_full_path(),
+        "panels": patient_panels(request, patient),  # e.g. scoring's pullbacks and ICS (registry.panels)
     }
     return render(request, "registry/patient_detail.html", context)
 

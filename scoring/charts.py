@@ -5,6 +5,7 @@ Angles follow :mod:`scoring.geometry`: A-line k of N at 2*pi*k/N from the image'
 towards the top of the image (counter-clockwise as displayed).
 """
 
+import functools
 import json
 
 import numpy as np
@@ -19,9 +20,22 @@ def _config(filename: str) -> dict:
             "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2}}
 
 
+def _new_figure(trace) -> go.Figure:
+    # An empty template: plotly would otherwise validate and copy its default template into every
+    # figure; _figure puts the page's template in as JSON (two-thirds of the time of a figure).
+    return go.Figure(trace, layout={"template": {}})
+
+
+@functools.cache
+def _template_json() -> str:
+    return json.dumps(json.loads(go.Figure(layout={"template": "simple_white"}).to_json())["layout"]["template"])
+
+
 def _figure(fig: go.Figure, filename: str) -> dict:
-    fig.update_layout(template="simple_white", margin={"l": 60, "r": 20, "t": 40, "b": 50}, height=320)
-    return {**json.loads(fig.to_json()), "config": _config(filename)}
+    fig.update_layout(margin={"l": 60, "r": 20, "t": 40, "b": 50}, height=320)
+    out = json.loads(fig.to_json())
+    out["layout"]["template"] = json.loads(_template_json())
+    return {**out, "config": _config(filename)}
 
 
 def binned_map(labels: np.ndarray, *, max_columns: int = MAX_MAP_COLUMNS) -> tuple[np.ndarray, np.ndarray]:
@@ -44,7 +58,7 @@ def calcium_map_figure(labels: np.ndarray, *, frame_spacing_mm: float, title: st
     n_alines = labels.shape[1]
     # Percent as uint8: plotly encodes it as a typed array (base64), a few hundred kB at most.
     percent = np.round(fractions.T * 100).astype(np.uint8)
-    fig = go.Figure(go.Heatmap(
+    fig = _new_figure(go.Heatmap(
         x=(starts * frame_spacing_mm).astype(np.float32), y=(np.arange(n_alines) * 360.0 / n_alines).astype(np.float32),
         z=percent, zmin=0, zmax=100, colorscale=[[0, "#f4f6f8"], [1, CALCIUM_COLOUR]],
         colorbar={"title": {"text": "% calcium"}}, hovertemplate="%{x:.1f} mm, %{y:.0f}°: %{z}%<extra></extra>",
@@ -58,7 +72,7 @@ def calcium_map_figure(labels: np.ndarray, *, frame_spacing_mm: float, title: st
 def arc_figure(arc_deg_per_frame, *, frame_spacing_mm: float, title: str = "Calcium arc along the pullback") -> dict:
     """Line: calcium arc (degrees) per frame against pullback position (mm)."""
     arcs = np.asarray(arc_deg_per_frame, float)
-    fig = go.Figure(go.Scatter(
+    fig = _new_figure(go.Scatter(
         x=(np.arange(len(arcs)) * frame_spacing_mm).astype(np.float32), y=arcs.astype(np.float32), mode="lines",
         line={"color": CALCIUM_COLOUR, "width": 1.5}, hovertemplate="%{x:.1f} mm: %{y:.0f}°<extra></extra>",
     ))

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from registry.access import EDIT_REGISTRY, SEE_IDENTIFIERS, VIEW_PATIENTS, has_role, patient_get_for_user
 from registry.views import role_required
-from scoring import selectors, services
+from scoring import panels, selectors, services
 from scoring.forms import QcForm
 
 
@@ -30,9 +30,10 @@ def pullback_upload(request: HttpRequest, study_id: str) -> HttpResponse:
 @role_required(VIEW_PATIENTS)
 def pullback_detail(request: HttpRequest, pk: int) -> HttpResponse:
     pullback = selectors.pullback_get_for_user(user=request.user, pullback_id=pk)
-    latest = selectors.latest_run(pullback)
+    latest, current = selectors.latest_run(pullback), selectors.current_run(pullback)
     return render(request, "scoring/pullback_detail.html", {
-        "pullback": pullback, "patient": pullback.patient, "latest": latest, "current": selectors.current_run(pullback),
+        "pullback": pullback, "patient": pullback.patient, "latest": latest, "current": current,
+        "view": panels.pullback_view(request, pullback, current),
         "runs": pullback.runs.defer("calcium_map"), "qc_form": QcForm(initial={"qc_status": pullback.qc_status,
                                                                          "exclusion_reason": pullback.exclusion_reason}),
         "show_identifiers": has_role(request.user, SEE_IDENTIFIERS), "can_review": has_role(request.user, EDIT_REGISTRY),

@@ -1,0 +1,38 @@
+"""Panels that apps above the registry add to the patient page (scoring's imaging panel).
+
+The registry owns this seam so that it never imports those apps: an app registers a panel in its
+AppConfig.ready() with a template and a function that returns the template's context; the
+patient view asks every registered panel for its context, in `order`, and the page includes
+each template with `panel` set to that context.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.http import HttpRequest
+
+from registry.models import Patient
+
+PanelContext = Callable[[HttpRequest, Patient], dict]
+
+
+@dataclass(frozen=True)
+class PatientPanel:
+    name: str
+    template: str
+    context: PanelContext
+    order: int = 100
+
+
+_PANELS: dict[str, PatientPanel] = {}
+
+
+def register_patient_panel(name: str, *, template: str, context: PanelContext, order: int = 100) -> None:
+    """Add (or replace, by name) a panel of the patient page."""
+    _PANELS[name] = PatientPanel(name, template, context, order)
+
+
+def patient_panels(request: HttpRequest, patient: Patient) -> list[dict]:
+    """[{"name", "template", "context"}] of every registered panel for this patient, in order."""
+    panels = sorted(_PANELS.values(), key=lambda p: (p.order, p.name))
+    return [{"name": p.name, "template": p.template, "context": p.context(request, patient)} for p in panels]

@@ -1,0 +1,36 @@
+"""What the scoring app shows on other pages: the patient page's pullbacks-and-ICS panel
+(registered with registry.panels in ScoringConfig.ready) and the view of one scored pullback
+(calcium map, arc, frame viewer), built here in Python, not in template tags."""
+
+from django.http import HttpRequest
+
+from registry.access import EDIT_REGISTRY, SEE_IDENTIFIERS, has_role
+from registry.models import Patient
+from scoring import charts, selectors
+from scoring.models import Pullback, ScoringRun
+
+PATIENT_PANEL_TEMPLATE = "scoring/_patient_pullbacks.html"
+
+
+def patient_pullbacks_panel(request: HttpRequest, patient: Patient) -> dict:
+    """The patient's pullbacks, ICS with its registry percentile and group, and the study pullback's view."""
+    rows = selectors.pullback_rows_for_patient(patient)
+    ics = selectors.patient_ics(patient, rows)
+    view = pullback_view(request, ics.choice.pullback, ics.choice.run) if ics.choice else None
+    return {"patient": patient, "rows": rows, "ics": ics, "can_upload": has_role(request.user, EDIT_REGISTRY),
+            "view": view, "min_length_mm": selectors.min_length_mm()}
+
+
+def pullback_view(request: HttpRequest, pullback: Pullback, run: ScoringRun | None) -> dict | None:
+    """Figures and frame-viewer settings of a scored pullback (None without a score)."""
+    if run is None:
+        return None
+    spacing = pullback.frame_spacing_mm
+    labels = run.labels()
+    return {
+        "pullback": pullback, "run": run, "frame_spacing_mm": spacing, "last_frame": run.n_frames - 1,
+        "can_see_frames": has_role(request.user, SEE_IDENTIFIERS),
+        "can_annotate": has_role(request.user, EDIT_REGISTRY),
+        "figures": {"map": charts.calcium_map_figure(labels, frame_spacing_mm=spacing),
+                    "arc": charts.arc_figure(run.arc_deg_per_frame, frame_spacing_mm=spacing)},
+    }
