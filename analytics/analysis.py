@@ -3,9 +3,13 @@ of issue 5 ("Spec and result format"). Pure pandas/numpy; the Django API and the
 `run_analysis` command are thin layers over this function.
 """
 
+import csv
+import functools
 import hashlib
 import importlib.metadata
+import io
 import math
+import os
 
 import numpy as np
 import pandas as pd
@@ -206,13 +210,112 @@ def _km_json(km: survival.KaplanMeier) -> dict:
 
 
 def data_hash(frame: pd.DataFrame) -> str:
-    """SHA-256 of the analysed rows (sorted columns, CSV), to tell whether the data changed."""
-    canonical = frame.drop(columns=["group"], errors="ignore").sort_index(axis=1)
-    return hashlib.sha256(canonical.to_csv(index=False).encode()).hexdigest()
+    """SHA-256 of the analysed rows (sorted columns, CSV), to tell whether the data changed.
+
+    The text hashed is exactly `frame.drop(columns=["group"]).sort_index(axis=1).to_csv(index=False)`
+    (stored runs compare this hash); _csv_text writes the same text faster, or says it cannot and
+    pandas writes it."""
+    names = [c for c in frame.columns if c != "group"]
+    text = None
+    if frame.columns.is_unique and all(isinstance(c, str) for c in names):
+        text = _csv_text(frame, sorted(names))  # sort_index's order of distinct text labels
+    if text is None:
+        text = frame.drop(columns=["group"], errors="ignore").sort_index(axis=1).to_csv(index=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _csv_text(frame: pd.DataFrame, columns: list[str]) -> str | None:
+    """`frame[columns].to_csv(index=False)`, built column by column; None where that is not sure
+    to be the same text (then the caller uses to_csv).
+
+    pandas' to_csv turns each column into the cells it hands to the standard csv writer (float64:
+    numpy's astype(str), "" for NaN; integers and booleans: Python int/bool; objects: "" where NA,
+    else the object) and writes the rows with QUOTE_MINIMAL and os.linesep. Here the same cells are
+    made once per distinct value (of all float64 columns together, of each other column), rendered
+    by the same csv writer, and laid out. None when a field needed quoting, for other dtypes, for
+    one column or no rows.
+    """
+    n_rows, n_cols = len(frame), len(columns)
+    if n_rows == 0 or n_cols < 2:
+        return None
+    terminator = os.linesep
+    header = _csv_fields(np.array(columns, dtype=object), terminator)
+    if header is None:
+        return None
+    series = [frame[c] for c in columns]
+    floats = [j for j, s in enumerate(series) if s.dtype == np.float64]
+    parts = {}  # column -> (distinct cells, codes or None)
+    if floats:
+        values = np.column_stack([series[j].to_numpy() for j in floats])
+        codes, bits = pd.factorize(values.view(np.int64).ravel())  # distinct bits: -0.0 is not 0.0
+        distinct = bits.view(np.float64)
+        cells = distinct.astype(str).astype(object)
+        cells[np.isnan(distinct)] = ""
+        codes = codes.reshape(values.shape)
+        parts.update({j: (cells, codes[:, i]) for i, j in enumerate(floats)})
+    for j, s in enumerate(series):
+        if j not in parts:
+            parts[j] = _csv_cells(s, s.dtype)
+    table = np.empty((n_rows, n_cols), dtype=object)
+    rendered = {}  # id(cells) -> fields, for the shared float cells
+    for j in range(n_cols):
+        cells, codes = parts[j]
+        if cells is None:
+            return None
+        if id(cells) not in rendered:
+            rendered[id(cells)] = _csv_fields(cells, terminator)
+        fields = rendered[id(cells)]
+        if fields is None:
+            return None
+        fields = fields + ("," if j < n_cols - 1 else terminator)
+        table[:, j] = fields if codes is None else fields[codes]
+    return ",".join(header.tolist()) + terminator + "".join(table.ravel().tolist())
+
+
+def _csv_cells(column: pd.Series, dtype) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(cells, codes) for a column not float64: the objects pandas hands the csv writer, as
+    distinct cells and each row's index into them (codes None: one cell per row); (None, None) for
+    dtypes not handled here."""
+    if not isinstance(dtype, np.dtype) or dtype.kind not in "iubO":
+        return None, None
+    values = column.to_numpy()
+    if dtype.kind in "iub":
+        codes, distinct = pd.factorize(values)
+        return np.array(distinct, dtype=object), codes  # Python int / bool, as pandas hands them over
+    cells = np.array(values, dtype=object)
+    kind = pd.api.types.infer_dtype(cells, skipna=False)
+    if kind != "string":  # "string": every cell a str, none missing
+        cells[pd.isna(cells)] = ""
+        kind = pd.api.types.infer_dtype(values, skipna=True)
+    # Distinct values only where equal means written the same (not 1 == 1.0 == True, say).
+    if kind in ("string", "date", "empty"):
+        codes, cells = pd.factorize(cells)
+        return np.asarray(cells, dtype=object), codes
+    return cells, None
+
+
+def _csv_fields(cells: np.ndarray, terminator: str) -> np.ndarray | None:
+    """The text the csv writer writes for each cell (in a row of more than one field); None when
+    any of them needed quoting."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator=terminator).writerow([*cells, ""])
+    text = buffer.getvalue()
+    if '"' in text:  # quoted: a field held a comma, quote or line break
+        return None
+    fields = text[: len(text) - len(terminator)].split(",")
+    return np.array(fields[:-1], dtype=object) if len(fields) == len(cells) + 1 else None
 
 
 def versions() -> dict:
-    return {name: importlib.metadata.version(name) for name in ("numpy", "scipy", "pandas")}
+    """The installed numpy, scipy and pandas versions (a new dict each call)."""
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> tuple:
+    # Looked up once per process: importlib.metadata scans site-packages (~15 ms), and the modules
+    # this process runs do not change when a package is upgraded under it.
+    return tuple((name, importlib.metadata.version(name)) for name in ("numpy", "scipy", "pandas"))
 
 
 def _clean(value):
@@ -222,7 +325,12 @@ def _clean(value):
     if isinstance(value, (list, tuple)):
         return [_clean(v) for v in value]
     if isinstance(value, np.ndarray):
-        return [_clean(v) for v in value.tolist()]
+        items = value.tolist()
+        if value.ndim == 1 and value.dtype.kind in "iub":
+            return items  # Python ints and bools: nothing to clean
+        if value.ndim == 1 and value.dtype.kind == "f":
+            return items if np.isfinite(value).all() else [v if math.isfinite(v) else None for v in items]
+        return [_clean(v) for v in items]
     if isinstance(value, (np.floating, float)):
         return float(value) if math.isfinite(value) else None
     if isinstance(value, (np.integer,)):

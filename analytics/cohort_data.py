@@ -52,13 +52,80 @@ def shown(value) -> str:
     return text if len(text) <= 40 else f"{text[:30]}... ({len(text)} characters)"
 
 
+# The per-element rules for raw values, and their vectorised versions (the same values, dtypes,
+# index and name as `Series.map(rule)`; the rule itself runs only on the few NA-like elements).
+
+
+def _none_or_nan(v) -> bool:
+    return v is None or (isinstance(v, float) and np.isnan(v))
+
+
+def _indicator_rule(level: str):
+    return lambda v: np.nan if v is None or v == "" or (isinstance(v, float) and np.isnan(v)) else float(v == level)
+
+
+def _float_rule(v) -> float:
+    return np.nan if v is None or v == "" else float(v)
+
+
+def _category_rule(v) -> str:
+    return "" if _none_or_nan(v) else str(v)
+
+
+def _where_flagged(values: np.ndarray, rule) -> np.ndarray:
+    """Boolean mask of `rule(v)` for a rule that can only hold where pd.isna(v) (None, NaN, NaT,
+    pd.NA): pd.isna finds those candidates at C speed, `rule` decides them one by one."""
+    if _all_text(values):
+        return np.zeros(len(values), dtype=bool)
+    mask = pd.isna(values)
+    candidates = np.flatnonzero(mask)
+    if len(candidates):
+        mask[candidates] = [bool(rule(v)) for v in values[candidates]]
+    return mask
+
+
+def _all_text(values: np.ndarray) -> bool:
+    return pd.api.types.infer_dtype(values, skipna=False) == "string"  # every element a str
+
+
 def _indicator(values: pd.Series, level: str) -> pd.Series:
-    return values.map(lambda v: np.nan if v is None or v == "" or (isinstance(v, float) and np.isnan(v)) else float(v == level))
+    """1.0 where the value is `level`, 0.0 where it is another value, NaN where missing (None, "", NaN)."""
+    if not len(values):
+        return values.map(_indicator_rule(level))
+    arr = values.to_numpy(dtype=object)
+    missing = _where_flagged(arr, _none_or_nan) | (arr == "")
+    out = np.where(missing, np.nan, np.equal(arr, level).astype(float))
+    return pd.Series(out, index=values.index, name=values.name)
 
 
 def _to_float(values: pd.Series) -> pd.Series:
-    """Booleans (True/False/None, or 1/0/NaN from CSV) and numbers to float; missing -> NaN."""
-    return pd.to_numeric(values.map(lambda v: np.nan if v is None or v == "" else float(v)), errors="coerce")
+    """Booleans (True/False/None, or 1/0/NaN from CSV) and numbers to float; missing -> NaN; other
+    text a ValueError (float(v))."""
+    if not len(values):
+        return pd.to_numeric(values.map(_float_rule), errors="coerce")
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "biuf":
+        return values.astype(float)  # float(v) of every element: no None or "" in these dtypes
+    arr = values.to_numpy(dtype=object)
+    try:
+        # numpy casts an object with float(v), None to NaN; "" raises, and takes the way below.
+        out = arr.astype(float)
+    except (TypeError, ValueError):
+        missing = _where_flagged(arr, lambda v: v is None) | (arr == "")
+        out = np.full(len(arr), np.nan)
+        out[~missing] = arr[~missing].astype(float)
+    return pd.Series(out, index=values.index, name=values.name)
+
+
+def _category(values: pd.Series) -> pd.Series:
+    """Categories as text, "" for missing (None, NaN)."""
+    if not len(values):
+        return values.map(_category_rule)
+    arr = values.to_numpy(dtype=object, copy=True)
+    if not _all_text(arr):
+        missing = _where_flagged(arr, _none_or_nan)
+        arr[~missing] = [str(v) for v in arr[~missing]]
+        arr[missing] = ""
+    return pd.Series(arr, index=values.index, name=values.name)
 
 
 def analysis_frame(rows) -> pd.DataFrame:
@@ -73,7 +140,7 @@ def analysis_frame(rows) -> pd.DataFrame:
             df[col] = _to_float(df[col])
     for col in CATEGORICAL_COLUMNS:
         if col in df:
-            df[col] = df[col].map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+            df[col] = _category(df[col])
     for name in ENDPOINTS:
         if f"{name}_days" in df:
             df[f"{name}_days"] = df[f"{name}_days"].astype(float)
@@ -223,6 +290,11 @@ def censor_at_horizon(df: pd.DataFrame, horizon_days: float) -> pd.DataFrame:
         days, status = f"{name}_days", f"{name}_status"
         if days in df:
             late = df[days] > horizon_days
-            df.loc[late, status] = follow_up.CENSORED
-            df.loc[late, days] = float(horizon_days)
+            if df[days].dtype == np.float64 and df[status].dtype == np.int64:  # analysis_frame's dtypes
+                late = late.to_numpy()
+                df[status] = np.where(late, follow_up.CENSORED, df[status].to_numpy())
+                df[days] = np.where(late, float(horizon_days), df[days].to_numpy())
+            else:
+                df.loc[late, status] = follow_up.CENSORED
+                df.loc[late, days] = float(horizon_days)
     return df

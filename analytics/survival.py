@@ -227,7 +227,7 @@ class CoxFit:
     n: int
     n_events: int
     linear_predictor: np.ndarray  # centred X beta, as coxph's linear.predictors
-    zph_inputs: tuple  # sorted data for cox_zph: (time, event, X centred)
+    zph_inputs: tuple  # for cox_zph: (_EfronData, the per-event (mean, var_rows) at coef)
 
     possibly_infinite: list[str]  # terms coxph would warn about ("coefficient may be infinite")
 
@@ -273,6 +273,7 @@ class _EfronData:
         self.risk_first = np.searchsorted(self.time, uniq, side="left")
         self.frac = (np.arange(len(ev_idx)) - self.ev_first[self.ev_group]) / self.ev_count[self.ev_group]
         self.event_times = uniq
+        self._buffers = None  # see pieces
 
     def pieces(self, beta, *, second: bool = True):
         """Efron log-likelihood, score, information, and per-event-row pieces for cox.zph."""
@@ -293,10 +294,17 @@ class _EfronData:
         score = X[ev].sum(axis=0) - mean.sum(axis=0)
         if not second:
             return loglik, score, None, None
-        wxx = wx[:, :, None] * X[:, None, :]
-        s2 = np.cumsum(wxx[rev], axis=0)[rev][self.risk_first]
+        # The n x p x p products and their sums go to buffers kept for the model's next call: fresh
+        # arrays of this size cost more in page faults than the arithmetic. Same operations, same bits.
+        if self._buffers is None:
+            self._buffers = (np.empty((len(X), X.shape[1], X.shape[1])), np.empty((len(X), X.shape[1], X.shape[1])))
+        wxx = np.multiply(wx[:, :, None], X[:, None, :], out=self._buffers[0])
+        s2 = np.cumsum(wxx[rev], axis=0, out=self._buffers[1][rev])[rev][self.risk_first]
         e2 = np.add.reduceat(wxx[ev], self.ev_first, axis=0)
-        var_rows = (s2[gi] - frac[:, None, None] * e2[gi]) / den[:, None, None] - mean[:, :, None] * mean[:, None, :]
+        var_rows = s2[gi]  # (s2 - frac e2) / den - mean mean', in place
+        var_rows -= frac[:, None, None] * e2[gi]
+        var_rows /= den[:, None, None]
+        var_rows -= mean[:, :, None] * mean[:, None, :]
         return loglik, score, var_rows.sum(axis=0), (mean, var_rows)
 
 
@@ -328,9 +336,10 @@ def cox_ph(duration, event, X, *, terms: list[str], max_iter: int = 20, eps: flo
     newbeta = beta + np.linalg.solve(info, score)
     halving, converged, iteration = 0, False, 0
     for iteration in range(1, max_iter + 1):  # noqa: B007 - the count is reported below
-        newlik, newscore, newinfo, _ = data.pieces(newbeta)
+        newlik, newscore, newinfo, newrows = data.pieces(newbeta)
         if abs(1 - loglik / newlik) <= eps and halving == 0:
             beta, loglik, info, converged = newbeta, newlik, newinfo, True
+            final_score, rows = newscore, newrows  # the pieces at beta, for the checks and cox_zph
             break
         if newlik < loglik or not np.isfinite(newlik):
             halving += 1
@@ -342,14 +351,13 @@ def cox_ph(duration, event, X, *, terms: list[str], max_iter: int = 20, eps: flo
     else:
         # Not converged (e.g. an infinite coefficient when a group has no events): report the
         # last accepted estimate, flagged, as coxph does with its warning.
-        loglik, _, info, _ = data.pieces(beta)
+        loglik, final_score, info, rows = data.pieces(beta)
     var = np.linalg.inv(info)
     # coxph.fit's check: a score still large relative to the coefficient (toler.inf = sqrt(eps)).
-    final_score = data.pieces(beta, second=False)[1]
     infs = np.abs(final_score @ var)
     flagged = [t for t, v, b in zip(terms, infs, beta, strict=True) if v > eps and v > np.sqrt(eps) * abs(b)]
     return CoxFit(list(terms), beta, np.sqrt(np.diag(var)), var, (loglik0, loglik), iteration, converged,
-                  len(duration), int(event.sum()), X @ beta, (data,), flagged)
+                  len(duration), int(event.sum()), X @ beta, (data, rows), flagged)
 
 
 def cox_zph(fit: CoxFit) -> dict:
@@ -363,7 +371,7 @@ def cox_zph(fit: CoxFit) -> dict:
     accumulated with the Efron weights; the test for term j uses the beta block plus gamma_j;
     the global test all of them (p degrees of freedom). terms = TRUE with one column per term.
     """
-    (data,) = fit.zph_inputs
+    data, (mean, var_rows) = fit.zph_inputs
     km = kaplan_meier(data.time, data.event)
     idx = np.searchsorted(km.time, data.event_times, side="left") - 1
     s_before = np.where(idx >= 0, km.survival[np.maximum(idx, 0)], 1.0)
@@ -371,7 +379,6 @@ def cox_zph(fit: CoxFit) -> dict:
     g_event = g_time[data.ev_group]
     g_time = g_time - g_event.mean()
     g_rows = g_time[data.ev_group]
-    _, _, _, (mean, var_rows) = data.pieces(fit.coef)
     X_ev = data.X[data.ev_idx]
     p = len(fit.coef)
     u_gamma = (g_rows[:, None] * (X_ev - mean)).sum(axis=0)
@@ -400,45 +407,53 @@ def concordance_index(duration, event, risk) -> dict:
     counts as longer; two events at the same time are tied in y and left out. Higher risk with the
     earlier event is concordant; tied risk counts one half:
     C = (concordant + tied_x / 2) / (concordant + discordant + tied_x).
+    NaN when no pair is comparable.
 
-    Counting uses a Fenwick tree over risk ranks, batched per distinct time: O(n log n).
+    Counting, vectorised: with key = 2 * time rank + (1 if censored), patient j is "longer" than
+    the event i exactly when key_j > key_i. Sorted by key, those j are a suffix of the patients, and
+    a merge-sort tree over the risk ranks (_count_below_prefix) counts the ones with lower and
+    with lower-or-equal risk for every event at once: O(n log^2 n), no Python loop over times.
     """
     duration, event, risk = _as_float(duration), np.asarray(event, dtype=bool), _as_float(risk)
-    ranks_of = np.unique(risk, return_inverse=True)[1] + 1
-    m = int(ranks_of.max()) if len(ranks_of) else 0
-    tree = np.zeros(m + 1)
-
-    def add(idx):
-        idx = idx.copy()
-        while idx.size:
-            np.add.at(tree, idx, 1.0)
-            idx = idx + (idx & -idx)
-            idx = idx[idx <= m]
-
-    def prefix(idx):
-        idx, total = idx.copy(), np.zeros(len(idx))
-        while np.any(idx > 0):
-            total += tree[idx]
-            idx = idx - (idx & -idx)
-        return total
-
-    order = np.lexsort((event, -duration))  # descending time; censored before events at a tie
-    t_sorted, e_sorted, r_sorted = duration[order], event[order], ranks_of[order]
-    bounds = np.flatnonzero(np.diff(t_sorted)) + 1
-    concordant = discordant = tied = 0.0
-    inserted = 0
-    for block in np.split(np.arange(len(order)), bounds):
-        cens, evs = block[~e_sorted[block]], block[e_sorted[block]]
-        if cens.size:
-            add(r_sorted[cens])
-            inserted += cens.size
-        if evs.size:
-            r = r_sorted[evs]
-            below, upto = prefix(r - 1), prefix(r)
-            concordant += below.sum()
-            tied += (upto - below).sum()
-            discordant += (inserted - upto).sum()
-            add(r)
-            inserted += evs.size
-    c = (concordant + tied / 2) / (concordant + discordant + tied)
+    n = len(duration)
+    key = 2 * np.unique(duration, return_inverse=True)[1].reshape(-1) + ~event
+    rank = np.unique(risk, return_inverse=True)[1].reshape(-1)
+    order = np.argsort(key, kind="stable")
+    events = np.flatnonzero(event)
+    start = np.searchsorted(key[order], key[events], side="right")  # the longer patients: order[start:]
+    r = rank[events]
+    bounds = np.concatenate((r, r + 1))  # rank < r_i, rank <= r_i
+    ends = np.concatenate((start, start))
+    in_all = np.searchsorted(np.sort(rank), bounds, side="left")
+    in_suffix = in_all - _count_below_prefix(rank[order], ends, bounds)
+    below, upto = in_suffix[: len(r)], in_suffix[len(r):]
+    concordant = float(below.sum())
+    tied = float((upto - below).sum())
+    discordant = float((n - start - upto).sum())
+    total = concordant + discordant + tied
+    c = (concordant + tied / 2) / total if total else float("nan")
     return {"c_index": float(c), "concordant": concordant, "discordant": discordant, "tied_risk": tied}
+
+
+def _count_below_prefix(values, ends, bounds) -> np.ndarray:
+    """For each query q: the number of p < ends[q] with values[p] < bounds[q] (non-negative ints).
+
+    A merge-sort tree: at level L the positions form blocks of 2**L, each block's values sorted
+    (one sorted array of block * base + value per level). The prefix [0, end) is the union of one
+    block per set bit L of end, block (end >> L) - 1; one searchsorted per level counts in it.
+    """
+    values, ends, bounds = (np.asarray(a, dtype=np.int64) for a in (values, ends, bounds))
+    count = np.zeros(len(ends), dtype=np.int64)
+    if not len(values) or not len(ends):
+        return count
+    base = max(int(values.max()) + 1, int(bounds.max()))
+    tree = np.arange(len(values), dtype=np.int64) * base + values  # level 0: blocks of one
+    level = 0
+    while (1 << level) <= len(values):
+        if level:  # pair up the blocks of the level below: two sorted runs each, merged by timsort
+            tree = np.sort((tree // base >> 1) * base + tree % base, kind="stable")
+        use = np.flatnonzero((ends >> level) & 1)
+        b = (ends[use] >> level) - 1
+        count[use] += np.searchsorted(tree, b * base + bounds[use], side="left") - (b << level)
+        level += 1
+    return count

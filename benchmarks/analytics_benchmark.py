@@ -96,13 +96,21 @@ def run_r(df: pd.DataFrame) -> float | None:
         return float(done.stdout.split()[-1])
 
 
+def python_seconds(df: pd.DataFrame) -> float:
+    """Best of 3 runs (1 above 20,000 patients): the machine's speed, not whatever else it is doing."""
+    times = []
+    for _ in range(3 if len(df) <= 20_000 else 1):
+        start = time.perf_counter()
+        run_analysis(df, SPEC)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
 def main(sizes):
     print(f"{'patients':>9} {'python s':>9} {'R s':>8} {'R/python':>9}")
     for n in sizes:
         df = synthetic_rows(n)
-        start = time.perf_counter()
-        run_analysis(df, SPEC)
-        python_s = time.perf_counter() - start
+        python_s = python_seconds(df)
         r_s = run_r(df)
         ratio = f"{r_s / python_s:9.2f}" if r_s else "        -"
         print(f"{n:>9} {python_s:9.2f} {r_s if r_s is not None else float('nan'):8.2f} {ratio}", flush=True)

@@ -120,3 +120,58 @@ def test_kaplan_meier_is_deterministic_with_ties():
     km = survival.kaplan_meier(time, event)
     np.testing.assert_allclose(km.survival, [6 / 7, 6 / 7 * 4 / 6, 6 / 7 * 4 / 6 * 1 / 3, 6 / 7 * 4 / 6 * 1 / 3])
     np.testing.assert_array_equal(km.n_risk, [7, 6, 3, 1])
+
+
+def _brute_force_concordance(time, event, risk):
+    """Every ordered pair (i, j), O(n^2), by concordance_index's counting rules."""
+    concordant = discordant = tied = 0
+    for i in np.flatnonzero(event):
+        longer = (time > time[i]) | ((time == time[i]) & ~event)  # a censored time equal to an event time is longer
+        concordant += int((longer & (risk < risk[i])).sum())
+        tied += int((longer & (risk == risk[i])).sum())
+        discordant += int((longer & (risk > risk[i])).sum())
+    return concordant, discordant, tied
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_concordance_counts_every_comparable_pair_as_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    sizes = [1, 2, 3, 5, 17, 64, 65, 128, 129, 300, *rng.integers(1, 301, 10)]
+    for n in sizes:
+        n_times, n_risks = int(rng.integers(1, 40)), int(rng.integers(1, 25))  # few distinct values: many ties
+        time = rng.integers(0, n_times, n).astype(float) * 7.5
+        event = rng.random(n) < rng.uniform(0.05, 0.95)
+        risk = rng.integers(-n_risks, n_risks + 1, n) / 3
+        got = survival.concordance_index(time, event, risk)
+        concordant, discordant, tied = _brute_force_concordance(time, event, risk)
+        assert (got["concordant"], got["discordant"], got["tied_risk"]) == (concordant, discordant, tied), n
+        assert all(type(got[k]) is float for k in ("c_index", "concordant", "discordant", "tied_risk"))
+        total = concordant + discordant + tied
+        if total:
+            assert got["c_index"] == (concordant + tied / 2) / total
+        else:
+            assert np.isnan(got["c_index"])
+
+
+def test_concordance_of_continuous_risk_without_ties_matches_brute_force():
+    rng = np.random.default_rng(99)
+    time, event, risk = rng.exponential(100, 300).round(1), rng.random(300) < 0.4, rng.normal(size=300)
+    got = survival.concordance_index(time, event, risk)
+    assert (got["concordant"], got["discordant"], got["tied_risk"]) == _brute_force_concordance(time, event, risk)
+
+
+def test_concordance_without_a_comparable_pair_is_nan():
+    # no events; events all at one time (tied in y) and nothing longer; nobody
+    for time, event in (([3, 5, 8], [False] * 3), ([4, 4], [True, True]), ([], [])):
+        got = survival.concordance_index(np.array(time, float), np.array(event, bool), np.zeros(len(time)))
+        assert np.isnan(got["c_index"]) and got["concordant"] == got["discordant"] == got["tied_risk"] == 0
+
+
+def test_count_below_prefix_matches_brute_force():
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 7, 8, 9, 100, 257):
+        values = rng.integers(0, 10, n)
+        ends = rng.integers(0, n + 1, 50)
+        bounds = rng.integers(0, 12, 50)
+        expected = [int((values[:e] < b).sum()) for e, b in zip(ends, bounds, strict=True)]
+        assert survival._count_below_prefix(values, ends, bounds).tolist() == expected
