@@ -12,15 +12,15 @@ from analytics.analysis import MAX_HORIZON_DAYS
 from analytics.cohort_data import SpecError
 from analytics.forms import COVARIATES
 from analytics.models import AnalysisRun, SavedCohort
-from registry.access import ANALYSIS_DATA
-from registry.api import RegistryApi, RegistryPagination
-from registry.api_parsers import JSONInputError, json_loads
+from core.api import ApiView, Pagination
+from core.api_parsers import JSONInputError, json_loads
+from core.roles import ANALYSIS_DATA
 from registry.selectors import analysis_columns
 
 _ALL = {"GET": ANALYSIS_DATA, "POST": ANALYSIS_DATA, "PATCH": ANALYSIS_DATA, "DELETE": ANALYSIS_DATA}
 
 
-class AnalysisApi(RegistryApi):
+class AnalysisApi(ApiView):
     """Base: ANALYSIS_DATA for every method; SpecError -> 400 {"detail": message}."""
 
     roles = _ALL
@@ -114,7 +114,7 @@ class AnalysisListCreateApi(AnalysisApi):
 
     @extend_schema(responses=AnalysisRunOutputSerializer(many=True))
     def get(self, request):
-        paginator = RegistryPagination()
+        paginator = Pagination()
         page = paginator.paginate_queryset(selectors.analysis_run_list(user=request.user), request, view=self)
         return paginator.get_paginated_response(AnalysisRunOutputSerializer(page, many=True).data)
 

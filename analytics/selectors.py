@@ -9,7 +9,8 @@ from django.shortcuts import get_object_or_404
 from analytics import cohort_data, datasets
 from analytics.models import AnalysisRun, SavedCohort
 from analytics.services import analysis_spec_check
-from registry.access import ANALYSIS_DATA, require_role, sites_for_user, user_site_ids
+from core.roles import ANALYSIS_DATA, require_role
+from registry.access import sites_for_user, user_site_ids
 from registry.models import IndexTreatment, Presentation, Sex, Vessel
 from registry.selectors import ANALYSIS_BASE_COLUMNS
 

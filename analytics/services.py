@@ -21,7 +21,8 @@ from analytics.analysis import run_analysis, validate_spec, versions
 from analytics.cohort_data import SpecError
 from analytics.models import AnalysisRun, SavedCohort
 from core import jobs
-from registry.access import ANALYSIS_DATA, patients_of_sites, require_role, user_site_ids
+from core.roles import ANALYSIS_DATA, require_role
+from registry.access import patients_of_sites, user_site_ids
 from registry.selectors import analysis_columns
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from analytics import charts, exports, selectors, services
 from analytics.cohort_data import SpecError
 from analytics.forms import FILTER_FIELDS, CohortForm, FilterRowFormSet, filters_from, initial_from, spec_from
-from registry.access import ANALYSIS_DATA, require_role
+from core.roles import ANALYSIS_DATA, require_role
 
 
 def analysis_role_required(view: Callable) -> Callable:

@@ -119,10 +119,9 @@ def setup(n_patients: int) -> None:
     from django.utils import timezone
     from rest_framework.authtoken.models import Token
 
-    from registry.access import COORDINATOR
+    from core.roles import COORDINATOR, ensure_role_groups
     from registry.importer import registry_import
     from registry.models import UserProfile
-    from registry.roles import ensure_role_groups
     from registry.synthetic import PATIENT_COLUMNS, synthetic_cohort, to_csv
 
     ensure_role_groups()

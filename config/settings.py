@@ -81,7 +81,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "registry.access.roles_context",
+                "core.roles.roles_context",
             ],
         },
     },
@@ -135,7 +135,7 @@ AXES_LOCKOUT_CALLABLE = "registry.lockout.lockout_response"
 # from the X-Forwarded-For entry the proxy appended, else all users would share one address.
 AXES_CLIENT_IP_CALLABLE = "registry.lockout.client_ip_address"
 
-# API tokens (registry.tokens): a token older than this is refused (401); obtain a new one.
+# API tokens (core.tokens): a token older than this is refused (401); obtain a new one.
 API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 30)
 
 LOGIN_URL = "login"
@@ -206,16 +206,16 @@ JOB_REAPER_INTERVAL_SECONDS = env_float("JOB_REAPER_INTERVAL_SECONDS", 30.0)
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3)
 
 REST_FRAMEWORK = {
-    # Token first, as in registry.api.RegistryApi: a missing, bad or expired token is a 401.
+    # Token first, as in core.api.ApiView: a missing, bad or expired token is a 401.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "registry.tokens.ExpiringTokenAuthentication",
+        "core.tokens.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "registry.busy.api_exception_handler",  # busy database: 503 + Retry-After
     # JSON nested at most 64 deep and numbers a float can hold: a hostile body is a 400, not a 500.
     "DEFAULT_PARSER_CLASSES": [
-        "registry.api_parsers.DepthLimitedJSONParser",
+        "core.api_parsers.DepthLimitedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -233,7 +233,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Patients, follow-up and events of the IVUS-calcium registry.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["registry.api.AnyRegistryRole"],
+    "SERVE_PERMISSIONS": ["core.api.AnyRole"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -8,9 +8,7 @@ field-keyed messages. Investigators (no SEE_IDENTIFIERS role) never receive dire
 or free text: output serializers drop those fields unless the context allows them.
 """
 
-from collections.abc import Mapping
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import prefetch_related_objects
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -19,26 +17,23 @@ from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from registry import follow_up, selectors, services, tokens
-from registry.access import (
-    ANALYSIS_DATA,
-    EDIT_REGISTRY,
-    ROLES,
-    SEE_AUDIT,
-    VIEW_PATIENTS,
-    can_see_identifiers,
-    has_role,
-    patient_get_for_user,
-    patients_for_user,
-    sites_for_user,
+from core import tokens
+from core.api import (
+    ApiView,
+    ConfidentialFieldsMixin,
+    Pagination,
+    RejectUnknownKeysMixin,
+    valid_input,
+    version_field,
 )
-from registry.api_parsers import DepthLimitedJSONParser
+from core.api_parsers import DepthLimitedJSONParser
+from core.roles import ANALYSIS_DATA, EDIT_REGISTRY, SEE_AUDIT, VIEW_PATIENTS
+from registry import follow_up, selectors, services
+from registry.access import patient_get_for_user, patients_for_user, sites_for_user
 from registry.csv_io import ICS_SOURCES
 from registry.lockout import lockout_response
 from registry.models import (
@@ -62,115 +57,10 @@ _ERROR_PATHS = {"ics": ("ics_imported",), "__all__": ("non_field_errors",)} | {
 }
 
 
-# Permissions, errors, pagination --------------------------------------------------------------
+class RegistryApi(ApiView):
+    """The registry's views: core's base, with the registry's error paths."""
 
-def HasRole(roles: tuple[str, ...]) -> type[BasePermission]:  # noqa: N802 - used like a class
-    """A DRF permission class admitting users with any of `roles`; others get 403."""
-
-    class _HasRole(BasePermission):
-        message = "Your role does not allow this."
-
-        def has_permission(self, request, view) -> bool:
-            return has_role(request.user, roles)
-
-    _HasRole.__name__ = f"HasRole{tuple(roles)}"
-    return _HasRole
-
-
-# The API schema and docs: any registry role (an outsider without a role gets 403).
-AnyRegistryRole = HasRole(ROLES)
-
-
-def validation_detail(exc: DjangoValidationError) -> dict:
-    """A Django ValidationError as DRF's error body: {field: [messages]}."""
-    if not hasattr(exc, "error_dict"):
-        return {"non_field_errors": exc.messages}
-    detail: dict = {}
-    for field, messages in exc.message_dict.items():
-        *parents, leaf = _ERROR_PATHS.get(field, (field,))
-        node = detail
-        for parent in parents:
-            node = node.setdefault(parent, {})
-        node.setdefault(leaf, []).extend(messages)
-    return detail
-
-
-class RegistryPagination(PageNumberPagination):
-    page_size_query_param = "page_size"
-    max_page_size = 500
-
-
-class RegistryApi(APIView):
-    """Base view: roles per HTTP method, JSON bodies, service ValidationError -> 400."""
-
-    roles: dict[str, tuple[str, ...]] = {}
-    # Token first: DRF answers an unauthenticated request with the first class's challenge, so a
-    # missing or bad token is a 401 (WWW-Authenticate: Token) rather than a 403.
-    authentication_classes = [tokens.ExpiringTokenAuthentication, SessionAuthentication]
-    parser_classes = [DepthLimitedJSONParser]
-
-    def get_permissions(self):
-        method = "GET" if self.request.method == "HEAD" else self.request.method
-        # A method the view does not have: let role holders through to DRF's 405.
-        roles = self.roles.get(method) or tuple({r for rs in self.roles.values() for r in rs})
-        return [HasRole(roles)()]
-
-    def handle_exception(self, exc):
-        if isinstance(exc, services.StaleVersion):
-            # The client's copy is out of date: nothing was written; send the row as it is now.
-            return Response({**self.represent(exc.current), "detail": exc.message}, status=status.HTTP_409_CONFLICT)
-        if isinstance(exc, DjangoValidationError):
-            exc = ValidationError(validation_detail(exc))
-        return super().handle_exception(exc)
-
-    def represent(self, instance) -> dict:
-        """The output representation of one row (used for the 409 of a stale version)."""
-        return self.OutputSerializer(instance, context=self.output_context()).data
-
-    def output_context(self) -> dict:
-        return {"request": self.request, "can_see_identifiers": can_see_identifiers(self.request.user)}
-
-    def paginate(self, items) -> tuple[RegistryPagination, list]:
-        paginator = RegistryPagination()
-        return paginator, paginator.paginate_queryset(items, self.request, view=self)
-
-
-def version_field() -> serializers.IntegerField:
-    """The row version a client read; a write with another version than the current one is a 409."""
-    return serializers.IntegerField(
-        required=False, min_value=1, max_value=2**31 - 1,
-        help_text="The version you read. If the row has changed since, nothing is saved and the answer "
-                  "is 409 with the current representation. Leave it out to change the fields you send only.",
-    )
-
-
-def _valid(serializer_class, data, **kwargs) -> dict:
-    serializer = serializer_class(data=data, **kwargs)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-# Serializers shared by several views --------------------------------------------------------
-
-class RejectUnknownKeysMixin:
-    """Rejects keys a serializer does not know instead of ignoring them (e.g. a typo in a PATCH)."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, Mapping):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise ValidationError({name: ["is not an accepted field here"] for name in unknown})
-        return super().to_internal_value(data)
-
-
-class ConfidentialFieldsMixin:
-    """Drops `Meta.confidential_fields` unless the context says the user may see identifiers."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if not self.context.get("can_see_identifiers"):
-            for name in self.Meta.confidential_fields:
-                self.fields.pop(name, None)
+    error_paths = _ERROR_PATHS
 
 
 class FollowUpSerializer(serializers.Serializer):
@@ -328,7 +218,7 @@ class PatientListCreateApi(RegistryApi):
     """GET: the patients the user may see, with follow-up state. POST: enrol a patient."""
 
     roles = {"GET": VIEW_PATIENTS, "POST": EDIT_REGISTRY}
-    pagination_class = RegistryPagination
+    pagination_class = Pagination
 
     class FilterSerializer(serializers.Serializer):
         q = serializers.CharField(required=False, allow_blank=True, help_text="study_id contains")
@@ -351,7 +241,7 @@ class PatientListCreateApi(RegistryApi):
 
     @extend_schema(parameters=[FilterSerializer], responses=PatientOutputSerializer(many=True))
     def get(self, request):
-        filters = _valid(self.FilterSerializer, request.query_params)
+        filters = valid_input(self.FilterSerializer, request.query_params)
         rows = selectors.patient_list(
             user=request.user, as_of=timezone.localdate(), search=filters.get("q", ""),
             site=filters.get("site", ""), status=filters.get("status", ""),
@@ -366,7 +256,7 @@ class PatientListCreateApi(RegistryApi):
 
     @extend_schema(request=InputSerializer, responses={201: PatientOutputSerializer})
     def post(self, request):
-        data = dict(_valid(self.InputSerializer, request.data, context={"request": request}))
+        data = dict(valid_input(self.InputSerializer, request.data, context={"request": request}))
         identity = data.pop("identifiers", None)
         patient = services.patient_create(user=request.user, data=data, identity=identity)
         return Response(_patient_data(self, patient), status=status.HTTP_201_CREATED)
@@ -397,7 +287,7 @@ class PatientDetailApi(RegistryApi):
     @extend_schema(request=InputSerializer, responses=PatientOutputSerializer)
     def patch(self, request, study_id: str):
         patient = patient_get_for_user(user=request.user, study_id=study_id)
-        data = dict(_valid(self.InputSerializer, request.data, partial=True, context={"request": request}))
+        data = dict(valid_input(self.InputSerializer, request.data, partial=True, context={"request": request}))
         reason, version = data.pop("reason", ""), data.pop("version", None)
         patient = services.patient_update(user=request.user, patient=patient, data=data, reason=reason,
                                           expected_version=version)
@@ -417,7 +307,7 @@ class PatientWithdrawApi(RegistryApi):
     @extend_schema(request=InputSerializer, responses=PatientOutputSerializer)
     def post(self, request, study_id: str):
         patient = patient_get_for_user(user=request.user, study_id=study_id)
-        data = _valid(self.InputSerializer, request.data)
+        data = valid_input(self.InputSerializer, request.data)
         patient = services.patient_withdraw(user=request.user, patient=patient, **data)
         return Response(_patient_data(self, patient))
 
@@ -426,7 +316,7 @@ class PatientHistoryApi(RegistryApi):
     """The audit trail of one patient, newest first (it holds old identifier values)."""
 
     roles = {"GET": SEE_AUDIT}
-    pagination_class = RegistryPagination
+    pagination_class = Pagination
 
     class OutputSerializer(serializers.Serializer):
         at = serializers.DateTimeField()
@@ -466,7 +356,7 @@ class ContactListCreateApi(RegistryApi):
     @extend_schema(request=ContactInputSerializer, responses={201: ContactOutputSerializer})
     def post(self, request, study_id: str):
         patient = patient_get_for_user(user=request.user, study_id=study_id)
-        data = _valid(self.InputSerializer, request.data)
+        data = valid_input(self.InputSerializer, request.data)
         contact = services.contact_record(user=request.user, patient=patient, data=data)
         return Response(self.OutputSerializer(contact, context=self.output_context()).data,
                         status=status.HTTP_201_CREATED)
@@ -493,7 +383,7 @@ class ContactUpdateDeleteApi(RegistryApi):
     @extend_schema(request=InputSerializer, responses=ContactOutputSerializer)
     def patch(self, request, study_id: str, pk: int):
         contact = self._contact(request, study_id, pk)
-        data = dict(_valid(self.InputSerializer, request.data, partial=True))
+        data = dict(valid_input(self.InputSerializer, request.data, partial=True))
         reason, version = data.pop("reason", ""), data.pop("version", None)
         contact = services.contact_update(user=request.user, contact=contact, data=data, reason=reason,
                                           expected_version=version)
@@ -511,7 +401,7 @@ def _delete_reason(request) -> dict:
 
     Some HTTP clients cannot send a body with DELETE: ?reason= and ?version= are accepted as well."""
     data = request.data if request.data else {k: v for k, v in request.query_params.items() if k in ("reason", "version")}
-    valid = _valid(ReasonSerializer, data)
+    valid = valid_input(ReasonSerializer, data)
     return {"reason": valid.get("reason", ""), "expected_version": valid.get("version")}
 
 
@@ -533,7 +423,7 @@ class EventListCreateApi(RegistryApi):
     @extend_schema(request=EventInputSerializer, responses={201: EventOutputSerializer})
     def post(self, request, study_id: str):
         patient = patient_get_for_user(user=request.user, study_id=study_id)
-        data = _valid(self.InputSerializer, request.data)
+        data = valid_input(self.InputSerializer, request.data)
         event = services.event_record(user=request.user, patient=patient, data=data)
         return Response(self.OutputSerializer(event, context=self.output_context()).data,
                         status=status.HTTP_201_CREATED)
@@ -561,7 +451,7 @@ class EventUpdateDeleteApi(RegistryApi):
     @extend_schema(request=InputSerializer, responses=EventOutputSerializer)
     def patch(self, request, study_id: str, pk: int):
         event = _event_for_user(request, study_id, pk)
-        data = dict(_valid(self.InputSerializer, request.data, partial=True))
+        data = dict(valid_input(self.InputSerializer, request.data, partial=True))
         reason, version = data.pop("reason", ""), data.pop("version", None)
         event = services.event_update(user=request.user, event=event, data=data, reason=reason,
                                       expected_version=version)
@@ -592,7 +482,7 @@ class EventVerifyApi(RegistryApi):
     @extend_schema(request=InputSerializer, responses=EventOutputSerializer)
     def post(self, request, study_id: str, pk: int):
         event = _event_for_user(request, study_id, pk)
-        data = dict(_valid(self.InputSerializer, request.data))
+        data = dict(valid_input(self.InputSerializer, request.data))
         version = data.pop("version", None)
         event = services.event_verify(user=request.user, event=event, **data, expected_version=version)
         return Response(self.OutputSerializer(event, context=self.output_context()).data)
@@ -602,7 +492,7 @@ class EventListApi(RegistryApi):
     """Events across all patients the user may see, e.g. ?verification=pending, oldest first."""
 
     roles = {"GET": VIEW_PATIENTS}
-    pagination_class = RegistryPagination
+    pagination_class = Pagination
     OutputSerializer = EventOutputSerializer
 
     class FilterSerializer(serializers.Serializer):
@@ -614,7 +504,7 @@ class EventListApi(RegistryApi):
 
     @extend_schema(parameters=[FilterSerializer], responses=EventOutputSerializer(many=True))
     def get(self, request):
-        filters = {k: v for k, v in _valid(self.FilterSerializer, request.query_params).items() if v}
+        filters = {k: v for k, v in valid_input(self.FilterSerializer, request.query_params).items() if v}
         events = (
             ClinicalEvent.objects.filter(patient__in=patients_for_user(request.user).values("pk"), **filters)
             .select_related("patient", "verified_by")
@@ -654,7 +544,7 @@ class AnalysisDatasetApi(RegistryApi):
     (1 event, 2 competing death, 0 censored). Never any direct identifier."""
 
     roles = {"GET": ANALYSIS_DATA}
-    pagination_class = RegistryPagination
+    pagination_class = Pagination
     OutputSerializer = AnalysisRowSerializer
 
     class FilterSerializer(serializers.Serializer):
@@ -668,7 +558,7 @@ class AnalysisDatasetApi(RegistryApi):
 
     @extend_schema(parameters=[FilterSerializer], responses=AnalysisRowSerializer(many=True))
     def get(self, request):
-        params = _valid(self.FilterSerializer, request.query_params)
+        params = valid_input(self.FilterSerializer, request.query_params)
         # Page the patients first, then derive the rows of that page only.
         paginator, page = self.paginate(patients_for_user(request.user).order_by("study_id").values_list("pk", flat=True))
         rows = selectors.analysis_rows(user=request.user, patients=Patient.objects.filter(pk__in=list(page)), **params)

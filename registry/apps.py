@@ -7,6 +7,5 @@ class RegistryConfig(AppConfig):
 
     def ready(self) -> None:
         from core import jobs
-        from registry import roles, tokens  # noqa: F401  (role groups after migrate; token revocation)
 
         jobs.register("registry.ImportJob", "registry.tasks.import_job_run_task")

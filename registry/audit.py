@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from core.roles import acting_user
 from registry.models import AuditEntry, Patient
 
 
@@ -39,7 +40,7 @@ def audit_record(
     *, user, action: str, instance: models.Model, patient: Patient | None, changes: dict, reason: str = ""
 ) -> AuditEntry:
     return AuditEntry.objects.create(
-        user=user if user is not None and user.is_authenticated else None,
+        user=acting_user(user),
         username=getattr(user, "username", "") or "system",
         action=action,
         entity=instance._meta.model_name,

@@ -55,8 +55,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core import jobs
+from core.roles import IMPORT_EXPORT, acting_user, require_role
 from registry import csv_io, rules, services
-from registry.access import IMPORT_EXPORT, require_role, sites_for_user, user_site_ids
+from registry.access import sites_for_user, user_site_ids
 from registry.audit import diff, snapshot
 from registry.csv_io import EVENTS_FILE, PATIENTS_FILE, CsvProblem, Table
 from registry.models import (
@@ -183,7 +184,7 @@ class _Plan:
 
 class _Import:
     def __init__(self, *, user, site_code: str | None, today: date, progress: Callable[[int], None]):
-        self.user = user if user is not None and user.is_authenticated else None
+        self.user = acting_user(user)
         # The codes of the sites the user may import into; None: every site (and new ones).
         self.allowed_site_codes = (
             None if self.user is None or user_site_ids(self.user) is None

@@ -15,6 +15,8 @@ from django.db import connection, models, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from core import versions
+from core.roles import acting_user
 from registry import follow_up, rules, selectors
 from registry.audit import audit_record, diff, require_reason, snapshot
 from registry.models import (
@@ -37,25 +39,20 @@ CONTACT_FIELDS = ("contact_date", "method", "vital_status", "notes")
 EVENT_FIELDS = ("event_type", "event_date", "revascularization_method", "target_vessel", "source", "notes")
 
 
-class StaleVersion(Exception):
-    """A save from a copy that someone else has changed since it was read; nothing was written.
-
-    `current` is the row as it is now (for showing the current values), `message` says who
-    changed it and when."""
+class StaleVersion(versions.StaleVersion):
+    """core.versions.StaleVersion with a message that says who changed the row and when (from the audit)."""
 
     def __init__(self, current: models.Model, expected: int):
-        self.current, self.expected = current, expected
         last = (
             AuditEntry.objects.filter(entity=current._meta.model_name, object_id=str(current.pk))
             .order_by("-at", "-id").values_list("username", "at").first()
         )
         by = f" by {last[0]} at {timezone.localtime(last[1]):%Y-%m-%d %H:%M}" if last else ""
         what = _ENTITY_LABELS.get(current._meta.model_name, "This record")
-        self.message = (
+        super().__init__(current, expected, (
             f"{what} was changed{by} after you opened it, so your changes were not saved. "
             "The current values are shown: check them and make your change again."
-        )
-        super().__init__(self.message)
+        ))
 
 
 _ENTITY_LABELS = {
@@ -255,7 +252,7 @@ def _check_contact(contact: FollowUpContact) -> None:
 @transaction.atomic
 def contact_record(*, user, patient: Patient, data: dict) -> FollowUpContact:
     """Add a follow-up contact (date, method, vital status, notes)."""
-    contact = FollowUpContact(patient=patient, created_by=user if user and user.is_authenticated else None,
+    contact = FollowUpContact(patient=patient, created_by=acting_user(user),
                               **_only(data, CONTACT_FIELDS))
     _lock_patient(patient)
     _check_contact(contact)
@@ -326,7 +323,7 @@ def _check_event(event: ClinicalEvent) -> None:
 @transaction.atomic
 def event_record(*, user, patient: Patient, data: dict) -> ClinicalEvent:
     """Add a clinical event; it starts pending verification against source documents."""
-    event = ClinicalEvent(patient=patient, created_by=user if user and user.is_authenticated else None,
+    event = ClinicalEvent(patient=patient, created_by=acting_user(user),
                           **_only(data, EVENT_FIELDS))
     _lock_patient(patient)
     _check_event(event)
@@ -391,7 +388,7 @@ def event_verify(*, user, event: ClinicalEvent, decision: str = Verification.VER
             raise ValidationError({"event_type": f"the patient already has a death on {other.event_date.isoformat()}: one death at most"})
     before = snapshot(event, VERIFY_FIELDS)
     event.verification = decision
-    event.verified_by = user if user and user.is_authenticated else None
+    event.verified_by = acting_user(user)
     event.verified_at = timezone.now()
     event.source_document = source_document
     changes = diff(before, snapshot(event, VERIFY_FIELDS))

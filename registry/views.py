@@ -22,8 +22,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods
 
-from registry import selectors, services
-from registry.access import (
+from core.roles import (
     ADMIN,
     ANALYSIS_DATA,
     COORDINATOR,
@@ -33,12 +32,11 @@ from registry.access import (
     SEE_IDENTIFIERS,
     VIEW_PATIENTS,
     has_role,
-    patient_get_for_user,
-    patients_for_user,
     require_role,
-    sites_for_user,
     user_roles,
 )
+from registry import selectors, services
+from registry.access import patient_get_for_user, patients_for_user, sites_for_user
 from registry.forms import (
     AnalysisExportForm,
     ContactEditForm,

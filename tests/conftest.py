@@ -5,7 +5,7 @@ every test, and a patient with a bit of history."""
 import pytest
 from django.test import Client
 
-from registry.access import ADMIN, CLINICIAN, COORDINATOR, INVESTIGATOR
+from core.roles import ADMIN, CLINICIAN, COORDINATOR, INVESTIGATOR
 from tests.factories import PatientFactory, SiteFactory, UserFactory
 
 

@@ -30,7 +30,7 @@ BUILD = """
 from datetime import date
 from django.core.files.uploadedfile import SimpleUploadedFile
 from registry import services
-from registry.access import COORDINATOR
+from core.roles import COORDINATOR
 from registry.importer import import_job_start
 from registry.models import ImportJob, Site
 from scoring.models import Pullback

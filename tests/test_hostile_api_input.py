@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 from analytics.models import AnalysisRun, SavedCohort
-from registry.api_parsers import JSONInputError, json_loads
+from core.api_parsers import JSONInputError, json_loads
 from tests.conftest import client_for
 from tests.factories import PatientFactory
 from tests.scoring.pullback_files import make_pullback

@@ -30,9 +30,13 @@ from django.core.management import call_command  # noqa: E402
 from django.db import transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from registry.access import CLINICIAN, COORDINATOR, INVESTIGATOR  # noqa: E402
+from core.roles import (  # noqa: E402
+    CLINICIAN,
+    COORDINATOR,
+    INVESTIGATOR,
+    ensure_role_groups,  # noqa: E402
+)
 from registry.models import ClinicalEvent, Patient, PatientIdentity, UserProfile, Verification  # noqa: E402
-from registry.roles import ensure_role_groups  # noqa: E402
 from registry.synthetic import EVENT_COLUMNS, PATIENT_COLUMNS, synthetic_cohort, to_csv  # noqa: E402
 
 PREFIX = "LOAD"
@@ -121,7 +125,8 @@ def _pullbacks(count: int, budget: float) -> tuple[list[int], float]:
     """Phantom pullbacks ingested as uploads are, scored in this process (eager Celery); stops at the budget."""
     from django.conf import settings
 
-    from scoring import dicom_io, phantom
+    from scoring.dicom import files
+    from scoring.detector.phantoms import polar_speckle
     from scoring.models import Pullback
     from scoring.services import pullback_ingest_path
 
@@ -137,11 +142,11 @@ def _pullbacks(count: int, budget: float) -> tuple[list[int], float]:
             if time.perf_counter() - t0 > budget:
                 print(f"pullbacks: budget of {budget:.0f} s used; stopping after {i}")
                 break
-            spec = phantom.PhantomSpec(n_frames=500, seed=1000 + i, preset=("typical", "heavy")[i % 2],
+            spec = polar_speckle.PhantomSpec(n_frames=500, seed=1000 + i, preset=("typical", "heavy")[i % 2],
                                        frame_rate_hz=6.0)
-            plan = phantom.phantom_plan(spec)
+            plan = polar_speckle.phantom_plan(spec)
             path = Path(tmp) / f"{patient.study_id}.dcm"
-            dicom_io.write_pullback(path, phantom.iter_frames(plan), n_frames=spec.n_frames, rle=False,
+            files.write_pullback(path, polar_speckle.iter_frames(plan), n_frames=spec.n_frames, rle=False,
                                     frame_rate_hz=spec.frame_rate_hz, pullback_rate_mm_s=spec.pullback_rate_mm_s,
                                     pixel_spacing_mm=spec.pixel_spacing_mm)
             with transaction.atomic():

@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.time_machine("2026-11-27 12:00 
 
 @pytest.fixture
 def second_coordinator(db):
-    from registry.access import COORDINATOR
+    from core.roles import COORDINATOR
 
     return UserFactory(username="second-coordinator", roles=[COORDINATOR])
 

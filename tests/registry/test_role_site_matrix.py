@@ -11,7 +11,8 @@ from rest_framework.test import APIClient
 
 from analytics.selectors import cohort_fields
 from analytics.services import analysis_run_rerun, analysis_run_start
-from registry.access import ADMIN, CLINICIAN, COORDINATOR, INVESTIGATOR, user_site_ids
+from core.roles import ADMIN, CLINICIAN, COORDINATOR, INVESTIGATOR
+from registry.access import user_site_ids
 from tests.analytics.registry_cohort import registry_cohort
 from tests.conftest import client_for
 from tests.factories import UserFactory, set_user_sites

@@ -13,7 +13,7 @@ import pytest
 from django.db import connection, connections
 from rest_framework.test import APIClient
 
-from registry.access import COORDINATOR
+from core.roles import COORDINATOR
 from registry.models import AuditEntry, ClinicalEvent, Patient
 from tests.factories import EventFactory, PatientFactory, UserFactory
 

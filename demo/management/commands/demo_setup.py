@@ -11,10 +11,9 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from registry.access import ADMIN, CLINICIAN, COORDINATOR, INVESTIGATOR
+from core.roles import ADMIN, CLINICIAN, COORDINATOR, INVESTIGATOR, ensure_role_groups
 from registry.importer import registry_import
 from registry.models import Patient, UserProfile
-from registry.roles import ensure_role_groups
 from registry.services import identity_set
 from registry.synthetic import EVENT_COLUMNS, PATIENT_COLUMNS, synthetic_cohort, to_csv
 
@@ -82,7 +81,8 @@ class Command(BaseCommand):
 
     def _add_pullbacks(self, count: int) -> None:
         """Phantom pullbacks, ingested like real files; the worker scores them once it starts."""
-        from scoring import dicom_io, phantom
+        from scoring.dicom import files as dicom_io
+        from scoring.detector.phantoms import polar_speckle as phantom
         from scoring.models import Pullback
         from scoring.services import pullback_ingest_path
 

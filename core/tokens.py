@@ -60,13 +60,13 @@ def token_revoke(*, user) -> bool:
     return bool(deleted)
 
 
-@receiver(user_logged_out, dispatch_uid="registry.tokens.revoke_on_logout")
+@receiver(user_logged_out, dispatch_uid="core.tokens.revoke_on_logout")
 def _revoke_on_logout(sender, request, user, **kwargs) -> None:
     if user is not None:
         token_revoke(user=user)
 
 
-@receiver(pre_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="registry.tokens.revoke_on_password_change")
+@receiver(pre_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="core.tokens.revoke_on_password_change")
 def _revoke_on_password_change(sender, instance, raw=False, update_fields=None, **kwargs) -> None:
     """Compare the password hash about to be saved with the stored one."""
     if raw or instance.pk is None or (update_fields is not None and "password" not in update_fields):
