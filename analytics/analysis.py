@@ -17,11 +17,12 @@ import pandas as pd
 from analytics import cohort_data, survival, tables
 from analytics.cohort_data import SpecError, finite_number, shown
 from analytics.fine_gray import fine_gray
+from registry import follow_up
 from registry.follow_up import MAX_HORIZON_DAYS
 
 SPEC_FIELDS = {"cohort", "grouping", "endpoint", "horizon_days", "covariates", "competing_event", "count_pending"}
 DEFAULT_COVARIATES = ["age_at_index", "acs", "egfr", "diabetes", "prior_cabg"]
-DEFAULT_HORIZON_DAYS = 2191
+DEFAULT_HORIZON_DAYS = follow_up.HORIZON_DAYS
 
 
 def validate_spec(spec: dict, df: pd.DataFrame) -> dict:

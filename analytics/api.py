@@ -15,6 +15,7 @@ from analytics.models import AnalysisRun, SavedCohort
 from core.api import ApiView, Pagination
 from core.api_parsers import JSONInputError, json_loads
 from core.roles import ANALYSIS_DATA
+from registry import follow_up
 from registry.selectors import analysis_columns
 
 _ALL = {"GET": ANALYSIS_DATA, "POST": ANALYSIS_DATA, "PATCH": ANALYSIS_DATA, "DELETE": ANALYSIS_DATA}
@@ -149,7 +150,7 @@ class CohortCountApi(AnalysisApi):
 
     class FilterSerializer(serializers.Serializer):
         filters = serializers.CharField(required=False, default="[]")
-        horizon_days = serializers.IntegerField(min_value=1, max_value=MAX_HORIZON_DAYS, default=2191)
+        horizon_days = serializers.IntegerField(min_value=1, max_value=MAX_HORIZON_DAYS, default=follow_up.HORIZON_DAYS)
         count_pending = serializers.BooleanField(default=True)
 
         class Meta:

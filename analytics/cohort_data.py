@@ -9,9 +9,8 @@ import numpy as np
 import pandas as pd
 
 from registry import follow_up
+from registry.variables import BASELINE_FLAGS
 
-BASELINE_FLAGS = ("hypertension", "hypercholesterolemia", "statin", "diabetes", "family_history", "smoking",
-                  "prior_mi", "prior_pci", "prior_cabg", "prior_stroke", "prior_pad")
 BOOLEAN_COLUMNS = (*BASELINE_FLAGS, "renal_impairment", "acs", "vessel_revascularized")
 NUMERIC_COLUMNS = ("age_at_index", "egfr", "ics", "follow_up_days")
 CATEGORICAL_COLUMNS = ("site", "sex", "presentation", "index_treatment", "study_vessel", "ics_source")

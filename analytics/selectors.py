@@ -10,6 +10,7 @@ from analytics import cohort_data, datasets
 from analytics.models import AnalysisRun, SavedCohort
 from analytics.services import analysis_spec_check
 from core.roles import ANALYSIS_DATA, require_role
+from registry import follow_up
 from registry.access import sites_for_user, user_site_ids
 from registry.models import IndexTreatment, Presentation, Sex, Vessel
 from registry.selectors import ANALYSIS_BASE_COLUMNS
@@ -50,7 +51,7 @@ def saved_cohort_get(*, user, cohort_id: int) -> SavedCohort:
 
 # Live count -----------------------------------------------------------------------------------
 
-def cohort_count(*, user, filters: list, horizon_days: int = 2191, count_pending: bool = True) -> dict:
+def cohort_count(*, user, filters: list, horizon_days: int = follow_up.HORIZON_DAYS, count_pending: bool = True) -> dict:
     """Patients matching `filters` in the user's scope, and how many of them have an ICS.
 
     Baseline filters need one query; filters on follow-up or endpoint columns derive those too.

@@ -15,6 +15,7 @@ from analytics import charts, exports, selectors, services
 from analytics.cohort_data import SpecError
 from analytics.forms import FILTER_FIELDS, CohortForm, FilterRowFormSet, filters_from, initial_from, spec_from
 from core.roles import ANALYSIS_DATA, require_role
+from registry import follow_up
 
 
 def analysis_role_required(view: Callable) -> Callable:
@@ -105,7 +106,7 @@ def builder_count(request: HttpRequest) -> JsonResponse:
         errors = [f"{name}: {e}" for errors in [form.errors, *formset.errors] for name, msgs in errors.items()
                   for e in msgs if name in FILTER_FIELDS or errors is not form.errors]
         return JsonResponse({"error": "; ".join(errors) or "check the filters"}, status=400)
-    horizon = form.cleaned_data.get("horizon_days") or 2191
+    horizon = form.cleaned_data.get("horizon_days") or follow_up.HORIZON_DAYS
     try:
         counts = selectors.cohort_count(user=request.user, filters=filters, horizon_days=horizon,
                                         count_pending=bool(form.cleaned_data.get("count_pending")))

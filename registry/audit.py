@@ -1,5 +1,6 @@
 """The audit trail: every create, change and delete of registry data, with who, when, old and
-new values, and the reason. Services call these; nothing else writes AuditEntry rows."""
+new values, and the reason. Every AuditEntry is made here (audit_entry): services store one with
+audit_record, the importer stores a whole file's in its one write transaction."""
 
 from datetime import date, datetime
 from decimal import Decimal
@@ -36,19 +37,35 @@ def diff(old: dict, new: dict) -> dict:
     return {k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
 
 
-def audit_record(
-    *, user, action: str, instance: models.Model, patient: Patient | None, changes: dict, reason: str = ""
+def audit_entry(
+    *, user, action: str, instance: models.Model, patient_id: int | None, changes: dict, reason: str = "", at=None,
 ) -> AuditEntry:
-    return AuditEntry.objects.create(
+    """One audit row, not yet stored: who (None and "system" without a signed-in user), what, the
+    changes {field: [old, new]} and the reason. The one place audit rows are made: audit_record
+    stores one; the importer stores a file's rows in its single write (registry.importer)."""
+    entry = AuditEntry(
         user=acting_user(user),
         username=getattr(user, "username", "") or "system",
         action=action,
         entity=instance._meta.model_name,
         object_id=str(instance.pk),
-        patient=patient,
+        patient_id=patient_id,
         changes=changes,
         reason=reason,
     )
+    if at is not None:
+        entry.at = at
+    return entry
+
+
+def audit_record(
+    *, user, action: str, instance: models.Model, patient: Patient | None, changes: dict, reason: str = ""
+) -> AuditEntry:
+    """Store one audit row (see audit_entry)."""
+    entry = audit_entry(user=user, action=action, instance=instance, patient_id=None if patient is None else patient.pk,
+                        changes=changes, reason=reason)
+    entry.save()
+    return entry
 
 
 def require_reason(reason: str | None, changes: dict) -> str:

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
+from registry.variables import BASELINE_FLAGS
+
 PATIENTS_FILE = "patients.csv"
 EVENTS_FILE = "events.csv"
 ANALYSIS_FILE = "analysis_dataset.csv"
@@ -48,10 +50,6 @@ EVENT_TYPES = ("death", "stroke", "mi", "revascularization")
 ICS_SOURCES = ("registry import", "study core lab", "earlier scoring software", "synthetic", "other source")
 ICS_SOURCE_LABELS = ("Registry import", "Study core lab", "Earlier scoring software", "Synthetic data (demo and tests)",
                      "Other source")
-BASELINE_FLAGS = (
-    "hypertension", "hypercholesterolemia", "statin", "diabetes", "family_history", "smoking",
-    "prior_mi", "prior_pci", "prior_cabg", "prior_stroke", "prior_pad",
-)
 
 PATIENT_COLUMNS = (
     Column("study_id", "text", required=True, max_length=40),

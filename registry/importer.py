@@ -58,7 +58,7 @@ from core import jobs
 from core.roles import IMPORT_EXPORT, acting_user, require_role
 from registry import csv_io, rules, services
 from registry.access import sites_for_user, user_site_ids
-from registry.audit import diff, snapshot
+from registry.audit import audit_entry, diff, snapshot
 from registry.csv_io import EVENTS_FILE, PATIENTS_FILE, CsvProblem, Table
 from registry.models import (
     AuditEntry,
@@ -638,11 +638,8 @@ class _Import:
     def _audit(
         self, instance, patient_id: int, changes: dict, file: str, action: str = AuditEntry.Action.IMPORT
     ) -> None:
-        self.audit.append(AuditEntry(
-            at=self.now, user=self.user, username=getattr(self.user, "username", "") or "system", action=action,
-            entity=instance._meta.model_name, object_id=str(instance.pk), patient_id=patient_id, changes=changes,
-            reason=f"registry import {file}",
-        ))
+        self.audit.append(audit_entry(user=self.user, action=action, instance=instance, patient_id=patient_id,
+                                      changes=changes, reason=f"registry import {file}", at=self.now))
 
 
 # Prepared statements: rows as database values, stored with executemany -----------------------

@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.db.models.functions import Coalesce
 
 from core.models import BackgroundJob
+from registry.variables import BASELINE_FLAGS  # noqa: F401  (re-read by services, selectors, api)
 
 
 def _version_field() -> models.PositiveIntegerField:
@@ -99,19 +100,6 @@ class Verification(models.TextChoices):
 # Events that may carry the "involved the study vessel" flag.
 TARGET_VESSEL_EVENT_TYPES = (EventType.MI, EventType.REVASCULARIZATION)
 
-BASELINE_FLAGS = (
-    "hypertension",
-    "hypercholesterolemia",
-    "statin",
-    "diabetes",
-    "family_history",
-    "smoking",
-    "prior_mi",
-    "prior_pci",
-    "prior_cabg",
-    "prior_stroke",
-    "prior_pad",
-)
 
 
 class Site(models.Model):
