@@ -65,7 +65,7 @@ benchmark-analytics: $(STAMP)
 
 # The shipped default detector model, trained on phantoms from a fixed seed (reproducible).
 detector-model: $(STAMP)
-	$(BIN)/python -m scoring.train_default
+	$(BIN)/python -m scoring.detector.train_default
 
 benchmark-detector: $(STAMP)
 	$(BIN)/python benchmarks/detector_benchmark.py

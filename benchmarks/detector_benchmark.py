@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 PY = sys.executable
 FLOOR_SNIPPET = """
 import sys, time, numpy as np
-from scoring import dicom_io
+from scoring.dicom import files
 from scoring.detector.polar import polar_grid, to_polar
 from scoring.detector.pipeline import CHUNK_FRAMES
 from concurrent.futures import ProcessPoolExecutor
@@ -29,11 +29,11 @@ import multiprocessing
 def part(meta, a, b):
     grid = polar_grid((meta.rows, meta.columns), n_alines=256)
     total = 0.0
-    for chunk in dicom_io.iter_frame_chunks(meta, chunk_frames=CHUNK_FRAMES, start=a, stop=b):
+    for chunk in files.iter_frame_chunks(meta, chunk_frames=CHUNK_FRAMES, start=a, stop=b):
         total += float(to_polar(chunk, grid)[:, 0, 0].sum())
     return total
 t = time.perf_counter()
-meta = dicom_io.read_metadata(sys.argv[1])
+meta = files.read_metadata(sys.argv[1])
 bounds = np.linspace(0, meta.n_frames, 3).astype(int)
 with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
     [f.result() for f in [pool.submit(part, meta, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]]
@@ -121,8 +121,8 @@ def accuracy(n_per_preset: int, frames: int) -> dict:
     """Held-out phantoms: every preset's fixed look (incl. shifted: parameters outside training)
     and domain-randomised looks, seeds never used in training."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    from scoring.detector.model_store import load_model
     from scoring.detector.train import PRESET_SEED_STRIDE, TRAIN_PRESETS, evaluate, phantom_set, phantom_sets
-    from scoring.model_store import load_model
 
     model = load_model()
     fixed = phantom_sets(n_per_preset=n_per_preset, seed=9000, n_frames=frames)
@@ -144,12 +144,12 @@ def robustness(frames: int = 400) -> list:
     import numpy as np
     from scipy.ndimage import uniform_filter
 
-    from scoring import phantom
     from scoring.detector import features as fe
+    from scoring.detector.model_store import load_model
+    from scoring.detector.phantoms import polar_speckle
     from scoring.detector.pipeline import base_features_from_chunks
     from scoring.detector.postprocess import ics
     from scoring.detector.train import N_ALINES, PhantomSet, aline_metrics, predict
-    from scoring.model_store import load_model
 
     model = load_model()
 
@@ -175,15 +175,15 @@ def robustness(frames: int = 400) -> list:
     rows = []
     for name, look, change, texture in cases:
         for preset, seed in (("typical", 501), ("none", 502)):
-            plan = phantom.make_phantom(frames, seed=seed, preset=preset)
+            plan = polar_speckle.make_phantom(frames, seed=seed, preset=preset)
             plan.look = dataclasses.replace(plan.look, **look)
             if change:
                 change(plan)
-            chunks = phantom.iter_frames(plan)
+            chunks = polar_speckle.iter_frames(plan)
             if texture:
                 chunks = cartesian_texture(chunks, seed)
             base = base_features_from_chunks(chunks, n_alines=N_ALINES, pixel_spacing_mm=plan.spec.pixel_spacing_mm)
-            s = PhantomSet(seed, preset, fe.add_context(base), phantom.phantom_truth(plan, n_alines=N_ALINES))
+            s = PhantomSet(seed, preset, fe.add_context(base), polar_speckle.phantom_truth(plan, n_alines=N_ALINES))
             pred = predict(model, s)
             rows.append({"case": name, "preset": preset, **{k: round(v, 3) for k, v in aline_metrics(pred, s.truth.calcium).items()},
                          "ics": round(ics(pred), 1), "ics_truth": round(s.truth.ics, 1)})

@@ -254,7 +254,7 @@ PULLBACK_MAX_UPLOAD_BYTES = env_int("PULLBACK_MAX_UPLOAD_BYTES", 4 * 1024**3)
 FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
 PULLBACK_ASSUMED_SPEED_MM_S = env_float("PULLBACK_ASSUMED_SPEED_MM_S", 0.5)
 PULLBACK_MIN_LENGTH_MM = env_float("PULLBACK_MIN_LENGTH_MM", 40.0)
-# Where detector models are loaded from by name (empty: scoring/models/ in the code).
+# Where detector models are loaded from by name (empty: scoring/detector/weights/ in the code).
 SCORING_MODEL_STORE = env_str("SCORING_MODEL_STORE", "")
 
 # Security headers; HTTPS-only settings follow SECURE_SSL (on in production behind TLS).

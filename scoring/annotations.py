@@ -1,6 +1,6 @@
 """Calcium annotations: add, delete, CSV import/export (audited) and the annotated training data.
 
-An annotation is a calcium arc on one frame (angles as in scoring.arcs), or a "no calcium" mark
+An annotation is a calcium arc on one frame (angles as in scoring.detector.arcs), or a "no calcium" mark
 that says the frame was reviewed and holds no calcium. Only annotated frames count for
 training: a frame with arcs is positive on the A-lines inside them and negative elsewhere; a
 "no calcium" frame is negative everywhere; frames without any annotation are left out (never
@@ -19,12 +19,12 @@ import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from core.roles import EDIT_REGISTRY, acting_user, require_role
 from registry import csv_io
-from registry.access import EDIT_REGISTRY, require_role
 from registry.audit import audit_record, snapshot
 from registry.csv_io import Column, CsvProblem
 from registry.models import AuditEntry
-from scoring.arcs import annotated_frames, annotation_labels
+from scoring.detector.arcs import annotated_frames, annotation_labels
 from scoring.models import CalciumAnnotation, Pullback
 
 ANNOTATIONS_FILE = "annotations.csv"
@@ -86,7 +86,7 @@ def _create(user, pullback: Pullback, frame: int, start_deg: float, end_deg: flo
             reason: str) -> CalciumAnnotation:
     annotation = CalciumAnnotation.objects.create(
         pullback=pullback, frame=frame, start_deg=start_deg, end_deg=end_deg, no_calcium=no_calcium,
-        created_by=user if user is not None and user.is_authenticated else None,
+        created_by=acting_user(user),
     )
     audit_record(user=user, action=AuditEntry.Action.CREATE, instance=annotation, patient=pullback.patient,
                  changes={k: [None, v] for k, v in snapshot(annotation, AUDIT_FIELDS).items()}, reason=reason)

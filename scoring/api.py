@@ -11,10 +11,12 @@ from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
-from registry.access import EDIT_REGISTRY, SEE_IDENTIFIERS, VIEW_PATIENTS, can_see_identifiers, patient_get_for_user
-from registry.api import RegistryApi, _valid
-from registry.api_parsers import DepthLimitedJSONParser
-from scoring import calcium_map, selectors, services
+from core.api import ApiView, valid_input
+from core.api_parsers import DepthLimitedJSONParser
+from core.roles import EDIT_REGISTRY, SEE_IDENTIFIERS, VIEW_PATIENTS, can_see_identifiers
+from registry.access import patient_get_for_user
+from scoring import selectors, services
+from scoring.detector import calcium_map
 from scoring.models import ExclusionReason, Pullback, QcStatus
 from scoring.uploads import pullback_upload_handlers, upload_too_large
 
@@ -84,7 +86,7 @@ class PullbackOutputSerializer(serializers.Serializer):
 _UPLOAD = inline_serializer("PullbackUpload", {"file": serializers.FileField()})
 
 
-class PullbackApi(RegistryApi):
+class PullbackApi(ApiView):
     def pullback(self, pk: int) -> Pullback:
         return selectors.pullback_get_for_user(user=self.request.user, pullback_id=pk)
 
@@ -234,7 +236,7 @@ class PullbackSegmentIcsApi(PullbackApi):
 
     @extend_schema(parameters=[InputSerializer], responses=OutputSerializer)
     def get(self, request, pk: int):
-        params = _valid(self.InputSerializer, request.query_params)
+        params = valid_input(self.InputSerializer, request.query_params)
         pullback = self.pullback(pk)
         run = _current_or_404(pullback)
         return Response(calcium_map.segment_ics(run.labels(), frame_spacing_mm=pullback.frame_spacing_mm, **params))
@@ -268,7 +270,7 @@ class PullbackQcApi(PullbackApi):
 
     @extend_schema(request=InputSerializer, responses=PullbackOutputSerializer)
     def post(self, request, pk: int):
-        params = _valid(self.InputSerializer, request.data)
+        params = valid_input(self.InputSerializer, request.data)
         pullback = services.pullback_qc_update(user=request.user, pullback=self.pullback(pk), **params)
         return Response(self.data(pullback))
 
@@ -280,7 +282,7 @@ class PullbackFrameApi(PullbackApi):
 
     @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
     def get(self, request, pk: int, frame: int):
-        from scoring.frames import frame_png
+        from scoring.selectors import frame_png
 
         pullback = self.pullback(pk)
         if not 0 <= frame < pullback.n_frames:
@@ -342,7 +344,7 @@ class PullbackAnnotationListCreateApi(PullbackApi):
     def post(self, request, pk: int):
         from scoring.annotations import annotation_add
 
-        params = _valid(self.InputSerializer, request.data)
+        params = valid_input(self.InputSerializer, request.data)
         annotation = annotation_add(user=request.user, pullback=self.pullback(pk), **params)
         return Response(AnnotationOutputSerializer(annotation).data, status=status.HTTP_201_CREATED)
 

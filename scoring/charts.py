@@ -1,7 +1,7 @@
 """A pullback's calcium map and arc -> Plotly figures (JSON-ready dicts: data, layout, config).
 Pure: no Django; the page passes the dicts to plotly.js (static/vendor/plotly/).
 
-Angles follow :mod:`scoring.geometry`: A-line k of N at 2*pi*k/N from the image's +x axis
+Angles follow :mod:`scoring.detector.geometry`: A-line k of N at 2*pi*k/N from the image's +x axis
 towards the top of the image (counter-clockwise as displayed).
 """
 

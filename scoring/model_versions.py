@@ -1,7 +1,7 @@
 """Detector model versions: register a model of the store, activate one (admins), and the name
 scoring uses. Audited (no patient: a model is not patient data).
 
-Registering reads the model through ``scoring.model_store.load_model``, which refuses foreign,
+Registering reads the model through ``scoring.detector.model_store.load_model``, which refuses foreign,
 modified or incompatible files (another scikit-learn series, another feature set) with a
 message; that message is what the admin sees. Activating a version re-scores every pullback in
 the background with it; earlier scores stay in each pullback's history.
@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from registry.access import ADMIN, require_role
+from core.roles import ADMIN, acting_user, require_role
 from registry.audit import audit_record, diff, snapshot
 from registry.models import AuditEntry
 from scoring.models import DetectorModelVersion, Pullback, ScoringRun
@@ -25,13 +25,13 @@ _ACTIVATION_FIELDS = ["is_active", "activated_at", "activated_by"]
 
 
 def model_store_path() -> Path:
-    from scoring.model_store import DEFAULT_STORE
+    from scoring.detector.model_store import DEFAULT_STORE
 
     return Path(getattr(settings, "SCORING_MODEL_STORE", None) or DEFAULT_STORE)
 
 
 def _load(name: str):
-    from scoring.model_store import ModelStoreError, load_model
+    from scoring.detector.model_store import ModelStoreError, load_model
 
     try:
         return load_model(name, store=model_store_path())
@@ -55,7 +55,7 @@ def model_version_register(*, user, name: str) -> DetectorModelVersion:
         row, created = DetectorModelVersion.objects.get_or_create(version=model.version, defaults={
             "name": name, "metrics": model.metrics, "training_summary": model.training,
             "library_versions": _library_versions(name),
-            "registered_by": user if user is not None and user.is_authenticated else None,
+            "registered_by": acting_user(user),
         })
         if created:
             audit_record(user=user, action=AuditEntry.Action.CREATE, instance=row, patient=None,

@@ -15,7 +15,7 @@ from django.db.models import Q
 
 from core.models import BackgroundJob
 from registry.models import Patient
-from scoring import calcium_map
+from scoring.detector import calcium_map
 
 
 def _pullback_path(instance: "Pullback", filename: str) -> str:
@@ -118,7 +118,7 @@ class ScoringRun(BackgroundJob):
     n_alines = models.PositiveIntegerField(null=True, blank=True)
     calcium_alines = models.BigIntegerField(null=True, blank=True)
     calcium_alines_per_frame = models.JSONField(default=list, blank=True)
-    # Labels (frames x A-lines, bool): np.packbits then zlib; see scoring.calcium_map.
+    # Labels (frames x A-lines, bool): np.packbits then zlib; see scoring.detector.calcium_map.
     calcium_map = models.BinaryField(null=True, blank=True)
     seconds = models.FloatField(null=True, blank=True)
 
@@ -151,7 +151,7 @@ class ScoringRun(BackgroundJob):
 class CalciumAnnotation(models.Model):
     """A calcium arc drawn (or imported) by a reviewer on one frame of a pullback.
 
-    Angles follow the A-line convention (scoring.geometry): degrees counter-clockwise from the
+    Angles follow the A-line convention (scoring.detector.geometry): degrees counter-clockwise from the
     image's +x axis (3 o'clock) towards the top, as displayed. The arc runs counter-clockwise
     from ``start_deg`` to ``end_deg`` and may wrap through 0; ``start_deg == end_deg`` is the
     full circle. ``no_calcium`` marks a frame reviewed as calcium-free (then both angles are 0):

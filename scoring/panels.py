@@ -4,7 +4,7 @@
 
 from django.http import HttpRequest
 
-from registry.access import EDIT_REGISTRY, SEE_IDENTIFIERS, has_role
+from core.roles import EDIT_REGISTRY, SEE_IDENTIFIERS, has_role
 from registry.models import Patient
 from scoring import charts, selectors
 from scoring.models import Pullback, ScoringRun

@@ -35,6 +35,18 @@ def latest_run(pullback: Pullback) -> ScoringRun | None:
     return pullback.runs.order_by("-created_at", "-pk").first()
 
 
+def frame_png(pullback: Pullback, index: int) -> bytes:
+    """Frame ``index`` of the stored file as PNG, the current run's calcium arcs drawn over it."""
+    from scoring.dicom import files, frames
+    from scoring.services import stored_file_path
+
+    run = current_run(pullback)
+    row = run.labels()[index] if run is not None and index < run.n_frames else None
+    with stored_file_path(pullback.file) as path:
+        grey = files.read_frame(files.read_metadata(path), index)
+    return frames.png_with_arcs(grey, row)
+
+
 @dataclass
 class PullbackRow:
     pullback: Pullback

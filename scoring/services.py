@@ -23,11 +23,12 @@ from django.core.files import File
 from django.db import IntegrityError, transaction
 
 from core import jobs
-from registry.access import EDIT_REGISTRY, require_role
+from core.roles import EDIT_REGISTRY, acting_user, require_role
 from registry.audit import audit_record, diff, snapshot
 from registry.models import AuditEntry, Patient
 from registry.services import study_ics_store
-from scoring import calcium_map, deid, dicom_io
+from scoring.detector import calcium_map
+from scoring.dicom import deid, files
 from scoring.models import ExclusionReason, Pullback, QcStatus, ScoringRun
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def pullback_upload(*, user, patient: Patient, uploaded_file, original_filename:
 
     The same file uploaded again (same content, or same SOP Instance UID) returns the existing
     pullback with ``duplicate=True`` and is not scored again. An invalid file raises
-    ``ValidationError({"file": [message]}, code=<dicom_io code>)`` and nothing is stored.
+    ``ValidationError({"file": [message]}, code=<DicomInputError code>)`` and nothing is stored.
     """
     if user is not None:  # None: the system (ingest_dicom)
         require_role(user, EDIT_REGISTRY)
@@ -74,15 +75,15 @@ def _ingest(*, user, patient: Patient, src: str, name: str) -> UploadOutcome:
     if existing is not None:
         return _duplicate(existing, patient)
     meta = _validated(src)
-    ds, pixel_offset = dicom_io.read_header(src)
+    ds, pixel_offset = files.read_header(src)
     deid.deidentify(ds, pseudonym=patient.study_id, uid_key=_uid_key())
     existing = Pullback.objects.filter(sop_instance_uid=str(ds.SOPInstanceUID)).select_related("patient").first()
     if existing is not None:
         return _duplicate(existing, patient)
     with tempfile.TemporaryDirectory(dir=settings.FILE_UPLOAD_TEMP_DIR) as folder:
         clean = os.path.join(folder, "deidentified.dcm")
-        dicom_io.write_with_header(src, clean, ds, pixel_element_offset=pixel_offset, copy_chunk_bytes=COPY_CHUNK_BYTES)
-        dicom_io.read_metadata(clean)  # the stored copy must read back as the original did
+        files.write_with_header(src, clean, ds, pixel_element_offset=pixel_offset, copy_chunk_bytes=COPY_CHUNK_BYTES)
+        files.read_metadata(clean)  # the stored copy must read back as the original did
         fields = _metadata_fields(meta) | {
             "sop_instance_uid": str(ds.SOPInstanceUID), "content_sha256": sha, "original_filename": name,
             "file_size_bytes": os.path.getsize(clean),
@@ -91,7 +92,7 @@ def _ingest(*, user, patient: Patient, src: str, name: str) -> UploadOutcome:
 
 
 def _store(*, user, patient: Patient, clean: str, fields: dict) -> UploadOutcome:
-    pullback = Pullback(patient=patient, uploaded_by=user if user is not None and user.is_authenticated else None, **fields)
+    pullback = Pullback(patient=patient, uploaded_by=acting_user(user), **fields)
     with open(clean, "rb") as fp:
         pullback.file.save("pullback.dcm", File(fp), save=False)
     try:
@@ -121,15 +122,15 @@ def _duplicate(existing: Pullback, patient: Patient) -> UploadOutcome:
     return UploadOutcome(pullback=existing, duplicate=True, run=None)
 
 
-def _validated(path: str) -> dicom_io.PullbackMetadata:
+def _validated(path: str) -> files.PullbackMetadata:
     try:
-        meta = dicom_io.read_metadata(path)
-    except dicom_io.DicomInputError as exc:
+        meta = files.read_metadata(path)
+    except files.DicomInputError as exc:
         raise ValidationError({"file": [ValidationError(str(exc), code=exc.code)]}) from exc
     return meta
 
 
-def _metadata_fields(meta: dicom_io.PullbackMetadata) -> dict:
+def _metadata_fields(meta: files.PullbackMetadata) -> dict:
     speed = meta.pullback_rate_mm_s
     assumed = not speed or speed <= 0
     speed = settings.PULLBACK_ASSUMED_SPEED_MM_S if assumed else speed
@@ -146,7 +147,7 @@ def _metadata_fields(meta: dicom_io.PullbackMetadata) -> dict:
     }
 
 
-def _length_mm(meta: dicom_io.PullbackMetadata, speed_mm_s: float) -> float:
+def _length_mm(meta: files.PullbackMetadata, speed_mm_s: float) -> float:
     """Frames of the motorized pullback (start..stop frame when recorded) / frame rate x speed."""
     frames = meta.n_frames
     start, stop = meta.pullback_start_frame, meta.pullback_stop_frame
@@ -225,7 +226,7 @@ def stored_file_path(field_file) -> Iterator[str]:
 def _run_create(*, pullback: Pullback, user, model_name: str | None = None) -> ScoringRun:
     run = ScoringRun.objects.create(
         pullback=pullback, model_name=model_name or settings_model_name(),
-        requested_by=user if user is not None and user.is_authenticated else None,
+        requested_by=acting_user(user),
     )
     jobs.enqueue(run, SCORING_TASK)
     return run
@@ -234,7 +235,7 @@ def _run_create(*, pullback: Pullback, user, model_name: str | None = None) -> S
 def settings_model_name() -> str:
     """The store name of the model scoring uses: the active registered version (admin page), else
     the setting SCORING_MODEL_NAME, else "default"."""
-    from scoring.model_store import DEFAULT_MODEL
+    from scoring.detector.model_store import DEFAULT_MODEL
     from scoring.models import DetectorModelVersion
 
     active = DetectorModelVersion.objects.filter(is_active=True).values_list("name", flat=True).first()
@@ -255,15 +256,15 @@ def scoring_run_start(*, pullback: Pullback, user=None, model_name: str | None =
 
 
 def load_active_model(model_name: str):
-    """The detector model by name from the store (SCORING_MODEL_STORE if set, else scoring/models/)."""
-    from scoring.model_store import DEFAULT_STORE, load_model
+    """The detector model by name from the store (SCORING_MODEL_STORE if set, else scoring/detector/weights/)."""
+    from scoring.detector.model_store import DEFAULT_STORE, load_model
 
     store = getattr(settings, "SCORING_MODEL_STORE", None) or DEFAULT_STORE
     return load_model(model_name, store=Path(store))
 
 
 def _active_version(model_name: str) -> str:
-    from scoring.model_store import ModelStoreError
+    from scoring.detector.model_store import ModelStoreError
 
     try:
         return load_active_model(model_name).version
@@ -300,7 +301,7 @@ def scoring_run_execute(*, run_id: int) -> ScoringRun:
     core.jobs and scored again on its own row. Expected failures (unreadable file, unusable
     model) are recorded with a readable message; unexpected ones too, and then re-raised.
     """
-    from scoring.model_store import ModelStoreError
+    from scoring.detector.model_store import ModelStoreError
 
     def body(job: jobs.JobRun) -> None:
         run = ScoringRun.objects.select_related("pullback").get(pk=job.pk)
@@ -309,7 +310,7 @@ def scoring_run_execute(*, run_id: int) -> ScoringRun:
             model = load_active_model(run.model_name)
             with stored_file_path(run.pullback.file) as path:
                 labels = _labels(path, model, job.progress)
-        except (dicom_io.DicomInputError, ModelStoreError, FileNotFoundError) as exc:
+        except (files.DicomInputError, ModelStoreError, FileNotFoundError) as exc:
             raise jobs.JobFailed(f"The pullback could not be scored: {exc}") from exc
         _succeed(run, labels, version=model.version, seconds=time.perf_counter() - started, job=job)
 
@@ -322,9 +323,9 @@ def scoring_run_execute(*, run_id: int) -> ScoringRun:
 def _labels(path: str, model, progress: Callable[[int], None]):
     from scoring.detector.pipeline import base_features_from_chunks, labels_from_base
 
-    meta = dicom_io.read_metadata(path)
-    frames = dicom_io.without_overlay(dicom_io.iter_frame_chunks(meta, chunk_frames=SCORING_CHUNK_FRAMES),
-                                      dicom_io.static_overlay_mask(meta))
+    meta = files.read_metadata(path)
+    frames = files.without_overlay(files.iter_frame_chunks(meta, chunk_frames=SCORING_CHUNK_FRAMES),
+                                   files.static_overlay_mask(meta))
     chunks = _counted(frames, meta.n_frames, progress)
     base = base_features_from_chunks(chunks, n_alines=model.n_alines,
                                      pixel_spacing_mm=meta.pixel_spacing_mm or DEFAULT_PIXEL_SPACING_MM)

@@ -8,7 +8,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from registry.access import EDIT_REGISTRY, SEE_IDENTIFIERS, VIEW_PATIENTS, has_role, patient_get_for_user
+from core.roles import EDIT_REGISTRY, SEE_IDENTIFIERS, VIEW_PATIENTS, has_role
+from registry.access import patient_get_for_user
 from registry.views import role_required
 from scoring import panels, selectors, services
 from scoring.forms import QcForm

@@ -125,8 +125,8 @@ def _pullbacks(count: int, budget: float) -> tuple[list[int], float]:
     """Phantom pullbacks ingested as uploads are, scored in this process (eager Celery); stops at the budget."""
     from django.conf import settings
 
-    from scoring.dicom import files
     from scoring.detector.phantoms import polar_speckle
+    from scoring.dicom import files
     from scoring.models import Pullback
     from scoring.services import pullback_ingest_path
 
@@ -143,12 +143,12 @@ def _pullbacks(count: int, budget: float) -> tuple[list[int], float]:
                 print(f"pullbacks: budget of {budget:.0f} s used; stopping after {i}")
                 break
             spec = polar_speckle.PhantomSpec(n_frames=500, seed=1000 + i, preset=("typical", "heavy")[i % 2],
-                                       frame_rate_hz=6.0)
+                                             frame_rate_hz=6.0)
             plan = polar_speckle.phantom_plan(spec)
             path = Path(tmp) / f"{patient.study_id}.dcm"
             files.write_pullback(path, polar_speckle.iter_frames(plan), n_frames=spec.n_frames, rle=False,
-                                    frame_rate_hz=spec.frame_rate_hz, pullback_rate_mm_s=spec.pullback_rate_mm_s,
-                                    pixel_spacing_mm=spec.pixel_spacing_mm)
+                                 frame_rate_hz=spec.frame_rate_hz, pullback_rate_mm_s=spec.pullback_rate_mm_s,
+                                 pixel_spacing_mm=spec.pixel_spacing_mm)
             with transaction.atomic():
                 pullback_ingest_path(patient=patient, path=path)
     ids = list(Pullback.objects.filter(patient__study_id__startswith=PREFIX + "-").values_list("pk", flat=True))

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scoring import dicom_io
 from scoring.detector import features as fe
 from scoring.detector.guidewire import guidewire_mask
 from scoring.detector.model import DetectorModel
 from scoring.detector.polar import polar_grid, to_polar
 from scoring.detector.postprocess import PostProcessing, arc_deg, ics, postprocess
+from scoring.dicom import files
 
 CHUNK_FRAMES = 32
 PARALLEL_MIN_FRAMES = 256  # below this, a second process costs more than it saves
@@ -71,17 +71,17 @@ def base_features_from_chunks(chunks, *, n_alines: int, pixel_spacing_mm: float)
 
 def _features_of_range(meta, start: int, stop: int, n_alines: int, pixel_spacing_mm: float,
                        overlay: np.ndarray | None = None) -> np.ndarray:
-    chunks = dicom_io.without_overlay(
-        dicom_io.iter_frame_chunks(meta, chunk_frames=CHUNK_FRAMES, start=start, stop=stop), overlay)
+    chunks = files.without_overlay(
+        files.iter_frame_chunks(meta, chunk_frames=CHUNK_FRAMES, start=start, stop=stop), overlay)
     return base_features_from_chunks(chunks, n_alines=n_alines, pixel_spacing_mm=pixel_spacing_mm)
 
 
 def pullback_base_features(meta, *, n_alines: int, pixel_spacing_mm: float, workers: int = 2) -> np.ndarray:
     """Base features of a whole file, sub-ranges of frames shared by ``workers`` processes.
 
-    Burned-in grey marks (scale bars, text) are masked first (:func:`scoring.dicom_io.static_overlay_mask`).
+    Burned-in grey marks (scale bars, text) are masked first (:func:`scoring.dicom.files.static_overlay_mask`).
     """
-    overlay = dicom_io.static_overlay_mask(meta)
+    overlay = files.static_overlay_mask(meta)
     if workers <= 1 or meta.n_frames < PARALLEL_MIN_FRAMES:
         return _features_of_range(meta, 0, meta.n_frames, n_alines, pixel_spacing_mm, overlay)
     bounds = list(range(0, meta.n_frames, TASK_FRAMES)) + [meta.n_frames]
@@ -148,16 +148,16 @@ def score_pullback(path, model: DetectorModel, *, workers: int = 2, assumed_pull
     Parameters
     ----------
     path : str or Path
-        IVUS multi-frame DICOM file (validated by :func:`scoring.dicom_io.read_metadata`).
+        IVUS multi-frame DICOM file (validated by :func:`scoring.dicom.files.read_metadata`).
     model : DetectorModel
-        From :func:`scoring.model_store.load_model`.
+        From :func:`scoring.detector.model_store.load_model`.
     workers : int
         Processes for decoding and features (the machine has 2 cores).
     assumed_pullback_rate_mm_s, default_pixel_spacing_mm : float
         Used when the file does not say (uncalibrated files).
     """
     started = time.perf_counter()
-    meta = dicom_io.read_metadata(path)
+    meta = files.read_metadata(path)
     spacing = meta.pixel_spacing_mm or default_pixel_spacing_mm
     base = pullback_base_features(meta, n_alines=model.n_alines, pixel_spacing_mm=spacing, workers=workers)
     labels = labels_from_base(base, model)

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scoring.geometry import aline_angles_rad
+from scoring.detector.geometry import aline_angles_rad
 
 # Each polar sample averages 2 sub-rays x 2 depths of nearest pixels: less speckle, same cost order.
 _SUB_ANGLES = (-0.25, 0.25)

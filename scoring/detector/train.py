@@ -12,12 +12,13 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from scoring import dicom_io, phantom
 from scoring.detector import features as fe
 from scoring.detector.guidewire import guidewire_mask
 from scoring.detector.model import DetectorModel, from_pipeline
+from scoring.detector.phantoms import polar_speckle
 from scoring.detector.pipeline import base_features_from_chunks, pullback_base_features
 from scoring.detector.postprocess import PostProcessing, ics, postprocess
+from scoring.dicom import files
 
 N_ALINES = 256
 TRAIN_SAMPLES = 120_000  # A-lines subsampled for fitting (the SVM sees a balanced view anyway)
@@ -26,7 +27,7 @@ TRAIN_SAMPLES = 120_000  # A-lines subsampled for fitting (the SVM sees a balanc
 # grouped CV folds): training draws every preset from its own seeds (see training_sets).
 TRAIN_PRESETS = ("typical", "heavy", "none", "noisy")
 PRESET_SEED_STRIDE = 1000
-EVAL_PRESETS = phantom.PRESETS  # held out: the fixed looks of every preset plus "shifted"
+EVAL_PRESETS = polar_speckle.PRESETS  # held out: the fixed looks of every preset plus "shifted"
 _THRESHOLDS = (-1.4, -1.2, -1.0, -0.8, -0.6, -0.4, -0.2, 0.0, 0.2, 0.4)
 _SMOOTHING = ((0, 0), (1, 0), (1, 1), (2, 1), (3, 1), (2, 2), (3, 2))
 # Minimum shadow contrast of a calcium A-line: 0, "darker behind than the other A-lines at the
@@ -49,7 +50,7 @@ class PhantomSet:
     seed: int
     preset: str
     features: np.ndarray  # (frames, A, n_features)
-    truth: phantom.PhantomTruth
+    truth: polar_speckle.PhantomTruth
     randomise: bool = False
     _wire: np.ndarray | None = None
     _shadow: np.ndarray | None = None
@@ -81,10 +82,10 @@ class PhantomSet:
 
 def phantom_set(seed: int, preset: str, n_frames: int, *, randomise: bool = False) -> PhantomSet:
     """Render a phantom and compute its full features (no DICOM round trip: same pixels)."""
-    plan = phantom.make_phantom(n_frames, seed=seed, preset=preset, randomise=randomise)
-    base = base_features_from_chunks(phantom.iter_frames(plan), n_alines=N_ALINES,
+    plan = polar_speckle.make_phantom(n_frames, seed=seed, preset=preset, randomise=randomise)
+    base = base_features_from_chunks(polar_speckle.iter_frames(plan), n_alines=N_ALINES,
                                      pixel_spacing_mm=plan.spec.pixel_spacing_mm)
-    return PhantomSet(seed, preset, fe.add_context(base), phantom.phantom_truth(plan, n_alines=N_ALINES), randomise)
+    return PhantomSet(seed, preset, fe.add_context(base), polar_speckle.phantom_truth(plan, n_alines=N_ALINES), randomise)
 
 
 def phantom_sets(*, n_per_preset: int, seed: int, n_frames: int, presets=EVAL_PRESETS,
@@ -371,7 +372,7 @@ class LabelledTruth:
 def annotated_set(path, *, pullback_id: int, frames: np.ndarray, labels: np.ndarray, workers: int = 2) -> PhantomSet:
     """Features of the annotated frames of a pullback file, computed on the whole pullback (context
     across frames and the tracked guidewire need it), then cut to ``frames``."""
-    meta = dicom_io.read_metadata(path)
+    meta = files.read_metadata(path)
     base = pullback_base_features(meta, n_alines=labels.shape[1], pixel_spacing_mm=meta.pixel_spacing_mm or 0.02,
                                   workers=workers)
     dark = base[..., fe.BASE_FEATURES.index("dark_frac")]

@@ -2,12 +2,13 @@
 
 import pytest
 
-from scoring import dicom_io, phantom
+from scoring.detector.phantoms import polar_speckle
+from scoring.dicom import files
 
 
 @pytest.fixture(scope="session")
 def small_plan():
-    return phantom.make_phantom(24, seed=11, preset="heavy")
+    return polar_speckle.make_phantom(24, seed=11, preset="heavy")
 
 
 @pytest.fixture(scope="session")
@@ -17,6 +18,6 @@ def dicom_files(tmp_path_factory, small_plan):
     paths = {}
     for rle in (False, True):
         path = folder / f"phantom-{'rle' if rle else 'native'}.dcm"
-        dicom_io.write_pullback(path, phantom.iter_frames(small_plan), n_frames=small_plan.spec.n_frames, rle=rle)
+        files.write_pullback(path, polar_speckle.iter_frames(small_plan), n_frames=small_plan.spec.n_frames, rle=rle)
         paths["rle" if rle else "native"] = path
     return paths

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 from pydicom.dataset import Dataset
 
-from scoring import dicom_io, phantom
 from scoring.detector.features import feature_names
 from scoring.detector.model import DetectorModel
+from scoring.detector.model_store import save_model
+from scoring.detector.phantoms import polar_speckle
 from scoring.detector.postprocess import PostProcessing
-from scoring.model_store import save_model
+from scoring.dicom import files
 
 # Planted identifiers: none of these strings may survive de-identification.
 SECRETS = {
@@ -29,23 +30,23 @@ SECRETS = {
 
 @lru_cache(maxsize=8)
 def _frames(n_frames: int, seed: int, preset: str) -> np.ndarray:
-    plan = phantom.make_phantom(n_frames, seed=seed, preset=preset)
-    return np.concatenate(list(phantom.iter_frames(plan)))
+    plan = polar_speckle.make_phantom(n_frames, seed=seed, preset=preset)
+    return np.concatenate(list(polar_speckle.iter_frames(plan)))
 
 
 def phantom_file(path: Path, *, n_frames: int = 8, seed: int = 3, preset: str = "heavy", rle: bool = False,
                  pullback_rate_mm_s: float = 0.5, patient_id: str = "MRN0000001") -> Path:
     frames = _frames(n_frames, seed, preset)
-    dicom_io.write_pullback(path, [frames], n_frames=n_frames, rle=rle, pullback_rate_mm_s=pullback_rate_mm_s,
-                            patient_id=patient_id)
+    files.write_pullback(path, [frames], n_frames=n_frames, rle=rle, pullback_rate_mm_s=pullback_rate_mm_s,
+                         patient_id=patient_id)
     return path
 
 
 def with_header(src: Path, dst: Path, mutate) -> Path:
     """Copy a file with its header changed by ``mutate(ds)``; the pixel data is copied as is."""
-    ds, offset = dicom_io.read_header(src)
+    ds, offset = files.read_header(src)
     mutate(ds)
-    dicom_io.write_with_header(src, dst, ds, pixel_element_offset=offset)
+    files.write_with_header(src, dst, ds, pixel_element_offset=offset)
     return dst
 
 
@@ -114,9 +115,9 @@ def jpeg_file(path: Path, *, n_frames: int = 6, seed: int = 3, colour_box: bool 
         Image.fromarray(rgb, "RGB").save(buffer, format="JPEG", quality=95, subsampling=1)  # 4:2:2
         fragments.append(buffer.getvalue())
     rows, columns = frames.shape[1:]
-    ds = dicom_io._base_dataset(n_frames=n_frames, rows=rows, columns=columns, frame_rate_hz=30.0,
-                                pullback_rate_mm_s=0.5, pixel_spacing_mm=0.02, patient_id="MRN-JPEG",
-                                patient_name="Jpeg^Patient", transfer_syntax=JPEGBaseline8Bit)
+    ds = files._base_dataset(n_frames=n_frames, rows=rows, columns=columns, frame_rate_hz=30.0,
+                             pullback_rate_mm_s=0.5, pixel_spacing_mm=0.02, patient_id="MRN-JPEG",
+                             patient_name="Jpeg^Patient", transfer_syntax=JPEGBaseline8Bit)
     ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "YBR_FULL_422", 0
     ds.PixelData = encapsulate(fragments)
     ds["PixelData"].VR = "OB"
@@ -131,7 +132,7 @@ def make_pullback(patient, *, length_mm: float = 50.0, ics: float | None = 100.0
                   labels: np.ndarray | None = None, **fields):
     """A Pullback row (no file) with, unless ``ics`` is None, a current successful run whose map
     has the given ICS (or the given labels)."""
-    from scoring import calcium_map
+    from scoring.detector import calcium_map
     from scoring.models import Pullback, ScoringRun
 
     _counter[0] += 1

@@ -183,7 +183,7 @@ def test_training_labels_cover_only_annotated_frames(patient, coordinator):
 
 def test_annotated_training_data_yields_the_stored_file_of_each_annotated_pullback(patient, coordinator, tmp_path,
                                                                                    django_capture_on_commit_callbacks):
-    from scoring import dicom_io
+    from scoring.dicom import files
     from scoring.services import pullback_upload
 
     with django_capture_on_commit_callbacks(execute=False):
@@ -195,7 +195,7 @@ def test_annotated_training_data_yields_the_stored_file_of_each_annotated_pullba
     items = []
     for item in svc.annotated_training_data(Pullback.objects.order_by("pk"), n_alines=4):
         items.append((item.pullback_id, item.frames.tolist(), item.labels.astype(int).tolist()))
-        assert dicom_io.read_metadata(item.path).n_frames == 6
+        assert files.read_metadata(item.path).n_frames == 6
     assert items == [(annotated.pk, [1], [[0, 0, 0, 0], [0, 1, 1, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0],
                                            [0, 0, 0, 0]])]
 

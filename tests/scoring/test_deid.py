@@ -7,7 +7,8 @@ import pydicom
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from scoring import deid, dicom_io, services
+from scoring import services
+from scoring.dicom import deid, files
 from tests.scoring.pullback_files import SECRETS, phantom_file, plant_identifiers, with_header
 
 pytestmark = pytest.mark.django_db
@@ -48,9 +49,9 @@ def test_the_stored_header_follows_the_basic_profile(tmp_path, coordinator, pati
     assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
     nested = ds.ReferencedImageSequence[0]
     assert nested.ReferencedSOPInstanceUID.startswith("2.25.") and str(nested.get("PersonName", "")) == ""
-    meta_before, meta_after = dicom_io.read_metadata(src), dicom_io.read_metadata(stored)
-    frames_before = np.concatenate(list(dicom_io.iter_frame_chunks(meta_before)))
-    assert np.array_equal(frames_before, np.concatenate(list(dicom_io.iter_frame_chunks(meta_after))))
+    meta_before, meta_after = files.read_metadata(src), files.read_metadata(stored)
+    frames_before = np.concatenate(list(files.iter_frame_chunks(meta_before)))
+    assert np.array_equal(frames_before, np.concatenate(list(files.iter_frame_chunks(meta_after))))
 
 
 def test_uid_remapping_is_deterministic_per_key_and_keeps_standard_uids():

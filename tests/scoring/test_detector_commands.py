@@ -66,7 +66,8 @@ def test_train_detector_annotated_trains_on_the_annotated_frames_and_registers_a
         settings, tmp_path, patient, coordinator, django_capture_on_commit_callbacks, capsys):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from scoring import annotations, phantom
+    from scoring import annotations
+    from scoring.detector.phantoms import polar_speckle
     from scoring.models import DetectorModelVersion
     from scoring.services import pullback_upload
     from tests.scoring.pullback_files import phantom_file
@@ -78,7 +79,7 @@ def test_train_detector_annotated_trains_on_the_annotated_frames_and_registers_a
         with django_capture_on_commit_callbacks(execute=False):  # no background scoring run
             pullback = pullback_upload(user=coordinator, patient=patient, uploaded_file=SimpleUploadedFile(
                 f"p{seed}.dcm", phantom_file(tmp_path / f"p{seed}.dcm", n_frames=8, seed=seed).read_bytes())).pullback
-        truth = phantom.phantom_truth(phantom.make_phantom(8, seed=seed, preset="heavy"), n_alines=256).calcium
+        truth = polar_speckle.phantom_truth(polar_speckle.make_phantom(8, seed=seed, preset="heavy"), n_alines=256).calcium
         for frame in frames:
             arcs = _truth_arcs(truth[frame])
             for start, end in arcs:
@@ -97,7 +98,7 @@ def test_train_detector_annotated_trains_on_the_annotated_frames_and_registers_a
     assert result["metrics"]["grouped_cv_folds"] == 2  # one fold per pullback, never split
     # The annotated labels reached the classifier: trained on them, it reproduces them.
     assert result["metrics"]["training"]["accuracy"] >= 0.9
-    from scoring.model_store import load_model
+    from scoring.detector.model_store import load_model
     assert load_model("site-model", store=tmp_path / "store").version == row.version
 
 

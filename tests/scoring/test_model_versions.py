@@ -14,8 +14,8 @@ from registry.models import AuditEntry
 from scoring import services
 from scoring.detector.features import feature_names
 from scoring.detector.model import DetectorModel
+from scoring.detector.model_store import save_model
 from scoring.detector.postprocess import PostProcessing
-from scoring.model_store import save_model
 from scoring.model_versions import model_version_activate, model_version_register
 from scoring.models import DetectorModelVersion, ScoringRun
 from tests.conftest import client_for

@@ -10,7 +10,7 @@ from PIL import Image
 from rest_framework.test import APIClient
 
 from registry.models import AuditEntry
-from scoring.frames import ARC_COLOUR, draw_arcs
+from scoring.dicom.frames import ARC_COLOUR, draw_arcs
 from scoring.models import Pullback, ScoringRun
 from tests.conftest import client_for
 from tests.factories import PatientFactory
@@ -174,9 +174,9 @@ def test_the_frame_image_is_the_stored_frame_with_its_arcs(patient, coordinator,
     assert response.status_code == 200 and response["Content-Type"] == "image/png"
     image = np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB"))
     assert image.shape == (512, 512, 3)
-    from scoring import dicom_io
+    from scoring.dicom import files
 
-    frame = dicom_io.read_frame(dicom_io.read_metadata(pullback.file.path), 2)
+    frame = files.read_frame(files.read_metadata(pullback.file.path), 2)
     grey = np.all(image[..., :1] == image, axis=-1)
     assert np.array_equal(image[..., 0][grey & (frame > 0)], frame[grey & (frame > 0)])
     assert _api(clinician).get(f"/api/pullbacks/{pullback.pk}/frames/6.png").status_code == 404

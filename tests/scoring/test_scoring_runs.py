@@ -10,10 +10,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from core import jobs
-from scoring import calcium_map, services
+from scoring import services
+from scoring.detector import calcium_map
 from scoring.detector.model import DetectorModel
+from scoring.detector.model_store import load_model, save_model
 from scoring.detector.postprocess import PostProcessing
-from scoring.model_store import load_model, save_model
 from scoring.models import ScoringRun
 from scoring.tasks import scoring_run_task
 from tests.scoring import pullback_files

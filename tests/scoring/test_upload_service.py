@@ -9,7 +9,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from registry.models import AuditEntry
-from scoring import dicom_io, services
+from scoring import services
+from scoring.dicom import files
 from scoring.models import Pullback, ScoringRun
 from tests.scoring import pullback_files
 from tests.scoring.pullback_files import jpeg_file, phantom_file, with_header
@@ -189,16 +190,16 @@ def test_compressed_pullbacks_are_stored_and_scored(tmp_path, coordinator, patie
     with pullback.file.open("rb") as fp:
         stored = tmp_path / "stored.dcm"
         stored.write_bytes(fp.read())
-    frames = np.concatenate(list(dicom_io.iter_frame_chunks(dicom_io.read_metadata(stored))))
-    original = np.concatenate(list(dicom_io.iter_frame_chunks(dicom_io.read_metadata(path))))
+    frames = np.concatenate(list(files.iter_frame_chunks(files.read_metadata(stored))))
+    original = np.concatenate(list(files.iter_frame_chunks(files.read_metadata(path))))
     assert np.array_equal(frames, original)  # the pixel data is copied unchanged
 
 
 def test_the_jpeg_export_is_read_as_grey_with_its_coloured_box_masked(tmp_path):
     from tests.scoring.pullback_files import _frames
 
-    meta = dicom_io.read_metadata(jpeg_file(tmp_path / "a.dcm"))
-    frames = np.concatenate(list(dicom_io.iter_frame_chunks(meta)))
+    meta = files.read_metadata(jpeg_file(tmp_path / "a.dcm"))
+    frames = np.concatenate(list(files.iter_frame_chunks(meta)))
     truth = _frames(6, 3, "heavy")
     assert np.abs(frames[:, 100:400, 100:400].astype(int) - truth[:, 100:400, 100:400]).mean() < 3
     assert frames[:, 22:58, 22:118].max() == 0

@@ -17,11 +17,11 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from config.celery import app as celery_app
-from scoring import phantom
 from scoring.detector.features import feature_names
 from scoring.detector.model import DetectorModel
+from scoring.detector.model_store import save_model
+from scoring.detector.phantoms import polar_speckle as phantom
 from scoring.detector.postprocess import PostProcessing
-from scoring.model_store import save_model
 from scoring.models import Pullback, ScoringRun
 from tests.scoring.pullback_files import _frames, phantom_file
 from tests.services.conftest import _database_url, wait_for
@@ -80,7 +80,7 @@ def test_a_run_whose_worker_dies_is_finished_by_another_worker(transactional_db,
            **FAST_JOBS}
     frames = _frames(32, 5, "heavy")
     path = tmp_path / "long.dcm"
-    from scoring import dicom_io
+    from scoring.dicom import files as dicom_io
 
     dicom_io.write_pullback(path, (frames for _ in range(13)), n_frames=416)
     log_path = tmp_path / "workers.log"

@@ -81,8 +81,8 @@ class Command(BaseCommand):
 
     def _add_pullbacks(self, count: int) -> None:
         """Phantom pullbacks, ingested like real files; the worker scores them once it starts."""
-        from scoring.dicom import files as dicom_io
         from scoring.detector.phantoms import polar_speckle as phantom
+        from scoring.dicom import files as dicom_io
         from scoring.models import Pullback
         from scoring.services import pullback_ingest_path
 

@@ -4,8 +4,8 @@ import json
 
 from django.core.management.base import BaseCommand
 
+from scoring.detector.model_store import DEFAULT_MODEL, load_model
 from scoring.detector.train import evaluate, phantom_sets
-from scoring.model_store import DEFAULT_MODEL, load_model
 
 
 class Command(BaseCommand):

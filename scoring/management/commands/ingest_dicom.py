@@ -11,7 +11,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from registry.models import Patient, PatientIdentity
-from scoring import dicom_io, services
+from scoring import services
+from scoring.dicom import files
 
 
 def _files(paths: list[str]):
@@ -49,8 +50,8 @@ class Command(BaseCommand):
 
     def _one(self, path: Path, fixed: Patient | None) -> str:
         try:
-            patient = fixed or self._match(dicom_io.read_metadata(path))
-        except dicom_io.DicomInputError as exc:
+            patient = fixed or self._match(files.read_metadata(path))
+        except files.DicomInputError as exc:
             self.stderr.write(f"INVALID {path}: {exc}")
             return "invalid"
         if patient is None:
@@ -66,7 +67,7 @@ class Command(BaseCommand):
         self.stdout.write(f"{kind.upper()} {path} -> {patient.study_id} pullback {outcome.pullback.pk}")
         return kind
 
-    def _match(self, meta: dicom_io.PullbackMetadata) -> Patient | None:
+    def _match(self, meta: files.PullbackMetadata) -> Patient | None:
         if not meta.patient_id.strip():
             return None
         identity = PatientIdentity.objects.filter(hospital_number=meta.patient_id.strip()).select_related("patient").first()

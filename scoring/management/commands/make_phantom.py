@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
-from scoring import dicom_io, phantom
+from scoring.detector.phantoms import polar_speckle
+from scoring.dicom import files
 
 
 class Command(BaseCommand):
@@ -15,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("out")
         parser.add_argument("--frames", type=int, default=600)
         parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--preset", choices=phantom.PRESETS, default="typical")
+        parser.add_argument("--preset", choices=polar_speckle.PRESETS, default="typical")
         parser.add_argument("--rle", action="store_true", help="RLE Lossless instead of uncompressed")
         parser.add_argument("--alines", type=int, default=256, help="A-lines of the truth masks")
         parser.add_argument("--randomise", action="store_true",
@@ -24,13 +25,13 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         if opts["frames"] < 2:
             raise CommandError("--frames must be at least 2 (a pullback is multi-frame)")
-        plan = phantom.make_phantom(opts["frames"], seed=opts["seed"], preset=opts["preset"],
-                                    randomise=opts["randomise"])
+        plan = polar_speckle.make_phantom(opts["frames"], seed=opts["seed"], preset=opts["preset"],
+                                          randomise=opts["randomise"])
         out = Path(opts["out"])
-        dicom_io.write_pullback(out, phantom.iter_frames(plan), n_frames=opts["frames"], rle=opts["rle"],
-                                frame_rate_hz=plan.spec.frame_rate_hz, pullback_rate_mm_s=plan.spec.pullback_rate_mm_s,
-                                pixel_spacing_mm=plan.spec.pixel_spacing_mm)
-        truth = phantom.phantom_truth(plan, n_alines=opts["alines"])
+        files.write_pullback(out, polar_speckle.iter_frames(plan), n_frames=opts["frames"], rle=opts["rle"],
+                             frame_rate_hz=plan.spec.frame_rate_hz, pullback_rate_mm_s=plan.spec.pullback_rate_mm_s,
+                             pixel_spacing_mm=plan.spec.pixel_spacing_mm)
+        truth = polar_speckle.phantom_truth(plan, n_alines=opts["alines"])
         truth_path = out.with_suffix(".truth.npz")
         np.savez_compressed(truth_path, calcium=truth.calcium, guidewire=truth.guidewire,
                             fibrous=truth.fibrous, alines=opts["alines"], ics=truth.ics)

@@ -5,9 +5,9 @@ import json
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
+from scoring.detector.model_store import DEFAULT_MODEL, ModelStoreError, load_model
 from scoring.detector.pipeline import score_pullback
-from scoring.dicom_io import DicomInputError
-from scoring.model_store import DEFAULT_MODEL, ModelStoreError, load_model
+from scoring.dicom.files import DicomInputError
 
 
 class Command(BaseCommand):

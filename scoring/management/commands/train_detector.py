@@ -9,8 +9,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from scoring.detector.model_store import save_model
 from scoring.detector.train import N_ALINES, annotated_set, train_on_sets, training_sets
-from scoring.model_store import save_model
 
 
 class Command(BaseCommand):

@@ -17,7 +17,7 @@ burden changing along the pullback; calcium, fibrous-plaque and side-branch lesi
 guidewire path; catheter rotation), and every frame is rendered from it with its own
 random stream ``default_rng([seed, frame])``, so the result does not depend on the chunk
 size. Truth is computed from the same plan at any number of A-lines, at the angle
-convention of :mod:`scoring.geometry`.
+convention of :mod:`scoring.detector.geometry`.
 """
 
 from collections.abc import Iterator
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scoring.geometry import CENTRE_PX, IMAGE_SIZE_PX, aline_angles_rad, pixel_to_polar, wrap_angle_rad
+from scoring.detector.geometry import CENTRE_PX, IMAGE_SIZE_PX, aline_angles_rad, pixel_to_polar, wrap_angle_rad
 
 PRESETS = ("typical", "heavy", "none", "noisy", "shifted")
 PIXEL_SPACING_MM = 0.02  # 512 px -> 10.24 mm field of view, typical for 40 MHz coronary IVUS

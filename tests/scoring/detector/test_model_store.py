@@ -6,8 +6,8 @@ import pytest
 
 from scoring.detector.features import feature_names
 from scoring.detector.model import DetectorModel
+from scoring.detector.model_store import DEFAULT_STORE, ModelStoreError, load_model, save_model
 from scoring.detector.postprocess import PostProcessing
-from scoring.model_store import DEFAULT_STORE, ModelStoreError, load_model, save_model
 
 
 def _model():

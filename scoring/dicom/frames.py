@@ -1,12 +1,12 @@
-"""One pullback frame as PNG with the detected calcium arcs drawn over it (Pillow)."""
+"""One pullback frame as PNG with the detected calcium arcs drawn over it (Pillow). The pullback's
+file and current run are looked up on the Django side (scoring.selectors.frame_png)."""
 
 import io
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from scoring import calcium_map, dicom_io
-from scoring.models import Pullback
+from scoring.detector import calcium_map
 
 ARC_COLOUR = (255, 160, 0)
 
@@ -33,14 +33,8 @@ def draw_arcs(grey: np.ndarray, labels_row: np.ndarray | None) -> Image.Image:
     return image
 
 
-def frame_png(pullback: Pullback, index: int) -> bytes:
-    from scoring.selectors import current_run
-    from scoring.services import stored_file_path
-
-    run = current_run(pullback)
-    row = run.labels()[index] if run is not None and index < run.n_frames else None
-    with stored_file_path(pullback.file) as path:
-        grey = dicom_io.read_frame(dicom_io.read_metadata(path), index)
+def png_with_arcs(grey: np.ndarray, labels_row: np.ndarray | None) -> bytes:
+    """:func:`draw_arcs` encoded as PNG."""
     buffer = io.BytesIO()
-    draw_arcs(grey, row).save(buffer, format="PNG", optimize=False)
+    draw_arcs(grey, labels_row).save(buffer, format="PNG", optimize=False)
     return buffer.getvalue()

@@ -1,4 +1,4 @@
-"""Rebuild the shipped default model from phantoms: ``python -m scoring.train_default``.
+"""Rebuild the shipped default model from phantoms: ``python -m scoring.detector.train_default``.
 
 Reproducible: fixed seed, fixed phantom set; the same library versions give the same .npz (same
 model version; only the timings in the JSON metrics differ).
@@ -10,8 +10,8 @@ learn one generator's constants. Takes about 1.5 minutes on 2 cores.
 import json
 import sys
 
+from scoring.detector.model_store import DEFAULT_MODEL, save_model
 from scoring.detector.train import train_on_phantoms
-from scoring.model_store import DEFAULT_MODEL, save_model
 
 SEED = 20240401
 N_PER_PRESET = 10  # x 4 presets = 40 distinct pullbacks, each with its own random look ...

@@ -1,11 +1,11 @@
-"""Annotated arcs -> A-line labels: the angle convention (against scoring.geometry), wrap-around
+"""Annotated arcs -> A-line labels: the angle convention (against scoring.detector.geometry), wrap-around
 through 0 and the full circle."""
 
 import numpy as np
 import pytest
 
-from scoring import geometry
-from scoring.arcs import annotated_frames, annotation_labels, arc_span_deg, in_arc
+from scoring.detector import geometry
+from scoring.detector.arcs import annotated_frames, annotation_labels, arc_span_deg, in_arc
 
 
 def test_an_arc_labels_the_alines_between_its_ends_counter_clockwise():

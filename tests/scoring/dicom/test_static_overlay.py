@@ -3,15 +3,16 @@
 import numpy as np
 import pytest
 
-from scoring import dicom_io, phantom
+from scoring.detector.phantoms import polar_speckle
+from scoring.dicom import files
 
 N_FRAMES = 24
 
 
 @pytest.fixture(scope="module")
 def frames_with_grey_marks():
-    plan = phantom.make_phantom(N_FRAMES, seed=5, preset="typical")
-    frames = np.concatenate(list(phantom.iter_frames(plan)))
+    plan = polar_speckle.make_phantom(N_FRAMES, seed=5, preset="typical")
+    frames = np.concatenate(list(polar_speckle.iter_frames(plan)))
     frames[:, 300:303, 240:300] = 200  # a grey caliper line inside the image circle
     frames[:, 250:254, 250:254] = 255  # a white measurement dot
     return frames
@@ -20,8 +21,8 @@ def frames_with_grey_marks():
 @pytest.mark.parametrize("rle", [False, True])
 def test_static_grey_marks_inside_the_image_are_found(tmp_path, frames_with_grey_marks, rle):
     path = tmp_path / "marks.dcm"
-    dicom_io.write_pullback(path, [frames_with_grey_marks], n_frames=N_FRAMES, rle=rle)
-    mask = dicom_io.static_overlay_mask(dicom_io.read_metadata(path))
+    files.write_pullback(path, [frames_with_grey_marks], n_frames=N_FRAMES, rle=rle)
+    mask = files.static_overlay_mask(files.read_metadata(path))
 
     assert mask[300:303, 240:300].all() and mask[250:254, 250:254].all()
     # The phantom's own scale bar and ruler ticks (outside the circle) are found too ...
@@ -37,10 +38,10 @@ def test_static_grey_marks_inside_the_image_are_found(tmp_path, frames_with_grey
 
 def test_masked_pixels_read_as_black(tmp_path, frames_with_grey_marks):
     path = tmp_path / "marks.dcm"
-    dicom_io.write_pullback(path, [frames_with_grey_marks], n_frames=N_FRAMES)
-    meta = dicom_io.read_metadata(path)
-    mask = dicom_io.static_overlay_mask(meta)
-    chunks = list(dicom_io.without_overlay(dicom_io.iter_frame_chunks(meta, chunk_frames=10), mask))
+    files.write_pullback(path, [frames_with_grey_marks], n_frames=N_FRAMES)
+    meta = files.read_metadata(path)
+    mask = files.static_overlay_mask(meta)
+    chunks = list(files.without_overlay(files.iter_frame_chunks(meta, chunk_frames=10), mask))
     frames = np.concatenate(chunks)
     assert frames.shape == frames_with_grey_marks.shape
     assert (frames[:, 300:303, 240:300] == 0).all()
@@ -49,5 +50,5 @@ def test_masked_pixels_read_as_black(tmp_path, frames_with_grey_marks):
 
 def test_a_short_pullback_is_not_judged(tmp_path, frames_with_grey_marks):
     path = tmp_path / "short.dcm"
-    dicom_io.write_pullback(path, [frames_with_grey_marks[:5]], n_frames=5)
-    assert dicom_io.static_overlay_mask(dicom_io.read_metadata(path)) is None
+    files.write_pullback(path, [frames_with_grey_marks[:5]], n_frames=5)
+    assert files.static_overlay_mask(files.read_metadata(path)) is None

@@ -1,6 +1,6 @@
 """Annotated calcium arcs as A-line labels (pure numpy).
 
-Angle convention (scoring.geometry, issue #4): A-line ``k`` of ``n_alines`` lies at
+Angle convention (scoring.detector.geometry, issue #4): A-line ``k`` of ``n_alines`` lies at
 ``360*k/n_alines`` degrees, counter-clockwise from the image's +x axis (3 o'clock) towards the
 top of the image as displayed. An arc runs counter-clockwise from ``start_deg`` to ``end_deg``
 and may wrap through 0 (e.g. 330 -> 30 is the 60 degrees around 3 o'clock);

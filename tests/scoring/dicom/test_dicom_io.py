@@ -2,15 +2,16 @@ import numpy as np
 import pydicom
 import pytest
 
-from scoring import dicom_io, phantom
-from scoring.dicom_io import DicomInputError, read_metadata
+from scoring.detector.phantoms import polar_speckle
+from scoring.dicom import files
+from scoring.dicom.files import DicomInputError, read_metadata
 
 
 @pytest.mark.parametrize("kind", ["native", "rle"])
 def test_writer_and_reader_round_trip(dicom_files, small_plan, kind):
     meta = read_metadata(dicom_files[kind])
-    frames = np.concatenate(list(dicom_io.iter_frame_chunks(meta, chunk_frames=5)))
-    expected = np.concatenate(list(phantom.iter_frames(small_plan)))
+    frames = np.concatenate(list(files.iter_frame_chunks(meta, chunk_frames=5)))
+    expected = np.concatenate(list(polar_speckle.iter_frames(small_plan)))
     assert np.array_equal(frames, expected)
     assert meta.n_frames == 24 and meta.frame_rate_hz == pytest.approx(30.0)
     assert meta.pullback_rate_mm_s == 0.5 and meta.pixel_spacing_mm == pytest.approx(0.02)
@@ -20,8 +21,8 @@ def test_writer_and_reader_round_trip(dicom_files, small_plan, kind):
 
 def test_a_frame_range_is_read_alone(dicom_files, small_plan):
     meta = read_metadata(dicom_files["rle"])
-    frames = np.concatenate(list(dicom_io.iter_frame_chunks(meta, start=10, stop=13)))
-    assert np.array_equal(frames, phantom.render_frames(small_plan, 10, 13))
+    frames = np.concatenate(list(files.iter_frame_chunks(meta, start=10, stop=13)))
+    assert np.array_equal(frames, polar_speckle.render_frames(small_plan, 10, 13))
 
 
 def test_the_file_has_the_ivus_attributes(dicom_files):
@@ -38,15 +39,15 @@ def test_rgb_frames_become_luminance(tmp_path):
     ds.PixelData = np.repeat(frames[..., None], 3, axis=-1).tobytes()
     path = tmp_path / "rgb.dcm"
     ds.save_as(path, enforce_file_format=True)
-    got = np.concatenate(list(dicom_io.iter_frame_chunks(read_metadata(path))))
+    got = np.concatenate(list(files.iter_frame_chunks(read_metadata(path))))
     assert np.abs(got.astype(int) - frames).max() <= 1
 
 
 def _small_ds(frames):
     path_frames = iter([frames])
-    ds = dicom_io._base_dataset(n_frames=len(frames), rows=16, columns=16, frame_rate_hz=30.0, pullback_rate_mm_s=0.5,
-                                pixel_spacing_mm=0.02, patient_id="X", patient_name="X^Y",
-                                transfer_syntax=pydicom.uid.ExplicitVRLittleEndian)
+    ds = files._base_dataset(n_frames=len(frames), rows=16, columns=16, frame_rate_hz=30.0, pullback_rate_mm_s=0.5,
+                             pixel_spacing_mm=0.02, patient_id="X", patient_name="X^Y",
+                             transfer_syntax=pydicom.uid.ExplicitVRLittleEndian)
     ds.PixelData = next(path_frames).tobytes()
     return ds
 

@@ -23,7 +23,7 @@ from scoring.detector.model import KINDS, DetectorModel
 from scoring.detector.postprocess import PostProcessing
 
 FORMAT = "ics-detector/1"
-DEFAULT_STORE = Path(__file__).resolve().parent / "models"
+DEFAULT_STORE = Path(__file__).resolve().parent / "weights"
 DEFAULT_MODEL = "default"
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _ARRAYS = {"linear": ("mean", "scale", "coef"),
@@ -89,7 +89,7 @@ def load_model(name: str = DEFAULT_MODEL, *, store: Path = DEFAULT_STORE) -> Det
     """
     npz_path, json_path = _paths(name, store)
     if not npz_path.is_file() or not json_path.is_file():
-        raise ModelStoreError(f"Model {name!r} not found in {store} (run `python -m scoring.train_default`).")
+        raise ModelStoreError(f"Model {name!r} not found in {store} (run `python -m scoring.detector.train_default`).")
     manifest = _read_manifest(json_path)
     data = npz_path.read_bytes()
     _verify(manifest, data, name)
@@ -131,7 +131,7 @@ def _verify(manifest: dict, data: bytes, name: str) -> None:
     if _sklearn_series(made_with) != _sklearn_series(_sklearn_version()):
         raise ModelStoreError(
             f"Model {name!r} was made with scikit-learn {made_with}; this installation has "
-            f"{_sklearn_version()}. Retrain it (python -m scoring.train_default)."
+            f"{_sklearn_version()}. Retrain it (python -m scoring.detector.train_default)."
         )
     if manifest.get("feature_names") != feature_names():
         raise ModelStoreError(f"Model {name!r} uses another feature set than this detector; retrain it.")

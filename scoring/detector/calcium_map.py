@@ -1,7 +1,7 @@
 """The stored calcium map (frames x A-lines, bool) and what is computed from it (pure numpy).
 
 A-line ``k`` of ``N`` points from the image centre at angle ``2*pi*k/N`` from the image's +x
-axis towards the top of the image (see :mod:`scoring.geometry`). Frame ``i`` lies at
+axis towards the top of the image (see :mod:`scoring.detector.geometry`). Frame ``i`` lies at
 ``i * frame_spacing_mm`` from the start of the pullback.
 """
 

@@ -1,6 +1,6 @@
 """De-identification of a pullback header (DICOM PS3.15 Annex E, Basic Application
 Confidentiality Profile), applied to a pydicom Dataset in place. File reading and writing stay
-in :mod:`scoring.dicom_io`.
+in :mod:`scoring.dicom.files`.
 
 What it does, everywhere in the data set (nested sequences too):
 

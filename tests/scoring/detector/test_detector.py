@@ -7,9 +7,9 @@ from scoring.detector import train
 from scoring.detector.features import narrowness
 from scoring.detector.guidewire import guidewire_mask, track_guidewire
 from scoring.detector.model import from_pipeline
+from scoring.detector.model_store import load_model
 from scoring.detector.pipeline import score_pullback
 from scoring.detector.postprocess import PostProcessing, arc_deg, ics, postprocess
-from scoring.model_store import load_model
 
 
 @pytest.fixture(scope="module")
@@ -27,17 +27,17 @@ def test_default_model_is_accurate_on_held_out_phantoms(held_out):
 
 def test_a_gain_change_does_not_change_the_labels():
     """The noisy-preset failure of round 1: +6 dB of gain turned every calcium A-line negative."""
-    from scoring import phantom
+    from scoring.detector.phantoms import polar_speckle
     from scoring.detector.pipeline import base_features_from_chunks, labels_from_base
 
-    plan = phantom.make_phantom(16, seed=9002, preset="noisy")
+    plan = polar_speckle.make_phantom(16, seed=9002, preset="noisy")
     model = load_model()
     labels = []
     for extra_db in (0.0, 6.0):
         plan.gain_db = plan.gain_db + extra_db
-        base = base_features_from_chunks(phantom.iter_frames(plan), n_alines=256, pixel_spacing_mm=0.02)
+        base = base_features_from_chunks(polar_speckle.iter_frames(plan), n_alines=256, pixel_spacing_mm=0.02)
         labels.append(labels_from_base(base, model))
-    truth = phantom.phantom_truth(plan).calcium
+    truth = polar_speckle.phantom_truth(plan).calcium
     assert truth.mean() > 0.2
     assert (labels[0] == truth).mean() >= 0.95 and (labels[1] == truth).mean() >= 0.95
 
@@ -54,7 +54,7 @@ def test_a_broken_detector_fails_the_threshold(held_out):
 
 
 def test_scoring_a_dicom_file_end_to_end(dicom_files, small_plan):
-    from scoring.phantom import phantom_truth
+    from scoring.detector.phantoms.polar_speckle import phantom_truth
 
     result = score_pullback(dicom_files["rle"], load_model(), workers=1)
     truth = phantom_truth(small_plan, n_alines=result.n_alines)
@@ -176,16 +176,16 @@ def test_ics_and_arcs():
 
 
 def test_training_pullbacks_are_distinct_so_grouped_folds_do_not_leak(monkeypatch):
-    from scoring import phantom
+    from scoring.detector.phantoms import polar_speckle
 
     rendered = []
     monkeypatch.setattr(train, "phantom_set", lambda seed, preset, n, randomise: rendered.append(
-        next(phantom.iter_frames(phantom.make_phantom(n, seed=seed, preset=preset, randomise=randomise))).tobytes()))
+        next(polar_speckle.iter_frames(polar_speckle.make_phantom(n, seed=seed, preset=preset, randomise=randomise))).tobytes()))
     train.training_sets(n_per_preset=2, seed=7, n_frames=2)
     assert len(rendered) == 2 * len(train.TRAIN_PRESETS) and len(set(rendered)) == len(rendered)
     # why: with one seed, a randomised "noisy" pullback is the typical one again
-    twins = [phantom.make_phantom(2, seed=7, preset=p, randomise=True) for p in ("typical", "noisy")]
-    assert np.array_equal(next(phantom.iter_frames(twins[0])), next(phantom.iter_frames(twins[1])))
+    twins = [polar_speckle.make_phantom(2, seed=7, preset=p, randomise=True) for p in ("typical", "noisy")]
+    assert np.array_equal(next(polar_speckle.iter_frames(twins[0])), next(polar_speckle.iter_frames(twins[1])))
 
 
 def test_the_shadow_veto_removes_shadowless_a_lines_only_when_asked():
