@@ -1,6 +1,6 @@
 """The analytics pages: cohort builder, stored runs, a run's results (with charts and downloads)
 and its printable report. Thin: check the role (ANALYSIS_DATA), parse the form, call one service
-or selector, render. Login is required by registry.middleware."""
+or selector, render. Login is required by Django's LoginRequiredMiddleware (settings)."""
 
 from collections.abc import Callable
 from functools import wraps

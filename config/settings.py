@@ -63,7 +63,9 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "registry.cache_control.NoStoreMiddleware",
     "registry.busy.BusyMiddleware",  # a write that cannot get the database lock: 503, not 500
-    "registry.middleware.LoginRequiredMiddleware",
+    # Every page needs a signed-in user. Views marked login_not_required step aside: sign-in, the
+    # health probe, and every DRF view (DRF marks them), which authenticates and answers 401 itself.
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
     # Last, as django-axes asks: it turns a refused sign-in on the login page into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]

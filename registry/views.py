@@ -1,5 +1,5 @@
 """The coordinators' and clinicians' pages. Thin: check the role, load through the access helpers,
-call one service or selector, render. Login is required by `registry.middleware`.
+call one service or selector, render. Login is required by Django's LoginRequiredMiddleware (settings).
 
 The CSV importer and exporter are imported inside the views that use them, so that this module
 does not depend on them at import time.
