@@ -26,61 +26,52 @@ SEE_FRAMES = SEE_IDENTIFIERS
 MAX_POSITION_MM = 10_000
 
 
-def pullback_data(pullback: Pullback, *, identifiers: bool) -> dict:
-    latest = selectors.latest_run(pullback)
-    current = selectors.current_run(pullback)
-    data = {
-        "id": pullback.pk, "study_id": pullback.patient.study_id, "n_frames": pullback.n_frames,
-        "frame_rate_hz": pullback.frame_rate_hz, "pullback_speed_mm_s": pullback.pullback_speed_mm_s,
-        "pullback_speed_assumed": pullback.pullback_speed_assumed, "length_mm": pullback.length_mm,
-        "pixel_spacing_mm": pullback.pixel_spacing_mm, "calibrated": pullback.calibrated,
-        "rows": pullback.rows, "columns": pullback.columns, "manufacturer": pullback.manufacturer,
-        "model_name": pullback.model_name, "qc_status": pullback.qc_status, "exclusion_reason": pullback.exclusion_reason,
-        "study_override": pullback.study_override, "analyzable": selectors._analyzable(pullback, current),
-        "status": latest.status if latest else None, "progress_percent": latest.progress_percent if latest else 0,
-        "error": latest.error if latest else "", "run_id": latest.pk if latest else None,
-        "ics": current.ics if current else None, "model_version": current.model_version if current else None,
-    }
-    if identifiers:  # file names and dates may identify the patient
-        data |= {"original_filename": pullback.original_filename, "acquisition_date": pullback.acquisition_date,
-                 "qc_note": pullback.qc_note}
-    return data
-
-
 class PullbackOutputSerializer(serializers.Serializer):
-    """A pullback with the status and progress of its latest run and its current ICS. Original
-    file name, acquisition date and QC note only for roles that may see identifiers."""
+    """A pullback (a :class:`scoring.selectors.PullbackRow`) with the status and progress of its
+    latest run and its current ICS. Original file name, acquisition date and QC note only with
+    ``context={"identifiers": True}`` (roles that may see identifiers)."""
 
-    id = serializers.IntegerField()
-    study_id = serializers.CharField()
-    n_frames = serializers.IntegerField()
-    frame_rate_hz = serializers.FloatField()
-    pullback_speed_mm_s = serializers.FloatField()
-    pullback_speed_assumed = serializers.BooleanField()
-    length_mm = serializers.FloatField()
-    pixel_spacing_mm = serializers.FloatField(allow_null=True)
-    calibrated = serializers.BooleanField()
-    rows = serializers.IntegerField()
-    columns = serializers.IntegerField()
-    manufacturer = serializers.CharField()
-    model_name = serializers.CharField()
-    qc_status = serializers.CharField()
-    exclusion_reason = serializers.CharField()
-    study_override = serializers.BooleanField()
+    IDENTIFYING = ("original_filename", "acquisition_date", "qc_note")  # names and dates may identify
+
+    id = serializers.IntegerField(source="pullback.pk")
+    study_id = serializers.CharField(source="pullback.patient.study_id")
+    n_frames = serializers.IntegerField(source="pullback.n_frames")
+    frame_rate_hz = serializers.FloatField(source="pullback.frame_rate_hz")
+    pullback_speed_mm_s = serializers.FloatField(source="pullback.pullback_speed_mm_s")
+    pullback_speed_assumed = serializers.BooleanField(source="pullback.pullback_speed_assumed")
+    length_mm = serializers.FloatField(source="pullback.length_mm")
+    pixel_spacing_mm = serializers.FloatField(source="pullback.pixel_spacing_mm", allow_null=True)
+    calibrated = serializers.BooleanField(source="pullback.calibrated")
+    rows = serializers.IntegerField(source="pullback.rows")
+    columns = serializers.IntegerField(source="pullback.columns")
+    manufacturer = serializers.CharField(source="pullback.manufacturer")
+    model_name = serializers.CharField(source="pullback.model_name")
+    qc_status = serializers.CharField(source="pullback.qc_status")
+    exclusion_reason = serializers.CharField(source="pullback.exclusion_reason")
+    study_override = serializers.BooleanField(source="pullback.study_override")
     analyzable = serializers.BooleanField()
-    status = serializers.CharField(allow_null=True, help_text="queued, running, succeeded or failed (latest run)")
-    progress_percent = serializers.IntegerField()
-    error = serializers.CharField()
-    run_id = serializers.IntegerField(allow_null=True)
-    ics = serializers.FloatField(allow_null=True)
-    model_version = serializers.CharField(allow_null=True)
-    original_filename = serializers.CharField(required=False)
-    acquisition_date = serializers.DateField(required=False, allow_null=True)
-    qc_note = serializers.CharField(required=False)
+    status = serializers.CharField(source="latest.status", allow_null=True,
+                                   help_text="queued, running, succeeded or failed (latest run)")
+    progress_percent = serializers.IntegerField(source="latest.progress_percent", default=0)
+    error = serializers.CharField(source="latest.error", default="")
+    run_id = serializers.IntegerField(source="latest.pk", allow_null=True)
+    ics = serializers.FloatField(source="current.ics", allow_null=True)
+    model_version = serializers.CharField(source="current.model_version", allow_null=True)
+    original_filename = serializers.CharField(source="pullback.original_filename", required=False)
+    acquisition_date = serializers.DateField(source="pullback.acquisition_date", required=False, allow_null=True)
+    qc_note = serializers.CharField(source="pullback.qc_note", required=False)
     duplicate = serializers.BooleanField(required=False, help_text="upload only: the file was already stored")
 
     class Meta:
         ref_name = "Pullback"
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields.pop("duplicate")  # added by the upload, not read from the row
+        if not self.context.get("identifiers"):
+            for name in self.IDENTIFYING:
+                fields.pop(name)
+        return fields
 
 
 _UPLOAD = inline_serializer("PullbackUpload", {"file": serializers.FileField()})
@@ -91,7 +82,11 @@ class PullbackApi(ApiView):
         return selectors.pullback_get_for_user(user=self.request.user, pullback_id=pk)
 
     def data(self, pullback: Pullback) -> dict:
-        return pullback_data(pullback, identifiers=can_see_identifiers(self.request.user))
+        return self.row_data(selectors.pullback_row(pullback))
+
+    def row_data(self, row: selectors.PullbackRow) -> dict:
+        context = {"identifiers": can_see_identifiers(self.request.user)}
+        return PullbackOutputSerializer(row, context=context).data
 
 
 class PullbackListUploadApi(PullbackApi):
@@ -108,7 +103,7 @@ class PullbackListUploadApi(PullbackApi):
     @extend_schema(responses=PullbackOutputSerializer(many=True))
     def get(self, request, study_id: str):
         patient = patient_get_for_user(user=request.user, study_id=study_id)
-        return Response([self.data(row.pullback) for row in selectors.pullback_rows_for_patient(patient)])
+        return Response([self.row_data(row) for row in selectors.pullback_rows_for_patient(patient)])
 
     @extend_schema(request={"multipart/form-data": _UPLOAD}, responses={
         201: PullbackOutputSerializer, 200: OpenApiResponse(PullbackOutputSerializer, description="already uploaded"),
@@ -117,7 +112,7 @@ class PullbackListUploadApi(PullbackApi):
     def post(self, request, study_id: str):
         patient = patient_get_for_user(user=request.user, study_id=study_id)
         uploaded = request.FILES.get("file")
-        if upload_too_large(request._request):
+        if upload_too_large(request):
             limit = settings.PULLBACK_MAX_UPLOAD_BYTES
             return Response({"file": [f"The file is larger than the upload limit of {limit // 2**20} MB."]},
                             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)

@@ -55,12 +55,13 @@ class PullbackRow:
 
     @property
     def analyzable(self) -> bool:
-        return _analyzable(self.pullback, self.current)
+        """Included, at least PULLBACK_MIN_LENGTH_MM (40 mm) long and scored."""
+        return self.pullback.qc_status == QcStatus.INCLUDED and self.pullback.long_enough and self.current is not None
 
 
-def _analyzable(pullback: Pullback, current: ScoringRun | None) -> bool:
-    """Included, at least PULLBACK_MIN_LENGTH_MM (40 mm) long and scored."""
-    return pullback.qc_status == QcStatus.INCLUDED and pullback.long_enough and current is not None
+def pullback_row(pullback: Pullback) -> PullbackRow:
+    """One pullback with its current and latest runs."""
+    return PullbackRow(pullback, current_run(pullback), latest_run(pullback))
 
 
 def pullback_rows_for_patient(patient: Patient) -> list[PullbackRow]:
