@@ -131,6 +131,7 @@ def test_the_admin_page_registers_and_activates(store, admin_user):
     assert added.status_code == 302
     row = DetectorModelVersion.objects.get()
     assert row.name == "candidate" and row.metrics["training"]["accuracy"] == 0.97
-    client.post("/admin/scoring/detectormodelversion/", {"action": "activate", "_selected_action": [row.pk]})
+    client.post("/admin/scoring/detectormodelversion/", {"action": "activate", "_selected_action": [row.pk],
+                                                         "post": "yes"})
     row.refresh_from_db()
     assert row.is_active and row.activated_by == admin_user
