@@ -130,11 +130,11 @@ class Look:
 
 LOOKS = {
     "typical": Look(display_map="vendor_knee"),
-    "heavy": Look(display_map="gamma", display_gamma=1.25, gain_db=1.0),
+    "heavy": Look(display_map="gamma", display_gamma=1.25, gain_db=1.0, wire_diameter_mm=0.42),
     "none": Look(display_map="sigmoid", blood_db=-45.0),
     "superficial": Look(),
     "spotty": Look(display_map="vendor_knee", beam_waist_mm=0.07),
-    "attenuated": Look(display_map="gamma", display_gamma=0.85, gain_db=-1.0),
+    "attenuated": Look(display_map="gamma", display_gamma=0.85, gain_db=-1.0, wire_diameter_mm=0.22),
     "noisy": Look(
         display_map="gamma",
         display_gamma=0.8,
@@ -156,7 +156,7 @@ RANDOM_RANGES = {
     "gain_db": (-5.0, 5.0),
     "dynamic_range_db": (44.0, 68.0),
     "tgc_db_per_mm": (0.5, 3.0),
-    "noise_db": (-72.0, -46.0),
+    "noise_above_floor_db": (-14.0, 4.0),  # electronic noise at the far edge of the FOV vs. the display floor
     "blood_db": (-64.0, -36.0),
     "fractional_bandwidth": (0.5, 0.7),
     "beam_waist_mm": (0.05, 0.13),
@@ -330,9 +330,12 @@ def plan_look(spec_seed: int, preset: str, randomise: bool) -> Look:
         return look
     rng = np.random.default_rng([spec_seed, FAMILY_TAG + 2000])
     drawn = {key: float(rng.uniform(low, high)) for key, (low, high) in RANDOM_RANGES.items()}
+    above_floor = drawn.pop("noise_above_floor_db")
+    far_gain_db = drawn["gain_db"] + drawn["tgc_db_per_mm"] * FOV_RADIUS_MM
     return replace(
         look,
         **drawn,
+        noise_db=-drawn["dynamic_range_db"] - far_gain_db + above_floor,
         display_map=DISPLAY_MAPS[int(rng.integers(len(DISPLAY_MAPS)))],
         bright_blood=bool(drawn["blood_db"] > -44.0),
         n_alines=int(rng.choice(RANDOM_ALINES)),
