@@ -14,7 +14,7 @@ help:
 	@echo "make demo   - install, migrate, load demo data, run web server + Celery worker"
 	@echo "make test   - run the whole test suite on the embedded defaults (SQLite, eager Celery)"
 	@echo "make check  - Django system checks, incl. --deploy with production-like settings"
-	@echo "make lint   - ruff (rules and the reason for each ignore in pyproject.toml)"
+	@echo "make lint   - ruff check and ruff format --check (rules and the reason for each ignore in pyproject.toml)"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else "Python 3.11 or newer is required (found %d.%d); run make PYTHON=python3.11 ..." % v[:2])'
@@ -40,6 +40,7 @@ test-services: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 check: $(STAMP)
 	$(BIN)/python manage.py check

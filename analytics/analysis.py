@@ -36,27 +36,13 @@ def validate_spec(spec: dict, df: pd.DataFrame) -> dict:
     unknown = set(spec) - SPEC_FIELDS
     if unknown:
         raise SpecError(f"unknown spec field(s): {', '.join(sorted(map(str, unknown)))}")
-    cohort = {} if spec.get("cohort") is None else spec["cohort"]
-    if not isinstance(cohort, dict) or set(cohort) - {"filters"}:
-        raise SpecError("cohort must be an object with 'filters'")
-    filters = cohort.get("filters", [])
-    if not isinstance(filters, list):
-        raise SpecError(f"cohort.filters must be a list of {{field, op, value}} objects, got {shown(filters)}")
-    grouping = {"variable": "ics", "cutoff": "median"} if spec.get("grouping") is None else spec["grouping"]
-    if not isinstance(grouping, dict) or set(grouping) - {"variable", "cutoff"}:
-        raise SpecError("grouping must be an object with 'variable' and optionally 'cutoff'")
-    variable = grouping.get("variable", "ics")
-    if variable != "ics" and variable not in tables.CATEGORICAL:
-        raise SpecError(f"cannot group by {shown(variable)}; 'ics' or one of {', '.join(tables.CATEGORICAL)}")
-    cohort_data.check_cutoff(grouping.get("cutoff"))
+    filters = _valid_filters(spec.get("cohort"))
+    variable, cutoff = _valid_grouping(spec.get("grouping"))
     endpoint = spec.get("endpoint", "poce")
     if endpoint not in cohort_data.ENDPOINTS:
         raise SpecError(f"unknown endpoint {shown(endpoint)}; one of {', '.join(cohort_data.ENDPOINTS)}")
     covariates = _valid_covariates(spec.get("covariates", DEFAULT_COVARIATES))
-    horizon = spec.get("horizon_days", DEFAULT_HORIZON_DAYS)
-    number = finite_number(horizon)
-    if number is None or not 1 <= number <= MAX_HORIZON_DAYS:
-        raise SpecError(f"horizon_days must be a number of days from 1 to {MAX_HORIZON_DAYS}, got {shown(horizon)}")
+    horizon = _valid_horizon(spec.get("horizon_days", DEFAULT_HORIZON_DAYS))
     competing = spec.get("competing_event", "death")
     if competing != "death":
         raise SpecError("competing_event: only 'death' is supported")
@@ -64,10 +50,44 @@ def validate_spec(spec: dict, df: pd.DataFrame) -> dict:
     count_pending = spec.get("count_pending", True)
     if not isinstance(count_pending, bool):
         raise SpecError(f"count_pending must be true or false, got {shown(count_pending)}")
-    return {"cohort": {"filters": list(filters)},
-            "grouping": {"variable": variable, "cutoff": grouping.get("cutoff", "median")},
-            "endpoint": endpoint, "horizon_days": horizon, "covariates": covariates, "competing_event": competing,
-            "count_pending": count_pending}
+    return {
+        "cohort": {"filters": list(filters)},
+        "grouping": {"variable": variable, "cutoff": cutoff},
+        "endpoint": endpoint,
+        "horizon_days": horizon,
+        "covariates": covariates,
+        "competing_event": competing,
+        "count_pending": count_pending,
+    }
+
+
+def _valid_filters(cohort) -> list:
+    cohort = {} if cohort is None else cohort
+    if not isinstance(cohort, dict) or set(cohort) - {"filters"}:
+        raise SpecError("cohort must be an object with 'filters'")
+    filters = cohort.get("filters", [])
+    if not isinstance(filters, list):
+        raise SpecError(f"cohort.filters must be a list of {{field, op, value}} objects, got {shown(filters)}")
+    return filters
+
+
+def _valid_grouping(grouping) -> tuple:
+    """(variable, cutoff) of the grouping, ICS at the median by default."""
+    grouping = {"variable": "ics", "cutoff": "median"} if grouping is None else grouping
+    if not isinstance(grouping, dict) or set(grouping) - {"variable", "cutoff"}:
+        raise SpecError("grouping must be an object with 'variable' and optionally 'cutoff'")
+    variable = grouping.get("variable", "ics")
+    if variable != "ics" and variable not in tables.CATEGORICAL:
+        raise SpecError(f"cannot group by {shown(variable)}; 'ics' or one of {', '.join(tables.CATEGORICAL)}")
+    cohort_data.check_cutoff(grouping.get("cutoff"))
+    return variable, grouping.get("cutoff", "median")
+
+
+def _valid_horizon(horizon):
+    number = finite_number(horizon)
+    if number is None or not 1 <= number <= MAX_HORIZON_DAYS:
+        raise SpecError(f"horizon_days must be a number of days from 1 to {MAX_HORIZON_DAYS}, got {shown(horizon)}")
+    return horizon
 
 
 def _valid_covariates(covariates) -> list[str]:
@@ -136,8 +156,12 @@ def _survival_results(frame: pd.DataFrame, spec: dict, keys: list[str]) -> dict:
     status = frame[f"{endpoint}_status"].to_numpy(int)
     event = status == 1
     group = frame["group"].to_numpy(object)
-    out = {"groups": [{"key": k, "label": _label(k, spec), "n": int((group == k).sum()),
-                       "events": int(event[group == k].sum())} for k in keys]}
+    out = {
+        "groups": [
+            {"key": k, "label": _label(k, spec), "n": int((group == k).sum()), "events": int(event[group == k].sum())}
+            for k in keys
+        ]
+    }
     out["km"] = {k: _km_json(survival.kaplan_meier(time[group == k], event[group == k])) for k in keys}
     lr = survival.logrank_test(time, event, group)
     out["logrank"] = {"statistic": lr["statistic"], "df": lr["df"], "p": lr["p"]}
@@ -150,17 +174,24 @@ def _survival_results(frame: pd.DataFrame, spec: dict, keys: list[str]) -> dict:
     covs = spec["covariates"]
     cov_x = frame[covs].astype(float).to_numpy() if covs else np.empty((len(frame), 0))
     complete = ~np.isnan(cov_x).any(axis=1) & ~np.isnan(ics_100)
-    multi_group = survival.cox_ph(time[complete], event[complete], np.column_stack([group_x, cov_x])[complete],
-                                  terms=[*terms, *covs])
-    multi_cont = survival.cox_ph(time[complete], event[complete], np.column_stack([ics_100, cov_x])[complete],
-                                 terms=["ics_per_100", *covs])
-    out["cox"] = {"univariable": [r for rows in univariable for r in rows],
-                  "multivariable": {"group": _cox_table(multi_group), "continuous": _cox_table(multi_cont)},
-                  "n_complete_cases": int(complete.sum())}
+    multi_group = survival.cox_ph(
+        time[complete], event[complete], np.column_stack([group_x, cov_x])[complete], terms=[*terms, *covs]
+    )
+    multi_cont = survival.cox_ph(
+        time[complete], event[complete], np.column_stack([ics_100, cov_x])[complete], terms=["ics_per_100", *covs]
+    )
+    out["cox"] = {
+        "univariable": [r for rows in univariable for r in rows],
+        "multivariable": {"group": _cox_table(multi_group), "continuous": _cox_table(multi_cont)},
+        "n_complete_cases": int(complete.sum()),
+    }
     zph = survival.cox_zph(multi_cont)
-    out["ph_test"] = {"model": "continuous", "terms": [{"term": r["term"], "statistic": r["statistic"], "p": r["p"]}
-                                                       for r in zph["terms"]],
-                      "global_statistic": zph["global"]["statistic"], "global_p": zph["global"]["p"]}
+    out["ph_test"] = {
+        "model": "continuous",
+        "terms": [{"term": r["term"], "statistic": r["statistic"], "p": r["p"]} for r in zph["terms"]],
+        "global_statistic": zph["global"]["statistic"],
+        "global_p": zph["global"]["p"],
+    }
     out["c_index"] = survival.concordance_index(time[complete], event[complete], multi_cont.linear_predictor)["c_index"]
     if endpoint not in cohort_data.FATAL_ENDPOINTS:
         out["competing_risks"] = _competing(time, status, group, keys, group_x, terms, ics_100)
@@ -179,9 +210,13 @@ def _competing(time, status, group, keys, group_x, terms, ics_100) -> dict:
     if not np.isnan(ics_100).any():
         rows += _cox_rows(time, event, ics_100[:, None], ["ics_per_100"])
         subdistribution += _fine_gray_rows(time, status, ics_100[:, None], ["ics_per_100"])
-    return {"competing_event": "death", "cif": cif,
-            "gray": {"statistic": gray["statistic"], "df": gray["df"], "p": gray["p"]}, "cause_specific": rows,
-            "fine_gray": subdistribution}
+    return {
+        "competing_event": "death",
+        "cif": cif,
+        "gray": {"statistic": gray["statistic"], "df": gray["df"], "p": gray["p"]},
+        "cause_specific": rows,
+        "fine_gray": subdistribution,
+    }
 
 
 def _fine_gray_rows(time, status, X, terms) -> list[dict]:
@@ -201,13 +236,20 @@ def _cox_rows(time, event, X, terms) -> list[dict]:
 
 
 def _cox_table(fit: survival.CoxFit) -> list[dict]:
-    return [{**row, "possibly_infinite": row["term"] in fit.possibly_infinite, "converged": fit.converged}
-            for row in fit.table()]
+    return [
+        {**row, "possibly_infinite": row["term"] in fit.possibly_infinite, "converged": fit.converged} for row in fit.table()
+    ]
 
 
 def _km_json(km: survival.KaplanMeier) -> dict:
-    return {"time": km.time, "survival": km.survival, "ci_lower": km.ci_lower, "ci_upper": km.ci_upper,
-            "at_risk": km.n_risk, "events": km.n_event}
+    return {
+        "time": km.time,
+        "survival": km.survival,
+        "ci_lower": km.ci_lower,
+        "ci_upper": km.ci_upper,
+        "at_risk": km.n_risk,
+        "events": km.n_event,
+    }
 
 
 def data_hash(frame: pd.DataFrame) -> str:

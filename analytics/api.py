@@ -35,9 +35,12 @@ class AnalysisApi(ApiView):
 # The spec as the schema documents it (so that clients and the schema fuzz test send spec-shaped
 # bodies); services.analysis_spec_check is what validates it.
 
+
 class FilterSchemaSerializer(serializers.Serializer):
-    field = serializers.ChoiceField(choices=[c for c in analysis_columns() if c != "study_id"] + list(cohort_data.DERIVED),
-                                    help_text="a column of the analysis data set")
+    field = serializers.ChoiceField(
+        choices=[c for c in analysis_columns() if c != "study_id"] + list(cohort_data.DERIVED),
+        help_text="a column of the analysis data set",
+    )
     op = serializers.ChoiceField(choices=cohort_data.FILTER_OPS)
     value = serializers.JSONField(required=False, help_text="a value; a list for in, [low, high] for between")
 
@@ -87,8 +90,21 @@ class AnalysisRunOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AnalysisRun
-        fields = ("id", "status", "done", "progress_percent", "error", "spec", "data_hash", "versions", "n_patients",
-                  "sites", "created_by", "created_at", "finished_at")
+        fields = (
+            "id",
+            "status",
+            "done",
+            "progress_percent",
+            "error",
+            "spec",
+            "data_hash",
+            "versions",
+            "n_patients",
+            "sites",
+            "created_by",
+            "created_at",
+            "finished_at",
+        )
         read_only_fields = fields
         ref_name = "AnalysisRun"
 
@@ -119,8 +135,9 @@ class AnalysisListCreateApi(AnalysisApi):
         page = paginator.paginate_queryset(selectors.analysis_run_list(user=request.user), request, view=self)
         return paginator.get_paginated_response(AnalysisRunOutputSerializer(page, many=True).data)
 
-    @extend_schema(request=AnalysisSpecSerializer, responses={201: AnalysisRunDetailSerializer,
-                                                                202: AnalysisRunDetailSerializer})
+    @extend_schema(
+        request=AnalysisSpecSerializer, responses={201: AnalysisRunDetailSerializer, 202: AnalysisRunDetailSerializer}
+    )
     def post(self, request):
         run = services.analysis_run_start(spec=request.data, user=request.user)
         code = status.HTTP_201_CREATED if run.done else status.HTTP_202_ACCEPTED
@@ -163,9 +180,14 @@ class CohortCountApi(AnalysisApi):
         class Meta:
             ref_name = "CohortCount"
 
-    @extend_schema(parameters=[OpenApiParameter("filters", str, description="JSON list of {field, op, value}"),
-                               OpenApiParameter("horizon_days", int), OpenApiParameter("count_pending", bool)],
-                   responses=OutputSerializer)
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("filters", str, description="JSON list of {field, op, value}"),
+            OpenApiParameter("horizon_days", int),
+            OpenApiParameter("count_pending", bool),
+        ],
+        responses=OutputSerializer,
+    )
     def get(self, request):
         params = self.FilterSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
@@ -175,9 +197,12 @@ class CohortCountApi(AnalysisApi):
             raise SpecError(f"filters must be a JSON list of {{field, op, value}} objects ({exc})") from None
         if not isinstance(filters, list):
             raise SpecError("filters must be a JSON list of {field, op, value} objects")
-        counts = selectors.cohort_count(user=request.user, filters=filters,
-                                        horizon_days=params.validated_data["horizon_days"],
-                                        count_pending=params.validated_data["count_pending"])
+        counts = selectors.cohort_count(
+            user=request.user,
+            filters=filters,
+            horizon_days=params.validated_data["horizon_days"],
+            count_pending=params.validated_data["count_pending"],
+        )
         return Response(self.OutputSerializer(counts).data)
 
 

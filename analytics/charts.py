@@ -11,7 +11,7 @@ COLOURS = ("#1f5f99", "#c0392b", "#2e8b57", "#8e44ad", "#d35400", "#7f8c8d")
 
 
 def _rgba(hex_colour: str, alpha: float) -> str:
-    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
     return f"rgba({r},{g},{b},{alpha})"
 
 
@@ -27,8 +27,11 @@ def _p_text(p) -> str:
 
 def figure_config(filename: str) -> dict:
     """plotly.js config: the chart's own PNG download (the page adds an SVG button), no logo."""
-    return {"displaylogo": False, "responsive": True,
-            "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2, "width": 900, "height": 560}}
+    return {
+        "displaylogo": False,
+        "responsive": True,
+        "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2, "width": 900, "height": 560},
+    }
 
 
 def km_figure(result: dict, *, cumulative: bool = True, title: str = "", filename: str = "kaplan-meier") -> dict:
@@ -43,14 +46,29 @@ def km_figure(result: dict, *, cumulative: bool = True, title: str = "", filenam
         upper = [1.0, *[v if v is not None else 0.0 for v in km["ci_upper"]]]
         if cumulative:
             surv, lower, upper = [1 - v for v in surv], [1 - v for v in upper], [1 - v for v in lower]
-        band = {"x": x, "mode": "lines", "line": {"width": 0, "shape": "hv"}, "hoverinfo": "skip",
-                "showlegend": False, "legendgroup": g["key"]}
+        band = {
+            "x": x,
+            "mode": "lines",
+            "line": {"width": 0, "shape": "hv"},
+            "hoverinfo": "skip",
+            "showlegend": False,
+            "legendgroup": g["key"],
+        }
         fig.add_trace(go.Scatter(y=upper, name=f"{g['label']} upper 95% CI", **band))
-        fig.add_trace(go.Scatter(y=lower, name=f"{g['label']} 95% CI", fill="tonexty",
-                                 fillcolor=_rgba(colour, 0.15), **band))
-        fig.add_trace(go.Scatter(x=x, y=surv, mode="lines", name=f"{g['label']} (n = {g['n']}, events = {g['events']})",
-                                 line={"shape": "hv", "color": colour, "width": 2}, legendgroup=g["key"],
-                                 hovertemplate="%{x:.2f} years: %{y:.3f}<extra>" + g["label"] + "</extra>"))
+        fig.add_trace(
+            go.Scatter(y=lower, name=f"{g['label']} 95% CI", fill="tonexty", fillcolor=_rgba(colour, 0.15), **band)
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=surv,
+                mode="lines",
+                name=f"{g['label']} (n = {g['n']}, events = {g['events']})",
+                line={"shape": "hv", "color": colour, "width": 2},
+                legendgroup=g["key"],
+                hovertemplate="%{x:.2f} years: %{y:.3f}<extra>" + g["label"] + "</extra>",
+            )
+        )
     measure = "Cumulative incidence (1 - KM)" if cumulative else "Event-free survival (KM)"
     heading = f"{title or measure}, log-rank {_p_text(result['logrank']['p'])}"
     _layout(fig, heading, measure, result)
@@ -63,10 +81,16 @@ def cif_figure(result: dict, *, title: str = "", filename: str = "cumulative-inc
     fig = go.Figure()
     for i, g in enumerate(result["groups"]):
         cif = competing["cif"][g["key"]]
-        fig.add_trace(go.Scatter(x=[0.0, *_years(cif["time"])], y=[0.0, *cif["cif"]], mode="lines",
-                                 name=f"{g['label']} (n = {g['n']})",
-                                 line={"shape": "hv", "color": COLOURS[i % len(COLOURS)], "width": 2},
-                                 hovertemplate="%{x:.2f} years: %{y:.3f}<extra>" + g["label"] + "</extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=[0.0, *_years(cif["time"])],
+                y=[0.0, *cif["cif"]],
+                mode="lines",
+                name=f"{g['label']} (n = {g['n']})",
+                line={"shape": "hv", "color": COLOURS[i % len(COLOURS)], "width": 2},
+                hovertemplate="%{x:.2f} years: %{y:.3f}<extra>" + g["label"] + "</extra>",
+            )
+        )
     heading = f"{title or 'Cumulative incidence, death as competing event'}, Gray's test {_p_text(competing['gray']['p'])}"
     _layout(fig, heading, "Cumulative incidence", result)
     return _figure(fig, filename)
@@ -80,21 +104,39 @@ def hazard_ratio_figure(result: dict, *, filename: str = "hazard-ratios") -> dic
     rows = [(name, r) for name, r in rows if r["hr"] is not None and r["ci_lower"] and r["ci_upper"]]
     names = [name for name, _ in rows][::-1]
     hr = [r["hr"] for _, r in rows][::-1]
-    fig = go.Figure(go.Scatter(
-        x=hr, y=names, mode="markers", marker={"color": COLOURS[0], "size": 8},
-        error_x={"type": "data", "symmetric": False, "array": [r["ci_upper"] - r["hr"] for _, r in rows][::-1],
-                 "arrayminus": [r["hr"] - r["ci_lower"] for _, r in rows][::-1]},
-        hovertemplate="%{y}: HR %{x:.2f}<extra></extra>"))
+    fig = go.Figure(
+        go.Scatter(
+            x=hr,
+            y=names,
+            mode="markers",
+            marker={"color": COLOURS[0], "size": 8},
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": [r["ci_upper"] - r["hr"] for _, r in rows][::-1],
+                "arrayminus": [r["hr"] - r["ci_lower"] for _, r in rows][::-1],
+            },
+            hovertemplate="%{y}: HR %{x:.2f}<extra></extra>",
+        )
+    )
     fig.add_vline(x=1, line={"dash": "dot", "color": "#555"})
-    fig.update_layout(title="Hazard ratios (95% CI)", xaxis={"type": "log", "title": "Hazard ratio"},
-                      template="simple_white", height=max(320, 28 * len(rows) + 120), margin={"l": 260})
+    fig.update_layout(
+        title="Hazard ratios (95% CI)",
+        xaxis={"type": "log", "title": "Hazard ratio"},
+        template="simple_white",
+        height=max(320, 28 * len(rows) + 120),
+        margin={"l": 260},
+    )
     return _figure(fig, filename)
 
 
 def _layout(fig: go.Figure, heading: str, measure: str, result: dict) -> None:
     horizon_years = result["spec"]["horizon_days"] / YEAR_DAYS
     fig.update_layout(
-        title=heading, template="simple_white", height=480, hovermode="x unified",
+        title=heading,
+        template="simple_white",
+        height=480,
+        hovermode="x unified",
         xaxis={"title": "Years since the index procedure", "range": [0, horizon_years], "dtick": 1},
         yaxis={"title": measure, "rangemode": "tozero"},
         legend={"orientation": "h", "y": -0.2},

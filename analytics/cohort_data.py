@@ -189,8 +189,12 @@ def _filter_mask(df: pd.DataFrame, f: dict) -> pd.Series:
         value = _numeric_value(field, op, value)
     try:
         result = {
-            "eq": lambda: col == value, "ne": lambda: col != value, "lt": lambda: col < value,
-            "le": lambda: col <= value, "gt": lambda: col > value, "ge": lambda: col >= value,
+            "eq": lambda: col == value,
+            "ne": lambda: col != value,
+            "lt": lambda: col < value,
+            "le": lambda: col <= value,
+            "gt": lambda: col > value,
+            "ge": lambda: col >= value,
             "in": lambda: col.isin(list(value)),
             "between": lambda: (col >= value[0]) & (col <= value[1]),
         }[op]()
@@ -277,8 +281,7 @@ def check_cutoff(cutoff) -> float | str:
         return cutoff or "median"
     number = finite_number(cutoff)
     if number is None or not ICS_RANGE[0] <= number <= ICS_RANGE[1]:
-        raise SpecError(f"unknown ICS cut-off {shown(cutoff)}; a number from 0 to 1000, 'median', 'tertiles' or "
-                        "'quartiles'")
+        raise SpecError(f"unknown ICS cut-off {shown(cutoff)}; a number from 0 to 1000, 'median', 'tertiles' or 'quartiles'")
     return number
 
 

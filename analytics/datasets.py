@@ -23,7 +23,10 @@ def analysis_patients(*, user) -> QuerySet:
 
 
 def analysis_dataframe(
-    *, patients: QuerySet, horizon_days: int = follow_up.HORIZON_DAYS, count_pending: bool = True,
+    *,
+    patients: QuerySet,
+    horizon_days: int = follow_up.HORIZON_DAYS,
+    count_pending: bool = True,
     progress: Callable[[int], None] | None = None,
 ) -> pd.DataFrame:
     """One pseudonymised row per patient, columns `analysis_columns()`, ordered by study_id: three queries.

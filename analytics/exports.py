@@ -28,10 +28,18 @@ class Table:
 
 # Building the tables ------------------------------------------------------------------------
 
+
 def result_tables(result: dict) -> dict[str, Table]:
     """Every table of a result, by name (the name is the CSV file name and the XLSX sheet)."""
-    tables = [groups_table(result), baseline_table(result), sqrt_ics_table(result), cox_table(result),
-              ph_table(result), at_risk_table(result), km_table(result)]
+    tables = [
+        groups_table(result),
+        baseline_table(result),
+        sqrt_ics_table(result),
+        cox_table(result),
+        ph_table(result),
+        at_risk_table(result),
+        km_table(result),
+    ]
     if "competing_risks" in result:
         tables.append(cif_table(result))
     if result.get("subgroups"):
@@ -49,13 +57,24 @@ def baseline_table(result: dict) -> Table:
     """Table 1: mean ± SD or median (IQR); n (%) with the denominator when values are missing."""
     groups = result["groups"]
     sizes = {g["key"]: g["n"] for g in groups}
-    table = Table("table1", "Table 1. Baseline characteristics",
-                  ["variable", "level", f"overall (n = {result['n']})",
-                   *[f"{g['label']} (n = {g['n']})" for g in groups], "test", "p"])
+    table = Table(
+        "table1",
+        "Table 1. Baseline characteristics",
+        [
+            "variable",
+            "level",
+            f"overall (n = {result['n']})",
+            *[f"{g['label']} (n = {g['n']})" for g in groups],
+            "test",
+            "p",
+        ],
+    )
     for row in result["baseline_table"]:
         if row["kind"] == "continuous":
-            cells = [_continuous(row["overall"], row["summary"], result["n"]),
-                     *[_continuous(row["by_group"][g["key"]], row["summary"], sizes[g["key"]]) for g in groups]]
+            cells = [
+                _continuous(row["overall"], row["summary"], result["n"]),
+                *[_continuous(row["by_group"][g["key"]], row["summary"], sizes[g["key"]]) for g in groups],
+            ]
             label = "mean ± SD" if row["summary"] == "mean_sd" else "median (IQR)"
             table.rows.append([row["variable"], label, *cells, row["test"], row["p"]])
             continue
@@ -63,19 +82,31 @@ def baseline_table(result: dict) -> Table:
         shown = [True] if levels in ([False, True], [True]) else ([] if levels == [False] else levels)
         for level in shown:
             i = levels.index(level)
-            cells = [_count(row["overall"], i, result["n"]),
-                     *[_count(row["by_group"][g["key"]], i, sizes[g["key"]]) for g in groups]]
+            cells = [
+                _count(row["overall"], i, result["n"]),
+                *[_count(row["by_group"][g["key"]], i, sizes[g["key"]]) for g in groups],
+            ]
             first = level == shown[0]
-            table.rows.append([row["variable"], "yes" if level is True else str(level), *cells,
-                               row["test"] if first else "", row["p"] if first else None])
+            table.rows.append(
+                [
+                    row["variable"],
+                    "yes" if level is True else str(level),
+                    *cells,
+                    row["test"] if first else "",
+                    row["p"] if first else None,
+                ]
+            )
     return table
 
 
 def _continuous(d: dict, summary: str, size: int) -> str:
     if not d["n"]:
         return "-"
-    text = (f"{d['mean']:.1f} ± {d['sd']:.1f}" if summary == "mean_sd" and d["sd"] is not None
-            else f"{d['median']:.1f} ({d['q1']:.1f}-{d['q3']:.1f})")
+    text = (
+        f"{d['mean']:.1f} ± {d['sd']:.1f}"
+        if summary == "mean_sd" and d["sd"] is not None
+        else f"{d['median']:.1f} ({d['q1']:.1f}-{d['q3']:.1f})"
+    )
     return text if d["n"] == size else f"{text} [n = {d['n']}]"
 
 
@@ -87,10 +118,13 @@ def _count(counts: dict, i: int, size: int) -> str:
 
 
 def sqrt_ics_table(result: dict) -> Table:
-    table = Table("table2", "Table 2. Linear regression of sqrt(ICS)", ["model", "term", "beta", "ci_lower", "ci_upper", "p"])
+    table = Table(
+        "table2", "Table 2. Linear regression of sqrt(ICS)", ["model", "term", "beta", "ci_lower", "ci_upper", "p"]
+    )
     for model in ("univariable", "multivariable"):
-        table.rows += [[model, r["term"], r["beta"], r["ci_lower"], r["ci_upper"], r["p"]]
-                       for r in result["sqrt_ics_regression"][model]]
+        table.rows += [
+            [model, r["term"], r["beta"], r["ci_lower"], r["ci_upper"], r["p"]] for r in result["sqrt_ics_regression"][model]
+        ]
     return table
 
 
@@ -98,9 +132,11 @@ def cox_table(result: dict) -> Table:
     """Cox models (Efron): univariable, the two adjusted models, cause-specific and Fine-Gray
     subdistribution hazard ratios (non-fatal endpoints)."""
     table = Table("cox", "Cox regression", ["model", "term", "hr", "ci_lower", "ci_upper", "p"])
-    models = [("univariable", result["cox"]["univariable"]),
-              ("adjusted, ICS group", result["cox"]["multivariable"]["group"]),
-              ("adjusted, ICS per 100", result["cox"]["multivariable"]["continuous"])]
+    models = [
+        ("univariable", result["cox"]["univariable"]),
+        ("adjusted, ICS group", result["cox"]["multivariable"]["group"]),
+        ("adjusted, ICS per 100", result["cox"]["multivariable"]["continuous"]),
+    ]
     if "competing_risks" in result:
         models.append(("cause-specific, univariable", result["competing_risks"]["cause_specific"]))
         models.append(("Fine-Gray subdistribution, univariable", result["competing_risks"].get("fine_gray", [])))
@@ -110,8 +146,9 @@ def cox_table(result: dict) -> Table:
 
 
 def ph_table(result: dict) -> Table:
-    table = Table("ph_test", "Proportional hazards test (cox.zph), adjusted model with ICS per 100",
-                  ["term", "statistic", "p"])
+    table = Table(
+        "ph_test", "Proportional hazards test (cox.zph), adjusted model with ICS per 100", ["term", "statistic", "p"]
+    )
     table.rows = [[r["term"], r["statistic"], r["p"]] for r in result["ph_test"]["terms"]]
     table.rows.append(["GLOBAL", result["ph_test"]["global_statistic"], result["ph_test"]["global_p"]])
     return table
@@ -143,12 +180,17 @@ def at_risk_table(result: dict) -> Table:
 
 
 def km_table(result: dict) -> Table:
-    table = Table("km", "Kaplan-Meier estimates", ["group", "time_days", "survival", "ci_lower", "ci_upper",
-                                                   "at_risk", "events"])
+    table = Table(
+        "km", "Kaplan-Meier estimates", ["group", "time_days", "survival", "ci_lower", "ci_upper", "at_risk", "events"]
+    )
     for g in result["groups"]:
         km = result["km"][g["key"]]
-        table.rows += [[g["key"], *values] for values in zip(km["time"], km["survival"], km["ci_lower"],
-                                                             km["ci_upper"], km["at_risk"], km["events"], strict=True)]
+        table.rows += [
+            [g["key"], *values]
+            for values in zip(
+                km["time"], km["survival"], km["ci_lower"], km["ci_upper"], km["at_risk"], km["events"], strict=True
+            )
+        ]
     return table
 
 
@@ -172,13 +214,18 @@ def subgroups_table(result: dict) -> Table:
 
 # Files -----------------------------------------------------------------------------------------
 
+
 def table_csv(table: Table) -> str:
     """CSV text; floats at full precision (repr), missing as an empty cell."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([spreadsheet_safe(c) for c in table.columns])
-    writer.writerows([["" if v is None else (repr(v) if isinstance(v, float) else spreadsheet_safe(v)) for v in row]
-                      for row in table.rows])
+    writer.writerows(
+        [
+            ["" if v is None else (repr(v) if isinstance(v, float) else spreadsheet_safe(v)) for v in row]
+            for row in table.rows
+        ]
+    )
     return out.getvalue()
 
 
@@ -202,6 +249,7 @@ def tables_xlsx(tables: dict[str, Table], *, spec: dict | None = None) -> bytes:
 
 
 # Display --------------------------------------------------------------------------------------
+
 
 def display(value, column: str = "") -> str:
     """A cell for the page: p values to 3 significant digits (< 0.001), ratios to 2 decimals."""

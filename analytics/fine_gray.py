@@ -33,11 +33,17 @@ class FineGrayFit:
         z = stats.norm.ppf(0.5 + level / 2)
         rows = []
         for term, b, se in zip(self.terms, self.coef, self.se, strict=True):
-            rows.append({
-                "term": term, "coef": float(b), "se": float(se), "hr": float(np.exp(b)),
-                "ci_lower": float(np.exp(b - z * se)), "ci_upper": float(np.exp(b + z * se)),
-                "p": float(2 * stats.norm.sf(abs(b / se))),
-            })
+            rows.append(
+                {
+                    "term": term,
+                    "coef": float(b),
+                    "se": float(se),
+                    "hr": float(np.exp(b)),
+                    "ci_lower": float(np.exp(b - z * se)),
+                    "ci_upper": float(np.exp(b + z * se)),
+                    "p": float(2 * stats.norm.sf(abs(b / se))),
+                }
+            )
         return rows
 
 
@@ -142,9 +148,9 @@ def _robust_variance(d: _Data, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     bvec = _prefix(other_w[:, None] * d.x)[first]
     later = np.searchsorted(d.fail_times, times, side="left")  # failure times >= t
     e0 = _suffix(d.d * d.g_fail / s0)[later]
-    e1 = _suffix((d.d * d.g_fail / s0 ** 2)[:, None] * s1)[later]
+    e1 = _suffix((d.d * d.g_fail / s0**2)[:, None] * s1)[later]
     q = bvec * e0[:, None] - a[:, None] * e1
-    ss2 = -np.cumsum((censored / at_risk ** 2)[:, None] * q, axis=0)
+    ss2 = -np.cumsum((censored / at_risk**2)[:, None] * q, axis=0)
     group = np.repeat(np.arange(len(times)), counts)
     psi = ss2[group]
     cens_rows = d.ici == CENSORED
@@ -154,8 +160,15 @@ def _robust_variance(d: _Data, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fine_gray(
-    duration, status, X, *, terms: list[str], cause: int = 1, censor: int = 0,
-    gtol: float = 1e-6, max_iter: int = 10,
+    duration,
+    status,
+    X,
+    *,
+    terms: list[str],
+    cause: int = 1,
+    censor: int = 0,
+    gtol: float = 1e-6,
+    max_iter: int = 10,
 ) -> FineGrayFit:
     """Fine-Gray subdistribution hazards model for `cause`, other non-`censor` statuses competing.
 
@@ -208,6 +221,13 @@ def fine_gray(
     inverse = np.linalg.inv(information)
     null_lik = _lik_score_info(d, np.zeros_like(b), derivatives=False)[0]
     return FineGrayFit(
-        terms=list(terms), coef=b, var=inverse @ middle @ inverse.T, information=information,
-        loglik=-lik, loglik_null=-null_lik, converged=converged, n=int(keep.sum()), n_missing=int((~keep).sum()),
+        terms=list(terms),
+        coef=b,
+        var=inverse @ middle @ inverse.T,
+        information=information,
+        loglik=-lik,
+        loglik_null=-null_lik,
+        converged=converged,
+        n=int(keep.sum()),
+        n_missing=int((~keep).sum()),
     )

@@ -17,10 +17,22 @@ _YES_NO_MISSING = [(ANY, "any"), (YES, "yes"), (NO, "no"), (MISSING, "missing")]
 _OPS = [(op, op.replace("_", " ")) for op in cohort_data.FILTER_OPS]
 CUTOFFS = [("median", "cohort median"), ("number", "a number"), ("tertiles", "tertiles"), ("quartiles", "quartiles")]
 # The quick filter fields of CohortForm (the rest are analysis options).
-FILTER_FIELDS = ("index_date_from", "index_date_to", "study_vessel", "index_treatment", "vessel_revascularized",
-                 "ics_min", "ics_max", "ics_available", "site")
-COVARIATES = [c for c in dict.fromkeys([*tables.CONTINUOUS, *tables.TABLE2_VARIABLES, *tables.CATEGORICAL])
-              if c not in ("index_treatment", "study_vessel")]
+FILTER_FIELDS = (
+    "index_date_from",
+    "index_date_to",
+    "study_vessel",
+    "index_treatment",
+    "vessel_revascularized",
+    "ics_min",
+    "ics_max",
+    "ics_available",
+    "site",
+)
+COVARIATES = [
+    c
+    for c in dict.fromkeys([*tables.CONTINUOUS, *tables.TABLE2_VARIABLES, *tables.CATEGORICAL])
+    if c not in ("index_treatment", "study_vessel")
+]
 
 
 class CohortForm(forms.Form):
@@ -29,28 +41,35 @@ class CohortForm(forms.Form):
     index_date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     index_date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     study_vessel = forms.MultipleChoiceField(choices=Vessel.choices, required=False, widget=forms.CheckboxSelectMultiple)
-    index_treatment = forms.MultipleChoiceField(choices=IndexTreatment.choices, required=False,
-                                                widget=forms.CheckboxSelectMultiple)
-    vessel_revascularized = forms.ChoiceField(label="Study vessel revascularized at index", choices=_YES_NO_MISSING,
-                                              required=False)
+    index_treatment = forms.MultipleChoiceField(
+        choices=IndexTreatment.choices, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    vessel_revascularized = forms.ChoiceField(
+        label="Study vessel revascularized at index", choices=_YES_NO_MISSING, required=False
+    )
     ics_min = forms.FloatField(label="ICS at least", required=False, min_value=0)
     ics_max = forms.FloatField(label="ICS at most", required=False, min_value=0)
-    ics_available = forms.ChoiceField(label="ICS available", choices=[(ANY, "any"), (YES, "yes"), (NO, "no")],
-                                      required=False)
+    ics_available = forms.ChoiceField(
+        label="ICS available", choices=[(ANY, "any"), (YES, "yes"), (NO, "no")], required=False
+    )
     site = forms.MultipleChoiceField(choices=[], required=False, widget=forms.CheckboxSelectMultiple)
 
-    grouping = forms.ChoiceField(label="Group by", initial="ics",
-                                 choices=[("ics", "ICS cut-off"), *[(c, c) for c in tables.CATEGORICAL]])
+    grouping = forms.ChoiceField(
+        label="Group by", initial="ics", choices=[("ics", "ICS cut-off"), *[(c, c) for c in tables.CATEGORICAL]]
+    )
     cutoff = forms.ChoiceField(label="ICS cut-off", choices=CUTOFFS, initial="median")
     cutoff_value = forms.FloatField(label="Cut-off value", required=False, min_value=0)
     endpoint = forms.ChoiceField(choices=[(e, e) for e in cohort_data.ENDPOINTS], initial="poce")
-    horizon_days = forms.IntegerField(label="Horizon (days)", min_value=1, max_value=MAX_HORIZON_DAYS,
-                                      initial=DEFAULT_HORIZON_DAYS)
-    covariates = forms.MultipleChoiceField(choices=[(c, c) for c in COVARIATES], required=False,
-                                           initial=DEFAULT_COVARIATES, widget=forms.CheckboxSelectMultiple)
+    horizon_days = forms.IntegerField(
+        label="Horizon (days)", min_value=1, max_value=MAX_HORIZON_DAYS, initial=DEFAULT_HORIZON_DAYS
+    )
+    covariates = forms.MultipleChoiceField(
+        choices=[(c, c) for c in COVARIATES], required=False, initial=DEFAULT_COVARIATES, widget=forms.CheckboxSelectMultiple
+    )
     count_pending = forms.BooleanField(label="Count pending (unverified) events", required=False, initial=True)
-    subgroup = forms.ChoiceField(label="Subgroup view by", required=False,
-                                 choices=[("", "none"), *[(v, v) for v in SUBGROUP_VARIABLES]])
+    subgroup = forms.ChoiceField(
+        label="Subgroup view by", required=False, choices=[("", "none"), *[(v, v) for v in SUBGROUP_VARIABLES]]
+    )
     cohort_name = forms.CharField(label="Save the cohort as", required=False, max_length=120)
 
     def __init__(self, *args, sites: list[str] = (), **kwargs):
@@ -80,8 +99,12 @@ class FilterRowForm(forms.Form):
         data = super().clean()
         if data.get("field"):
             try:
-                data["filter"] = _row_filter(data["field"], data.get("op") or "eq", data.get("value", ""),
-                                             self.field_kinds.get(data["field"], "category"))
+                data["filter"] = _row_filter(
+                    data["field"],
+                    data.get("op") or "eq",
+                    data.get("value", ""),
+                    self.field_kinds.get(data["field"], "category"),
+                )
             except ValueError as exc:
                 self.add_error("value", str(exc))
         return data
@@ -132,6 +155,7 @@ def _parse(text: str, kind: str):
 
 # Form <-> spec ------------------------------------------------------------------------------------
 
+
 def filters_from(data: dict, rows: list[dict]) -> list[dict]:
     """Spec filters from the cleaned quick filters and the cleaned filter rows."""
     filters = []
@@ -158,11 +182,18 @@ def filters_from(data: dict, rows: list[dict]) -> list[dict]:
 
 def spec_from(data: dict, filters: list[dict]) -> dict:
     cutoff = data["cutoff_value"] if data.get("cutoff") == "number" else data.get("cutoff") or "median"
-    grouping = {"variable": data["grouping"], "cutoff": cutoff} if data["grouping"] == "ics" else {
-        "variable": data["grouping"]}
-    spec = {"cohort": {"filters": filters}, "grouping": grouping, "endpoint": data["endpoint"],
-            "horizon_days": data["horizon_days"], "covariates": list(data.get("covariates") or []),
-            "competing_event": "death", "count_pending": bool(data.get("count_pending"))}
+    grouping = (
+        {"variable": data["grouping"], "cutoff": cutoff} if data["grouping"] == "ics" else {"variable": data["grouping"]}
+    )
+    spec = {
+        "cohort": {"filters": filters},
+        "grouping": grouping,
+        "endpoint": data["endpoint"],
+        "horizon_days": data["horizon_days"],
+        "covariates": list(data.get("covariates") or []),
+        "competing_event": "death",
+        "count_pending": bool(data.get("count_pending")),
+    }
     if data.get("subgroup"):
         spec["subgroup"] = data["subgroup"]
     return spec

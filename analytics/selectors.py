@@ -21,6 +21,7 @@ _FOLLOW_UP_COLUMNS = ("last_contact_date", "follow_up_days")
 
 # Runs and cohorts -----------------------------------------------------------------------------
 
+
 def analysis_run_list(*, user) -> QuerySet:
     """Runs the user may see: all for users of all sites, else the runs whose scope lies within
     the user's sites (a run over sites A and B is not shown to a user of site A only)."""
@@ -29,8 +30,9 @@ def analysis_run_list(*, user) -> QuerySet:
     mine = user_site_ids(user)
     if mine is None:
         return runs
-    within = [pk for pk, site_ids in runs.filter(site_ids__isnull=False).values_list("pk", "site_ids")
-              if set(site_ids) <= mine]
+    within = [
+        pk for pk, site_ids in runs.filter(site_ids__isnull=False).values_list("pk", "site_ids") if set(site_ids) <= mine
+    ]
     return runs.filter(pk__in=within)
 
 
@@ -51,6 +53,7 @@ def saved_cohort_get(*, user, cohort_id: int) -> SavedCohort:
 
 # Live count -----------------------------------------------------------------------------------
 
+
 def cohort_count(*, user, filters: list, horizon_days: int = follow_up.HORIZON_DAYS, count_pending: bool = True) -> dict:
     """Patients matching `filters` in the user's scope, and how many of them have an ICS.
 
@@ -62,7 +65,9 @@ def cohort_count(*, user, filters: list, horizon_days: int = follow_up.HORIZON_D
     patients = datasets.analysis_patients(user=user)
     fields = {f.get("field") for f in filters}
     if fields & {*_FOLLOW_UP_COLUMNS} or any(str(f).endswith(("_days", "_status")) for f in fields):
-        rows = datasets.analysis_dataframe(patients=datasets.cohort_patients(patients, filters), horizon_days=horizon_days, count_pending=count_pending)
+        rows = datasets.analysis_dataframe(
+            patients=datasets.cohort_patients(patients, filters), horizon_days=horizon_days, count_pending=count_pending
+        )
     else:
         rows = datasets.baseline_dataframe(patients=patients, columns={*fields, "ics"})
     frame = cohort_data.apply_filters(cohort_data.analysis_frame(rows), filters) if len(rows) else rows
@@ -71,10 +76,16 @@ def cohort_count(*, user, filters: list, horizon_days: int = follow_up.HORIZON_D
 
 # The cohort builder's fields ------------------------------------------------------------------
 
+
 def cohort_fields(*, user) -> list[dict]:
     """Every filterable field with its kind (number, yes_no, category, date) and levels."""
-    levels = {"sex": Sex.values, "presentation": Presentation.values, "index_treatment": IndexTreatment.values,
-              "study_vessel": Vessel.values, "site": _site_codes(user)}
+    levels = {
+        "sex": Sex.values,
+        "presentation": Presentation.values,
+        "index_treatment": IndexTreatment.values,
+        "study_vessel": Vessel.values,
+        "site": _site_codes(user),
+    }
     fields = []
     for name in _builder_fields():
         if name in cohort_data.BOOLEAN_COLUMNS or name in cohort_data.DERIVED:
@@ -100,11 +111,17 @@ def _site_codes(user) -> list[str]:
 
 # What changed ---------------------------------------------------------------------------------
 
+
 def analysis_run_previous(*, run: AnalysisRun) -> AnalysisRun | None:
     """The latest successful run of the same spec on the same patients' scope before `run`."""
-    candidates = (AnalysisRun.objects.filter(spec_hash=run.spec_hash, status=AnalysisRun.Status.SUCCEEDED,
-                                             created_at__lte=run.created_at)
-                  .exclude(pk=run.pk).filter(pk__lt=run.pk).order_by("-created_at", "-pk"))
+    candidates = (
+        AnalysisRun.objects.filter(
+            spec_hash=run.spec_hash, status=AnalysisRun.Status.SUCCEEDED, created_at__lte=run.created_at
+        )
+        .exclude(pk=run.pk)
+        .filter(pk__lt=run.pk)
+        .order_by("-created_at", "-pk")
+    )
     # The same scope: the same set of sites (stored sorted), or all sites for both.
     candidates = candidates.filter(site_ids__isnull=run.site_ids is None)
     return next((c for c in candidates.iterator() if c.site_ids == run.site_ids), None)
@@ -117,11 +134,23 @@ def analysis_run_changes(*, run: AnalysisRun) -> dict | None:
     if previous is None or run.result is None:
         return None
     old, new = key_numbers(previous.result), key_numbers(run.result)
-    numbers = [{"name": name, "previous": old.get(name), "current": new.get(name),
-                "changed": not _same(old.get(name), new.get(name))} for name in dict.fromkeys([*old, *new])]
-    return {"previous_id": previous.pk, "previous_created_at": previous.created_at,
-            "data_changed": previous.data_hash != run.data_hash, "versions_changed": previous.versions != run.versions,
-            "numbers": numbers, "n_changed": sum(n["changed"] for n in numbers)}
+    numbers = [
+        {
+            "name": name,
+            "previous": old.get(name),
+            "current": new.get(name),
+            "changed": not _same(old.get(name), new.get(name)),
+        }
+        for name in dict.fromkeys([*old, *new])
+    ]
+    return {
+        "previous_id": previous.pk,
+        "previous_created_at": previous.created_at,
+        "data_changed": previous.data_hash != run.data_hash,
+        "versions_changed": previous.versions != run.versions,
+        "numbers": numbers,
+        "n_changed": sum(n["changed"] for n in numbers),
+    }
 
 
 def key_numbers(result: dict) -> dict:

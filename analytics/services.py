@@ -36,6 +36,7 @@ DEFAULT_SYNC_MAX_PATIENTS = 2000
 
 # Spec ----------------------------------------------------------------------------------------
 
+
 def analysis_spec_check(spec) -> dict:
     """The spec with defaults filled in, or SpecError with a clear message: unknown field, filter
     op or value, endpoint, covariate, cut-off or subgroup variable. Needs no data."""
@@ -72,6 +73,7 @@ def spec_hash(spec: dict) -> str:
 
 
 # Computation (pure: a DataFrame and a checked spec in, the result out) -----------------------
+
 
 def analysis_compute(df: pd.DataFrame, spec: dict, *, progress: Callable[[int], None] | None = None) -> dict:
     """run_analysis on the cohort, and once more per level of `spec["subgroup"]` (Fig. 3 b/c).
@@ -116,14 +118,16 @@ def _levels(df: pd.DataFrame, filters: list, variable: str) -> list[tuple]:
 
 # Runs ----------------------------------------------------------------------------------------
 
+
 def analysis_run_start(*, spec, user) -> AnalysisRun:
     """Check `spec` and run it: at once when the patients in the user's scope are at most
     ANALYSIS_SYNC_MAX_PATIENTS, else in the background (the run shows progress). SpecError if bad."""
     if user is not None:
         require_role(user, ANALYSIS_DATA)
     checked = analysis_spec_check(spec)
-    run = AnalysisRun.objects.create(spec=checked, spec_hash=spec_hash(checked), site_ids=run_site_ids(user),
-                                     created_by=user)
+    run = AnalysisRun.objects.create(
+        spec=checked, spec_hash=spec_hash(checked), site_ids=run_site_ids(user), created_by=user
+    )
     limit = getattr(settings, "ANALYSIS_SYNC_MAX_PATIENTS", DEFAULT_SYNC_MAX_PATIENTS)
     if _scope(run).count() <= limit:
         analysis_run_execute(run_id=run.pk)
@@ -138,8 +142,9 @@ def analysis_run(*, spec, user) -> AnalysisRun:
     if user is not None:
         require_role(user, ANALYSIS_DATA)
     checked = analysis_spec_check(spec)
-    run = AnalysisRun.objects.create(spec=checked, spec_hash=spec_hash(checked), site_ids=run_site_ids(user),
-                                     created_by=user)
+    run = AnalysisRun.objects.create(
+        spec=checked, spec_hash=spec_hash(checked), site_ids=run_site_ids(user), created_by=user
+    )
     analysis_run_execute(run_id=run.pk)
     run.refresh_from_db()
     return run
@@ -159,7 +164,9 @@ def analysis_run_execute(*, run_id: int) -> None:
         run, started = job.job, time.monotonic()
         try:
             df = datasets.analysis_dataframe(
-                patients=datasets.cohort_patients(_scope(run), run.spec["cohort"]["filters"]), horizon_days=run.spec["horizon_days"], count_pending=run.spec["count_pending"],
+                patients=datasets.cohort_patients(_scope(run), run.spec["cohort"]["filters"]),
+                horizon_days=run.spec["horizon_days"],
+                count_pending=run.spec["count_pending"],
                 progress=lambda p: job.progress(1 + 39 * p // 100),
             )
             job.progress(40)
@@ -167,17 +174,27 @@ def analysis_run_execute(*, run_id: int) -> None:
         except (SpecError, np.linalg.LinAlgError) as exc:
             raise jobs.JobFailed(_cannot_fit(exc), versions=versions()) from exc
         logger.info("analysis run %s: computed in %.1f s", run_id, time.monotonic() - started)
-        return {"result": result, "data_hash": result["data_hash"], "versions": result["versions"],
-                "n_patients": result["n"]}
+        return {
+            "result": result,
+            "data_hash": result["data_hash"],
+            "versions": result["versions"],
+            "n_patients": result["n"],
+        }
 
-    jobs.run_job(AnalysisRun, run_id, body, unexpected=lambda exc: (
-        f"The analysis stopped because of an unexpected error ({type(exc).__name__})."))
+    jobs.run_job(
+        AnalysisRun,
+        run_id,
+        body,
+        unexpected=lambda exc: f"The analysis stopped because of an unexpected error ({type(exc).__name__}).",
+    )
 
 
 def _cannot_fit(exc: Exception) -> str:
     if isinstance(exc, np.linalg.LinAlgError):
-        return ("A Cox model could not be fitted on this cohort (singular matrix): a covariate may be constant or "
-                "the cohort too small; choose other covariates or a larger cohort.")
+        return (
+            "A Cox model could not be fitted on this cohort (singular matrix): a covariate may be constant or "
+            "the cohort too small; choose other covariates or a larger cohort."
+        )
     return str(exc)
 
 
@@ -193,6 +210,7 @@ def _scope(run: AnalysisRun):
 
 
 # Saved cohorts -------------------------------------------------------------------------------
+
 
 def saved_cohort_create(*, user, name: str, filters: list) -> SavedCohort:
     require_role(user, ANALYSIS_DATA)

@@ -163,8 +163,11 @@ def gray_test(duration, status, group, *, cause: int = 1) -> dict:
     status = np.asarray(status)
     levels, g = np.unique(np.asarray(group), return_inverse=True)
     ng = len(levels)
-    times, _, _, sums = _distinct(duration, *[(g == j) & (status == cause) for j in range(ng)],
-                                  *[(g == j) & (status != 0) & (status != cause) for j in range(ng)])
+    times, _, _, sums = _distinct(
+        duration,
+        *[(g == j) & (status == cause) for j in range(ng)],
+        *[(g == j) & (status != 0) & (status != cause) for j in range(ng)],
+    )
     d1 = np.column_stack(sums[:ng])
     d2 = np.column_stack(sums[ng:])
     rs = _at_risk_by_group(duration, g, ng, times)
@@ -182,8 +185,10 @@ def gray_test(duration, status, group, *, cause: int = 1) -> dict:
         f = np.cumsum(np.where(nd1 + nd2 > 0, nd1 / tr, 0.0))
         fm = np.concatenate(([0.0], f[:-1]))
         # a(t) = diag(t1) - t1 t1' / tr; c accumulates a nd1 / (tr (1 - fm)).
-        a = np.einsum("tij,ti->tij", np.broadcast_to(np.eye(ng), (len(times), ng, ng)), t1) \
+        a = (
+            np.einsum("tij,ti->tij", np.broadcast_to(np.eye(ng), (len(times), ng, ng)), t1)
             - np.einsum("ti,tj->tij", t1, t1) / tr[:, None, None]
+        )
         a = np.where(np.isfinite(a), a, 0.0)
         c = np.cumsum(a * np.where(nd1 > 0, nd1 / (tr * (1 - fm)), 0.0)[:, None, None], axis=0)
         score = np.where(rs > 0, d1 - nd1[:, None] * rs * (1 - f1m) / (skmm * tq[:, None]), 0.0).sum(axis=0)
@@ -356,8 +361,20 @@ def cox_ph(duration, event, X, *, terms: list[str], max_iter: int = 20, eps: flo
     # coxph.fit's check: a score still large relative to the coefficient (toler.inf = sqrt(eps)).
     infs = np.abs(final_score @ var)
     flagged = [t for t, v, b in zip(terms, infs, beta, strict=True) if v > eps and v > np.sqrt(eps) * abs(b)]
-    return CoxFit(list(terms), beta, np.sqrt(np.diag(var)), var, (loglik0, loglik), iteration, converged,
-                  len(duration), int(event.sum()), X @ beta, (data, rows), flagged)
+    return CoxFit(
+        list(terms),
+        beta,
+        np.sqrt(np.diag(var)),
+        var,
+        (loglik0, loglik),
+        iteration,
+        converged,
+        len(duration),
+        int(event.sum()),
+        X @ beta,
+        (data, rows),
+        flagged,
+    )
 
 
 def cox_zph(fit: CoxFit) -> dict:
@@ -426,7 +443,7 @@ def concordance_index(duration, event, risk) -> dict:
     ends = np.concatenate((start, start))
     in_all = np.searchsorted(np.sort(rank), bounds, side="left")
     in_suffix = in_all - _count_below_prefix(rank[order], ends, bounds)
-    below, upto = in_suffix[: len(r)], in_suffix[len(r):]
+    below, upto = in_suffix[: len(r)], in_suffix[len(r) :]
     concordant = float(below.sum())
     tied = float((upto - below).sum())
     discordant = float((n - start - upto).sum())

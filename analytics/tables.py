@@ -7,12 +7,42 @@ import pandas as pd
 from scipy import stats
 
 CONTINUOUS = ("age_at_index", "egfr")
-CATEGORICAL = ("male", "hypertension", "hypercholesterolemia", "statin", "diabetes", "family_history", "smoking",
-               "prior_mi", "prior_pci", "prior_cabg", "prior_stroke", "prior_pad", "renal_impairment", "acs",
-               "vessel_revascularized", "index_treatment", "study_vessel")
-TABLE2_VARIABLES = ("male", "age_at_index", "hypertension", "hypercholesterolemia", "diabetes", "family_history",
-                    "smoking", "prior_mi", "prior_pci", "prior_cabg", "prior_stroke", "prior_pad", "egfr", "acs",
-                    "study_vessel_lad")
+CATEGORICAL = (
+    "male",
+    "hypertension",
+    "hypercholesterolemia",
+    "statin",
+    "diabetes",
+    "family_history",
+    "smoking",
+    "prior_mi",
+    "prior_pci",
+    "prior_cabg",
+    "prior_stroke",
+    "prior_pad",
+    "renal_impairment",
+    "acs",
+    "vessel_revascularized",
+    "index_treatment",
+    "study_vessel",
+)
+TABLE2_VARIABLES = (
+    "male",
+    "age_at_index",
+    "hypertension",
+    "hypercholesterolemia",
+    "diabetes",
+    "family_history",
+    "smoking",
+    "prior_mi",
+    "prior_pci",
+    "prior_cabg",
+    "prior_stroke",
+    "prior_pad",
+    "egfr",
+    "acs",
+    "study_vessel_lad",
+)
 NORMALITY_ALPHA = 0.05
 SELECTION_P = 0.1  # Table 2: univariable p < 0.1 enters the multivariable model
 
@@ -21,8 +51,15 @@ def describe(x: np.ndarray) -> dict:
     """n, mean, SD (n - 1), median and IQR (R quantile type 7), Shapiro-Wilk p (None outside 3..5000)."""
     n = len(x)
     q1, median, q3 = np.quantile(x, [0.25, 0.5, 0.75]) if n else (np.nan,) * 3
-    return {"n": n, "mean": float(np.mean(x)) if n else None, "sd": float(np.std(x, ddof=1)) if n > 1 else None,
-            "median": float(median), "q1": float(q1), "q3": float(q3), "shapiro_p": shapiro_p(x)}
+    return {
+        "n": n,
+        "mean": float(np.mean(x)) if n else None,
+        "sd": float(np.std(x, ddof=1)) if n > 1 else None,
+        "median": float(median),
+        "q1": float(q1),
+        "q3": float(q3),
+        "shapiro_p": shapiro_p(x),
+    }
 
 
 def shapiro_p(x: np.ndarray) -> float | None:
@@ -50,12 +87,21 @@ def continuous_row(x: pd.Series, groups: pd.Series, keys: list[str]) -> dict:
             p = stats.ttest_ind(*usable, equal_var=True).pvalue if len(usable) == 2 else stats.f_oneway(*usable).pvalue
         else:
             test = "mann-whitney" if len(usable) == 2 else "kruskal-wallis"
-            p = (stats.mannwhitneyu(*usable, use_continuity=True, alternative="two-sided", method="asymptotic").pvalue
-                 if len(usable) == 2 else stats.kruskal(*usable).pvalue)
+            p = (
+                stats.mannwhitneyu(*usable, use_continuity=True, alternative="two-sided", method="asymptotic").pvalue
+                if len(usable) == 2
+                else stats.kruskal(*usable).pvalue
+            )
     else:
         test = "none"
-    return {"kind": "continuous", "summary": "mean_sd" if normal else "median_iqr", "overall": describe(x),
-            "by_group": by_group, "test": test, "p": _float(p)}
+    return {
+        "kind": "continuous",
+        "summary": "mean_sd" if normal else "median_iqr",
+        "overall": describe(x),
+        "by_group": by_group,
+        "test": test,
+        "p": _float(p),
+    }
 
 
 def categorical_row(x: pd.Series, groups: pd.Series, keys: list[str]) -> dict:
@@ -66,8 +112,14 @@ def categorical_row(x: pd.Series, groups: pd.Series, keys: list[str]) -> dict:
     table = pd.crosstab(x, groups).reindex(columns=keys, fill_value=0)
     levels = [_level(v) for v in table.index]
     counts = table.to_numpy(float)
-    row = {"kind": "categorical", "levels": levels, "overall": _counts(counts.sum(axis=1)),
-           "by_group": {k: _counts(counts[:, j]) for j, k in enumerate(keys)}, "test": "none", "p": None}
+    row = {
+        "kind": "categorical",
+        "levels": levels,
+        "overall": _counts(counts.sum(axis=1)),
+        "by_group": {k: _counts(counts[:, j]) for j, k in enumerate(keys)},
+        "test": "none",
+        "p": None,
+    }
     counts = counts[:, counts.sum(axis=0) > 0]
     if counts.shape[0] < 2 or counts.shape[1] < 2:
         return row
@@ -80,8 +132,11 @@ def categorical_row(x: pd.Series, groups: pd.Series, keys: list[str]) -> dict:
 
 def _counts(column: np.ndarray) -> dict:
     total = float(column.sum())
-    return {"n": [int(c) for c in column], "denominator": int(total),
-            "percent": [float(100 * c / total) if total else None for c in column]}
+    return {
+        "n": [int(c) for c in column],
+        "denominator": int(total),
+        "percent": [float(100 * c / total) if total else None for c in column],
+    }
 
 
 def _level(value):
@@ -94,8 +149,9 @@ def _float(value):
     return None if value is None or not np.isfinite(value) else float(value)
 
 
-def baseline_table(df: pd.DataFrame, *, group_col: str, keys: list[str],
-                   continuous=CONTINUOUS, categorical=CATEGORICAL) -> list[dict]:
+def baseline_table(
+    df: pd.DataFrame, *, group_col: str, keys: list[str], continuous=CONTINUOUS, categorical=CATEGORICAL
+) -> list[dict]:
     """Table 1: one row per variable, {variable, overall, by_group, test, p, ...}."""
     groups = df[group_col]
     rows = [{"variable": v, **continuous_row(df[v], groups, keys)} for v in continuous if v in df]
@@ -114,9 +170,18 @@ def ols(y: np.ndarray, X: np.ndarray, terms: list[str]) -> list[dict]:
     se = np.sqrt(sigma2 * (r_inv**2).sum(axis=1))
     t_crit = stats.t.ppf(0.975, df_resid)
     p = 2 * stats.t.sf(np.abs(beta / se), df_resid)
-    return [{"term": t, "beta": float(b), "se": float(s), "ci_lower": float(b - t_crit * s),
-             "ci_upper": float(b + t_crit * s), "p": float(pp), "n": len(y)}
-            for t, b, s, pp in zip(terms, beta[1:], se[1:], p[1:], strict=True)]
+    return [
+        {
+            "term": t,
+            "beta": float(b),
+            "se": float(s),
+            "ci_lower": float(b - t_crit * s),
+            "ci_upper": float(b + t_crit * s),
+            "p": float(pp),
+            "n": len(y),
+        }
+        for t, b, s, pp in zip(terms, beta[1:], se[1:], p[1:], strict=True)
+    ]
 
 
 def sqrt_ics_regression(df: pd.DataFrame, variables=TABLE2_VARIABLES) -> dict:

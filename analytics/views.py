@@ -29,6 +29,7 @@ def analysis_role_required(view: Callable) -> Callable:
 
 # Cohort builder ---------------------------------------------------------------------------------
 
+
 def _builder_forms(request: HttpRequest, data=None, initial=None, rows=None):
     fields = selectors.cohort_fields(user=request.user)
     sites = next(f["levels"] for f in fields if f["name"] == "site")
@@ -91,8 +92,7 @@ def _save_cohort(request: HttpRequest, form: CohortForm, filters: list[dict]) ->
 
 
 def _render_builder(request, form, formset, fields, *, status: int = 200) -> HttpResponse:
-    context = {"form": form, "formset": formset, "fields": fields,
-               "cohorts": selectors.saved_cohort_list(user=request.user)}
+    context = {"form": form, "formset": formset, "fields": fields, "cohorts": selectors.saved_cohort_list(user=request.user)}
     return render(request, "analytics/builder.html", context, status=status)
 
 
@@ -103,13 +103,22 @@ def builder_count(request: HttpRequest) -> JsonResponse:
     form, formset, _ = _builder_forms(request, data=request.GET)
     filters = _cleaned_filters(form, formset, filters_only=True)
     if filters is None:
-        errors = [f"{name}: {e}" for errors in [form.errors, *formset.errors] for name, msgs in errors.items()
-                  for e in msgs if name in FILTER_FIELDS or errors is not form.errors]
+        errors = [
+            f"{name}: {e}"
+            for errors in [form.errors, *formset.errors]
+            for name, msgs in errors.items()
+            for e in msgs
+            if name in FILTER_FIELDS or errors is not form.errors
+        ]
         return JsonResponse({"error": "; ".join(errors) or "check the filters"}, status=400)
     horizon = form.cleaned_data.get("horizon_days") or follow_up.HORIZON_DAYS
     try:
-        counts = selectors.cohort_count(user=request.user, filters=filters, horizon_days=horizon,
-                                        count_pending=bool(form.cleaned_data.get("count_pending")))
+        counts = selectors.cohort_count(
+            user=request.user,
+            filters=filters,
+            horizon_days=horizon,
+            count_pending=bool(form.cleaned_data.get("count_pending")),
+        )
     except SpecError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
     return JsonResponse({**counts, "filters": filters})
@@ -126,6 +135,7 @@ def cohort_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 # Runs ---------------------------------------------------------------------------------------------
 
+
 @require_GET
 @analysis_role_required
 def run_list(request: HttpRequest) -> HttpResponse:
@@ -139,22 +149,30 @@ def _results_context(run) -> dict:
         return {}
     result = run.result
     tables = exports.result_tables(result)
-    figures = {"km_cumulative": charts.km_figure(result, cumulative=True, filename=f"analysis-{run.pk}-km"),
-               "km_survival": charts.km_figure(result, cumulative=False, filename=f"analysis-{run.pk}-survival"),
-               "hazard_ratios": charts.hazard_ratio_figure(result, filename=f"analysis-{run.pk}-hr")}
+    figures = {
+        "km_cumulative": charts.km_figure(result, cumulative=True, filename=f"analysis-{run.pk}-km"),
+        "km_survival": charts.km_figure(result, cumulative=False, filename=f"analysis-{run.pk}-survival"),
+        "hazard_ratios": charts.hazard_ratio_figure(result, filename=f"analysis-{run.pk}-hr"),
+    }
     if "competing_risks" in result:
         figures["cif"] = charts.cif_figure(result, filename=f"analysis-{run.pk}-cif")
     panels = []
     for i, panel in enumerate(result.get("subgroups") or []):
         item = {"label": panel["label"], "error": panel.get("error")}
         if "result" in panel:
-            figures[f"subgroup_{i}"] = charts.km_figure(panel["result"], title=panel["label"],
-                                                         filename=f"analysis-{run.pk}-subgroup-{i}")
+            figures[f"subgroup_{i}"] = charts.km_figure(
+                panel["result"], title=panel["label"], filename=f"analysis-{run.pk}-subgroup-{i}"
+            )
             item |= {"figure_id": f"subgroup_{i}", "at_risk": _shown(exports.at_risk_table(panel["result"]))}
         panels.append(item)
     shown = {name: _shown(t) for name, t in tables.items() if name not in ("km", "cif")}
-    return {"result": result, "tables": shown, "figures": figures, "subgroups": panels,
-            "downloads": [(t.name, t.title) for t in tables.values()]}
+    return {
+        "result": result,
+        "tables": shown,
+        "figures": figures,
+        "subgroups": panels,
+        "downloads": [(t.name, t.title) for t in tables.values()],
+    }
 
 
 def _shown(table: exports.Table) -> dict:

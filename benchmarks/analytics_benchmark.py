@@ -20,10 +20,24 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analytics.analysis import run_analysis  # noqa: E402
 
-SPEC = {"endpoint": "revascularization", "grouping": {"variable": "ics", "cutoff": "median"},
-        "covariates": ["age_at_index", "acs", "egfr", "diabetes", "prior_cabg"]}
-FLAGS = ("hypertension", "hypercholesterolemia", "statin", "diabetes", "family_history", "smoking",
-         "prior_mi", "prior_pci", "prior_cabg", "prior_stroke", "prior_pad")
+SPEC = {
+    "endpoint": "revascularization",
+    "grouping": {"variable": "ics", "cutoff": "median"},
+    "covariates": ["age_at_index", "acs", "egfr", "diabetes", "prior_cabg"],
+}
+FLAGS = (
+    "hypertension",
+    "hypercholesterolemia",
+    "statin",
+    "diabetes",
+    "family_history",
+    "smoking",
+    "prior_mi",
+    "prior_pci",
+    "prior_cabg",
+    "prior_stroke",
+    "prior_pad",
+)
 
 R_SCRIPT = r"""
 suppressPackageStartupMessages({library(survival); library(cmprsk)})
@@ -63,12 +77,23 @@ def synthetic_rows(n: int, seed: int = 0) -> pd.DataFrame:
     ics = np.round(np.clip(rng.gamma(1.3, 80, n) + 0.9 * (age - 65), 0, 503))
     egfr = np.round(np.clip(rng.normal(80, 18, n), 5, 150))
     acs = rng.random(n) < 0.45
-    df = pd.DataFrame({"study_id": [f"B{i}" for i in range(n)], "site": "SYN", "sex": rng.choice(["M", "F"], n),
-                       "age_at_index": age, **{f: rng.random(n) < 0.3 for f in FLAGS}, "egfr": egfr,
-                       "renal_impairment": egfr < 60, "presentation": np.where(acs, "ACS", "stable"), "acs": acs,
-                       "index_treatment": rng.choice(["PCI", "CABG", "conservative"], n, p=[0.82, 0.05, 0.13]),
-                       "study_vessel": rng.choice(["LAD", "LCX", "RCA", "LM"], n, p=[0.64, 0.145, 0.19, 0.025]),
-                       "vessel_revascularized": rng.random(n) < 0.75, "ics": ics})
+    df = pd.DataFrame(
+        {
+            "study_id": [f"B{i}" for i in range(n)],
+            "site": "SYN",
+            "sex": rng.choice(["M", "F"], n),
+            "age_at_index": age,
+            **{f: rng.random(n) < 0.3 for f in FLAGS},
+            "egfr": egfr,
+            "renal_impairment": egfr < 60,
+            "presentation": np.where(acs, "ACS", "stable"),
+            "acs": acs,
+            "index_treatment": rng.choice(["PCI", "CABG", "conservative"], n, p=[0.82, 0.05, 0.13]),
+            "study_vessel": rng.choice(["LAD", "LCX", "RCA", "LM"], n, p=[0.64, 0.145, 0.19, 0.025]),
+            "vessel_revascularized": rng.random(n) < 0.75,
+            "ics": ics,
+        }
+    )
     lin = 0.004 * (ics - 85) + 0.03 * (age - 65) + 0.4 * acs
     death = np.ceil(rng.exponential(365.25 / (0.02 * np.exp(lin)))).astype(int)
     revasc = np.ceil(rng.exponential(365.25 / (0.045 * np.exp(lin)))).astype(int)

@@ -42,9 +42,11 @@ def main() -> int:
         transaction.set_rollback(True)
     for finding in findings:
         print(finding, file=sys.stderr)
-    print(f"CSV fuzz ({connection.vendor}, seed {args.seed}): {args.cases} cases run, {outcomes['imported']} imported, "
-          f"{outcomes['refused']} refused, {outcomes['server error']} server errors, {outcomes['fault']} faults "
-          f"({time.perf_counter() - start:.0f} s)")
+    print(
+        f"CSV fuzz ({connection.vendor}, seed {args.seed}): {args.cases} cases run, {outcomes['imported']} imported, "
+        f"{outcomes['refused']} refused, {outcomes['server error']} server errors, {outcomes['fault']} faults "
+        f"({time.perf_counter() - start:.0f} s)"
+    )
     return 1 if findings else 0
 
 

@@ -127,13 +127,19 @@ def accuracy(n_per_preset: int, frames: int) -> dict:
     model = load_model()
     fixed = phantom_sets(n_per_preset=n_per_preset, seed=9000, n_frames=frames)
     # every preset from its own seeds: a randomised "noisy" pullback would otherwise repeat "typical"
-    randomised = [phantom_set(9100 + PRESET_SEED_STRIDE * j + i, preset, frames, randomise=True)
-                  for i in range(n_per_preset) for j, preset in enumerate(TRAIN_PRESETS)]
+    randomised = [
+        phantom_set(9100 + PRESET_SEED_STRIDE * j + i, preset, frames, randomise=True)
+        for i in range(n_per_preset)
+        for j, preset in enumerate(TRAIN_PRESETS)
+    ]
     for s in randomised:
         s.preset = f"{s.preset}-randomised"
-    return {"model_version": model.version, "model_kind": model.kind,
-            "classifier_comparison_grouped_cv": model.metrics.get("grouped_cv_raw"),
-            "held_out": evaluate(model, fixed + randomised)}
+    return {
+        "model_version": model.version,
+        "model_kind": model.kind,
+        "classifier_comparison_grouped_cv": model.metrics.get("grouped_cv_raw"),
+        "held_out": evaluate(model, fixed + randomised),
+    }
 
 
 def robustness(frames: int = 400) -> list:
@@ -169,8 +175,12 @@ def robustness(frames: int = 400) -> list:
         ("guidewire 0.4 mm wide", {"guidewire_radius_mm": 0.2}, None, False),
         ("guidewire 0.55 mm from the catheter", {}, wire_close, False),
         ("texture added in Cartesian space", {}, None, True),
-        ("attenuated plaque (dim, 8 per mm) in place of fibrous", {"fibrous_db": -30.0, "fibrous_alpha_per_mm": 8.0},
-         None, False),
+        (
+            "attenuated plaque (dim, 8 per mm) in place of fibrous",
+            {"fibrous_db": -30.0, "fibrous_alpha_per_mm": 8.0},
+            None,
+            False,
+        ),
     ]
     rows = []
     for name, look, change, texture in cases:
@@ -185,8 +195,15 @@ def robustness(frames: int = 400) -> list:
             base = base_features_from_chunks(chunks, n_alines=N_ALINES, pixel_spacing_mm=plan.spec.pixel_spacing_mm)
             s = PhantomSet(seed, preset, fe.add_context(base), polar_speckle.phantom_truth(plan, n_alines=N_ALINES))
             pred = predict(model, s)
-            rows.append({"case": name, "preset": preset, **{k: round(v, 3) for k, v in aline_metrics(pred, s.truth.calcium).items()},
-                         "ics": round(ics(pred), 1), "ics_truth": round(s.truth.ics, 1)})
+            rows.append(
+                {
+                    "case": name,
+                    "preset": preset,
+                    **{k: round(v, 3) for k, v in aline_metrics(pred, s.truth.calcium).items()},
+                    "ics": round(ics(pred), 1),
+                    "ics_truth": round(s.truth.ics, 1),
+                }
+            )
     return rows
 
 
@@ -208,9 +225,12 @@ def main() -> None:
     floor_out, _ = run([PY, "-c", FLOOR_SNIPPET, str(pb2400)])
     floor_s = float(floor_out.strip().splitlines()[-1])
     report["speed_2400"] = {
-        "score_seconds": scored["seconds"], "command_wall_seconds": round(wall, 2),
-        "frames_per_second": round(2400 / scored["seconds"], 1), "floor_decode_polar_seconds": round(floor_s, 3),
-        "ratio_to_floor": round(scored["seconds"] / floor_s, 2), "ics": scored["ics"],
+        "score_seconds": scored["seconds"],
+        "command_wall_seconds": round(wall, 2),
+        "frames_per_second": round(2400 / scored["seconds"], 1),
+        "floor_decode_polar_seconds": round(floor_s, 3),
+        "ratio_to_floor": round(scored["seconds"] / floor_s, 2),
+        "ics": scored["ics"],
     }
     if not args.quick:
         pb6000 = work / "typical-6000-seed778.dcm"

@@ -49,22 +49,35 @@ def main() -> None:
         print(f"{label:<44} {time.perf_counter() - start:8.2f} s")
         return result
 
-    timed("import (all new)", lambda: registry_import(user=None, patients_csv=io.StringIO(p_csv), events_csv=io.StringIO(e_csv)))
-    report = timed("re-import (nothing changes)", lambda: registry_import(
-        user=None, patients_csv=io.StringIO(p_csv), events_csv=io.StringIO(e_csv)))
+    timed(
+        "import (all new)",
+        lambda: registry_import(user=None, patients_csv=io.StringIO(p_csv), events_csv=io.StringIO(e_csv)),
+    )
+    report = timed(
+        "re-import (nothing changes)",
+        lambda: registry_import(user=None, patients_csv=io.StringIO(p_csv), events_csv=io.StringIO(e_csv)),
+    )
     assert report.summary["patients_created"] == report.summary["patients_updated"] == 0, report.summary
     admin = User.objects.create_superuser("bench-admin", password=None)
-    timed("export patients.csv + events.csv", lambda: (
-        exporter.write_patients_csv(io.StringIO(), patients=Patient.objects.all()),
-        exporter.write_events_csv(io.StringIO(), patients=Patient.objects.all())))
+    timed(
+        "export patients.csv + events.csv",
+        lambda: (
+            exporter.write_patients_csv(io.StringIO(), patients=Patient.objects.all()),
+            exporter.write_events_csv(io.StringIO(), patients=Patient.objects.all()),
+        ),
+    )
     timed("export analysis_dataset.csv", lambda: exporter.write_analysis_csv(io.StringIO(), user=admin))
     with CaptureQueriesContext(connection) as queries:
-        page = timed("patient list: count + a page of 50", lambda: (
-            len(rows := selectors.patient_list(user=admin, as_of=today)), rows[5000:5050])[1])
+        page = timed(
+            "patient list: count + a page of 50",
+            lambda: (len(rows := selectors.patient_list(user=admin, as_of=today)), rows[5000:5050])[1],
+        )
     print(f"{'  queries for that page':<44} {len(queries):8d}")
     # What the pages do: count the rows and build the first page (the lists are lazy).
-    overdue = timed("patient list filtered by status: count + page of 50", lambda: (
-        len(rows := selectors.patient_list(user=admin, as_of=today, status="overdue")), rows[:50])[0])
+    overdue = timed(
+        "patient list filtered by status: count + page of 50",
+        lambda: (len(rows := selectors.patient_list(user=admin, as_of=today, status="overdue")), rows[:50])[0],
+    )
 
     def worklist() -> dict:
         sections = selectors.follow_up_worklist(user=admin, as_of=today)

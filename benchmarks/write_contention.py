@@ -35,8 +35,13 @@ WRITER_PATIENT_PREFIX = "BENCH"
 
 def _env(var_dir: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env |= {"VAR_DIR": str(var_dir), "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "0",
-            "LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
+    env |= {
+        "VAR_DIR": str(var_dir),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DEBUG": "0",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
     return env
 
 
@@ -48,6 +53,7 @@ def _django():
 
 
 # Child process: the web server ----------------------------------------------------------------
+
 
 def serve(port: int) -> None:
     """The WSGI app on a thread-per-request server (what a threaded production server does)."""
@@ -72,6 +78,7 @@ def serve(port: int) -> None:
 
 # Child process: one import, with its lock-holding times ---------------------------------------
 
+
 def run_import(folder: str) -> None:
     _django()
     from django.core.management import call_command
@@ -95,6 +102,7 @@ def run_import(folder: str) -> None:
             finally:
                 if "at" in began:
                     holds.append(time.perf_counter() - began.pop("at"))
+
         return wrapped
 
     connection.ensure_connection()
@@ -110,6 +118,7 @@ def run_import(folder: str) -> None:
 
 
 # Child process: users and the writers' patients ----------------------------------------------
+
 
 def setup(n_patients: int) -> None:
     _django()
@@ -145,6 +154,7 @@ def write_cohort(folder: Path, n: int, *, seed: int, prefix: str) -> None:
 
 # The writers ---------------------------------------------------------------------------------
 
+
 class Writers:
     def __init__(self, *, port: int, token: str, study_ids: list[str], n: int):
         self.port, self.token, self.study_ids, self.n = port, token, study_ids, n
@@ -157,8 +167,9 @@ class Writers:
     def request(self, method: str, path: str, body: dict) -> tuple[int, bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
         try:
-            conn.request(method, path, json.dumps(body), {
-                "Authorization": f"Token {self.token}", "Content-Type": "application/json"})
+            conn.request(
+                method, path, json.dumps(body), {"Authorization": f"Token {self.token}", "Content-Type": "application/json"}
+            )
             response = conn.getresponse()
             return response.status, response.read()
         finally:
@@ -170,11 +181,17 @@ class Writers:
         day = (date.today() - timedelta(days=1)).isoformat()
         while not self.stop.is_set():
             if rng.random() < 0.5:
-                args = ("POST", f"/api/patients/{study_id}/contacts/",
-                        {"contact_date": day, "method": "phone", "vital_status": "alive"})
+                args = (
+                    "POST",
+                    f"/api/patients/{study_id}/contacts/",
+                    {"contact_date": day, "method": "phone", "vital_status": "alive"},
+                )
             else:
-                args = ("PATCH", f"/api/patients/{study_id}/",
-                        {"egfr": rng.randint(30, 120), "reason": "lab result entered"})
+                args = (
+                    "PATCH",
+                    f"/api/patients/{study_id}/",
+                    {"egfr": rng.randint(30, 120), "reason": "lab result entered"},
+                )
             started = time.perf_counter()
             try:
                 status, body = self.request(*args)
@@ -221,48 +238,63 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=20000, help="patients per import (default 20000)")
     parser.add_argument("--writers", type=int, default=50, help="concurrent API writer threads (default 50)")
-    parser.add_argument("--without-imports", type=float, metavar="SECONDS",
-                        help="no imports: the writers alone for SECONDS (the baseline)")
-    parser.add_argument("--ungated", action="store_true",
-                        help="Django's plain SQLite backend, without config.sqlite_backend's write gate")
+    parser.add_argument(
+        "--without-imports", type=float, metavar="SECONDS", help="no imports: the writers alone for SECONDS (the baseline)"
+    )
+    parser.add_argument(
+        "--ungated", action="store_true", help="Django's plain SQLite backend, without config.sqlite_backend's write gate"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--import-folder", help=argparse.SUPPRESS)
     parser.add_argument("--setup", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
-        return serve(args.serve)
-    if args.import_folder:
-        return run_import(args.import_folder)
-    if args.setup:
-        return setup(args.setup)
+    for option, run_part in (("serve", serve), ("import_folder", run_import), ("setup", setup)):
+        if getattr(args, option):  # the parts this script runs in its own subprocesses
+            return run_part(getattr(args, option))
 
     tmp = Path(tempfile.mkdtemp(prefix="write-contention-"))
     env = _env(tmp)
     if args.ungated:
         (tmp / "ungated_settings.py").write_text(
             "from config.settings import *  # noqa: F403\n"
-            "DATABASES['default']['ENGINE'] = 'django.db.backends.sqlite3'  # noqa: F405\n")
+            "DATABASES['default']['ENGINE'] = 'django.db.backends.sqlite3'  # noqa: F405\n"
+        )
         env |= {"DJANGO_SETTINGS_MODULE": "ungated_settings", "PYTHONPATH": f"{ROOT}{os.pathsep}{tmp}"}
     server = None
     try:
         subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-        ready = json.loads(subprocess.run([PYTHON, __file__, "--setup", str(args.writers)], cwd=ROOT, env=env,
-                                          check=True, capture_output=True, text=True).stdout.splitlines()[-1])
-        for name, seed in (("IMPA", 1), ("IMPB", 2))[:0 if args.without_imports else 2]:
+        ready = json.loads(
+            subprocess.run(
+                [PYTHON, __file__, "--setup", str(args.writers)],
+                cwd=ROOT,
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.splitlines()[-1]
+        )
+        for name, seed in (("IMPA", 1), ("IMPB", 2))[: 0 if args.without_imports else 2]:
             write_cohort(tmp / name, args.patients, seed=seed, prefix=name)
         port = _free_port()
-        server = subprocess.Popen([PYTHON, __file__, "--serve", str(port)], cwd=ROOT, env=env,
-                                  stdout=subprocess.DEVNULL)
+        server = subprocess.Popen([PYTHON, __file__, "--serve", str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
         _wait_for_server(port, server)
 
         writers = Writers(port=port, token=ready["token"], study_ids=ready["study_ids"], n=args.writers)
         writers.request("PATCH", f"/api/patients/{ready['study_ids'][0]}/", {"egfr": 60, "reason": "warm-up"})
         started = time.perf_counter()
         names = () if args.without_imports else ("IMPA", "IMPB")
-        imports = [subprocess.Popen([PYTHON, __file__, "--import-folder", str(tmp / name)], cwd=ROOT, env=env,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                   for name in names]
+        imports = [
+            subprocess.Popen(
+                [PYTHON, __file__, "--import-folder", str(tmp / name)],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for name in names
+        ]
         threads = writers.start()
         outputs = [p.communicate() for p in imports]
         if args.without_imports:
@@ -278,15 +310,22 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    _report(args, names, outputs, writers, wall)
+
+
+def _report(args, names, outputs, writers, wall: float) -> None:
+    """Print each import's write transactions and the API writers' failures and latencies."""
     results = []
     for name, (out, err) in zip(names, outputs, strict=True):
         lines = out.strip().splitlines()
         result = json.loads(lines[-1]) if lines else {"seconds": 0, "holds": [], "waits": [], "error": err[-500:]}
         results.append(result)
         holds = result["holds"]
-        print(f"import {name}: {result['seconds']:.1f} s, {len(holds)} write transaction(s), lock held "
-              f"max {max(holds, default=0):.2f} s, total {sum(holds):.2f} s"
-              + (f", ERROR {result['error']}" if result["error"] else ""))
+        print(
+            f"import {name}: {result['seconds']:.1f} s, {len(holds)} write transaction(s), lock held "
+            f"max {max(holds, default=0):.2f} s, total {sum(holds):.2f} s"
+            + (f", ERROR {result['error']}" if result["error"] else "")
+        )
     total = sum(writers.statuses.values())
     failed = total - writers.statuses.get(200, 0) - writers.statuses.get(201, 0)
     lat = writers.latencies
@@ -295,8 +334,10 @@ def main() -> None:
         print("  e.g.", line)
     max_hold = max((h for r in results for h in r["holds"]), default=0)
     during = "no import" if args.without_imports else f"two {args.patients}-row imports"
-    print(f"SUMMARY: {failed} of {total} API writes failed ({args.writers} writers during {during}); latency p50 {_percentile(lat, 50):.3f} s, p95 {_percentile(lat, 95):.3f} s, "
-          f"max {max(lat, default=0):.2f} s; longest import write transaction {max_hold:.2f} s")
+    print(
+        f"SUMMARY: {failed} of {total} API writes failed ({args.writers} writers during {during}); latency p50 {_percentile(lat, 50):.3f} s, p95 {_percentile(lat, 95):.3f} s, "
+        f"max {max(lat, default=0):.2f} s; longest import write transaction {max_hold:.2f} s"
+    )
 
 
 if __name__ == "__main__":

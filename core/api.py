@@ -106,9 +106,11 @@ def valid_input(serializer_class, data, **kwargs) -> dict:
 def version_field() -> serializers.IntegerField:
     """The row version a client read; a write with another version than the current one is a 409."""
     return serializers.IntegerField(
-        required=False, min_value=1, max_value=2**31 - 1,
+        required=False,
+        min_value=1,
+        max_value=2**31 - 1,
         help_text="The version you read. If the row has changed since, nothing is saved and the answer "
-                  "is 409 with the current representation. Leave it out to change the fields you send only.",
+        "is 409 with the current representation. Leave it out to change the fields you send only.",
     )
 
 

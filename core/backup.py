@@ -49,6 +49,7 @@ class BackupError(Exception):
 
 # What the database holds -------------------------------------------------------------------
 
+
 def _tables() -> dict[str, str]:
     """Model label -> table, for every concrete model incl. many-to-many tables."""
     tables = {}
@@ -96,14 +97,20 @@ def code_migrations() -> dict[str, str]:
 def current_row_counts() -> dict[str, int]:
     existing = set(connection.introspection.table_names())
     with connection.cursor() as cursor:
+
         def execute(sql):
             cursor.execute(sql)
             return cursor.fetchall()
-        return {label: execute(f"SELECT COUNT(*) FROM {_q(table)}")[0][0]  # noqa: S608
-                for label, table in _tables().items() if table in existing}
+
+        return {
+            label: execute(f"SELECT COUNT(*) FROM {_q(table)}")[0][0]  # noqa: S608
+            for label, table in _tables().items()
+            if table in existing
+        }
 
 
 # Backup ------------------------------------------------------------------------------------
+
 
 def backup_create(*, dest: Path, log: Callable[[str], None] = print) -> dict:
     """Write a backup of the database and media into the new or empty folder `dest`; returns the manifest."""
@@ -161,6 +168,7 @@ def _pg_backup(target: Path) -> dict:
         def execute(sql):
             cursor.execute(sql)
             return cursor.fetchall()
+
         return _inventory(execute)
 
 
@@ -237,8 +245,13 @@ def _hash_chunks(chunks: Iterable[bytes]) -> tuple[str, int]:
 
 def _app_version() -> str | None:
     try:
-        result = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=settings.BASE_DIR,  # noqa: S603, S607
-                                capture_output=True, text=True, timeout=10)
+        result = subprocess.run(  # noqa: S603
+            ["git", "describe", "--always", "--dirty"],  # noqa: S607 - git from PATH, fixed arguments
+            cwd=settings.BASE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     if result.returncode != 0:
@@ -247,6 +260,7 @@ def _app_version() -> str | None:
 
 
 # Restore -----------------------------------------------------------------------------------
+
 
 def manifest_read(src: Path) -> dict:
     """The manifest of the backup folder `src`, checked for completeness (not yet against the database)."""
@@ -275,23 +289,29 @@ def manifest_read(src: Path) -> dict:
 def restore_check(manifest: dict, src: Path, *, force: bool) -> None:
     """Everything that must hold before the database is touched."""
     if manifest["vendor"] != connection.vendor:
-        raise BackupError(f"the backup is of a {manifest['vendor']} database; this app uses {connection.vendor}. "
-                          "Restore into the same kind of database.")
+        raise BackupError(
+            f"the backup is of a {manifest['vendor']} database; this app uses {connection.vendor}. "
+            "Restore into the same kind of database."
+        )
     code = code_migrations()
     if manifest["migrations"] != code:
-        differ = sorted(app for app in set(code) | set(manifest["migrations"])
-                        if code.get(app) != manifest["migrations"].get(app))
+        differ = sorted(
+            app for app in set(code) | set(manifest["migrations"]) if code.get(app) != manifest["migrations"].get(app)
+        )
         shown = ", ".join(f"{app}: backup {manifest['migrations'].get(app)}, code {code.get(app)}" for app in differ)
         raise BackupError(
             f"the backup's migration state differs from this code ({shown}). Restore with the app version the "
-            f"backup was made with ({manifest.get('app_version') or 'unknown'}), then upgrade and run migrate.")
+            f"backup was made with ({manifest.get('app_version') or 'unknown'}), then upgrade and run migrate."
+        )
     _check_database_file(src / manifest["database"]["file"], manifest["vendor"])
     if not force:
         held = {label: n for label, n in current_row_counts().items() if n and label not in MIGRATE_MODELS}
         if held:
             shown = ", ".join(f"{label} {n}" for label, n in sorted(held.items())[:5])
-            raise BackupError(f"the database is not empty ({shown}); restore into a new database, "
-                              "or pass --force to replace everything in it")
+            raise BackupError(
+                f"the database is not empty ({shown}); restore into a new database, "
+                "or pass --force to replace everything in it"
+            )
 
 
 def _check_database_file(path: Path, vendor: str) -> None:
@@ -346,8 +366,7 @@ def _sqlite_restore(db_file: Path) -> None:
 
 def _pg_restore(db_file: Path) -> None:
     connection.close()  # pg_restore --clean drops the tables; no open transaction of ours may hold them
-    _run_pg("pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction", "--exit-on-error",
-            str(db_file))
+    _run_pg("pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction", "--exit-on-error", str(db_file))
 
 
 def _media_restore(root: Path, name: str, entry: dict) -> None:
@@ -367,8 +386,11 @@ def _media_restore(root: Path, name: str, entry: dict) -> None:
 def restore_verify(manifest: dict, *, log: Callable[[str], None] = print) -> dict:
     """Row counts and media hashes as in the manifest, else BackupError listing the differences."""
     counts = current_row_counts()
-    differences = [f"{label}: {counts.get(label)} rows, backup {n}" for label, n in manifest["row_counts"].items()
-                   if counts.get(label) != n]
+    differences = [
+        f"{label}: {counts.get(label)} rows, backup {n}"
+        for label, n in manifest["row_counts"].items()
+        if counts.get(label) != n
+    ]
     for name, entry in manifest["media"].items():
         storage = _field_storage(entry["field"])
         try:
@@ -382,6 +404,8 @@ def restore_verify(manifest: dict, *, log: Callable[[str], None] = print) -> dic
     if differences:
         raise BackupError("the restored registry differs from the backup: " + "; ".join(differences))
     rows = sum(manifest["row_counts"].values())
-    log(f"verified: {len(manifest['row_counts'])} models, {rows} rows and {len(manifest['media'])} media files "
-        f"match the backup of {manifest['created_at']} (app version {manifest.get('app_version') or 'unknown'})")
+    log(
+        f"verified: {len(manifest['row_counts'])} models, {rows} rows and {len(manifest['media'])} media files "
+        f"match the backup of {manifest['created_at']} (app version {manifest.get('app_version') or 'unknown'})"
+    )
     return {"rows": rows, "media": len(manifest["media"])}

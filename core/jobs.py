@@ -100,8 +100,14 @@ class JobRun:
         if not transaction.get_connection().in_atomic_block:
             raise RuntimeError("JobRun.commit() belongs inside the transaction that writes the results")
         done = self.model.objects.filter(pk=self.pk, lease=self.lease).update(
-            status=JobStatus.SUCCEEDED, progress_percent=100, finished_at=timezone.now(), lease="",
-            heartbeat_at=None, error="", **fields)
+            status=JobStatus.SUCCEEDED,
+            progress_percent=100,
+            finished_at=timezone.now(),
+            lease="",
+            heartbeat_at=None,
+            error="",
+            **fields,
+        )
         if not done:
             raise LeaseLost(f"{self.model._meta.label} {self.pk} is held by another worker")
         self.committed = True
@@ -117,8 +123,14 @@ def claim(model: type[BackgroundJob], pk: int) -> JobRun | None:
     """Take a queued job for this worker; None if it is not queued (running elsewhere, or done)."""
     lease, now = uuid.uuid4().hex, timezone.now()
     taken = model.objects.filter(pk=pk, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING, lease=lease, heartbeat_at=now, started_at=now, finished_at=None,
-        progress_percent=0, error="", attempts=F("attempts") + 1,
+        status=JobStatus.RUNNING,
+        lease=lease,
+        heartbeat_at=now,
+        started_at=now,
+        finished_at=None,
+        progress_percent=0,
+        error="",
+        attempts=F("attempts") + 1,
     )
     if not taken:
         return None
@@ -126,7 +138,10 @@ def claim(model: type[BackgroundJob], pk: int) -> JobRun | None:
 
 
 def run_job(
-    model: type[BackgroundJob], pk: int, body: Callable[[JobRun], dict | None], *,
+    model: type[BackgroundJob],
+    pk: int,
+    body: Callable[[JobRun], dict | None],
+    *,
     unexpected: Callable[[Exception], str],
 ) -> JobRun | None:
     """Claim the job, run `body` with a heartbeat, record the outcome. Returns the run, or None
@@ -184,7 +199,8 @@ class _Heartbeat:
             while not self._stopped.wait(heartbeat_seconds()):
                 try:
                     self._run.model.objects.filter(pk=self._run.pk, lease=self._run.lease).update(
-                        heartbeat_at=timezone.now())
+                        heartbeat_at=timezone.now()
+                    )
                 except OperationalError as exc:  # e.g. SQLite busy for a moment: beat next time
                     logger.warning("heartbeat of %s %s skipped: %s", self._run.model._meta.label, self._run.pk, exc)
         finally:
@@ -196,6 +212,7 @@ class _Heartbeat:
 
 
 # Stale and lost jobs --------------------------------------------------------------------------
+
 
 def requeue_stale_jobs() -> dict[str, dict[str, int]]:
     """Queue again the running jobs whose heartbeat stopped (or fail them after JOB_MAX_ATTEMPTS)
@@ -212,22 +229,29 @@ def _requeue(model: type[BackgroundJob], task_path: str) -> dict[str, int]:
     now = timezone.now()
     cutoff = now - stale_after()
     stopped_beating = Q(status=JobStatus.RUNNING) & (
-        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
-        | Q(heartbeat_at__isnull=True, started_at__isnull=True))
+        Q(heartbeat_at__lt=cutoff)
+        | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+        | Q(heartbeat_at__isnull=True, started_at__isnull=True)
+    )
     # Only jobs that were queued for a worker: a job never enqueued is run by its caller (e.g. a
     # small analysis inside the web request) and must not be taken from it.
     never_started = Q(status=JobStatus.QUEUED, enqueued_at__lt=cutoff)
     counts = {"requeued": 0, "failed": 0, "resent": 0}
     to_send = []
     for pk, attempts, status in model.objects.filter(stopped_beating | never_started).values_list(
-            "pk", "attempts", "status"):
+        "pk", "attempts", "status"
+    ):
         # Each change is conditional on the state just read: of two reapers, one wins.
         same = model.objects.filter(Q(pk=pk) & (stopped_beating | never_started))
         if status == JobStatus.RUNNING and attempts >= max_attempts():
             counts["failed"] += same.update(
-                status=JobStatus.FAILED, lease="", heartbeat_at=None, finished_at=now,
+                status=JobStatus.FAILED,
+                lease="",
+                heartbeat_at=None,
+                finished_at=now,
                 error=f"The worker stopped {attempts} times while running this job, so it was given up. "
-                      "Start it again, or tell the registry administrator if it keeps failing.")
+                "Start it again, or tell the registry administrator if it keeps failing.",
+            )
             continue
         if same.update(status=JobStatus.QUEUED, lease="", heartbeat_at=None, enqueued_at=now):
             counts["requeued" if status == JobStatus.RUNNING else "resent"] += 1

@@ -55,8 +55,7 @@ class RegistryUserAdmin(UserAdmin):
         return ", ".join(sorted(s.code for s in profile.sites.all())) or "no site"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("registry_profile").prefetch_related(
-            "registry_profile__sites")
+        return super().get_queryset(request).select_related("registry_profile").prefetch_related("registry_profile__sites")
 
 
 admin.site.unregister(User)

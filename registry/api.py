@@ -8,7 +8,6 @@ field-keyed messages. Investigators (no SEE_IDENTIFIERS role) never receive dire
 or free text: output serializers drop those fields unless the context allows them.
 """
 
-
 from django.db.models import prefetch_related_objects
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -90,8 +89,13 @@ class PatientOutputSerializer(ConfidentialFieldsMixin, serializers.ModelSerializ
     class Meta:
         model = Patient
         fields = (
-            *services.PATIENT_FIELDS, "renal_impairment", "withdrawn_on", "withdrawal_reason",
-            "follow_up", "identifiers", "version",
+            *services.PATIENT_FIELDS,
+            "renal_impairment",
+            "withdrawn_on",
+            "withdrawal_reason",
+            "follow_up",
+            "identifiers",
+            "version",
         )
         read_only_fields = fields
         confidential_fields = ("identifiers", "withdrawal_reason")
@@ -109,8 +113,12 @@ class PatientInputSerializer(RejectUnknownKeysMixin, serializers.ModelSerializer
         model = Patient
         fields = services.PATIENT_FIELDS
         # Uniqueness of study_id is checked by the service (it knows which patient is changed).
-        extra_kwargs = {"study_id": {"validators": []}, "ics_imported_source": {"error_messages": {
-            "invalid_choice": f"must be one of {', '.join(ICS_SOURCES)} (got {{input}})"}}}
+        extra_kwargs = {
+            "study_id": {"validators": []},
+            "ics_imported_source": {
+                "error_messages": {"invalid_choice": f"must be one of {', '.join(ICS_SOURCES)} (got {{input}})"}
+            },
+        }
         ref_name = "PatientInput"
 
     def __init__(self, *args, **kwargs):
@@ -146,8 +154,15 @@ class EventOutputSerializer(ConfidentialFieldsMixin, serializers.ModelSerializer
     class Meta:
         model = ClinicalEvent
         fields = (
-            "id", "study_id", *services.EVENT_FIELDS, "verification", "verified_by", "verified_at",
-            "source_document", "created_at", "version",
+            "id",
+            "study_id",
+            *services.EVENT_FIELDS,
+            "verification",
+            "verified_by",
+            "verified_at",
+            "source_document",
+            "created_at",
+            "version",
         )
         read_only_fields = fields
         # A source document reference is free text too (letters, file names): not for investigators.
@@ -188,8 +203,10 @@ class TokenObtainApi(ObtainAuthToken):
             super().perform_authentication(request)
 
     @extend_schema(
-        responses={200: inline_serializer("Token", {"token": serializers.CharField()}),
-                   429: inline_serializer("SignInLocked", {"detail": serializers.CharField()})},
+        responses={
+            200: inline_serializer("Token", {"token": serializers.CharField()}),
+            429: inline_serializer("SignInLocked", {"detail": serializers.CharField()}),
+        },
     )
     def post(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
@@ -207,6 +224,7 @@ class TokenObtainApi(ObtainAuthToken):
 
 
 # Patients -----------------------------------------------------------------------------------
+
 
 def _patient_data(view: RegistryApi, patient) -> dict:
     state = selectors.follow_up_state_of(patient, as_of=timezone.localdate())
@@ -243,9 +261,13 @@ class PatientListCreateApi(RegistryApi):
     def get(self, request):
         filters = valid_input(self.FilterSerializer, request.query_params)
         rows = selectors.patient_list(
-            user=request.user, as_of=timezone.localdate(), search=filters.get("q", ""),
-            site=filters.get("site", ""), status=filters.get("status", ""),
-            index_date_after=filters.get("index_date_after"), index_date_before=filters.get("index_date_before"),
+            user=request.user,
+            as_of=timezone.localdate(),
+            search=filters.get("q", ""),
+            site=filters.get("site", ""),
+            status=filters.get("status", ""),
+            index_date_after=filters.get("index_date_after"),
+            index_date_before=filters.get("index_date_before"),
         )
         paginator, page = self.paginate(rows)
         patients = [row.patient for row in page]
@@ -289,8 +311,9 @@ class PatientDetailApi(RegistryApi):
         patient = patient_get_for_user(user=request.user, study_id=study_id)
         data = dict(valid_input(self.InputSerializer, request.data, partial=True, context={"request": request}))
         reason, version = data.pop("reason", ""), data.pop("version", None)
-        patient = services.patient_update(user=request.user, patient=patient, data=data, reason=reason,
-                                          expected_version=version)
+        patient = services.patient_update(
+            user=request.user, patient=patient, data=data, reason=reason, expected_version=version
+        )
         return Response(_patient_data(self, patient))
 
 
@@ -339,6 +362,7 @@ class PatientHistoryApi(RegistryApi):
 
 # Follow-up contacts -------------------------------------------------------------------------
 
+
 class ContactListCreateApi(RegistryApi):
     """GET: a patient's contacts in date order (notes only for roles that see identifiers).
     POST: record a contact."""
@@ -358,8 +382,7 @@ class ContactListCreateApi(RegistryApi):
         patient = patient_get_for_user(user=request.user, study_id=study_id)
         data = valid_input(self.InputSerializer, request.data)
         contact = services.contact_record(user=request.user, patient=patient, data=data)
-        return Response(self.OutputSerializer(contact, context=self.output_context()).data,
-                        status=status.HTTP_201_CREATED)
+        return Response(self.OutputSerializer(contact, context=self.output_context()).data, status=status.HTTP_201_CREATED)
 
 
 class ContactUpdateDeleteApi(RegistryApi):
@@ -385,8 +408,9 @@ class ContactUpdateDeleteApi(RegistryApi):
         contact = self._contact(request, study_id, pk)
         data = dict(valid_input(self.InputSerializer, request.data, partial=True))
         reason, version = data.pop("reason", ""), data.pop("version", None)
-        contact = services.contact_update(user=request.user, contact=contact, data=data, reason=reason,
-                                          expected_version=version)
+        contact = services.contact_update(
+            user=request.user, contact=contact, data=data, reason=reason, expected_version=version
+        )
         return Response(self.OutputSerializer(contact, context=self.output_context()).data)
 
     @extend_schema(request=ReasonSerializer, responses={204: None})
@@ -407,6 +431,7 @@ def _delete_reason(request) -> dict:
 
 # Clinical events ----------------------------------------------------------------------------
 
+
 class EventListCreateApi(RegistryApi):
     """GET: a patient's events in date order. POST: record an event (pending verification)."""
 
@@ -425,8 +450,7 @@ class EventListCreateApi(RegistryApi):
         patient = patient_get_for_user(user=request.user, study_id=study_id)
         data = valid_input(self.InputSerializer, request.data)
         event = services.event_record(user=request.user, patient=patient, data=data)
-        return Response(self.OutputSerializer(event, context=self.output_context()).data,
-                        status=status.HTTP_201_CREATED)
+        return Response(self.OutputSerializer(event, context=self.output_context()).data, status=status.HTTP_201_CREATED)
 
 
 def _event_for_user(request, study_id: str, pk: int) -> ClinicalEvent:
@@ -453,8 +477,7 @@ class EventUpdateDeleteApi(RegistryApi):
         event = _event_for_user(request, study_id, pk)
         data = dict(valid_input(self.InputSerializer, request.data, partial=True))
         reason, version = data.pop("reason", ""), data.pop("version", None)
-        event = services.event_update(user=request.user, event=event, data=data, reason=reason,
-                                      expected_version=version)
+        event = services.event_update(user=request.user, event=event, data=data, reason=reason, expected_version=version)
         return Response(self.OutputSerializer(event, context=self.output_context()).data)
 
     @extend_schema(request=ReasonSerializer, responses={204: None})
@@ -517,6 +540,7 @@ class EventListApi(RegistryApi):
 
 # Analysis dataset ---------------------------------------------------------------------------
 
+
 def _analysis_field(column: str) -> serializers.Field:
     if column.endswith(("_days", "_status")):
         return serializers.IntegerField(allow_null=column == "follow_up_days")
@@ -548,8 +572,9 @@ class AnalysisDatasetApi(RegistryApi):
     OutputSerializer = AnalysisRowSerializer
 
     class FilterSerializer(serializers.Serializer):
-        horizon_days = serializers.IntegerField(min_value=1, max_value=follow_up.MAX_HORIZON_DAYS,
-                                                default=follow_up.HORIZON_DAYS)
+        horizon_days = serializers.IntegerField(
+            min_value=1, max_value=follow_up.MAX_HORIZON_DAYS, default=follow_up.HORIZON_DAYS
+        )
         # default=True also for a missing query parameter (DRF reads absent booleans as False).
         count_pending = serializers.BooleanField(default=True)
 

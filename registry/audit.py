@@ -38,7 +38,14 @@ def diff(old: dict, new: dict) -> dict:
 
 
 def audit_entry(
-    *, user, action: str, instance: models.Model, patient_id: int | None, changes: dict, reason: str = "", at=None,
+    *,
+    user,
+    action: str,
+    instance: models.Model,
+    patient_id: int | None,
+    changes: dict,
+    reason: str = "",
+    at=None,
 ) -> AuditEntry:
     """One audit row, not yet stored: who (None and "system" without a signed-in user), what, the
     changes {field: [old, new]} and the reason. The one place audit rows are made: audit_record
@@ -62,8 +69,14 @@ def audit_record(
     *, user, action: str, instance: models.Model, patient: Patient | None, changes: dict, reason: str = ""
 ) -> AuditEntry:
     """Store one audit row (see audit_entry)."""
-    entry = audit_entry(user=user, action=action, instance=instance, patient_id=None if patient is None else patient.pk,
-                        changes=changes, reason=reason)
+    entry = audit_entry(
+        user=user,
+        action=action,
+        instance=instance,
+        patient_id=None if patient is None else patient.pk,
+        changes=changes,
+        reason=reason,
+    )
     entry.save()
     return entry
 

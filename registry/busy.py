@@ -73,8 +73,11 @@ def api_exception_handler(exc, context) -> Response | None:
     if response is None and is_busy(exc):
         _log(context["request"], exc)
         set_rollback()
-        response = Response({"detail": BUSY_MESSAGE}, status=status.HTTP_503_SERVICE_UNAVAILABLE,
-                            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        response = Response(
+            {"detail": BUSY_MESSAGE},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     return response
 
 

@@ -48,8 +48,13 @@ INDEX_TREATMENTS = ("PCI", "CABG", "conservative")
 VESSELS = ("LAD", "LCX", "RCA", "LM")
 EVENT_TYPES = ("death", "stroke", "mi", "revascularization")
 ICS_SOURCES = ("registry import", "study core lab", "earlier scoring software", "synthetic", "other source")
-ICS_SOURCE_LABELS = ("Registry import", "Study core lab", "Earlier scoring software", "Synthetic data (demo and tests)",
-                     "Other source")
+ICS_SOURCE_LABELS = (
+    "Registry import",
+    "Study core lab",
+    "Earlier scoring software",
+    "Synthetic data (demo and tests)",
+    "Other source",
+)
 
 PATIENT_COLUMNS = (
     Column("study_id", "text", required=True, max_length=40),
@@ -138,18 +143,28 @@ def parse_cell(column: Column, text: str):
     if column.kind == "number":
         return parse_number(text)
     if column.kind == "flag":
-        if text not in ("0", "1"):
-            raise CellError(f"must be 0 or 1 (got {text})")
-        return text == "1"
+        return _parse_flag(text)
     if column.kind == "choice" and text not in column.choices:
-        named = {name.casefold(): code for code, label in zip(column.choices, column.labels, strict=True)
-                 for name in (code, label)} if column.labels else {}
-        if text.casefold() not in named:
-            raise CellError(f"must be one of {', '.join(column.choices)} (got {text})")
-        return named[text.casefold()]
+        return _parse_choice_name(column, text)
     if column.max_length is not None and len(text) > column.max_length:
         raise CellError(f"must be at most {column.max_length} characters (got {len(text)})")
     return text
+
+
+def _parse_flag(text: str) -> bool:
+    if text not in ("0", "1"):
+        raise CellError(f"must be 0 or 1 (got {text})")
+    return text == "1"
+
+
+def _parse_choice_name(column: Column, text: str) -> str:
+    """The code of a choice given by another case of its code or by its label."""
+    named = {}
+    for code, label in zip(column.choices, column.labels or (), strict=bool(column.labels)):
+        named[code.casefold()] = named[label.casefold()] = code
+    if text.casefold() not in named:
+        raise CellError(f"must be one of {', '.join(column.choices)} (got {text})")
+    return named[text.casefold()]
 
 
 def parse_date(text: str) -> date:
@@ -168,9 +183,7 @@ def parse_number(text: str) -> float:
     return value
 
 
-def read_table(
-    file_obj, *, file: str, columns: tuple[Column, ...], optional_columns: tuple[Column, ...] = ()
-) -> Table:
+def read_table(file_obj, *, file: str, columns: tuple[Column, ...], optional_columns: tuple[Column, ...] = ()) -> Table:
     """Read and type one CSV file: header checks, cell counts and per-cell parsing.
 
     Rows whose cells are all empty (spreadsheets leave them at the end) are skipped; they still

@@ -35,7 +35,9 @@ def write_patients_csv(out: TextIO, *, patients: QuerySet) -> int:
     for p in sorted(patients.select_related("site"), key=lambda p: p.study_id):
         row = {c.name: getattr(p, c.name) for c in PATIENT_COLUMNS if c.name not in ("ics", "last_contact_date")}
         row |= {
-            "ics": p.ics_imported, "ics_source": p.ics_imported_source, "site": p.site.code,
+            "ics": p.ics_imported,
+            "ics_source": p.ics_imported_source,
+            "site": p.site.code,
             "last_contact_date": follow_up.last_contact_date(contacts[p.pk], events[p.pk]),
         }
         rows.append(row)
@@ -50,8 +52,14 @@ def write_events_csv(out: TextIO, *, patients: QuerySet) -> int:
         .values_list("pk", "patient__study_id", "event_type", "event_date", "target_vessel", "verification")
     )
     rows = [
-        {"study_id": study_id, "event_type": kind, "event_date": day, "target_vessel": tv,
-         "verified": verification == Verification.VERIFIED, "_order": (study_id, day, kind, pk)}
+        {
+            "study_id": study_id,
+            "event_type": kind,
+            "event_date": day,
+            "target_vessel": tv,
+            "verified": verification == Verification.VERIFIED,
+            "_order": (study_id, day, kind, pk),
+        }
         for pk, study_id, kind, day, tv, verification in events
     ]
     rows.sort(key=lambda r: r["_order"])
@@ -59,7 +67,11 @@ def write_events_csv(out: TextIO, *, patients: QuerySet) -> int:
 
 
 def write_analysis_csv(
-    out: TextIO, *, user, horizon_days: int = follow_up.HORIZON_DAYS, count_pending: bool = True,
+    out: TextIO,
+    *,
+    user,
+    horizon_days: int = follow_up.HORIZON_DAYS,
+    count_pending: bool = True,
     patients: QuerySet | None = None,
 ) -> int:
     """analysis_dataset.csv: the patients `user` may see (or `patients`, for the command line).

@@ -80,8 +80,15 @@ def last_contact_date(contacts: Iterable[Contact], events: Iterable[Event]) -> d
 
 
 def follow_up_state(
-    *, index_date: date, contacts: Iterable[Contact], events: Iterable[Event], as_of: date,
-    withdrawn: bool = False, horizon_days: int = HORIZON_DAYS, overdue_days: int = 365, lost_days: int = 730,
+    *,
+    index_date: date,
+    contacts: Iterable[Contact],
+    events: Iterable[Event],
+    as_of: date,
+    withdrawn: bool = False,
+    horizon_days: int = HORIZON_DAYS,
+    overdue_days: int = 365,
+    lost_days: int = 730,
 ) -> FollowUpState:
     """Where a patient's follow-up stands on `as_of`.
 
@@ -100,14 +107,29 @@ def follow_up_state(
         vital = "alive"
     else:
         vital = "unknown"
-    status = status_of(index_date=index_date, last_contact=last, vital_status=vital, withdrawn=withdrawn, as_of=as_of,
-                       horizon_days=horizon_days, overdue_days=overdue_days, lost_days=lost_days)
+    status = status_of(
+        index_date=index_date,
+        last_contact=last,
+        vital_status=vital,
+        withdrawn=withdrawn,
+        as_of=as_of,
+        horizon_days=horizon_days,
+        overdue_days=overdue_days,
+        lost_days=lost_days,
+    )
     return FollowUpState(last, days, died, vital, status)
 
 
 def status_of(
-    *, index_date: date, last_contact: date | None, vital_status: str, withdrawn: bool, as_of: date,
-    horizon_days: int = HORIZON_DAYS, overdue_days: int = 365, lost_days: int = 730,
+    *,
+    index_date: date,
+    last_contact: date | None,
+    vital_status: str,
+    withdrawn: bool,
+    as_of: date,
+    horizon_days: int = HORIZON_DAYS,
+    overdue_days: int = 365,
+    lost_days: int = 730,
 ) -> str:
     """The follow-up status from the summary facts (see follow_up_state). `registry.selectors`
     applies the same rules in SQL to filter and page by status; a test keeps the two equal."""
@@ -126,8 +148,12 @@ def status_of(
 
 
 def endpoint_outcomes(
-    *, index_date: date, last_contact: date | None, events: Iterable[Event],
-    horizon_days: int = HORIZON_DAYS, count_pending: bool = True,
+    *,
+    index_date: date,
+    last_contact: date | None,
+    events: Iterable[Event],
+    horizon_days: int = HORIZON_DAYS,
+    count_pending: bool = True,
 ) -> dict[str, Outcome]:
     """Time (days from index) and status for every endpoint in ENDPOINTS.
 

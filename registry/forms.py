@@ -66,9 +66,13 @@ def add_service_errors(form: forms.Form, error: ValidationError) -> None:
 def version_field(*, required: bool = True) -> forms.IntegerField:
     """The hidden row version an edit form was opened with; a save from an older version is refused."""
     return forms.IntegerField(
-        widget=forms.HiddenInput, required=required, min_value=1, max_value=2**31 - 1,
-        error_messages={"required": "This form was opened without the record's version: reload the page "
-                                    "and make your change again."},
+        widget=forms.HiddenInput,
+        required=required,
+        min_value=1,
+        max_value=2**31 - 1,
+        error_messages={
+            "required": "This form was opened without the record's version: reload the page and make your change again."
+        },
     )
 
 
@@ -214,8 +218,7 @@ class EventVerifyForm(_Form):
         widget=forms.Select(attrs={"autofocus": True}),
     )
     source_document = forms.CharField(label="Source document reference", required=False, max_length=200)
-    reason = forms.CharField(label="Reason (required to reject)", required=False,
-                             widget=forms.Textarea(attrs={"rows": 2}))
+    reason = forms.CharField(label="Reason (required to reject)", required=False, widget=forms.Textarea(attrs={"rows": 2}))
     # The one-click forms of the timeline and worklist post the version they showed.
     version = version_field(required=False)
 
@@ -224,7 +227,8 @@ class PatientFilterForm(forms.Form):
     q = forms.CharField(label="Search", required=False, widget=forms.SearchInput(attrs={"autofocus": True}))
     site = forms.ChoiceField(label="Site", required=False)
     status = forms.ChoiceField(
-        label="Follow-up status", required=False,
+        label="Follow-up status",
+        required=False,
         choices=[("", "All"), *((s, s.capitalize()) for s in FOLLOW_UP_STATUSES)],
     )
 
@@ -254,13 +258,18 @@ class ImportForm(forms.Form):
 
 class AnalysisExportForm(forms.Form):
     horizon_days = forms.IntegerField(
-        label="Horizon (days)", required=False, min_value=1, max_value=follow_up.MAX_HORIZON_DAYS,
+        label="Horizon (days)",
+        required=False,
+        min_value=1,
+        max_value=follow_up.MAX_HORIZON_DAYS,
         help_text=f"Default {settings.FOLLOW_UP_HORIZON_DAYS} days (6 years).",
     )
     count_pending = forms.TypedChoiceField(
-        label="Count events pending verification", required=False,
+        label="Count events pending verification",
+        required=False,
         choices=[("yes", "Yes"), ("no", "No (verified events only)")],
-        coerce=lambda v: v == "yes", empty_value=True,
+        coerce=lambda v: v == "yes",
+        empty_value=True,
     )
 
     def clean_horizon_days(self) -> int:

@@ -85,7 +85,13 @@ PATIENT_FIELD_OF_COLUMN = {
 } | {"ics": "ics_imported"}
 CONTACT_AUDIT_FIELDS = ["contact_date", "method", "vital_status"]
 EVENT_AUDIT_FIELDS = [
-    "event_type", "event_date", "target_vessel", "source", "verification", "verified_by", "verified_at",
+    "event_type",
+    "event_date",
+    "target_vessel",
+    "source",
+    "verification",
+    "verified_by",
+    "verified_at",
     "source_document",
 ]
 _FILE_ORDER = {PATIENTS_FILE: 0, EVENTS_FILE: 1}
@@ -110,8 +116,14 @@ class ImportReport:
 
 
 def registry_import(
-    *, user, patients_csv: TextIO, events_csv: TextIO | None = None, progress: Callable[[int], None] | None = None,
-    dry_run: bool = False, site_code: str | None = None, before_write: Callable[[], None] | None = None,
+    *,
+    user,
+    patients_csv: TextIO,
+    events_csv: TextIO | None = None,
+    progress: Callable[[int], None] | None = None,
+    dry_run: bool = False,
+    site_code: str | None = None,
+    before_write: Callable[[], None] | None = None,
     after_write: Callable[[dict], None] | None = None,
 ) -> ImportReport:
     """Validate both files against the rules and the registry, then write everything or nothing.
@@ -129,12 +141,13 @@ def registry_import(
     """
     report = progress or (lambda percent: None)
     patients = csv_io.read_table(
-        patients_csv, file=PATIENTS_FILE, columns=csv_io.PATIENT_COLUMNS,
+        patients_csv,
+        file=PATIENTS_FILE,
+        columns=csv_io.PATIENT_COLUMNS,
         optional_columns=csv_io.PATIENT_OPTIONAL_COLUMNS,
     )
     events = (
-        csv_io.read_table(events_csv, file=EVENTS_FILE, columns=csv_io.EVENT_COLUMNS)
-        if events_csv is not None else None
+        csv_io.read_table(events_csv, file=EVENTS_FILE, columns=csv_io.EVENT_COLUMNS) if events_csv is not None else None
     )
     report(10)
     run = _Import(user=user, site_code=site_code, today=timezone.localdate(), progress=report)
@@ -152,6 +165,7 @@ def _problem_order(p: ImportProblem):
 
 
 # Checking ------------------------------------------------------------------------------------
+
 
 @dataclass
 class _FileEvent:
@@ -187,8 +201,10 @@ class _Import:
         self.user = acting_user(user)
         # The codes of the sites the user may import into; None: every site (and new ones).
         self.allowed_site_codes = (
-            None if self.user is None or user_site_ids(self.user) is None
-            else sorted(sites_for_user(self.user).values_list("code", flat=True)))
+            None
+            if self.user is None or user_site_ids(self.user) is None
+            else sorted(sites_for_user(self.user).values_list("code", flat=True))
+        )
         self.site_code = site_code or self._default_site_code()
         self.today = today
         self.progress = progress
@@ -263,8 +279,12 @@ class _Import:
             if not study_id:
                 continue  # reported as required
             if study_id in seen:
-                self._problem(PATIENTS_FILE, row, "study_id",
-                              f"{study_id} appears more than once in the file (first in row {seen[study_id][0]})")
+                self._problem(
+                    PATIENTS_FILE,
+                    row,
+                    "study_id",
+                    f"{study_id} appears more than once in the file (first in row {seen[study_id][0]})",
+                )
                 continue
             seen[study_id] = (row, values)
         return seen
@@ -277,8 +297,13 @@ class _Import:
                 continue  # reported while parsing
             event = _FileEvent(row, v["study_id"], v["event_type"], v["event_date"], v["target_vessel"], v["verified"])
             if event.key in seen:
-                self._problem(EVENTS_FILE, row, None, f"the same event ({event.study_id} {event.event_type} on "
-                              f"{event.event_date.isoformat()}) is already in row {seen[event.key]}")
+                self._problem(
+                    EVENTS_FILE,
+                    row,
+                    None,
+                    f"the same event ({event.study_id} {event.event_type} on "
+                    f"{event.event_date.isoformat()}) is already in row {seen[event.key]}",
+                )
                 continue
             seen[event.key] = row
             events.append(event)
@@ -288,8 +313,9 @@ class _Import:
         kept = []
         for event in self.file_events:
             if event.study_id not in self.file_patients and event.study_id not in self.db_patients:
-                self._problem(EVENTS_FILE, event.row, "study_id",
-                              f"{event.study_id} is neither in {PATIENTS_FILE} nor in the registry")
+                self._problem(
+                    EVENTS_FILE, event.row, "study_id", f"{event.study_id} is neither in {PATIENTS_FILE} nor in the registry"
+                )
             elif self._other_site(event.study_id):
                 kept.append(event)  # reported as another site's, whatever the registry holds for it
             elif self._db_event(event) is None and self._rejected_db_event(event):
@@ -302,8 +328,10 @@ class _Import:
         """The registry's non-rejected event with the same key, if any (the first one)."""
         patient = self.db_patients.get(event.study_id)
         for db_event in self.db_events[patient.pk] if patient else []:
-            if (db_event.event_type, db_event.event_date) == (event.event_type, event.event_date) \
-                    and db_event.verification != Verification.REJECTED:
+            if (db_event.event_type, db_event.event_date) == (
+                event.event_type,
+                event.event_date,
+            ) and db_event.verification != Verification.REJECTED:
                 return db_event
         return None
 
@@ -321,47 +349,69 @@ class _Import:
         index_date = values["index_date"] if values else existing.index_date
         file_keys = {e.key for e in file_events}
         kept_events = [
-            e for e in (self.db_events[existing.pk] if existing else [])
+            e
+            for e in (self.db_events[existing.pk] if existing else [])
             if e.verification != Verification.REJECTED and (study_id, e.event_type, e.event_date) not in file_keys
         ]
         kept_contacts = [
-            c for c in (self.db_contacts[existing.pk] if existing else [])
+            c
+            for c in (self.db_contacts[existing.pk] if existing else [])
             if not (values and c.method == ContactMethod.REGISTRY_IMPORT)  # replaced by the file's last contact
         ]
-        deaths = sorted([e.event_date for e in kept_events if e.event_type == "death"]
-                        + [e.event_date for e in file_events if e.event_type == "death"])
+        deaths = sorted(
+            [e.event_date for e in kept_events if e.event_type == "death"]
+            + [e.event_date for e in file_events if e.event_type == "death"]
+        )
         if values:
             kept_dates = [e.event_date for e in kept_events] + [c.contact_date for c in kept_contacts]
-            self._check_patient_row(row, values, existing, death_date=deaths[0] if deaths else None,
-                                    kept_dates=kept_dates)
+            self._check_patient_row(row, values, existing, death_date=deaths[0] if deaths else None, kept_dates=kept_dates)
         self._check_site(values, row, existing)
-        self._check_events(file_events, index_date=index_date, deaths=deaths, kept_events=kept_events,
-                           kept_contacts=kept_contacts)
+        self._check_events(
+            file_events, index_date=index_date, deaths=deaths, kept_events=kept_events, kept_contacts=kept_contacts
+        )
         self._plan_patient(study_id, values, existing)
         self._plan_events(file_events)
 
-    def _check_patient_row(self, row: int, values: dict, existing: Patient | None, *, death_date: date | None,
-                           kept_dates: list[date]) -> None:
+    def _check_patient_row(
+        self, row: int, values: dict, existing: Patient | None, *, death_date: date | None, kept_dates: list[date]
+    ) -> None:
         index_date = values["index_date"]
-        for p in rules.patient_problems(age_at_index=values["age_at_index"], egfr=values["egfr"],
-                                        index_date=index_date, today=self.today, ics=values["ics"]):
+        for p in rules.patient_problems(
+            age_at_index=values["age_at_index"],
+            egfr=values["egfr"],
+            index_date=index_date,
+            today=self.today,
+            ics=values["ics"],
+        ):
             if p.field != "index_date" or index_date is not None:  # a missing index date is reported already
                 self._problem(PATIENTS_FILE, row, p.field, p.message)
         if index_date is None:
             return
         if values["last_contact_date"] is not None:
-            for p in rules.follow_up_date_problems(field="last_contact_date", value=values["last_contact_date"],
-                                                   index_date=index_date, today=self.today, death_date=death_date):
+            for p in rules.follow_up_date_problems(
+                field="last_contact_date",
+                value=values["last_contact_date"],
+                index_date=index_date,
+                today=self.today,
+                death_date=death_date,
+            ):
                 self._problem(PATIENTS_FILE, row, p.field, p.message)
         if existing is not None and kept_dates and min(kept_dates) < index_date:
-            self._problem(PATIENTS_FILE, row, "index_date", f"{index_date.isoformat()} is after the patient's "
-                          f"follow-up record on {min(kept_dates).isoformat()}")
+            self._problem(
+                PATIENTS_FILE,
+                row,
+                "index_date",
+                f"{index_date.isoformat()} is after the patient's follow-up record on {min(kept_dates).isoformat()}",
+            )
 
     def _other_site(self, study_id: str) -> bool:
         """The registry holds this study_id at a site that the (site-restricted) user may not see."""
         existing = self.db_patients.get(study_id)
-        return (self.allowed_site_codes is not None and existing is not None
-                and existing.site.code not in self.allowed_site_codes)
+        return (
+            self.allowed_site_codes is not None
+            and existing is not None
+            and existing.site.code not in self.allowed_site_codes
+        )
 
     def _report_other_site(self, study_id: str, file_events: list[_FileEvent]) -> None:
         """Each row of another site's patient gets one problem saying so, and nothing else: no site
@@ -383,12 +433,26 @@ class _Import:
             if self.allowed_site_codes is not None and site not in self.allowed_site_codes:
                 self._problem(PATIENTS_FILE, row, "site", self._your_sites())
         elif existing is None:
-            self._problem(PATIENTS_FILE, row, "site", (
-                f"is required for a new patient: {self._your_sites()}; name one of them in this column"
-                if self.allowed_site_codes else self._your_sites()))
+            self._problem(
+                PATIENTS_FILE,
+                row,
+                "site",
+                (
+                    f"is required for a new patient: {self._your_sites()}; name one of them in this column"
+                    if self.allowed_site_codes
+                    else self._your_sites()
+                ),
+            )
 
-    def _check_events(self, file_events: list[_FileEvent], *, index_date: date | None, deaths: list[date],
-                      kept_events: list[ClinicalEvent], kept_contacts: list[FollowUpContact]) -> None:
+    def _check_events(
+        self,
+        file_events: list[_FileEvent],
+        *,
+        index_date: date | None,
+        deaths: list[date],
+        kept_events: list[ClinicalEvent],
+        kept_contacts: list[FollowUpContact],
+    ) -> None:
         kept_dates = [e.event_date for e in kept_events] + [c.contact_date for c in kept_contacts]
         kept_deaths = [e.event_date for e in kept_events if e.event_type == "death"]
         file_deaths: list[date] = []
@@ -397,9 +461,12 @@ class _Import:
             # "One death at most" is reported on the later row; "nothing after death" on the event that
             # follows it, or on a new death preceding what the registry already holds.
             problems = rules.event_problems(
-                event_type=event.event_type, event_date=event.event_date, target_vessel=event.target_vessel,
+                event_type=event.event_type,
+                event_date=event.event_date,
+                target_vessel=event.target_vessel,
                 # Unknown index date (reported on the patient row): skip the before-index check.
-                index_date=index_date or date.min, today=self.today,
+                index_date=index_date or date.min,
+                today=self.today,
                 death_date=None if is_death else (deaths[0] if deaths else None),
                 other_death_date=(kept_deaths + file_deaths or [None])[0] if is_death else None,
                 latest_other_date=max(kept_dates, default=None) if is_death else None,
@@ -452,7 +519,8 @@ class _Import:
             if existing is None:
                 self.plan.new_events.append(event)
             elif (existing.target_vessel, existing.verification == Verification.VERIFIED) != (
-                event.target_vessel, event.verified
+                event.target_vessel,
+                event.verified,
             ):
                 self.plan.event_updates.append((existing, event))
             else:
@@ -462,11 +530,14 @@ class _Import:
     def summary(self) -> dict:
         plan = self.plan
         return {
-            "patients_created": len(plan.new_patients), "patients_updated": len(plan.patient_updates),
+            "patients_created": len(plan.new_patients),
+            "patients_updated": len(plan.patient_updates),
             "patients_unchanged": plan.patients_unchanged,
-            "events_created": len(plan.new_events), "events_updated": len(plan.event_updates),
+            "events_created": len(plan.new_events),
+            "events_updated": len(plan.event_updates),
             "events_unchanged": plan.events_unchanged,
-            "contacts_created": len(plan.new_contacts), "contacts_updated": len(plan.contact_updates),
+            "contacts_created": len(plan.new_contacts),
+            "contacts_updated": len(plan.contact_updates),
             "contacts_removed": len(plan.contact_removals),
         }
 
@@ -494,8 +565,9 @@ class _Import:
             if after is not None:
                 after(self.summary)
         self.write_transaction_seconds = time.monotonic() - began
-        logger.info("registry import: %d rows stored; the write transaction took %.2f s",
-                    stored, self.write_transaction_seconds)
+        logger.info(
+            "registry import: %d rows stored; the write transaction took %.2f s", stored, self.write_transaction_seconds
+        )
 
     def _check_unchanged_since_read(self) -> None:
         """The rows this import changes were read before its write transaction: lock them and
@@ -513,9 +585,13 @@ class _Import:
             for pk, row in read.items():
                 if now.get(pk) != row.version:
                     study_id = row.study_id if isinstance(row, Patient) else row.patient.study_id
-                    self._problem(PATIENTS_FILE if model is not ClinicalEvent else EVENTS_FILE, None, None,
-                                  f"{study_id} was changed by someone else while this import was being checked. "
-                                  "Nothing was imported: run the import again.")
+                    self._problem(
+                        PATIENTS_FILE if model is not ClinicalEvent else EVENTS_FILE,
+                        None,
+                        None,
+                        f"{study_id} was changed by someone else while this import was being checked. "
+                        "Nothing was imported: run the import again.",
+                    )
         if self.problems:
             raise ImportFailed(sorted(self.problems, key=_problem_order))
 
@@ -523,8 +599,13 @@ class _Import:
         """A site this import creates must not have been created by someone else meanwhile."""
         taken = Site.objects.filter(code__in=[s.code for s in self.new_sites]).values_list("code", flat=True)
         for code in sorted(taken):
-            self._problem(PATIENTS_FILE, None, "site", f"site {code} was created by someone else while this import "
-                          "was being checked. Nothing was imported: run the import again.")
+            self._problem(
+                PATIENTS_FILE,
+                None,
+                "site",
+                f"site {code} was created by someone else while this import "
+                "was being checked. Nothing was imported: run the import again.",
+            )
         if self.problems:
             raise ImportFailed(sorted(self.problems, key=_problem_order))
 
@@ -534,11 +615,18 @@ class _Import:
         self.now = timezone.now()
         self.audit: list[AuditEntry] = []
         codes = {p["site_code"] for p in plan.new_patients} | {
-            c["site_code"] for _, c in plan.patient_updates if "site_code" in c}
+            c["site_code"] for _, c in plan.patient_updates if "site_code" in c
+        }
         sites = {s.code: s for s in Site.objects.filter(code__in=codes)}
         new_codes = sorted(codes - set(sites))
-        ids = _reserve_ids({Site: len(new_codes), Patient: len(plan.new_patients),
-                            FollowUpContact: len(plan.new_contacts), ClinicalEvent: len(plan.new_events)})
+        ids = _reserve_ids(
+            {
+                Site: len(new_codes),
+                Patient: len(plan.new_patients),
+                FollowUpContact: len(plan.new_contacts),
+                ClinicalEvent: len(plan.new_events),
+            }
+        )
         self.new_sites = [Site(pk=pk, code=code, name=code) for pk, code in zip(ids[Site], new_codes, strict=True)]
         sites |= {s.code: s for s in self.new_sites}
         statements = [_insert(Site, self.new_sites)]
@@ -576,8 +664,14 @@ class _Import:
 
     def _prepare_contacts(self, patient_ids: dict[str, int], ids: list[int]) -> list["_Statement"]:
         created = [
-            FollowUpContact(pk=pk, patient_id=patient_ids[study_id], contact_date=day,
-                            method=ContactMethod.REGISTRY_IMPORT, vital_status=VitalStatus.UNKNOWN, created_by=self.user)
+            FollowUpContact(
+                pk=pk,
+                patient_id=patient_ids[study_id],
+                contact_date=day,
+                method=ContactMethod.REGISTRY_IMPORT,
+                vital_status=VitalStatus.UNKNOWN,
+                created_by=self.user,
+            )
             for pk, (study_id, day) in zip(ids, self.plan.new_contacts, strict=True)
         ]
         for contact in created:
@@ -592,8 +686,13 @@ class _Import:
             self._audit(contact, contact.patient_id, changes, PATIENTS_FILE)
             updated.append(contact)
         for contact in self.plan.contact_removals:
-            self._audit(contact, contact.patient_id, diff(snapshot(contact, CONTACT_AUDIT_FIELDS), {}), PATIENTS_FILE,
-                        action=AuditEntry.Action.DELETE)
+            self._audit(
+                contact,
+                contact.patient_id,
+                diff(snapshot(contact, CONTACT_AUDIT_FIELDS), {}),
+                PATIENTS_FILE,
+                action=AuditEntry.Action.DELETE,
+            )
         return [
             _delete(FollowUpContact, self.plan.contact_removals),
             _insert(FollowUpContact, created),
@@ -604,8 +703,12 @@ class _Import:
         created = []
         for pk, event in zip(ids, self.plan.new_events, strict=True):
             row = ClinicalEvent(
-                pk=pk, patient_id=patient_ids[event.study_id], event_type=event.event_type,
-                event_date=event.event_date, target_vessel=event.target_vessel, source=EventSource.REGISTRY_IMPORT,
+                pk=pk,
+                patient_id=patient_ids[event.study_id],
+                event_type=event.event_type,
+                event_date=event.event_date,
+                target_vessel=event.target_vessel,
+                source=EventSource.REGISTRY_IMPORT,
                 created_by=self.user,
             )
             self._set_verification(row, event.verified)
@@ -624,8 +727,11 @@ class _Import:
             updated.append(row)
         return [
             _insert(ClinicalEvent, created),
-            _update(ClinicalEvent, updated,
-                    ["target_vessel", "verification", "verified_by", "verified_at", "source_document", "version"]),
+            _update(
+                ClinicalEvent,
+                updated,
+                ["target_vessel", "verification", "verified_by", "verified_at", "source_document", "version"],
+            ),
         ]
 
     def _set_verification(self, row: ClinicalEvent, verified: bool) -> None:
@@ -635,14 +741,22 @@ class _Import:
         else:
             row.verification, row.verified_by, row.verified_at = Verification.PENDING, None, None
 
-    def _audit(
-        self, instance, patient_id: int, changes: dict, file: str, action: str = AuditEntry.Action.IMPORT
-    ) -> None:
-        self.audit.append(audit_entry(user=self.user, action=action, instance=instance, patient_id=patient_id,
-                                      changes=changes, reason=f"registry import {file}", at=self.now))
+    def _audit(self, instance, patient_id: int, changes: dict, file: str, action: str = AuditEntry.Action.IMPORT) -> None:
+        self.audit.append(
+            audit_entry(
+                user=self.user,
+                action=action,
+                instance=instance,
+                patient_id=patient_id,
+                changes=changes,
+                reason=f"registry import {file}",
+                at=self.now,
+            )
+        )
 
 
 # Prepared statements: rows as database values, stored with executemany -----------------------
+
 
 @dataclass
 class _Statement:
@@ -654,28 +768,34 @@ def _insert(model, objects: list) -> _Statement:
     """INSERT the objects as they are (the primary key too, when they have one), like bulk_create."""
     fields = [f for f in model._meta.concrete_fields if not f.primary_key or (objects and objects[0].pk is not None)]
     qn = connection.ops.quote_name
-    sql = (f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "  # noqa: S608 - quoted names from the models, values as parameters
-           f"VALUES ({', '.join(['%s'] * len(fields))})")
-    return _Statement(sql, [
-        tuple(f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields) for obj in objects
-    ])
+    sql = (
+        f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "  # noqa: S608 - quoted names from the models, values as parameters
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    return _Statement(
+        sql, [tuple(f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields) for obj in objects]
+    )
 
 
 def _update(model, objects: list, field_names: list[str]) -> _Statement:
     """UPDATE `field_names` of each object to its current values, by primary key."""
     fields, pk = [model._meta.get_field(name) for name in field_names], model._meta.pk
     qn = connection.ops.quote_name
-    sql = (f"UPDATE {qn(model._meta.db_table)} SET {', '.join(f'{qn(f.column)} = %s' for f in fields)} "  # noqa: S608 - quoted names from the models, values as parameters
-           f"WHERE {qn(pk.column)} = %s")
-    return _Statement(sql, [
-        (*(f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields), obj.pk) for obj in objects
-    ])
+    sql = (
+        f"UPDATE {qn(model._meta.db_table)} SET {', '.join(f'{qn(f.column)} = %s' for f in fields)} "  # noqa: S608 - quoted names from the models, values as parameters
+        f"WHERE {qn(pk.column)} = %s"
+    )
+    return _Statement(
+        sql, [(*(f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields), obj.pk) for obj in objects]
+    )
 
 
 def _delete(model, objects: list) -> _Statement:
     qn = connection.ops.quote_name
-    return _Statement(f"DELETE FROM {qn(model._meta.db_table)} WHERE {qn(model._meta.pk.column)} = %s",  # noqa: S608 - quoted names from the models, values as parameters
-                      [(obj.pk,) for obj in objects])
+    return _Statement(
+        f"DELETE FROM {qn(model._meta.db_table)} WHERE {qn(model._meta.pk.column)} = %s",  # noqa: S608 - quoted names from the models, values as parameters
+        [(obj.pk,) for obj in objects],
+    )
 
 
 def _execute(statements: list[_Statement]) -> int:
@@ -699,8 +819,7 @@ def _reserve_ids(counts: dict[type, int]) -> dict[type, list[int]]:
 
 def _reserve(cursor, table: str, column: str, count: int) -> list[int]:
     if connection.vendor == "postgresql":
-        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                       [table, column, count])
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)", [table, column, count])
         return [pk for (pk,) in cursor.fetchall()]
     if connection.vendor != "sqlite":
         raise NotImplementedError(f"registry import: reserving primary keys on {connection.vendor}")
@@ -724,10 +843,11 @@ def _reserve(cursor, table: str, column: str, count: int) -> list[int]:
 
 def _chunks(items: list, size: int = BATCH_SIZE) -> Iterable[list]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 # Background job for the web -------------------------------------------------------------------
+
 
 def import_job_start(*, user, patients_file, events_file=None) -> ImportJob:
     """Store the uploaded files on a new ImportJob and run the import in the background."""
@@ -754,16 +874,25 @@ def import_job_run(*, job_id: int) -> None:
         job = ImportJob.objects.select_related("created_by").get(pk=run.pk)
         try:
             registry_import(
-                user=job.created_by, patients_csv=_stored_text(job.patients_file),
+                user=job.created_by,
+                patients_csv=_stored_text(job.patients_file),
                 events_csv=_stored_text(job.events_file) if job.events_file else None,
-                progress=run.progress, before_write=run.hold, after_write=lambda summary: run.commit(summary=summary),
+                progress=run.progress,
+                before_write=run.hold,
+                after_write=lambda summary: run.commit(summary=summary),
             )
         except ImportFailed as exc:
             raise jobs.JobFailed("", problems=[p.as_dict() for p in exc.problems]) from exc
 
-    jobs.run_job(ImportJob, job_id, body, unexpected=lambda exc: (
-        f"The import stopped because of an unexpected error ({type(exc).__name__}: {exc}). "
-        "Nothing was imported. Please tell the registry administrator."))
+    jobs.run_job(
+        ImportJob,
+        job_id,
+        body,
+        unexpected=lambda exc: (
+            f"The import stopped because of an unexpected error ({type(exc).__name__}: {exc}). "
+            "Nothing was imported. Please tell the registry administrator."
+        ),
+    )
 
 
 def _stored_text(stored_file) -> TextIO:

@@ -101,7 +101,6 @@ class Verification(models.TextChoices):
 TARGET_VESSEL_EVENT_TYPES = (EventType.MI, EventType.REVASCULARIZATION)
 
 
-
 class Site(models.Model):
     code = models.CharField(max_length=20, unique=True)
     name = models.CharField(max_length=200)
@@ -133,9 +132,7 @@ class Patient(models.Model):
     presentation = models.CharField(max_length=10, choices=Presentation.choices, blank=True)
     index_treatment = models.CharField(max_length=12, choices=IndexTreatment.choices, blank=True)
     study_vessel = models.CharField(max_length=3, choices=Vessel.choices, blank=True)
-    vessel_revascularized = models.BooleanField(
-        "study vessel revascularized at index", null=True, blank=True
-    )
+    vessel_revascularized = models.BooleanField("study vessel revascularized at index", null=True, blank=True)
 
     hypertension = _yes_no_unknown("hypertension")
     hypercholesterolemia = _yes_no_unknown("hypercholesterolemia")
@@ -173,8 +170,9 @@ class Patient(models.Model):
     fu_last_contact = models.DateField("date of last contact", null=True, blank=True, editable=False)
     fu_days = models.IntegerField("follow-up days", null=True, blank=True, editable=False)
     fu_death_date = models.DateField("date of death", null=True, blank=True, editable=False)
-    fu_vital_status = models.CharField("vital status", max_length=8, choices=VitalStatus.choices,
-                                       default=VitalStatus.UNKNOWN, editable=False)
+    fu_vital_status = models.CharField(
+        "vital status", max_length=8, choices=VitalStatus.choices, default=VitalStatus.UNKNOWN, editable=False
+    )
 
     version = _version_field()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -341,10 +339,12 @@ class UserProfile(models.Model):
     else the listed sites, none when the list is empty. A user without a profile sees no patient."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="registry_profile")
-    sites = models.ManyToManyField(Site, blank=True, related_name="+",
-                                   help_text="The sites whose patients this user may see and work on.")
-    all_sites = models.BooleanField("all sites", default=False,
-                                    help_text="Sees every site's patients, whatever sites are listed.")
+    sites = models.ManyToManyField(
+        Site, blank=True, related_name="+", help_text="The sites whose patients this user may see and work on."
+    )
+    all_sites = models.BooleanField(
+        "all sites", default=False, help_text="Sees every site's patients, whatever sites are listed."
+    )
 
     def __str__(self) -> str:
         return f"{self.user} @ {'all sites' if self.all_sites else ', '.join(s.code for s in self.sites.all()) or 'no site'}"

@@ -59,16 +59,26 @@ def identifier_problems(field: str, value: str | None) -> list[Problem]:
         found = f"it starts with {_shown(value[0])}"
     else:
         found = f"it contains {_shown(next(c for c in value if not _IDENTIFIER_REST.fullmatch(c)))}"
-    return [Problem(field, f"{IDENTIFIER_NAMES[field]} may contain only letters A-Z, digits 0-9, hyphens (-), "
-                           f"underscores (_) and full stops (.), and must start with a letter or digit ({found})")]
+    return [
+        Problem(
+            field,
+            f"{IDENTIFIER_NAMES[field]} may contain only letters A-Z, digits 0-9, hyphens (-), "
+            f"underscores (_) and full stops (.), and must start with a letter or digit ({found})",
+        )
+    ]
 
 
 def spreadsheet_text_problems(field: str, value: str | None) -> list[Problem]:
     """Text written to exported files must not start like a spreadsheet formula (=, +, -, @, tab, line break)."""
     if not value or not value.startswith(FORMULA_START):
         return []
-    return [Problem(field, f"must not start with =, +, -, @, a tab or a line break, which spreadsheets read as "
-                           f"the start of a formula (it starts with {_shown(value[0])})")]
+    return [
+        Problem(
+            field,
+            f"must not start with =, +, -, @, a tab or a line break, which spreadsheets read as "
+            f"the start of a formula (it starts with {_shown(value[0])})",
+        )
+    ]
 
 
 def ics_source_problems(field: str, value: str | None) -> list[Problem]:
@@ -79,8 +89,14 @@ def ics_source_problems(field: str, value: str | None) -> list[Problem]:
 
 
 def patient_problems(
-    *, age_at_index: float | None, egfr: float | None, index_date: date | None, today: date,
-    ics: float | None = None, date_of_birth: date | None = None, study_id: str | None = None,
+    *,
+    age_at_index: float | None,
+    egfr: float | None,
+    index_date: date | None,
+    today: date,
+    ics: float | None = None,
+    date_of_birth: date | None = None,
+    study_id: str | None = None,
     ics_source: str | None = None,
 ) -> list[Problem]:
     """Single-patient rules: study ID characters, age 18-110, eGFR 0-200, ICS 0-1000 and its source
@@ -107,20 +123,23 @@ def follow_up_date_problems(
     """A contact or event date: not before the index date, not in the future, not after death."""
     problems = []
     if value < index_date:
-        problems.append(
-            Problem(field, f"{value.isoformat()} is before the index date {index_date.isoformat()}")
-        )
+        problems.append(Problem(field, f"{value.isoformat()} is before the index date {index_date.isoformat()}"))
     problems += _not_future(field, value, today)
     if death_date is not None and value > death_date:
-        problems.append(
-            Problem(field, f"{value.isoformat()} is after the patient's death on {death_date.isoformat()}")
-        )
+        problems.append(Problem(field, f"{value.isoformat()} is after the patient's death on {death_date.isoformat()}"))
     return problems
 
 
 def event_problems(
-    *, event_type: str, event_date: date, target_vessel: bool | None, revascularization_method: str = "",
-    index_date: date, today: date, death_date: date | None, other_death_date: date | None,
+    *,
+    event_type: str,
+    event_date: date,
+    target_vessel: bool | None,
+    revascularization_method: str = "",
+    index_date: date,
+    today: date,
+    death_date: date | None,
+    other_death_date: date | None,
     latest_other_date: date | None,
 ) -> list[Problem]:
     """Rules for one clinical event.
@@ -133,15 +152,15 @@ def event_problems(
         field="event_date", value=event_date, index_date=index_date, today=today, death_date=death_date
     )
     if target_vessel is not None and event_type not in TARGET_VESSEL_TYPES:
-        problems.append(
-            Problem("target_vessel", f"applies only to MI and revascularization, not to {event_type}")
-        )
+        problems.append(Problem("target_vessel", f"applies only to MI and revascularization, not to {event_type}"))
     if revascularization_method and event_type != "revascularization":
         problems.append(Problem("revascularization_method", f"applies only to revascularization, not to {event_type}"))
     if event_type == "death":
         if other_death_date is not None:
             problems.append(
-                Problem("event_type", f"the patient already has a death on {other_death_date.isoformat()}: one death at most")
+                Problem(
+                    "event_type", f"the patient already has a death on {other_death_date.isoformat()}: one death at most"
+                )
             )
         elif latest_other_date is not None and latest_other_date > event_date:
             problems.append(

@@ -58,21 +58,32 @@ def follow_up_state_of(patient: Patient, *, as_of: date) -> follow_up.FollowUpSt
 
 def _state(patient: Patient, contacts, events, as_of: date) -> follow_up.FollowUpState:
     return follow_up.follow_up_state(
-        index_date=patient.index_date, contacts=contacts, events=events, as_of=as_of,
-        withdrawn=patient.withdrawn_on is not None, horizon_days=settings.FOLLOW_UP_HORIZON_DAYS,
-        overdue_days=settings.FOLLOW_UP_OVERDUE_DAYS, lost_days=settings.FOLLOW_UP_LOST_DAYS,
+        index_date=patient.index_date,
+        contacts=contacts,
+        events=events,
+        as_of=as_of,
+        withdrawn=patient.withdrawn_on is not None,
+        horizon_days=settings.FOLLOW_UP_HORIZON_DAYS,
+        overdue_days=settings.FOLLOW_UP_OVERDUE_DAYS,
+        lost_days=settings.FOLLOW_UP_LOST_DAYS,
     )
 
 
 def stored_state(patient: Patient, *, as_of: date) -> follow_up.FollowUpState:
     """The follow-up state from the summary stored on the patient row (services.follow_up_refresh)."""
     status = follow_up.status_of(
-        index_date=patient.index_date, last_contact=patient.fu_last_contact, vital_status=patient.fu_vital_status,
-        withdrawn=patient.withdrawn_on is not None, as_of=as_of, horizon_days=settings.FOLLOW_UP_HORIZON_DAYS,
-        overdue_days=settings.FOLLOW_UP_OVERDUE_DAYS, lost_days=settings.FOLLOW_UP_LOST_DAYS,
+        index_date=patient.index_date,
+        last_contact=patient.fu_last_contact,
+        vital_status=patient.fu_vital_status,
+        withdrawn=patient.withdrawn_on is not None,
+        as_of=as_of,
+        horizon_days=settings.FOLLOW_UP_HORIZON_DAYS,
+        overdue_days=settings.FOLLOW_UP_OVERDUE_DAYS,
+        lost_days=settings.FOLLOW_UP_LOST_DAYS,
     )
-    return follow_up.FollowUpState(patient.fu_last_contact, patient.fu_days, patient.fu_death_date,
-                                   patient.fu_vital_status, status)
+    return follow_up.FollowUpState(
+        patient.fu_last_contact, patient.fu_days, patient.fu_death_date, patient.fu_vital_status, status
+    )
 
 
 def with_status(patients: QuerySet, status: str, *, as_of: date) -> QuerySet:
@@ -115,15 +126,22 @@ class PatientRows(Sequence):
             return [PatientRow(p, stored_state(p, as_of=self._as_of)) for p in self._patients[index]]
         if index < 0:
             index += len(self)
-        rows = self[index:index + 1]
+        rows = self[index : index + 1]
         if not rows:
             raise IndexError(index)
         return rows[0]
 
 
 def patient_list(
-    *, user, as_of: date, search: str = "", site: str = "", status: str = "", identifiers: bool = False,
-    index_date_after: date | None = None, index_date_before: date | None = None,
+    *,
+    user,
+    as_of: date,
+    search: str = "",
+    site: str = "",
+    status: str = "",
+    identifiers: bool = False,
+    index_date_after: date | None = None,
+    index_date_before: date | None = None,
 ) -> Sequence[PatientRow]:
     """Patients the user may see, with their follow-up state, filtered and ordered by study_id.
 
@@ -174,9 +192,23 @@ def patient_timeline(patient: Patient) -> list[dict]:
 
 
 ANALYSIS_BASE_COLUMNS = (
-    "study_id", "site", "sex", "age_at_index", "index_date", *BASELINE_FLAGS, "egfr", "renal_impairment",
-    "presentation", "acs", "index_treatment", "study_vessel", "vessel_revascularized", "ics", "ics_source",
-    "last_contact_date", "follow_up_days",
+    "study_id",
+    "site",
+    "sex",
+    "age_at_index",
+    "index_date",
+    *BASELINE_FLAGS,
+    "egfr",
+    "renal_impairment",
+    "presentation",
+    "acs",
+    "index_treatment",
+    "study_vessel",
+    "vessel_revascularized",
+    "ics",
+    "ics_source",
+    "last_contact_date",
+    "follow_up_days",
 )
 
 
@@ -202,31 +234,59 @@ def ics_place(ics: float | None) -> IcsPlace:
     n = counts["n"]
     if not n:
         return IcsPlace(0, None, None)
-    middle = list(values.order_by("v").values_list("v", flat=True)[(n - 1) // 2: n // 2 + 1])
+    middle = list(values.order_by("v").values_list("v", flat=True)[(n - 1) // 2 : n // 2 + 1])
     percentile = None if ics is None else 100.0 * counts["le"] / n
     return IcsPlace(n, float(sum(middle) / len(middle)), percentile)
 
 
 # Values read per patient for the analysis rows, and the analysis columns copied as stored.
 _ANALYSIS_VALUES = (
-    "pk", "study_id", "site__code", "sex", "age_at_index", "index_date", *BASELINE_FLAGS, "egfr", "presentation",
-    "index_treatment", "study_vessel", "vessel_revascularized", "study_ics", "study_ics_source", "ics_imported",
+    "pk",
+    "study_id",
+    "site__code",
+    "sex",
+    "age_at_index",
+    "index_date",
+    *BASELINE_FLAGS,
+    "egfr",
+    "presentation",
+    "index_treatment",
+    "study_vessel",
+    "vessel_revascularized",
+    "study_ics",
+    "study_ics_source",
+    "ics_imported",
     "ics_imported_source",
 )
-_COPIED = {"study_id": "study_id", "site": "site__code", "sex": "sex", "age_at_index": "age_at_index",
-           "index_date": "index_date", **{f: f for f in BASELINE_FLAGS}, "egfr": "egfr",
-           "presentation": "presentation", "index_treatment": "index_treatment", "study_vessel": "study_vessel",
-           "vessel_revascularized": "vessel_revascularized"}
+_COPIED = {
+    "study_id": "study_id",
+    "site": "site__code",
+    "sex": "sex",
+    "age_at_index": "age_at_index",
+    "index_date": "index_date",
+    **{f: f for f in BASELINE_FLAGS},
+    "egfr": "egfr",
+    "presentation": "presentation",
+    "index_treatment": "index_treatment",
+    "study_vessel": "study_vessel",
+    "vessel_revascularized": "vessel_revascularized",
+}
 # Properties of Patient computed from its own fields (eGFR < 60, presentation = ACS, the ICS):
 # called on the values() row, which has the same attribute names, so each rule stays in one place.
-_DERIVED = {"renal_impairment": Patient.renal_impairment.fget, "acs": Patient.acs.fget, "ics": Patient.ics.fget,
-            "ics_source": Patient.ics_source.fget}
+_DERIVED = {
+    "renal_impairment": Patient.renal_impairment.fget,
+    "acs": Patient.acs.fget,
+    "ics": Patient.ics.fget,
+    "ics_source": Patient.ics_source.fget,
+}
 _PROGRESS_STEPS = 20
 
 
 # The stored fields each baseline column is read from.
 _SOURCES = {name: (source,) for name, source in _COPIED.items()} | {
-    "renal_impairment": ("egfr",), "acs": ("presentation",), "ics": ("study_ics", "ics_imported"),
+    "renal_impairment": ("egfr",),
+    "acs": ("presentation",),
+    "ics": ("study_ics", "ics_imported"),
     "ics_source": ("study_ics", "study_ics_source", "ics_imported_source"),
 }
 
@@ -245,7 +305,10 @@ def baseline_table(patients: QuerySet, columns=None) -> dict[str, list]:
 
 
 def analysis_table(
-    patients: QuerySet, *, horizon_days: int = follow_up.HORIZON_DAYS, count_pending: bool = True,
+    patients: QuerySet,
+    *,
+    horizon_days: int = follow_up.HORIZON_DAYS,
+    count_pending: bool = True,
     progress=None,
 ) -> dict[str, list]:
     """The pseudonymised analysis rows of `patients` by column (`analysis_columns()`), ordered by
@@ -269,8 +332,13 @@ def analysis_table(
             columns[name].append(derive(row))
         columns["last_contact_date"].append(last)
         columns["follow_up_days"].append(None if last is None else (last - row.index_date).days)
-        outcomes = follow_up.endpoint_outcomes(index_date=row.index_date, last_contact=last, events=events[row.pk],
-                                               horizon_days=horizon_days, count_pending=count_pending)
+        outcomes = follow_up.endpoint_outcomes(
+            index_date=row.index_date,
+            last_contact=last,
+            events=events[row.pk],
+            horizon_days=horizon_days,
+            count_pending=count_pending,
+        )
         for name, outcome in outcomes.items():
             columns[f"{name}_days"].append(outcome.duration_days)
             columns[f"{name}_status"].append(outcome.status)
@@ -284,14 +352,15 @@ def _analysis_values(patients: QuerySet) -> list:
 
 
 def analysis_rows(
-    *, user, horizon_days: int = follow_up.HORIZON_DAYS, count_pending: bool = True,
+    *,
+    user,
+    horizon_days: int = follow_up.HORIZON_DAYS,
+    count_pending: bool = True,
     patients: QuerySet | None = None,
 ) -> list[dict]:
     """`analysis_table` as one dict per patient (the user's patients unless `patients` is given)."""
-    table = analysis_table(patients_for_user(user) if patients is None else patients, horizon_days=horizon_days,
-                           count_pending=count_pending)
+    table = analysis_table(
+        patients_for_user(user) if patients is None else patients, horizon_days=horizon_days, count_pending=count_pending
+    )
     names = list(table)
     return [dict(zip(names, values, strict=True)) for values in zip(*table.values(), strict=True)]
-
-
-

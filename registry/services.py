@@ -31,8 +31,19 @@ from registry.models import (
 )
 
 PATIENT_FIELDS = (
-    "study_id", "site", "sex", "age_at_index", "index_date", "presentation", "index_treatment",
-    "study_vessel", "vessel_revascularized", *BASELINE_FLAGS, "egfr", "ics_imported", "ics_imported_source",
+    "study_id",
+    "site",
+    "sex",
+    "age_at_index",
+    "index_date",
+    "presentation",
+    "index_treatment",
+    "study_vessel",
+    "vessel_revascularized",
+    *BASELINE_FLAGS,
+    "egfr",
+    "ics_imported",
+    "ics_imported_source",
 )
 IDENTITY_FIELDS = ("name", "hospital_number", "date_of_birth")
 CONTACT_FIELDS = ("contact_date", "method", "vital_status", "notes")
@@ -45,18 +56,26 @@ class StaleVersion(versions.StaleVersion):
     def __init__(self, current: models.Model, expected: int):
         last = (
             AuditEntry.objects.filter(entity=current._meta.model_name, object_id=str(current.pk))
-            .order_by("-at", "-id").values_list("username", "at").first()
+            .order_by("-at", "-id")
+            .values_list("username", "at")
+            .first()
         )
         by = f" by {last[0]} at {timezone.localtime(last[1]):%Y-%m-%d %H:%M}" if last else ""
         what = _ENTITY_LABELS.get(current._meta.model_name, "This record")
-        super().__init__(current, expected, (
-            f"{what} was changed{by} after you opened it, so your changes were not saved. "
-            "The current values are shown: check them and make your change again."
-        ))
+        super().__init__(
+            current,
+            expected,
+            (
+                f"{what} was changed{by} after you opened it, so your changes were not saved. "
+                "The current values are shown: check them and make your change again."
+            ),
+        )
 
 
 _ENTITY_LABELS = {
-    "patient": "This patient", "patientidentity": "The identifiers", "followupcontact": "This contact",
+    "patient": "This patient",
+    "patientidentity": "The identifiers",
+    "followupcontact": "This contact",
     "clinicalevent": "This event",
 }
 
@@ -103,26 +122,42 @@ def _full_clean(instance, exclude: list[str] | None = None) -> None:
 
 # Patients -----------------------------------------------------------------------------------
 
+
 def _check_patient(patient: Patient, *, date_of_birth: date | None = None) -> None:
     problems = rules.patient_problems(
-        age_at_index=patient.age_at_index, egfr=patient.egfr, index_date=patient.index_date,
-        today=timezone.localdate(), ics=patient.ics_imported, date_of_birth=date_of_birth, study_id=patient.study_id, ics_source=patient.ics_imported_source,
+        age_at_index=patient.age_at_index,
+        egfr=patient.egfr,
+        index_date=patient.index_date,
+        today=timezone.localdate(),
+        ics=patient.ics_imported,
+        date_of_birth=date_of_birth,
+        study_id=patient.study_id,
+        ics_source=patient.ics_imported_source,
     )
     if patient.pk and patient.index_date:
         earliest = _earliest_follow_up_date(patient)
         if earliest is not None and earliest < patient.index_date:
-            problems.append(rules.Problem(
-                "index_date", f"{patient.index_date.isoformat()} is after the patient's follow-up record on {earliest.isoformat()}"
-            ))
+            problems.append(
+                rules.Problem(
+                    "index_date",
+                    f"{patient.index_date.isoformat()} is after the patient's follow-up record on {earliest.isoformat()}",
+                )
+            )
     raise_problems(problems)
     _full_clean(patient)
 
 
 def _earliest_follow_up_date(patient: Patient) -> date | None:
     dates = [
-        FollowUpContact.objects.filter(patient=patient).order_by("contact_date").values_list("contact_date", flat=True).first(),
-        ClinicalEvent.objects.filter(patient=patient).exclude(verification=Verification.REJECTED)
-        .order_by("event_date").values_list("event_date", flat=True).first(),
+        FollowUpContact.objects.filter(patient=patient)
+        .order_by("contact_date")
+        .values_list("contact_date", flat=True)
+        .first(),
+        ClinicalEvent.objects.filter(patient=patient)
+        .exclude(verification=Verification.REJECTED)
+        .order_by("event_date")
+        .values_list("event_date", flat=True)
+        .first(),
     ]
     dates = [d for d in dates if d is not None]
     return min(dates) if dates else None
@@ -140,16 +175,16 @@ def patient_create(*, user, data: dict, identity: dict | None = None) -> Patient
         patient.age_at_index = age_from_birth(date_of_birth=dob, index_date=patient.index_date)
     _check_patient(patient, date_of_birth=dob)
     patient.save()
-    audit_record(user=user, action=AuditEntry.Action.CREATE, instance=patient, patient=patient,
-                 changes=diff({}, snapshot(patient)))
+    audit_record(
+        user=user, action=AuditEntry.Action.CREATE, instance=patient, patient=patient, changes=diff({}, snapshot(patient))
+    )
     if identity and any(identity.get(f) for f in IDENTITY_FIELDS):
         identity_set(user=user, patient=patient, data=identity, reason="enrolment")
     return patient
 
 
 @transaction.atomic
-def patient_update(*, user, patient: Patient, data: dict, reason: str = "",
-                   expected_version: int | None = None) -> Patient:
+def patient_update(*, user, patient: Patient, data: dict, reason: str = "", expected_version: int | None = None) -> Patient:
     """Change patient fields; a reason is required for any change. Returns the patient as saved."""
     unknown = set(data) - set(PATIENT_FIELDS)
     if unknown:
@@ -167,14 +202,16 @@ def patient_update(*, user, patient: Patient, data: dict, reason: str = "",
     _save_changes(patient, changes)
     if "index_date" in changes:
         follow_up_refresh([patient.pk])
-    audit_record(user=user, action=AuditEntry.Action.UPDATE, instance=patient, patient=patient,
-                 changes=changes, reason=reason)
+    audit_record(
+        user=user, action=AuditEntry.Action.UPDATE, instance=patient, patient=patient, changes=changes, reason=reason
+    )
     return patient
 
 
 @transaction.atomic
-def identity_set(*, user, patient: Patient, data: dict, reason: str = "",
-                 expected_version: int | None = None) -> PatientIdentity:
+def identity_set(
+    *, user, patient: Patient, data: dict, reason: str = "", expected_version: int | None = None
+) -> PatientIdentity:
     """Create or change a patient's direct identifiers (name, hospital number, date of birth)."""
     unknown = set(data) - set(IDENTITY_FIELDS)
     if unknown:
@@ -191,9 +228,19 @@ def identity_set(*, user, patient: Patient, data: dict, reason: str = "",
         setattr(identity, name, value if value != "" or name != "hospital_number" else None)
     dob = identity.date_of_birth
     if dob is not None:
-        raise_problems([p for p in rules.patient_problems(
-            age_at_index=None, egfr=None, index_date=patient.index_date, today=timezone.localdate(), date_of_birth=dob
-        ) if p.field == "date_of_birth"])
+        raise_problems(
+            [
+                p
+                for p in rules.patient_problems(
+                    age_at_index=None,
+                    egfr=None,
+                    index_date=patient.index_date,
+                    today=timezone.localdate(),
+                    date_of_birth=dob,
+                )
+                if p.field == "date_of_birth"
+            ]
+        )
     _full_clean(identity)
     changes = diff(before, snapshot(identity))
     if created:
@@ -203,8 +250,14 @@ def identity_set(*, user, patient: Patient, data: dict, reason: str = "",
             return identity
         reason = require_reason(reason, changes)
         _save_changes(identity, changes)
-    audit_record(user=user, action=AuditEntry.Action.CREATE if created else AuditEntry.Action.UPDATE,
-                 instance=identity, patient=patient, changes=changes, reason=reason)
+    audit_record(
+        user=user,
+        action=AuditEntry.Action.CREATE if created else AuditEntry.Action.UPDATE,
+        instance=identity,
+        patient=patient,
+        changes=changes,
+        reason=reason,
+    )
     return identity
 
 
@@ -217,20 +270,27 @@ def patient_withdraw(*, user, patient: Patient, withdrawn_on: date, reason: str)
     patient = _locked(patient)
     if patient.withdrawn_on is not None:
         raise ValidationError({"withdrawn_on": f"the patient was already withdrawn on {patient.withdrawn_on.isoformat()}"})
-    raise_problems(rules.follow_up_date_problems(
-        field="withdrawn_on", value=withdrawn_on, index_date=patient.index_date,
-        today=timezone.localdate(), death_date=None,
-    ))
+    raise_problems(
+        rules.follow_up_date_problems(
+            field="withdrawn_on",
+            value=withdrawn_on,
+            index_date=patient.index_date,
+            today=timezone.localdate(),
+            death_date=None,
+        )
+    )
     before = snapshot(patient, ["withdrawn_on", "withdrawal_reason"])
     patient.withdrawn_on, patient.withdrawal_reason = withdrawn_on, reason
     changes = diff(before, snapshot(patient, ["withdrawn_on", "withdrawal_reason"]))
     _save_changes(patient, changes)
-    audit_record(user=user, action=AuditEntry.Action.WITHDRAW, instance=patient, patient=patient,
-                 changes=changes, reason=reason)
+    audit_record(
+        user=user, action=AuditEntry.Action.WITHDRAW, instance=patient, patient=patient, changes=changes, reason=reason
+    )
     return patient
 
 
 # Follow-up contacts -------------------------------------------------------------------------
+
 
 def _death_date(patient: Patient, *, exclude_event_id: int | None = None) -> date | None:
     deaths = ClinicalEvent.objects.filter(patient=patient, event_type=EventType.DEATH).exclude(
@@ -242,30 +302,40 @@ def _death_date(patient: Patient, *, exclude_event_id: int | None = None) -> dat
 
 
 def _check_contact(contact: FollowUpContact) -> None:
-    raise_problems(rules.follow_up_date_problems(
-        field="contact_date", value=contact.contact_date, index_date=contact.patient.index_date,
-        today=timezone.localdate(), death_date=_death_date(contact.patient),
-    ))
+    raise_problems(
+        rules.follow_up_date_problems(
+            field="contact_date",
+            value=contact.contact_date,
+            index_date=contact.patient.index_date,
+            today=timezone.localdate(),
+            death_date=_death_date(contact.patient),
+        )
+    )
     _full_clean(contact, exclude=["created_by"])
 
 
 @transaction.atomic
 def contact_record(*, user, patient: Patient, data: dict) -> FollowUpContact:
     """Add a follow-up contact (date, method, vital status, notes)."""
-    contact = FollowUpContact(patient=patient, created_by=acting_user(user),
-                              **_only(data, CONTACT_FIELDS))
+    contact = FollowUpContact(patient=patient, created_by=acting_user(user), **_only(data, CONTACT_FIELDS))
     _lock_patient(patient)
     _check_contact(contact)
     contact.save()
     follow_up_refresh([patient.pk])
-    audit_record(user=user, action=AuditEntry.Action.CREATE, instance=contact, patient=patient,
-                 changes=diff({}, snapshot(contact, list(CONTACT_FIELDS))))
+    audit_record(
+        user=user,
+        action=AuditEntry.Action.CREATE,
+        instance=contact,
+        patient=patient,
+        changes=diff({}, snapshot(contact, list(CONTACT_FIELDS))),
+    )
     return contact
 
 
 @transaction.atomic
-def contact_update(*, user, contact: FollowUpContact, data: dict, reason: str,
-                   expected_version: int | None = None) -> FollowUpContact:
+def contact_update(
+    *, user, contact: FollowUpContact, data: dict, reason: str, expected_version: int | None = None
+) -> FollowUpContact:
     data = _only(data, CONTACT_FIELDS)
     _lock_patient(contact.patient)
     contact = _locked(contact, expected_version)
@@ -278,8 +348,14 @@ def contact_update(*, user, contact: FollowUpContact, data: dict, reason: str,
         reason = require_reason(reason, changes)
         _save_changes(contact, changes)
         follow_up_refresh([contact.patient_id])
-        audit_record(user=user, action=AuditEntry.Action.UPDATE, instance=contact, patient=contact.patient,
-                     changes=changes, reason=reason)
+        audit_record(
+            user=user,
+            action=AuditEntry.Action.UPDATE,
+            instance=contact,
+            patient=contact.patient,
+            changes=changes,
+            reason=reason,
+        )
     return contact
 
 
@@ -288,13 +364,20 @@ def contact_delete(*, user, contact: FollowUpContact, reason: str, expected_vers
     reason = require_reason(reason, {"deleted": True})
     _lock_patient(contact.patient)
     contact = _locked(contact, expected_version)
-    audit_record(user=user, action=AuditEntry.Action.DELETE, instance=contact, patient=contact.patient,
-                 changes=diff(snapshot(contact, list(CONTACT_FIELDS)), {}), reason=reason)
+    audit_record(
+        user=user,
+        action=AuditEntry.Action.DELETE,
+        instance=contact,
+        patient=contact.patient,
+        changes=diff(snapshot(contact, list(CONTACT_FIELDS)), {}),
+        reason=reason,
+    )
     contact.delete()
     follow_up_refresh([contact.patient_id])
 
 
 # Clinical events ----------------------------------------------------------------------------
+
 
 def _check_event(event: ClinicalEvent) -> None:
     patient = event.patient
@@ -303,16 +386,24 @@ def _check_event(event: ClinicalEvent) -> None:
         others = others.exclude(pk=event.pk)
     other_death = others.filter(event_type=EventType.DEATH).values_list("event_date", flat=True).first()
     latest = max(
-        [d for d in (
-            others.aggregate(m=Max("event_date"))["m"],
-            FollowUpContact.objects.filter(patient=patient).aggregate(m=Max("contact_date"))["m"],
-        ) if d is not None],
+        [
+            d
+            for d in (
+                others.aggregate(m=Max("event_date"))["m"],
+                FollowUpContact.objects.filter(patient=patient).aggregate(m=Max("contact_date"))["m"],
+            )
+            if d is not None
+        ],
         default=None,
     )
     problems = rules.event_problems(
-        event_type=event.event_type, event_date=event.event_date, target_vessel=event.target_vessel,
-        revascularization_method=event.revascularization_method, index_date=patient.index_date,
-        today=timezone.localdate(), death_date=None if event.event_type == EventType.DEATH else other_death,
+        event_type=event.event_type,
+        event_date=event.event_date,
+        target_vessel=event.target_vessel,
+        revascularization_method=event.revascularization_method,
+        index_date=patient.index_date,
+        today=timezone.localdate(),
+        death_date=None if event.event_type == EventType.DEATH else other_death,
         other_death_date=other_death if event.verification != Verification.REJECTED else None,
         latest_other_date=latest,
     )
@@ -323,20 +414,25 @@ def _check_event(event: ClinicalEvent) -> None:
 @transaction.atomic
 def event_record(*, user, patient: Patient, data: dict) -> ClinicalEvent:
     """Add a clinical event; it starts pending verification against source documents."""
-    event = ClinicalEvent(patient=patient, created_by=acting_user(user),
-                          **_only(data, EVENT_FIELDS))
+    event = ClinicalEvent(patient=patient, created_by=acting_user(user), **_only(data, EVENT_FIELDS))
     _lock_patient(patient)
     _check_event(event)
     event.save()
     follow_up_refresh([patient.pk])
-    audit_record(user=user, action=AuditEntry.Action.CREATE, instance=event, patient=patient,
-                 changes=diff({}, snapshot(event, [*EVENT_FIELDS, "verification"])))
+    audit_record(
+        user=user,
+        action=AuditEntry.Action.CREATE,
+        instance=event,
+        patient=patient,
+        changes=diff({}, snapshot(event, [*EVENT_FIELDS, "verification"])),
+    )
     return event
 
 
 @transaction.atomic
-def event_update(*, user, event: ClinicalEvent, data: dict, reason: str,
-                 expected_version: int | None = None) -> ClinicalEvent:
+def event_update(
+    *, user, event: ClinicalEvent, data: dict, reason: str, expected_version: int | None = None
+) -> ClinicalEvent:
     data = _only(data, EVENT_FIELDS)
     _lock_patient(event.patient)
     event = _locked(event, expected_version)
@@ -349,8 +445,9 @@ def event_update(*, user, event: ClinicalEvent, data: dict, reason: str,
         reason = require_reason(reason, changes)
         _save_changes(event, changes)
         follow_up_refresh([event.patient_id])
-        audit_record(user=user, action=AuditEntry.Action.UPDATE, instance=event, patient=event.patient,
-                     changes=changes, reason=reason)
+        audit_record(
+            user=user, action=AuditEntry.Action.UPDATE, instance=event, patient=event.patient, changes=changes, reason=reason
+        )
     return event
 
 
@@ -359,8 +456,14 @@ def event_delete(*, user, event: ClinicalEvent, reason: str, expected_version: i
     reason = require_reason(reason, {"deleted": True})
     _lock_patient(event.patient)
     event = _locked(event, expected_version)
-    audit_record(user=user, action=AuditEntry.Action.DELETE, instance=event, patient=event.patient,
-                 changes=diff(snapshot(event, [*EVENT_FIELDS, "verification"]), {}), reason=reason)
+    audit_record(
+        user=user,
+        action=AuditEntry.Action.DELETE,
+        instance=event,
+        patient=event.patient,
+        changes=diff(snapshot(event, [*EVENT_FIELDS, "verification"]), {}),
+        reason=reason,
+    )
     event.delete()
     follow_up_refresh([event.patient_id])
 
@@ -369,8 +472,15 @@ VERIFY_FIELDS = ["verification", "verified_by", "verified_at", "source_document"
 
 
 @transaction.atomic
-def event_verify(*, user, event: ClinicalEvent, decision: str = Verification.VERIFIED,
-                 source_document: str = "", reason: str = "", expected_version: int | None = None) -> ClinicalEvent:
+def event_verify(
+    *,
+    user,
+    event: ClinicalEvent,
+    decision: str = Verification.VERIFIED,
+    source_document: str = "",
+    reason: str = "",
+    expected_version: int | None = None,
+) -> ClinicalEvent:
     """Record the check of an event against source documents: verified, or rejected (with a reason)."""
     if decision not in (Verification.VERIFIED, Verification.REJECTED):
         raise ValidationError({"decision": f"must be 'verified' or 'rejected' (got {decision!r})"})
@@ -381,11 +491,21 @@ def event_verify(*, user, event: ClinicalEvent, decision: str = Verification.VER
         raise ValidationError({"reason": "A reason is required to reject an event."})
     _lock_patient(event.patient)
     event = _locked(event, expected_version)
-    if decision == Verification.VERIFIED and event.verification == Verification.REJECTED and event.event_type == EventType.DEATH:
-        other = ClinicalEvent.objects.filter(patient=event.patient, event_type=EventType.DEATH).exclude(
-            pk=event.pk).exclude(verification=Verification.REJECTED).first()
+    if (
+        decision == Verification.VERIFIED
+        and event.verification == Verification.REJECTED
+        and event.event_type == EventType.DEATH
+    ):
+        other = (
+            ClinicalEvent.objects.filter(patient=event.patient, event_type=EventType.DEATH)
+            .exclude(pk=event.pk)
+            .exclude(verification=Verification.REJECTED)
+            .first()
+        )
         if other is not None:
-            raise ValidationError({"event_type": f"the patient already has a death on {other.event_date.isoformat()}: one death at most"})
+            raise ValidationError(
+                {"event_type": f"the patient already has a death on {other.event_date.isoformat()}: one death at most"}
+            )
     before = snapshot(event, VERIFY_FIELDS)
     event.verification = decision
     event.verified_by = acting_user(user)
@@ -394,8 +514,14 @@ def event_verify(*, user, event: ClinicalEvent, decision: str = Verification.VER
     changes = diff(before, snapshot(event, VERIFY_FIELDS))
     _save_changes(event, dict.fromkeys(VERIFY_FIELDS))
     follow_up_refresh([event.patient_id])
-    audit_record(user=user, action=AuditEntry.Action.VERIFY, instance=event, patient=event.patient,
-                 changes=changes, reason=(reason or "").strip())
+    audit_record(
+        user=user,
+        action=AuditEntry.Action.VERIFY,
+        instance=event,
+        patient=event.patient,
+        changes=changes,
+        reason=(reason or "").strip(),
+    )
     return event
 
 
@@ -411,12 +537,14 @@ def follow_up_refresh(patient_ids) -> int:
     ids = sorted(set(patient_ids))
     changed = []
     for start in range(0, len(ids), 5000):
-        chunk = ids[start:start + 5000]
+        chunk = ids[start : start + 5000]
         contacts, events = selectors.follow_up_facts_of(chunk)
         for pk, index_date, *stored in Patient.objects.filter(pk__in=chunk).values_list(
-                "pk", "index_date", *FOLLOW_UP_SUMMARY_FIELDS):
-            state = follow_up.follow_up_state(index_date=index_date, contacts=contacts[pk], events=events[pk],
-                                              as_of=index_date)
+            "pk", "index_date", *FOLLOW_UP_SUMMARY_FIELDS
+        ):
+            state = follow_up.follow_up_state(
+                index_date=index_date, contacts=contacts[pk], events=events[pk], as_of=index_date
+            )
             summary = (state.last_contact_date, state.follow_up_days, state.death_date, state.vital_status)
             if tuple(stored) != summary:
                 changed.append((pk, summary))
@@ -451,5 +579,3 @@ def _only(data: dict, allowed: tuple[str, ...]) -> dict:
     if unknown:
         raise ValidationError({f: "is not an accepted field here" for f in sorted(unknown)})
     return dict(data)
-
-

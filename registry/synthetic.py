@@ -13,18 +13,44 @@ import random
 from datetime import date, timedelta
 
 PATIENT_COLUMNS = (
-    "study_id", "sex", "age_at_index", "index_date", "hypertension", "hypercholesterolemia", "statin",
-    "diabetes", "family_history", "smoking", "prior_mi", "prior_pci", "prior_cabg", "prior_stroke",
-    "prior_pad", "egfr", "presentation", "index_treatment", "study_vessel", "vessel_revascularized",
-    "ics", "last_contact_date",
+    "study_id",
+    "sex",
+    "age_at_index",
+    "index_date",
+    "hypertension",
+    "hypercholesterolemia",
+    "statin",
+    "diabetes",
+    "family_history",
+    "smoking",
+    "prior_mi",
+    "prior_pci",
+    "prior_cabg",
+    "prior_stroke",
+    "prior_pad",
+    "egfr",
+    "presentation",
+    "index_treatment",
+    "study_vessel",
+    "vessel_revascularized",
+    "ics",
+    "last_contact_date",
 )
 EVENT_COLUMNS = ("study_id", "event_type", "event_date", "target_vessel", "verified")
 
 # Prevalences from Table 1 of the study (whole cohort).
 _PREVALENCE = {
-    "hypertension": 0.637, "hypercholesterolemia": 0.554, "statin": 0.571, "diabetes": 0.206,
-    "family_history": 0.373, "smoking": 0.404, "prior_mi": 0.255, "prior_pci": 0.261,
-    "prior_cabg": 0.039, "prior_stroke": 0.054, "prior_pad": 0.103,
+    "hypertension": 0.637,
+    "hypercholesterolemia": 0.554,
+    "statin": 0.571,
+    "diabetes": 0.206,
+    "family_history": 0.373,
+    "smoking": 0.404,
+    "prior_mi": 0.255,
+    "prior_pci": 0.261,
+    "prior_cabg": 0.039,
+    "prior_stroke": 0.054,
+    "prior_pad": 0.103,
 }
 # Yearly hazards at ICS 0; the hazard ratio per 100 ICS units is about 1.2 (the study's aHR).
 _YEARLY_HAZARD = {"death": 0.025, "stroke": 0.008, "mi": 0.02, "revascularization": 0.06}
@@ -52,11 +78,14 @@ def synthetic_cohort(n: int, *, seed: int, today: date, prefix: str = "DEMO") ->
         presentation = "ACS" if rng.random() < 0.436 else "stable"
         treatment = rng.choices(["PCI", "CABG", "conservative"], [0.819, 0.047, 0.135])[0]
         row = {
-            "study_id": study_id, "sex": "M" if rng.random() < 0.725 else "F", "age_at_index": f"{age:.1f}",
+            "study_id": study_id,
+            "sex": "M" if rng.random() < 0.725 else "F",
+            "age_at_index": f"{age:.1f}",
             "index_date": index_date.isoformat(),
             **{name: _flag(rng, p) for name, p in _PREVALENCE.items()},
             "egfr": "" if rng.random() < 0.03 else f"{min(150.0, max(10.0, rng.gauss(78, 20))):.0f}",
-            "presentation": presentation, "index_treatment": treatment,
+            "presentation": presentation,
+            "index_treatment": treatment,
             "study_vessel": rng.choices(["LAD", "LCX", "RCA", "LM"], [0.642, 0.145, 0.189, 0.025])[0],
             "vessel_revascularized": "1" if treatment != "conservative" and rng.random() < 0.87 else "0",
             "ics": f"{ics:.0f}",
@@ -87,10 +116,14 @@ def _follow_up(rng: random.Random, *, index_date: date, ics: float, today: date)
             continue
         event_date = index_date + timedelta(days=day)
         target = "" if kind in ("death", "stroke") else ("1" if rng.random() < 0.5 else "0")
-        rows.append({
-            "event_type": kind, "event_date": event_date.isoformat(), "target_vessel": target,
-            "verified": "1" if rng.random() < 0.85 else "0",
-        })
+        rows.append(
+            {
+                "event_type": kind,
+                "event_date": event_date.isoformat(),
+                "target_vessel": target,
+                "verified": "1" if rng.random() < 0.85 else "0",
+            }
+        )
     end_day = int(death_day) if death_day is not None else followed_days
     return rows, index_date + timedelta(days=end_day)
 

@@ -85,6 +85,7 @@ def role_required(roles: tuple[str, ...]) -> Callable:
 
 # Helpers ------------------------------------------------------------------------------------
 
+
 def _sites_for(user) -> QuerySet:
     return sites_for_user(user)
 
@@ -169,6 +170,7 @@ def _detail_url(patient: Patient) -> str:
 
 # Home and patients --------------------------------------------------------------------------
 
+
 @require_GET
 @role_required(VIEW_PATIENTS)
 def home(request: HttpRequest) -> HttpResponse:
@@ -189,13 +191,24 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     form.is_valid()
     filters = {name: form.cleaned_data.get(name) or "" for name in ("q", "site", "status")}
     rows = selectors.patient_list(
-        user=request.user, as_of=timezone.localdate(), search=filters["q"], site=filters["site"],
-        status=filters["status"], identifiers=identifiers,
+        user=request.user,
+        as_of=timezone.localdate(),
+        search=filters["q"],
+        site=filters["site"],
+        status=filters["status"],
+        identifiers=identifiers,
     )
     page = Paginator(rows, PATIENTS_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "registry/patient_list.html", {
-        "form": form, "page": page, "show_identifiers": identifiers, "filtered": any(filters.values()),
-    })
+    return render(
+        request,
+        "registry/patient_list.html",
+        {
+            "form": form,
+            "page": page,
+            "show_identifiers": identifiers,
+            "filtered": any(filters.values()),
+        },
+    )
 
 
 @require_http_methods(_GET_POST)
@@ -209,8 +222,13 @@ def patient_create(request: HttpRequest) -> HttpResponse:
         )
         return _detail_url(patient), f"Patient {patient.study_id} enrolled."
 
-    return _form_page(request, form=form, write=write, template="registry/patient_form.html",
-                      context={"title": "Enrol a patient", "patient": None})
+    return _form_page(
+        request,
+        form=form,
+        write=write,
+        template="registry/patient_form.html",
+        context={"title": "Enrol a patient", "patient": None},
+    )
 
 
 @require_GET
@@ -237,17 +255,27 @@ def patient_detail(request: HttpRequest, study_id: str) -> HttpResponse:
 @role_required(EDIT_REGISTRY)
 def patient_edit(request: HttpRequest, study_id: str) -> HttpResponse:
     patient = _patient(request, study_id)
-    form = PatientEditForm(*_posted(request), sites=_sites_for(request.user),
-                           initial=_versioned_initial(patient, PATIENT_FIELDS))
+    form = PatientEditForm(
+        *_posted(request), sites=_sites_for(request.user), initial=_versioned_initial(patient, PATIENT_FIELDS)
+    )
 
     def write(form: PatientEditForm) -> tuple[str, str]:
-        updated = services.patient_update(user=request.user, patient=patient, data=form.data_for(PATIENT_FIELDS),
-                                          reason=form.cleaned_data["reason"],
-                                          expected_version=form.cleaned_data["version"])
+        updated = services.patient_update(
+            user=request.user,
+            patient=patient,
+            data=form.data_for(PATIENT_FIELDS),
+            reason=form.cleaned_data["reason"],
+            expected_version=form.cleaned_data["version"],
+        )
         return _detail_url(updated), f"Patient {updated.study_id} saved."
 
-    return _form_page(request, form=form, write=write, template="registry/patient_form.html",
-                      context={"title": f"Edit patient {patient.study_id}", "patient": patient})
+    return _form_page(
+        request,
+        form=form,
+        write=write,
+        template="registry/patient_form.html",
+        context={"title": f"Edit patient {patient.study_id}", "patient": patient},
+    )
 
 
 @require_http_methods(_GET_POST)
@@ -259,12 +287,22 @@ def identity_edit(request: HttpRequest, study_id: str) -> HttpResponse:
     form = IdentityForm(*_posted(request), initial=initial)
 
     def write(form: IdentityForm) -> tuple[str, str]:
-        services.identity_set(user=request.user, patient=patient, data=form.data_for(IDENTITY_FIELDS),
-                              reason=form.cleaned_data["reason"], expected_version=form.cleaned_data["version"])
+        services.identity_set(
+            user=request.user,
+            patient=patient,
+            data=form.data_for(IDENTITY_FIELDS),
+            reason=form.cleaned_data["reason"],
+            expected_version=form.cleaned_data["version"],
+        )
         return _detail_url(patient), f"Identifiers of {patient.study_id} saved."
 
-    return _form_page(request, form=form, write=write, template="registry/followup_form.html",
-                      context={"title": f"Identifiers of {patient.study_id}", "patient": patient})
+    return _form_page(
+        request,
+        form=form,
+        write=write,
+        template="registry/followup_form.html",
+        context={"title": f"Identifiers of {patient.study_id}", "patient": patient},
+    )
 
 
 @require_http_methods(_GET_POST)
@@ -274,16 +312,30 @@ def patient_withdraw(request: HttpRequest, study_id: str) -> HttpResponse:
     form = WithdrawForm(*_posted(request))
 
     def write(form: WithdrawForm) -> tuple[str, str]:
-        services.patient_withdraw(user=request.user, patient=patient, withdrawn_on=form.cleaned_data["withdrawn_on"],
-                                  reason=form.cleaned_data["reason"])
+        services.patient_withdraw(
+            user=request.user,
+            patient=patient,
+            withdrawn_on=form.cleaned_data["withdrawn_on"],
+            reason=form.cleaned_data["reason"],
+        )
         return _detail_url(patient), f"Patient {patient.study_id} withdrawn."
 
-    return _form_page(request, form=form, write=write, template="registry/followup_form.html",
-                      context={"title": f"Withdraw patient {patient.study_id}", "patient": patient,
-                               "submit_label": "Withdraw patient", "submit_class": "danger"})
+    return _form_page(
+        request,
+        form=form,
+        write=write,
+        template="registry/followup_form.html",
+        context={
+            "title": f"Withdraw patient {patient.study_id}",
+            "patient": patient,
+            "submit_label": "Withdraw patient",
+            "submit_class": "danger",
+        },
+    )
 
 
 # Follow-up contacts -------------------------------------------------------------------------
+
 
 @require_http_methods(_GET_POST)
 @role_required(EDIT_REGISTRY)
@@ -295,8 +347,13 @@ def contact_create(request: HttpRequest, study_id: str) -> HttpResponse:
         services.contact_record(user=request.user, patient=patient, data=form.data_for(CONTACT_FIELDS))
         return _detail_url(patient), f"Contact with {patient.study_id} recorded."
 
-    return _form_page(request, form=form, write=write, template="registry/followup_form.html",
-                      context={"title": f"New follow-up contact: {patient.study_id}", "patient": patient})
+    return _form_page(
+        request,
+        form=form,
+        write=write,
+        template="registry/followup_form.html",
+        context={"title": f"New follow-up contact: {patient.study_id}", "patient": patient},
+    )
 
 
 @require_http_methods(_GET_POST)
@@ -306,12 +363,22 @@ def contact_edit(request: HttpRequest, study_id: str, pk: int) -> HttpResponse:
     form = ContactEditForm(*_posted(request), initial=_versioned_initial(contact, CONTACT_FIELDS))
 
     def write(form: ContactEditForm) -> tuple[str, str]:
-        services.contact_update(user=request.user, contact=contact, data=form.data_for(CONTACT_FIELDS),
-                                reason=form.cleaned_data["reason"], expected_version=form.cleaned_data["version"])
+        services.contact_update(
+            user=request.user,
+            contact=contact,
+            data=form.data_for(CONTACT_FIELDS),
+            reason=form.cleaned_data["reason"],
+            expected_version=form.cleaned_data["version"],
+        )
         return _detail_url(contact.patient), "Contact saved."
 
-    return _form_page(request, form=form, write=write, template="registry/followup_form.html",
-                      context={"title": f"Edit contact of {contact.patient.study_id}", "patient": contact.patient})
+    return _form_page(
+        request,
+        form=form,
+        write=write,
+        template="registry/followup_form.html",
+        context={"title": f"Edit contact of {contact.patient.study_id}", "patient": contact.patient},
+    )
 
 
 @require_http_methods(_GET_POST)
@@ -321,20 +388,32 @@ def contact_delete(request: HttpRequest, study_id: str, pk: int) -> HttpResponse
     form = DeleteForm(*_posted(request), initial={"version": contact.version})
 
     def write(form: DeleteForm) -> tuple[str, str]:
-        services.contact_delete(user=request.user, contact=contact, reason=form.cleaned_data["reason"],
-                                expected_version=form.cleaned_data["version"])
+        services.contact_delete(
+            user=request.user,
+            contact=contact,
+            reason=form.cleaned_data["reason"],
+            expected_version=form.cleaned_data["version"],
+        )
         return _detail_url(contact.patient), "Contact deleted."
 
-    return _form_page(request, form=form, write=write, template="registry/delete_form.html",
-                      context={"title": f"Delete contact of {contact.patient.study_id}", "patient": contact.patient,
-                               "what": f"the {contact.get_method_display().lower()} contact on "
-                                       f"{contact.contact_date:%Y-%m-%d}"})
+    return _form_page(
+        request,
+        form=form,
+        write=write,
+        template="registry/delete_form.html",
+        context={
+            "title": f"Delete contact of {contact.patient.study_id}",
+            "patient": contact.patient,
+            "what": f"the {contact.get_method_display().lower()} contact on {contact.contact_date:%Y-%m-%d}",
+        },
+    )
 
 
 # Clinical events ----------------------------------------------------------------------------
 
 # The event form's script enables the study-vessel and method selects only where they apply.
 _EVENT_FORM_PAGE = {"form_id": "event-form", "script": "js/event_form.js"}
+
 
 @require_http_methods(_GET_POST)
 @role_required(EDIT_REGISTRY)
@@ -348,8 +427,13 @@ def event_create(request: HttpRequest, study_id: str) -> HttpResponse:
             f"{event.get_event_type_display()} of {patient.study_id} recorded (pending verification)."
         )
 
-    return _form_page(request, form=form, write=write, template="registry/followup_form.html",
-                      context={"title": f"New clinical event: {patient.study_id}", "patient": patient, **_EVENT_FORM_PAGE})
+    return _form_page(
+        request,
+        form=form,
+        write=write,
+        template="registry/followup_form.html",
+        context={"title": f"New clinical event: {patient.study_id}", "patient": patient, **_EVENT_FORM_PAGE},
+    )
 
 
 @require_http_methods(_GET_POST)
@@ -359,13 +443,22 @@ def event_edit(request: HttpRequest, study_id: str, pk: int) -> HttpResponse:
     form = EventEditForm(*_posted(request), initial=_versioned_initial(event, EVENT_FIELDS))
 
     def write(form: EventEditForm) -> tuple[str, str]:
-        services.event_update(user=request.user, event=event, data=form.data_for(EVENT_FIELDS),
-                              reason=form.cleaned_data["reason"], expected_version=form.cleaned_data["version"])
+        services.event_update(
+            user=request.user,
+            event=event,
+            data=form.data_for(EVENT_FIELDS),
+            reason=form.cleaned_data["reason"],
+            expected_version=form.cleaned_data["version"],
+        )
         return _detail_url(event.patient), "Event saved."
 
-    return _form_page(request, form=form, write=write, template="registry/followup_form.html",
-                      context={"title": f"Edit event of {event.patient.study_id}", "patient": event.patient,
-                               **_EVENT_FORM_PAGE})
+    return _form_page(
+        request,
+        form=form,
+        write=write,
+        template="registry/followup_form.html",
+        context={"title": f"Edit event of {event.patient.study_id}", "patient": event.patient, **_EVENT_FORM_PAGE},
+    )
 
 
 @require_http_methods(_GET_POST)
@@ -375,13 +468,22 @@ def event_delete(request: HttpRequest, study_id: str, pk: int) -> HttpResponse:
     form = DeleteForm(*_posted(request), initial={"version": event.version})
 
     def write(form: DeleteForm) -> tuple[str, str]:
-        services.event_delete(user=request.user, event=event, reason=form.cleaned_data["reason"],
-                              expected_version=form.cleaned_data["version"])
+        services.event_delete(
+            user=request.user, event=event, reason=form.cleaned_data["reason"], expected_version=form.cleaned_data["version"]
+        )
         return _detail_url(event.patient), "Event deleted."
 
-    return _form_page(request, form=form, write=write, template="registry/delete_form.html",
-                      context={"title": f"Delete event of {event.patient.study_id}", "patient": event.patient,
-                               "what": f"the {event.get_event_type_display().lower()} on {event.event_date:%Y-%m-%d}"})
+    return _form_page(
+        request,
+        form=form,
+        write=write,
+        template="registry/delete_form.html",
+        context={
+            "title": f"Delete event of {event.patient.study_id}",
+            "patient": event.patient,
+            "what": f"the {event.get_event_type_display().lower()} on {event.event_date:%Y-%m-%d}",
+        },
+    )
 
 
 @require_http_methods(_GET_POST)
@@ -391,21 +493,34 @@ def event_verify(request: HttpRequest, study_id: str, pk: int) -> HttpResponse:
 
     A POST with errors shows this page, with the messages next to the fields."""
     event = _event(request, study_id, pk)
-    form = EventVerifyForm(*_posted(request), initial={"source_document": event.source_document,
-                                                       "version": event.version})
+    form = EventVerifyForm(*_posted(request), initial={"source_document": event.source_document, "version": event.version})
     back = _safe_next(request, _detail_url(event.patient))
 
     def write(form: EventVerifyForm) -> tuple[str, str]:
         decision = form.cleaned_data["decision"]
-        services.event_verify(user=request.user, event=event, decision=decision,
-                              source_document=form.cleaned_data["source_document"], reason=form.cleaned_data["reason"],
-                              expected_version=form.cleaned_data["version"])
+        services.event_verify(
+            user=request.user,
+            event=event,
+            decision=decision,
+            source_document=form.cleaned_data["source_document"],
+            reason=form.cleaned_data["reason"],
+            expected_version=form.cleaned_data["version"],
+        )
         what = f"{event.get_event_type_display()} of {event.patient.study_id} ({event.event_date:%Y-%m-%d})"
         return back, f"{what} {'verified' if decision == Verification.VERIFIED else 'rejected'}."
 
-    return _form_page(request, form=form, write=write, template="registry/event_verify.html",
-                      context={"title": f"Verify event of {event.patient.study_id}", "patient": event.patient,
-                               "event": event, "next": back})
+    return _form_page(
+        request,
+        form=form,
+        write=write,
+        template="registry/event_verify.html",
+        context={
+            "title": f"Verify event of {event.patient.study_id}",
+            "patient": event.patient,
+            "event": event,
+            "next": back,
+        },
+    )
 
 
 # Worklist -----------------------------------------------------------------------------------
@@ -438,6 +553,7 @@ def _section_page(request: HttpRequest, rows, param: str):
 
 # Import -------------------------------------------------------------------------------------
 
+
 def _import_job(request: HttpRequest, pk: int) -> ImportJob:
     # An import's problems quote rows of its files: only the uploader (or an admin) sees them.
     jobs = ImportJob.objects.all()
@@ -454,13 +570,19 @@ def import_upload(request: HttpRequest) -> HttpResponse:
     def write(form: ImportForm) -> tuple[str, str]:
         from registry.importer import import_job_start
 
-        job = import_job_start(user=request.user, patients_file=form.cleaned_data["patients_file"],
-                               events_file=form.cleaned_data["events_file"])
+        job = import_job_start(
+            user=request.user, patients_file=form.cleaned_data["patients_file"], events_file=form.cleaned_data["events_file"]
+        )
         return reverse("import_detail", args=[job.pk]), f"Import {job.pk} queued."
 
     recent = ImportJob.objects.filter(created_by=request.user)[:10]
-    return _form_page(request, form=form, write=write, template="registry/import_upload.html",
-                      context={"recent_jobs": recent, "max_upload_mb": settings.IMPORT_MAX_UPLOAD_BYTES // 2**20})
+    return _form_page(
+        request,
+        form=form,
+        write=write,
+        template="registry/import_upload.html",
+        context={"recent_jobs": recent, "max_upload_mb": settings.IMPORT_MAX_UPLOAD_BYTES // 2**20},
+    )
 
 
 @require_GET
@@ -475,15 +597,18 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(IMPORT_EXPORT)
 def import_status(request: HttpRequest, pk: int) -> JsonResponse:
     job = _import_job(request, pk)
-    return JsonResponse({
-        "id": job.pk,
-        "status": job.status,
-        "progress_percent": job.progress_percent,
-        "done": job.status in (ImportJob.Status.SUCCEEDED, ImportJob.Status.FAILED),
-    })
+    return JsonResponse(
+        {
+            "id": job.pk,
+            "status": job.status,
+            "progress_percent": job.progress_percent,
+            "done": job.status in (ImportJob.Status.SUCCEEDED, ImportJob.Status.FAILED),
+        }
+    )
 
 
 # Export -------------------------------------------------------------------------------------
+
 
 def _csv_response(name: str) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
@@ -526,7 +651,10 @@ def export_analysis(request: HttpRequest) -> HttpResponse:
     from registry.exporter import write_analysis_csv
 
     response = _csv_response("analysis_dataset")
-    write_analysis_csv(response, user=request.user, horizon_days=form.cleaned_data["horizon_days"],
-                       count_pending=form.cleaned_data["count_pending"])
+    write_analysis_csv(
+        response,
+        user=request.user,
+        horizon_days=form.cleaned_data["horizon_days"],
+        count_pending=form.cleaned_data["count_pending"],
+    )
     return response
-

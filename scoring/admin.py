@@ -46,8 +46,12 @@ class PullbackAdmin(admin.ModelAdmin):
     def rescore(self, request, queryset):
         runs = services.pullbacks_rescore(user=request.user, pullbacks=list(queryset))
         queued = sum(1 for r in runs if r.status == ScoringRun.Status.QUEUED)
-        self.message_user(request, f"{queued} pullback(s) queued for scoring; {len(runs) - queued} already scored "
-                                   "with this model or in progress. Earlier scores stay in the history.", messages.SUCCESS)
+        self.message_user(
+            request,
+            f"{queued} pullback(s) queued for scoring; {len(runs) - queued} already scored "
+            "with this model or in progress. Earlier scores stay in the history.",
+            messages.SUCCESS,
+        )
 
 
 @admin.register(ScoringRun)
@@ -105,15 +109,20 @@ class CalciumAnnotationAdmin(admin.ModelAdmin):
 
 
 _COMPARED_METRICS = (
-    ("accuracy", "A-line accuracy", 3), ("precision", "A-line precision", 3), ("recall", "A-line recall", 3),
-    ("f1", "A-line F1", 3), ("ics_mean_diff_vs_annotations", "ICS minus the annotations' ICS (annotated frames, mean)", 1),
+    ("accuracy", "A-line accuracy", 3),
+    ("precision", "A-line precision", 3),
+    ("recall", "A-line recall", 3),
+    ("f1", "A-line F1", 3),
+    ("ics_mean_diff_vs_annotations", "ICS minus the annotations' ICS (annotated frames, mean)", 1),
     ("ics_icc_vs_annotations", "Agreement with the annotations' ICS (ICC)", 3),
 )
 
 
 def _metric_rows(models: dict) -> list[dict]:
-    return [{"label": label, "digits": digits, "active": models["active"][key], "candidate": models["candidate"][key]}
-            for key, label, digits in _COMPARED_METRICS]
+    return [
+        {"label": label, "digits": digits, "active": models["active"][key], "candidate": models["candidate"][key]}
+        for key, label, digits in _COMPARED_METRICS
+    ]
 
 
 @admin.register(DetectorModelVersion)
@@ -123,14 +132,14 @@ class DetectorModelVersionAdmin(admin.ModelAdmin):
     comparison): scoring then uses it and every pullback is re-scored in the background, earlier
     scores kept as history."""
 
-    list_display = ("version", "name", "is_active", "accuracy", "compare_link", "created_at", "activated_at",
-                    "activated_by")
+    list_display = ("version", "name", "is_active", "accuracy", "compare_link", "created_at", "activated_at", "activated_by")
     list_filter = ("is_active",)
     actions = ["activate"]
 
     def get_urls(self):
-        compare = path("<int:pk>/compare/", self.admin_site.admin_view(self.compare_view),
-                       name="scoring_detectormodelversion_compare")
+        compare = path(
+            "<int:pk>/compare/", self.admin_site.admin_view(self.compare_view), name="scoring_detectormodelversion_compare"
+        )
         return [compare, *super().get_urls()]
 
     def get_form(self, request, obj=None, **kwargs):
@@ -173,10 +182,15 @@ class DetectorModelVersionAdmin(admin.ModelAdmin):
         return self._comparison_page(request, candidate, confirm=False)
 
     def _comparison_page(self, request, candidate: DetectorModelVersion, *, confirm: bool) -> TemplateResponse:
-        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "candidate": candidate,
-                   "confirm": confirm, "action_checkbox_name": ACTION_CHECKBOX_NAME,
-                   "title": "Activate this model version?" if confirm else "Compare with the active model",
-                   **self._comparison_context(candidate)}
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "candidate": candidate,
+            "confirm": confirm,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "title": "Activate this model version?" if confirm else "Compare with the active model",
+            **self._comparison_context(candidate),
+        }
         return TemplateResponse(request, "admin/scoring/detectormodelversion/compare.html", context)
 
     def _comparison_context(self, candidate: DetectorModelVersion) -> dict:
@@ -190,10 +204,16 @@ class DetectorModelVersionAdmin(admin.ModelAdmin):
         except ComparisonError as exc:
             return {"active_name": active, "comparison_error": str(exc)}
         result = comparison.result
-        figure = bland_altman_figure(result, active_label=f"active ({active})",
-                                     candidate_label=f"candidate ({candidate.name})")
-        return {"active_name": active, "comparison": comparison, "result": result,
-                "metric_rows": _metric_rows(result["models"]), "figure": figure}
+        figure = bland_altman_figure(
+            result, active_label=f"active ({active})", candidate_label=f"candidate ({candidate.name})"
+        )
+        return {
+            "active_name": active,
+            "comparison": comparison,
+            "result": result,
+            "metric_rows": _metric_rows(result["models"]),
+            "figure": figure,
+        }
 
     @admin.action(description="Activate (compare with the active model first, then re-score every pullback)")
     def activate(self, request, queryset):
@@ -213,6 +233,9 @@ class DetectorModelVersionAdmin(admin.ModelAdmin):
             self.message_user(request, " ".join(getattr(exc, "messages", [str(exc)])), messages.ERROR)
             return None
         queued = sum(1 for r in runs if r.status == ScoringRun.Status.QUEUED)
-        self.message_user(request, f"Activated. {queued} pullback(s) queued for re-scoring; earlier scores stay "
-                                   "in the history.", messages.SUCCESS)
+        self.message_user(
+            request,
+            f"Activated. {queued} pullback(s) queued for re-scoring; earlier scores stay in the history.",
+            messages.SUCCESS,
+        )
         return None

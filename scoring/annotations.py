@@ -49,6 +49,7 @@ class AnnotationImportFailed(Exception):
 
 # Rules ----------------------------------------------------------------------------------------
 
+
 def annotation_problems(*, n_frames: int, frame, start_deg, end_deg, no_calcium: bool) -> dict[str, str]:
     """{field: message} of one annotation against its pullback's frame count; empty when valid."""
     problems = {}
@@ -68,28 +69,43 @@ def _fmt(value) -> str:
 
 # Writes -------------------------------------------------------------------------------------
 
-def annotation_add(*, user, pullback: Pullback, frame: int, start_deg: float, end_deg: float,
-                   no_calcium: bool = False) -> CalciumAnnotation:
+
+def annotation_add(
+    *, user, pullback: Pullback, frame: int, start_deg: float, end_deg: float, no_calcium: bool = False
+) -> CalciumAnnotation:
     """Store one arc (or a "no calcium" mark) on a frame; audited on the pullback's patient."""
     require_role(user, EDIT_REGISTRY)
-    problems = annotation_problems(n_frames=pullback.n_frames, frame=frame, start_deg=start_deg, end_deg=end_deg,
-                                   no_calcium=no_calcium)
+    problems = annotation_problems(
+        n_frames=pullback.n_frames, frame=frame, start_deg=start_deg, end_deg=end_deg, no_calcium=no_calcium
+    )
     if problems:
         raise ValidationError({k: [v[0].upper() + v[1:] + "."] for k, v in problems.items()})
     with transaction.atomic():
-        annotation = _create(user, pullback, int(frame), float(start_deg), float(end_deg), bool(no_calcium),
-                             reason="annotation")
+        annotation = _create(
+            user, pullback, int(frame), float(start_deg), float(end_deg), bool(no_calcium), reason="annotation"
+        )
     return annotation
 
 
-def _create(user, pullback: Pullback, frame: int, start_deg: float, end_deg: float, no_calcium: bool, *,
-            reason: str) -> CalciumAnnotation:
+def _create(
+    user, pullback: Pullback, frame: int, start_deg: float, end_deg: float, no_calcium: bool, *, reason: str
+) -> CalciumAnnotation:
     annotation = CalciumAnnotation.objects.create(
-        pullback=pullback, frame=frame, start_deg=start_deg, end_deg=end_deg, no_calcium=no_calcium,
+        pullback=pullback,
+        frame=frame,
+        start_deg=start_deg,
+        end_deg=end_deg,
+        no_calcium=no_calcium,
         created_by=acting_user(user),
     )
-    audit_record(user=user, action=AuditEntry.Action.CREATE, instance=annotation, patient=pullback.patient,
-                 changes={k: [None, v] for k, v in snapshot(annotation, AUDIT_FIELDS).items()}, reason=reason)
+    audit_record(
+        user=user,
+        action=AuditEntry.Action.CREATE,
+        instance=annotation,
+        patient=pullback.patient,
+        changes={k: [None, v] for k, v in snapshot(annotation, AUDIT_FIELDS).items()},
+        reason=reason,
+    )
     return annotation
 
 
@@ -99,9 +115,14 @@ def annotation_delete(*, user, annotation: CalciumAnnotation, reason: str = "") 
     with transaction.atomic():
         old = snapshot(annotation, AUDIT_FIELDS)
         pk = annotation.pk
-        audit_record(user=user, action=AuditEntry.Action.DELETE, instance=annotation,
-                     patient=annotation.pullback.patient, changes={k: [v, None] for k, v in old.items()},
-                     reason=(reason or "").strip() or "annotation deleted")
+        audit_record(
+            user=user,
+            action=AuditEntry.Action.DELETE,
+            instance=annotation,
+            patient=annotation.pullback.patient,
+            changes={k: [v, None] for k, v in old.items()},
+            reason=(reason or "").strip() or "annotation deleted",
+        )
         annotation.delete()
         annotation.pk = pk
 
@@ -113,14 +134,17 @@ def annotations_import_csv(*, user, file_obj, pullbacks) -> int:
     :class:`AnnotationImportFailed` before anything is written. Returns the rows written.
     """
     require_role(user, EDIT_REGISTRY)
-    table = csv_io.read_table(file_obj, file=ANNOTATIONS_FILE, columns=ANNOTATION_COLUMNS,
-                              optional_columns=ANNOTATION_OPTIONAL_COLUMNS)
+    table = csv_io.read_table(
+        file_obj, file=ANNOTATIONS_FILE, columns=ANNOTATION_COLUMNS, optional_columns=ANNOTATION_OPTIONAL_COLUMNS
+    )
     problems = list(table.problems)
     if len(table.rows) > MAX_IMPORT_ROWS:
         problems.append(CsvProblem(ANNOTATIONS_FILE, None, None, f"has {len(table.rows)} rows; at most {MAX_IMPORT_ROWS}"))
     if problems and not table.readable:
         raise AnnotationImportFailed(problems)
-    ids = {int(v["pullback"]) for _, v in table.rows if v.get("pullback") is not None and v["pullback"] == int(v["pullback"])}
+    ids = {
+        int(v["pullback"]) for _, v in table.rows if v.get("pullback") is not None and v["pullback"] == int(v["pullback"])
+    }
     known = {p.pk: p for p in pullbacks.filter(pk__in=ids).select_related("patient")}
     rows = []
     for row, values in table.rows:
@@ -141,11 +165,18 @@ def _import_row(row: int, values: dict, known: dict, problems: list) -> tuple | 
     pullback_id = values["pullback"]
     pullback = known.get(int(pullback_id)) if pullback_id == int(pullback_id) else None
     if pullback is None:
-        problems.append(CsvProblem(ANNOTATIONS_FILE, row, "pullback", f"no pullback {_fmt(pullback_id)} that you may annotate"))
+        problems.append(
+            CsvProblem(ANNOTATIONS_FILE, row, "pullback", f"no pullback {_fmt(pullback_id)} that you may annotate")
+        )
         return None
     no_calcium = bool(values.get("no_calcium"))
-    found = annotation_problems(n_frames=pullback.n_frames, frame=values["frame"], start_deg=values["start_deg"],
-                                end_deg=values["end_deg"], no_calcium=no_calcium)
+    found = annotation_problems(
+        n_frames=pullback.n_frames,
+        frame=values["frame"],
+        start_deg=values["start_deg"],
+        end_deg=values["end_deg"],
+        no_calcium=no_calcium,
+    )
     problems += [CsvProblem(ANNOTATIONS_FILE, row, column, message) for column, message in found.items()]
     if found:
         return None
@@ -163,9 +194,20 @@ def annotations_export_csv(*, out, pullbacks) -> int:
     """Write the annotations of ``pullbacks`` in the import format; returns the rows written."""
     rows = CalciumAnnotation.objects.filter(pullback__in=pullbacks).order_by("pullback", "frame", "start_deg", "pk")
     columns = [c.name for c in (*ANNOTATION_COLUMNS, *ANNOTATION_OPTIONAL_COLUMNS)]
-    return csv_io.write_rows(out, columns=columns, rows=(
-        {"pullback": a.pullback_id, "frame": a.frame, "start_deg": a.start_deg, "end_deg": a.end_deg,
-         "no_calcium": a.no_calcium} for a in rows.iterator()))
+    return csv_io.write_rows(
+        out,
+        columns=columns,
+        rows=(
+            {
+                "pullback": a.pullback_id,
+                "frame": a.frame,
+                "start_deg": a.start_deg,
+                "end_deg": a.end_deg,
+                "no_calcium": a.no_calcium,
+            }
+            for a in rows.iterator()
+        ),
+    )
 
 
 def annotations_csv_text(*, pullbacks) -> str:
@@ -175,6 +217,7 @@ def annotations_csv_text(*, pullbacks) -> str:
 
 
 # Reads --------------------------------------------------------------------------------------
+
 
 def annotation_list(pullback: Pullback):
     return CalciumAnnotation.objects.filter(pullback=pullback).order_by("frame", "start_deg", "pk")
@@ -219,4 +262,3 @@ def annotated_training_data(pullbacks: Iterable[Pullback], *, n_alines: int = 25
         labels, frames = pullback_training_labels(pullback, n_alines=n_alines)
         with stored_file_path(pullback.file) as path:
             yield AnnotatedPullback(pullback.pk, path, labels, frames)
-

@@ -50,8 +50,9 @@ class PullbackOutputSerializer(serializers.Serializer):
     exclusion_reason = serializers.CharField(source="pullback.exclusion_reason")
     study_override = serializers.BooleanField(source="pullback.study_override")
     analyzable = serializers.BooleanField()
-    status = serializers.CharField(source="latest.status", allow_null=True,
-                                   help_text="queued, running, succeeded or failed (latest run)")
+    status = serializers.CharField(
+        source="latest.status", allow_null=True, help_text="queued, running, succeeded or failed (latest run)"
+    )
     progress_percent = serializers.IntegerField(source="latest.progress_percent", default=0)
     error = serializers.CharField(source="latest.error", default="")
     run_id = serializers.IntegerField(source="latest.pk", allow_null=True)
@@ -105,17 +106,24 @@ class PullbackListUploadApi(PullbackApi):
         patient = patient_get_for_user(user=request.user, study_id=study_id)
         return Response([self.row_data(row) for row in selectors.pullback_rows_for_patient(patient)])
 
-    @extend_schema(request={"multipart/form-data": _UPLOAD}, responses={
-        201: PullbackOutputSerializer, 200: OpenApiResponse(PullbackOutputSerializer, description="already uploaded"),
-        400: OpenApiResponse(description="not a usable IVUS DICOM file: {file: [message]}"),
-        413: OpenApiResponse(description="larger than PULLBACK_MAX_UPLOAD_BYTES")})
+    @extend_schema(
+        request={"multipart/form-data": _UPLOAD},
+        responses={
+            201: PullbackOutputSerializer,
+            200: OpenApiResponse(PullbackOutputSerializer, description="already uploaded"),
+            400: OpenApiResponse(description="not a usable IVUS DICOM file: {file: [message]}"),
+            413: OpenApiResponse(description="larger than PULLBACK_MAX_UPLOAD_BYTES"),
+        },
+    )
     def post(self, request, study_id: str):
         patient = patient_get_for_user(user=request.user, study_id=study_id)
         uploaded = request.FILES.get("file")
         if upload_too_large(request):
             limit = settings.PULLBACK_MAX_UPLOAD_BYTES
-            return Response({"file": [f"The file is larger than the upload limit of {limit // 2**20} MB."]},
-                            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+            return Response(
+                {"file": [f"The file is larger than the upload limit of {limit // 2**20} MB."]},
+                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
         if uploaded is None:
             return Response({"file": ["Attach a DICOM file as the multipart field 'file'."]}, status=400)
         outcome = services.pullback_upload(user=request.user, patient=patient, uploaded_file=uploaded)
@@ -169,12 +177,22 @@ class PullbackResultsApi(PullbackApi):
         pullback = self.pullback(pk)
         run = _current_or_404(pullback)
         positions = calcium_map.positions_mm(run.n_frames, frame_spacing_mm=pullback.frame_spacing_mm)
-        return Response({
-            "pullback": pullback.pk, "run": run.pk, "ics": run.ics, "frames": run.n_frames, "alines": run.n_alines,
-            "calcium_alines": run.calcium_alines, "length_mm": pullback.length_mm, "model_version": run.model_version,
-            "seconds": run.seconds, "position_mm": [round(x, 4) for x in positions.tolist()],
-            "calcium_alines_per_frame": run.calcium_alines_per_frame, "arc_deg_per_frame": run.arc_deg_per_frame,
-        })
+        return Response(
+            {
+                "pullback": pullback.pk,
+                "run": run.pk,
+                "ics": run.ics,
+                "frames": run.n_frames,
+                "alines": run.n_alines,
+                "calcium_alines": run.calcium_alines,
+                "length_mm": pullback.length_mm,
+                "model_version": run.model_version,
+                "seconds": run.seconds,
+                "position_mm": [round(x, 4) for x in positions.tolist()],
+                "calcium_alines_per_frame": run.calcium_alines_per_frame,
+                "arc_deg_per_frame": run.arc_deg_per_frame,
+            }
+        )
 
 
 class PullbackCalciumMapApi(PullbackApi):
@@ -195,8 +213,14 @@ class PullbackCalciumMapApi(PullbackApi):
     def get(self, request, pk: int):
         pullback = self.pullback(pk)
         run = _current_or_404(pullback)
-        return Response({"frames": run.n_frames, "alines": run.n_alines, "frame_spacing_mm": pullback.frame_spacing_mm,
-                         "map": run.labels().astype(int).tolist()})
+        return Response(
+            {
+                "frames": run.n_frames,
+                "alines": run.n_alines,
+                "frame_spacing_mm": pullback.frame_spacing_mm,
+                "map": run.labels().astype(int).tolist(),
+            }
+        )
 
 
 class PullbackSegmentIcsApi(PullbackApi):
@@ -287,8 +311,8 @@ class PullbackFrameApi(PullbackApi):
         return response
 
 
-
 # Calcium annotations --------------------------------------------------------------------------
+
 
 class AnnotationOutputSerializer(serializers.Serializer):
     """A calcium arc on one frame: counter-clockwise from start_deg to end_deg (degrees from

@@ -14,6 +14,9 @@ urlpatterns = [
     path("<int:pk>/retry/", api.PullbackRetryApi.as_view(), name="api-pullback-retry"),
     path("<int:pk>/qc/", api.PullbackQcApi.as_view(), name="api-pullback-qc"),
     path("<int:pk>/annotations/", api.PullbackAnnotationListCreateApi.as_view(), name="api-pullback-annotations"),
-    path("<int:pk>/annotations/<int:annotation_pk>/", api.PullbackAnnotationDeleteApi.as_view(),
-         name="api-pullback-annotation"),
+    path(
+        "<int:pk>/annotations/<int:annotation_pk>/",
+        api.PullbackAnnotationDeleteApi.as_view(),
+        name="api-pullback-annotation",
+    ),
 ]

@@ -16,8 +16,11 @@ CALCIUM_COLOUR = "#d35400"
 
 
 def _config(filename: str) -> dict:
-    return {"displaylogo": False, "responsive": True,
-            "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2}}
+    return {
+        "displaylogo": False,
+        "responsive": True,
+        "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2},
+    }
 
 
 def _new_figure(trace) -> go.Figure:
@@ -58,24 +61,45 @@ def calcium_map_figure(labels: np.ndarray, *, frame_spacing_mm: float, title: st
     n_alines = labels.shape[1]
     # Percent as uint8: plotly encodes it as a typed array (base64), a few hundred kB at most.
     percent = np.round(fractions.T * 100).astype(np.uint8)
-    fig = _new_figure(go.Heatmap(
-        x=(starts * frame_spacing_mm).astype(np.float32), y=(np.arange(n_alines) * 360.0 / n_alines).astype(np.float32),
-        z=percent, zmin=0, zmax=100, colorscale=[[0, "#f4f6f8"], [1, CALCIUM_COLOUR]],
-        colorbar={"title": {"text": "% calcium"}}, hovertemplate="%{x:.1f} mm, %{y:.0f}°: %{z}%<extra></extra>",
-    ))
-    fig.update_layout(title={"text": title}, xaxis_title="Pullback position (mm)",
-                      yaxis={"title": {"text": "Angle (degrees, counter-clockwise from 3 o'clock)"}, "range": [0, 360],
-                             "tickvals": [0, 90, 180, 270, 360]})
+    fig = _new_figure(
+        go.Heatmap(
+            x=(starts * frame_spacing_mm).astype(np.float32),
+            y=(np.arange(n_alines) * 360.0 / n_alines).astype(np.float32),
+            z=percent,
+            zmin=0,
+            zmax=100,
+            colorscale=[[0, "#f4f6f8"], [1, CALCIUM_COLOUR]],
+            colorbar={"title": {"text": "% calcium"}},
+            hovertemplate="%{x:.1f} mm, %{y:.0f}°: %{z}%<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title={"text": title},
+        xaxis_title="Pullback position (mm)",
+        yaxis={
+            "title": {"text": "Angle (degrees, counter-clockwise from 3 o'clock)"},
+            "range": [0, 360],
+            "tickvals": [0, 90, 180, 270, 360],
+        },
+    )
     return _figure(fig, "calcium-map")
 
 
 def arc_figure(arc_deg_per_frame, *, frame_spacing_mm: float, title: str = "Calcium arc along the pullback") -> dict:
     """Line: calcium arc (degrees) per frame against pullback position (mm)."""
     arcs = np.asarray(arc_deg_per_frame, float)
-    fig = _new_figure(go.Scatter(
-        x=(np.arange(len(arcs)) * frame_spacing_mm).astype(np.float32), y=arcs.astype(np.float32), mode="lines",
-        line={"color": CALCIUM_COLOUR, "width": 1.5}, hovertemplate="%{x:.1f} mm: %{y:.0f}°<extra></extra>",
-    ))
-    fig.update_layout(title={"text": title}, xaxis_title="Pullback position (mm)",
-                      yaxis={"title": {"text": "Calcium arc (degrees)"}, "range": [0, 360]})
+    fig = _new_figure(
+        go.Scatter(
+            x=(np.arange(len(arcs)) * frame_spacing_mm).astype(np.float32),
+            y=arcs.astype(np.float32),
+            mode="lines",
+            line={"color": CALCIUM_COLOUR, "width": 1.5},
+            hovertemplate="%{x:.1f} mm: %{y:.0f}°<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title={"text": title},
+        xaxis_title="Pullback position (mm)",
+        yaxis={"title": {"text": "Calcium arc (degrees)"}, "range": [0, 360]},
+    )
     return _figure(fig, "calcium-arc")

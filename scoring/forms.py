@@ -5,8 +5,9 @@ from scoring.models import ExclusionReason, QcStatus
 
 class QcForm(forms.Form):
     qc_status = forms.ChoiceField(label="Quality control", choices=QcStatus.choices)
-    exclusion_reason = forms.ChoiceField(label="Reason for exclusion", required=False,
-                                         choices=[("", "—")] + list(ExclusionReason.choices))
+    exclusion_reason = forms.ChoiceField(
+        label="Reason for exclusion", required=False, choices=[("", "—")] + list(ExclusionReason.choices)
+    )
     note = forms.CharField(label="Note (required for a change)", required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 
@@ -20,4 +21,6 @@ class AnnotationForm(forms.Form):
 
 
 class AnnotationImportForm(forms.Form):
-    file = forms.FileField(label="annotations.csv", help_text="Columns pullback, frame, start_deg, end_deg (and optionally no_calcium 0/1).")
+    file = forms.FileField(
+        label="annotations.csv", help_text="Columns pullback, frame, start_deg, end_deg (and optionally no_calcium 0/1)."
+    )

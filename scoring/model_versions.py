@@ -52,15 +52,25 @@ def model_version_register(*, user, name: str) -> DetectorModelVersion:
         require_role(user, ADMINS)
     model = _load(name)
     with transaction.atomic():
-        row, created = DetectorModelVersion.objects.get_or_create(version=model.version, defaults={
-            "name": name, "metrics": model.metrics, "training_summary": model.training,
-            "library_versions": _library_versions(name),
-            "registered_by": acting_user(user),
-        })
+        row, created = DetectorModelVersion.objects.get_or_create(
+            version=model.version,
+            defaults={
+                "name": name,
+                "metrics": model.metrics,
+                "training_summary": model.training,
+                "library_versions": _library_versions(name),
+                "registered_by": acting_user(user),
+            },
+        )
         if created:
-            audit_record(user=user, action=AuditEntry.Action.CREATE, instance=row, patient=None,
-                         changes={k: [None, v] for k, v in snapshot(row, ["name", "version", "library_versions"]).items()},
-                         reason="model version registered")
+            audit_record(
+                user=user,
+                action=AuditEntry.Action.CREATE,
+                instance=row,
+                patient=None,
+                changes={k: [None, v] for k, v in snapshot(row, ["name", "version", "library_versions"]).items()},
+                reason="model version registered",
+            )
     return row
 
 
@@ -70,8 +80,9 @@ def model_version_activate(*, user, version: DetectorModelVersion) -> list[Scori
     require_role(user, ADMINS)
     current = _load(version.name).version
     if current != version.version:
-        raise ValidationError({"version": [
-            f"The store's model {version.name!r} is now {current}, not {version.version}; register it again."]})
+        raise ValidationError(
+            {"version": [f"The store's model {version.name!r} is now {current}, not {version.version}; register it again."]}
+        )
     with transaction.atomic():
         rows = list(DetectorModelVersion.objects.select_for_update().filter(is_active=True).exclude(pk=version.pk))
         for row in rows:
@@ -90,9 +101,14 @@ def _set_active(user, row: DetectorModelVersion, active: bool) -> None:
     if active:
         row.activated_at, row.activated_by = timezone.now(), user
     row.save(update_fields=_ACTIVATION_FIELDS)
-    audit_record(user=user, action=AuditEntry.Action.UPDATE, instance=row, patient=None,
-                 changes=diff(old, snapshot(row, _ACTIVATION_FIELDS)),
-                 reason="model version activated" if active else "another model version activated")
+    audit_record(
+        user=user,
+        action=AuditEntry.Action.UPDATE,
+        instance=row,
+        patient=None,
+        changes=diff(old, snapshot(row, _ACTIVATION_FIELDS)),
+        reason="model version activated" if active else "another model version activated",
+    )
 
 
 def active_model_version() -> DetectorModelVersion | None:

@@ -84,7 +84,9 @@ class Pullback(models.Model):
                 name="pullback_exclusion_has_reason",
             ),
             models.UniqueConstraint(
-                fields=["patient"], condition=Q(study_override=True), name="pullback_one_study_override",
+                fields=["patient"],
+                condition=Q(study_override=True),
+                name="pullback_one_study_override",
             ),
             models.CheckConstraint(
                 condition=Q(study_override=False) | ~Q(study_override_reason=""),
@@ -129,7 +131,8 @@ class ScoringRun(BackgroundJob):
         constraints = [
             models.UniqueConstraint(fields=["pullback"], condition=Q(is_current=True), name="scoring_one_current_run"),
             models.CheckConstraint(
-                condition=Q(ics__isnull=True) | Q(ics__gte=0, ics__lte=1000), name="scoring_ics_0_1000",
+                condition=Q(ics__isnull=True) | Q(ics__gte=0, ics__lte=1000),
+                name="scoring_ics_0_1000",
             ),
             models.CheckConstraint(condition=Q(progress_percent__lte=100), name="scoring_progress_0_100"),
         ]
@@ -170,10 +173,13 @@ class CalciumAnnotation(models.Model):
         ordering = ["pullback", "frame", "start_deg", "id"]
         indexes = [models.Index(fields=["pullback", "frame"])]
         constraints = [
-            models.CheckConstraint(condition=Q(start_deg__gte=0, start_deg__lt=360, end_deg__gte=0, end_deg__lt=360),
-                                   name="annotation_degrees_0_360"),
-            models.CheckConstraint(condition=Q(no_calcium=False) | Q(start_deg=0, end_deg=0),
-                                   name="annotation_no_calcium_has_no_arc"),
+            models.CheckConstraint(
+                condition=Q(start_deg__gte=0, start_deg__lt=360, end_deg__gte=0, end_deg__lt=360),
+                name="annotation_degrees_0_360",
+            ),
+            models.CheckConstraint(
+                condition=Q(no_calcium=False) | Q(start_deg=0, end_deg=0), name="annotation_no_calcium_has_no_arc"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -194,12 +200,14 @@ class DetectorModelVersion(models.Model):
     training_summary = models.JSONField(default=dict, blank=True)
     library_versions = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    registered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                      related_name="+")
+    registered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     is_active = models.BooleanField(default=False)
     activated_at = models.DateTimeField(null=True, blank=True)
-    activated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                     related_name="+")
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

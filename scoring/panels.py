@@ -17,8 +17,14 @@ def patient_pullbacks_panel(request: HttpRequest, patient: Patient) -> dict:
     rows = selectors.pullback_rows_for_patient(patient)
     ics = selectors.patient_ics(patient, rows)
     view = pullback_view(request, ics.choice.pullback, ics.choice.run) if ics.choice else None
-    return {"patient": patient, "rows": rows, "ics": ics, "can_upload": has_role(request.user, EDIT_REGISTRY),
-            "view": view, "min_length_mm": selectors.min_length_mm()}
+    return {
+        "patient": patient,
+        "rows": rows,
+        "ics": ics,
+        "can_upload": has_role(request.user, EDIT_REGISTRY),
+        "view": view,
+        "min_length_mm": selectors.min_length_mm(),
+    }
 
 
 def pullback_view(request: HttpRequest, pullback: Pullback, run: ScoringRun | None) -> dict | None:
@@ -28,9 +34,14 @@ def pullback_view(request: HttpRequest, pullback: Pullback, run: ScoringRun | No
     spacing = pullback.frame_spacing_mm
     labels = run.labels()
     return {
-        "pullback": pullback, "run": run, "frame_spacing_mm": spacing, "last_frame": run.n_frames - 1,
+        "pullback": pullback,
+        "run": run,
+        "frame_spacing_mm": spacing,
+        "last_frame": run.n_frames - 1,
         "can_see_frames": has_role(request.user, SEE_IDENTIFIERS),
         "can_annotate": has_role(request.user, EDIT_REGISTRY),
-        "figures": {"map": charts.calcium_map_figure(labels, frame_spacing_mm=spacing),
-                    "arc": charts.arc_figure(run.arc_deg_per_frame, frame_spacing_mm=spacing)},
+        "figures": {
+            "map": charts.calcium_map_figure(labels, frame_spacing_mm=spacing),
+            "arc": charts.arc_figure(run.arc_deg_per_frame, frame_spacing_mm=spacing),
+        },
     }

@@ -14,7 +14,9 @@ from scoring.models import Pullback, QcStatus, ScoringRun
 
 
 def pullbacks_for_user(user) -> QuerySet:
-    return Pullback.objects.select_related("patient", "patient__site").filter(patient__in=patients_for_user(user).values("pk"))
+    return Pullback.objects.select_related("patient", "patient__site").filter(
+        patient__in=patients_for_user(user).values("pk")
+    )
 
 
 def pullback_get_for_user(*, user, pullback_id: int) -> Pullback:
@@ -67,7 +69,9 @@ def pullback_row(pullback: Pullback) -> PullbackRow:
 def pullback_rows_for_patient(patient: Patient) -> list[PullbackRow]:
     """The patient's pullbacks with their current and latest runs (two queries)."""
     pullbacks = list(Pullback.objects.filter(patient=patient).order_by("created_at", "pk"))
-    runs = ScoringRun.objects.filter(pullback__in=[p.pk for p in pullbacks]).defer("calcium_map").order_by("-created_at", "-pk")
+    runs = (
+        ScoringRun.objects.filter(pullback__in=[p.pk for p in pullbacks]).defer("calcium_map").order_by("-created_at", "-pk")
+    )
     current, latest = {}, {}
     for run in runs:
         latest.setdefault(run.pullback_id, run)
@@ -118,23 +122,39 @@ def study_ics_annotations() -> dict:
     Used to store the choice on the patient (services.study_ics_refresh); readers use the stored
     `Patient.study_ics`.
     """
-    runs = ScoringRun.objects.filter(
-        pullback__patient=OuterRef("pk"), is_current=True, status=ScoringRun.Status.SUCCEEDED,
-        pullback__qc_status=QcStatus.INCLUDED,
-    ).filter(Q(pullback__study_override=True) | Q(pullback__length_mm__gte=settings.PULLBACK_MIN_LENGTH_MM)).order_by(
-        "-pullback__study_override", "-pullback__length_mm", "pullback__created_at", "pullback__pk",
+    runs = (
+        ScoringRun.objects.filter(
+            pullback__patient=OuterRef("pk"),
+            is_current=True,
+            status=ScoringRun.Status.SUCCEEDED,
+            pullback__qc_status=QcStatus.INCLUDED,
+        )
+        .filter(Q(pullback__study_override=True) | Q(pullback__length_mm__gte=settings.PULLBACK_MIN_LENGTH_MM))
+        .order_by(
+            "-pullback__study_override",
+            "-pullback__length_mm",
+            "pullback__created_at",
+            "pullback__pk",
+        )
     )
     return {
         f"chosen_{name}": Subquery(runs.values(field)[:1])
-        for name, field in (("pullback_id", "pullback_id"), ("ics", "ics"), ("override", "pullback__study_override"),
-                            ("model_version", "model_version"))
+        for name, field in (
+            ("pullback_id", "pullback_id"),
+            ("ics", "ics"),
+            ("override", "pullback__study_override"),
+            ("model_version", "model_version"),
+        )
     }
 
 
 def chosen_study_ics(patient_ids) -> dict[int, tuple[float | None, str]]:
     """{patient id: (study pullback ICS or None, source text)} for these patients: one query."""
-    rows = Patient.objects.filter(pk__in=list(patient_ids)).annotate(**study_ics_annotations()).values_list(
-        "pk", "chosen_ics", "chosen_pullback_id", "chosen_override", "chosen_model_version")
+    rows = (
+        Patient.objects.filter(pk__in=list(patient_ids))
+        .annotate(**study_ics_annotations())
+        .values_list("pk", "chosen_ics", "chosen_pullback_id", "chosen_override", "chosen_model_version")
+    )
     return {
         pk: (None, "") if ics is None else (ics, study_source_text(pullback_id, override, model_version))
         for pk, ics, pullback_id, override, model_version in rows

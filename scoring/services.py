@@ -50,6 +50,7 @@ class UploadOutcome:
 
 # Upload -------------------------------------------------------------------------------------
 
+
 def pullback_upload(*, user, patient: Patient, uploaded_file, original_filename: str = "") -> UploadOutcome:
     """Validate, de-identify and store an uploaded IVUS file for ``patient``, then queue its scoring.
 
@@ -85,7 +86,9 @@ def _ingest(*, user, patient: Patient, src: str, name: str) -> UploadOutcome:
         files.write_with_header(src, clean, ds, pixel_element_offset=pixel_offset, copy_chunk_bytes=COPY_CHUNK_BYTES)
         files.read_metadata(clean)  # the stored copy must read back as the original did
         fields = _metadata_fields(meta) | {
-            "sop_instance_uid": str(ds.SOPInstanceUID), "content_sha256": sha, "original_filename": name,
+            "sop_instance_uid": str(ds.SOPInstanceUID),
+            "content_sha256": sha,
+            "original_filename": name,
             "file_size_bytes": os.path.getsize(clean),
         }
         return _store(user=user, patient=patient, clean=clean, fields=fields)
@@ -98,14 +101,22 @@ def _store(*, user, patient: Patient, clean: str, fields: dict) -> UploadOutcome
     try:
         with transaction.atomic():
             pullback.save()
-            audit_record(user=user, action=AuditEntry.Action.CREATE, instance=pullback, patient=patient,
-                         changes=_audit_fields(pullback), reason="pullback upload")
+            audit_record(
+                user=user,
+                action=AuditEntry.Action.CREATE,
+                instance=pullback,
+                patient=patient,
+                changes=_audit_fields(pullback),
+                reason="pullback upload",
+            )
             run = _run_create(pullback=pullback, user=user)
     except IntegrityError:
         # A simultaneous upload of the same file won the race: keep its copy, drop ours.
         pullback.file.delete(save=False)
-        existing = Pullback.objects.filter(content_sha256=fields["content_sha256"]).first() or \
-            Pullback.objects.filter(sop_instance_uid=fields["sop_instance_uid"]).first()
+        existing = (
+            Pullback.objects.filter(content_sha256=fields["content_sha256"]).first()
+            or Pullback.objects.filter(sop_instance_uid=fields["sop_instance_uid"]).first()
+        )
         if existing is None:
             raise
         return _duplicate(existing, patient)
@@ -118,7 +129,9 @@ def _store(*, user, patient: Patient, clean: str, fields: dict) -> UploadOutcome
 
 def _duplicate(existing: Pullback, patient: Patient) -> UploadOutcome:
     if existing.patient_id != patient.pk:
-        raise ValidationError({"file": [ValidationError("This file was already uploaded for another patient.", code="duplicate")]})
+        raise ValidationError(
+            {"file": [ValidationError("This file was already uploaded for another patient.", code="duplicate")]}
+        )
     return UploadOutcome(pullback=existing, duplicate=True, run=None)
 
 
@@ -135,15 +148,26 @@ def _metadata_fields(meta: files.PullbackMetadata) -> dict:
     assumed = not speed or speed <= 0
     speed = settings.PULLBACK_ASSUMED_SPEED_MM_S if assumed else speed
     return {
-        "n_frames": meta.n_frames, "frame_rate_hz": meta.frame_rate_hz, "pullback_speed_mm_s": speed,
-        "pullback_speed_assumed": assumed, "ivus_acquisition": meta.ivus_acquisition[:32],
-        "pullback_start_frame": meta.pullback_start_frame, "pullback_stop_frame": meta.pullback_stop_frame,
-        "length_mm": _length_mm(meta, speed), "pixel_spacing_mm": meta.pixel_spacing_mm,
-        "calibrated": meta.pixel_spacing_mm is not None, "rows": meta.rows, "columns": meta.columns,
-        "samples_per_pixel": meta.samples_per_pixel, "photometric": meta.photometric[:20],
-        "transfer_syntax_uid": meta.transfer_syntax_uid, "modality": meta.modality[:8],
-        "manufacturer": meta.manufacturer[:120], "model_name": meta.model_name[:120],
-        "acquisition_date": _dicom_date(meta.acquisition_date), "burned_in_annotation": meta.burned_in_annotation[:8],
+        "n_frames": meta.n_frames,
+        "frame_rate_hz": meta.frame_rate_hz,
+        "pullback_speed_mm_s": speed,
+        "pullback_speed_assumed": assumed,
+        "ivus_acquisition": meta.ivus_acquisition[:32],
+        "pullback_start_frame": meta.pullback_start_frame,
+        "pullback_stop_frame": meta.pullback_stop_frame,
+        "length_mm": _length_mm(meta, speed),
+        "pixel_spacing_mm": meta.pixel_spacing_mm,
+        "calibrated": meta.pixel_spacing_mm is not None,
+        "rows": meta.rows,
+        "columns": meta.columns,
+        "samples_per_pixel": meta.samples_per_pixel,
+        "photometric": meta.photometric[:20],
+        "transfer_syntax_uid": meta.transfer_syntax_uid,
+        "modality": meta.modality[:8],
+        "manufacturer": meta.manufacturer[:120],
+        "model_name": meta.model_name[:120],
+        "acquisition_date": _dicom_date(meta.acquisition_date),
+        "burned_in_annotation": meta.burned_in_annotation[:8],
     }
 
 
@@ -223,9 +247,11 @@ def stored_file_path(field_file) -> Iterator[str]:
 
 # Scoring runs -------------------------------------------------------------------------------
 
+
 def _run_create(*, pullback: Pullback, user, model_name: str | None = None) -> ScoringRun:
     run = ScoringRun.objects.create(
-        pullback=pullback, model_name=model_name or settings_model_name(),
+        pullback=pullback,
+        model_name=model_name or settings_model_name(),
         requested_by=acting_user(user),
     )
     jobs.enqueue(run, SCORING_TASK)
@@ -249,8 +275,9 @@ def scoring_run_start(*, pullback: Pullback, user=None, model_name: str | None =
         Pullback.objects.select_for_update().filter(pk=pullback.pk).first()
         existing = pullback.runs.filter(model_name=model_name).exclude(status=ScoringRun.Status.FAILED)
         version = _active_version(model_name)
-        existing = existing.filter(status__in=[ScoringRun.Status.QUEUED, ScoringRun.Status.RUNNING]) | \
-            existing.filter(status=ScoringRun.Status.SUCCEEDED, model_version=version)
+        existing = existing.filter(status__in=[ScoringRun.Status.QUEUED, ScoringRun.Status.RUNNING]) | existing.filter(
+            status=ScoringRun.Status.SUCCEEDED, model_version=version
+        )
         found = existing.order_by("-created_at").first()
         return found if found is not None else _run_create(pullback=pullback, user=user, model_name=model_name)
 
@@ -286,8 +313,14 @@ def scoring_run_retry(*, user, run: ScoringRun) -> ScoringRun:
         raise ValidationError("This run has succeeded; there is nothing to retry.")
     with transaction.atomic():
         ScoringRun.objects.filter(pk=run.pk).update(
-            status=ScoringRun.Status.QUEUED, progress_percent=0, error="", started_at=None, finished_at=None,
-            requested_by=user, lease="", heartbeat_at=None,
+            status=ScoringRun.Status.QUEUED,
+            progress_percent=0,
+            error="",
+            started_at=None,
+            finished_at=None,
+            requested_by=user,
+            lease="",
+            heartbeat_at=None,
         )
         jobs.enqueue(run, SCORING_TASK)
     run.refresh_from_db()
@@ -314,9 +347,15 @@ def scoring_run_execute(*, run_id: int) -> ScoringRun:
             raise jobs.JobFailed(f"The pullback could not be scored: {exc}") from exc
         _succeed(run, labels, version=model.version, seconds=time.perf_counter() - started, job=job)
 
-    jobs.run_job(ScoringRun, run_id, body, unexpected=lambda exc: (
-        f"Scoring stopped because of an unexpected error ({type(exc).__name__}: {exc}). "
-        "Retry, or tell the registry administrator if it fails again."))
+    jobs.run_job(
+        ScoringRun,
+        run_id,
+        body,
+        unexpected=lambda exc: (
+            f"Scoring stopped because of an unexpected error ({type(exc).__name__}: {exc}). "
+            "Retry, or tell the registry administrator if it fails again."
+        ),
+    )
     return ScoringRun.objects.get(pk=run_id)
 
 
@@ -324,11 +363,13 @@ def _labels(path: str, model, progress: Callable[[int], None]):
     from scoring.detector.pipeline import base_features_from_chunks, labels_from_base
 
     meta = files.read_metadata(path)
-    frames = files.without_overlay(files.iter_frame_chunks(meta, chunk_frames=SCORING_CHUNK_FRAMES),
-                                   files.static_overlay_mask(meta))
+    frames = files.without_overlay(
+        files.iter_frame_chunks(meta, chunk_frames=SCORING_CHUNK_FRAMES), files.static_overlay_mask(meta)
+    )
     chunks = _counted(frames, meta.n_frames, progress)
-    base = base_features_from_chunks(chunks, n_alines=model.n_alines,
-                                     pixel_spacing_mm=meta.pixel_spacing_mm or DEFAULT_PIXEL_SPACING_MM)
+    base = base_features_from_chunks(
+        chunks, n_alines=model.n_alines, pixel_spacing_mm=meta.pixel_spacing_mm or DEFAULT_PIXEL_SPACING_MM
+    )
     return labels_from_base(base, model)
 
 
@@ -351,15 +392,22 @@ def _succeed(run: ScoringRun, labels, *, version: str, seconds: float, job: jobs
         if not newer:
             run.pullback.runs.exclude(pk=run.pk).filter(is_current=True).update(is_current=False)
         job.commit(
-            model_version=version, ics=calcium_map.ics(labels), n_frames=labels.shape[0], n_alines=labels.shape[1],
-            calcium_alines=int(per_frame.sum()), calcium_alines_per_frame=[int(c) for c in per_frame],
-            calcium_map=calcium_map.pack(labels), seconds=round(seconds, 3), is_current=not newer,
+            model_version=version,
+            ics=calcium_map.ics(labels),
+            n_frames=labels.shape[0],
+            n_alines=labels.shape[1],
+            calcium_alines=int(per_frame.sum()),
+            calcium_alines_per_frame=[int(c) for c in per_frame],
+            calcium_map=calcium_map.pack(labels),
+            seconds=round(seconds, 3),
+            is_current=not newer,
         )
         study_ics_refresh([run.pullback.patient_id])
     logger.info("scoring run %s: ICS %.1f, %d frames in %.1f s", run.pk, calcium_map.ics(labels), labels.shape[0], seconds)
 
 
 # Quality control and the study pullback -----------------------------------------------------
+
 
 def pullback_qc_update(*, user, pullback: Pullback, qc_status: str, exclusion_reason: str = "", note: str = "") -> Pullback:
     """Include or exclude a pullback (stent struts, poor image quality, catheter in false lumen).
@@ -372,7 +420,9 @@ def pullback_qc_update(*, user, pullback: Pullback, qc_status: str, exclusion_re
     if qc_status not in QcStatus.values:
         errors["qc_status"] = [f"Choose one of {', '.join(QcStatus.values)}."]
     elif qc_status == QcStatus.EXCLUDED and exclusion_reason not in ExclusionReason.values:
-        errors["exclusion_reason"] = ["An excluded pullback needs a reason: stent struts, poor image quality or catheter in false lumen."]
+        errors["exclusion_reason"] = [
+            "An excluded pullback needs a reason: stent struts, poor image quality or catheter in false lumen."
+        ]
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
@@ -389,8 +439,14 @@ def pullback_qc_update(*, user, pullback: Pullback, qc_status: str, exclusion_re
             raise ValidationError({"note": ["A note is required when the quality control changes."]})
         if changes:
             pullback.save(update_fields=QC_FIELDS)
-            audit_record(user=user, action=AuditEntry.Action.UPDATE, instance=pullback, patient=pullback.patient,
-                         changes=changes, reason=pullback.qc_note)
+            audit_record(
+                user=user,
+                action=AuditEntry.Action.UPDATE,
+                instance=pullback,
+                patient=pullback.patient,
+                changes=changes,
+                reason=pullback.qc_note,
+            )
             study_ics_refresh([pullback.patient_id])
     return pullback
 
@@ -443,5 +499,6 @@ def _set_override(user, row: Pullback, value: bool, stored_reason: str, reason: 
     changes = diff(old, snapshot(row, ["study_override", "study_override_reason"]))
     if changes:
         row.save(update_fields=["study_override", "study_override_reason"])
-        audit_record(user=user, action=AuditEntry.Action.UPDATE, instance=row, patient=row.patient,
-                     changes=changes, reason=reason)
+        audit_record(
+            user=user, action=AuditEntry.Action.UPDATE, instance=row, patient=row.patient, changes=changes, reason=reason
+        )

@@ -16,8 +16,12 @@ logger = logging.getLogger(__name__)
 def scoring_run_task(self, run_id: int) -> None:
     """Score one pullback (scoring.services.scoring_run_execute); the run row records the outcome."""
     started = time.monotonic()
-    logger.info("scoring run %s: started (task %s, delivery %s)", run_id, self.request.id,
-                "re-delivered" if self.request.delivery_info.get("redelivered") else "first")
+    logger.info(
+        "scoring run %s: started (task %s, delivery %s)",
+        run_id,
+        self.request.id,
+        "re-delivered" if self.request.delivery_info.get("redelivered") else "first",
+    )
     try:
         scoring_run_execute(run_id=run_id)
     finally:

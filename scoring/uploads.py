@@ -40,8 +40,10 @@ class SizeLimitUploadHandler(FileUploadHandler):
 
 
 def pullback_upload_handlers(request) -> list:
-    return [SizeLimitUploadHandler(request, limit_bytes=settings.PULLBACK_MAX_UPLOAD_BYTES),
-            TemporaryFileUploadHandler(request)]
+    return [
+        SizeLimitUploadHandler(request, limit_bytes=settings.PULLBACK_MAX_UPLOAD_BYTES),
+        TemporaryFileUploadHandler(request),
+    ]
 
 
 def upload_too_large(request) -> bool:

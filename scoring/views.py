@@ -21,10 +21,15 @@ def pullback_upload(request: HttpRequest, study_id: str) -> HttpResponse:
     from django.conf import settings
 
     patient = patient_get_for_user(user=request.user, study_id=study_id)
-    return render(request, "scoring/upload.html", {
-        "patient": patient, "max_upload_bytes": settings.PULLBACK_MAX_UPLOAD_BYTES,
-        "max_upload_mb": settings.PULLBACK_MAX_UPLOAD_BYTES // 2**20,
-    })
+    return render(
+        request,
+        "scoring/upload.html",
+        {
+            "patient": patient,
+            "max_upload_bytes": settings.PULLBACK_MAX_UPLOAD_BYTES,
+            "max_upload_mb": settings.PULLBACK_MAX_UPLOAD_BYTES // 2**20,
+        },
+    )
 
 
 @require_GET
@@ -32,13 +37,21 @@ def pullback_upload(request: HttpRequest, study_id: str) -> HttpResponse:
 def pullback_detail(request: HttpRequest, pk: int) -> HttpResponse:
     pullback = selectors.pullback_get_for_user(user=request.user, pullback_id=pk)
     latest, current = selectors.latest_run(pullback), selectors.current_run(pullback)
-    return render(request, "scoring/pullback_detail.html", {
-        "pullback": pullback, "patient": pullback.patient, "latest": latest, "current": current,
-        "view": panels.pullback_view(request, pullback, current),
-        "runs": pullback.runs.defer("calcium_map"), "qc_form": QcForm(initial={"qc_status": pullback.qc_status,
-                                                                         "exclusion_reason": pullback.exclusion_reason}),
-        "show_identifiers": has_role(request.user, SEE_IDENTIFIERS), "can_review": has_role(request.user, EDIT_REGISTRY),
-    })
+    return render(
+        request,
+        "scoring/pullback_detail.html",
+        {
+            "pullback": pullback,
+            "patient": pullback.patient,
+            "latest": latest,
+            "current": current,
+            "view": panels.pullback_view(request, pullback, current),
+            "runs": pullback.runs.defer("calcium_map"),
+            "qc_form": QcForm(initial={"qc_status": pullback.qc_status, "exclusion_reason": pullback.exclusion_reason}),
+            "show_identifiers": has_role(request.user, SEE_IDENTIFIERS),
+            "can_review": has_role(request.user, EDIT_REGISTRY),
+        },
+    )
 
 
 @require_POST
@@ -79,8 +92,12 @@ def study_pullback_choose(request: HttpRequest, pk: int) -> HttpResponse:
     pullback = selectors.pullback_get_for_user(user=request.user, pullback_id=pk)
     choose = request.POST.get("choose") == "1"
     try:
-        services.study_pullback_override(user=request.user, patient=pullback.patient,
-                                         pullback=pullback if choose else None, reason=request.POST.get("reason", ""))
+        services.study_pullback_override(
+            user=request.user,
+            patient=pullback.patient,
+            pullback=pullback if choose else None,
+            reason=request.POST.get("reason", ""),
+        )
         messages.success(request, "Study pullback changed.")
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
@@ -88,6 +105,7 @@ def study_pullback_choose(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 # Calcium annotations ------------------------------------------------------------------------
+
 
 @require_POST
 @role_required(EDIT_REGISTRY)
@@ -101,8 +119,14 @@ def annotation_add(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         try:
-            add(user=request.user, pullback=pullback, frame=data["frame"] - 1, start_deg=data["start_deg"] or 0.0,
-                end_deg=data["end_deg"] or 0.0, no_calcium=data["no_calcium"])
+            add(
+                user=request.user,
+                pullback=pullback,
+                frame=data["frame"] - 1,
+                start_deg=data["start_deg"] or 0.0,
+                end_deg=data["end_deg"] or 0.0,
+                no_calcium=data["no_calcium"],
+            )
             messages.success(request, f"Annotation added on frame {data['frame']}.")
         except ValidationError as exc:
             messages.error(request, "Annotation not added: " + " ".join(exc.messages))
@@ -137,13 +161,18 @@ def annotations_import(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         text = io.TextIOWrapper(form.cleaned_data["file"].file, encoding="utf-8", newline="")
         try:
-            written = annotations_import_csv(user=request.user, file_obj=text,
-                                             pullbacks=selectors.pullbacks_for_user(request.user))
+            written = annotations_import_csv(
+                user=request.user, file_obj=text, pullbacks=selectors.pullbacks_for_user(request.user)
+            )
             messages.success(request, f"{written} annotation(s) imported.")
         except AnnotationImportFailed as exc:
             problems = exc.problems
-    return render(request, "scoring/annotations_import.html", {"form": form, "problems": problems, "written": written},
-                  status=400 if problems else 200)
+    return render(
+        request,
+        "scoring/annotations_import.html",
+        {"form": form, "problems": problems, "written": written},
+        status=400 if problems else 200,
+    )
 
 
 @require_GET

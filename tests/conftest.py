@@ -58,8 +58,11 @@ def other_site_coordinator(db, other_site):
 @pytest.fixture
 def personas(coordinator, clinician, investigator, admin_user, outsider):
     return {
-        "coordinator": coordinator, "clinician": clinician, "investigator": investigator,
-        "admin": admin_user, "outsider": outsider,
+        "coordinator": coordinator,
+        "clinician": clinician,
+        "investigator": investigator,
+        "admin": admin_user,
+        "outsider": outsider,
     }
 
 

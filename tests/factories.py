@@ -125,4 +125,4 @@ def assert_no_external_assets(html: str) -> None:
     CDN). Checked on the attributes that load things, not on any text: a random CSRF token may
     well contain the letters "cdn"."""
     match = EXTERNAL_ASSET.search(html)
-    assert match is None, html[max(0, match.start() - 80):match.end() + 80]
+    assert match is None, html[max(0, match.start() - 80) : match.end() + 80]

@@ -86,12 +86,14 @@ with open(os.environ["DUMP"], "w") as out:
 # These check a SQLite backup made in the test process; in CI's PostgreSQL pass the PostgreSQL
 # round trip (test_..._on_postgresql) covers that database.
 sqlite_in_process = pytest.mark.skipif(
-    connection.vendor != "sqlite", reason="checks a SQLite backup made in the test process; this run is on PostgreSQL")
+    connection.vendor != "sqlite", reason="checks a SQLite backup made in the test process; this run is on PostgreSQL"
+)
 
 
 def _manage(env: dict, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     if ok:
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     return result
@@ -111,9 +113,17 @@ def _round_trip(tmp_path: Path, env_of) -> None:
     _manage(original, "migrate", "--noinput", "-v0")
     dest = tmp_path / "backup"
     # One process builds, dumps and backs up (each manage.py start costs seconds on a busy machine).
-    out = _manage(original | {"FIXTURES": str(ROOT / "tests/fixtures/registry/canonical"), "WORK": str(work),
-                              "DUMP": str(work / "before.json")},
-                  "shell", "-c", BUILD + DUMP + f"\ncall_command('backup_registry', {str(dest)!r})\n").stdout
+    out = _manage(
+        original
+        | {
+            "FIXTURES": str(ROOT / "tests/fixtures/registry/canonical"),
+            "WORK": str(work),
+            "DUMP": str(work / "before.json"),
+        },
+        "shell",
+        "-c",
+        BUILD + DUMP + f"\ncall_command('backup_registry', {str(dest)!r})\n",
+    ).stdout
     assert "BUILT succeeded 1" in out and f"Backup written to {dest}" in out
     before = json.loads((work / "before.json").read_text())
     manifest = json.loads((dest / "manifest.json").read_text())
@@ -175,8 +185,12 @@ def test_a_restore_brings_back_the_same_registry_audit_trail_and_pullbacks_on_po
         _psql(server, f'CREATE DATABASE "{db_name}"')
 
     def env_of(name):
-        return _base_env() | {"VAR_DIR": str(tmp_path / name), "SCORING_MODEL_STORE": str(model_store),
-                              "DATABASE_URL": f"{server}/{names[name]}", "DB_CONN_MAX_AGE": "0"}
+        return _base_env() | {
+            "VAR_DIR": str(tmp_path / name),
+            "SCORING_MODEL_STORE": str(model_store),
+            "DATABASE_URL": f"{server}/{names[name]}",
+            "DB_CONN_MAX_AGE": "0",
+        }
 
     try:
         _round_trip(tmp_path, env_of)
@@ -186,6 +200,7 @@ def test_a_restore_brings_back_the_same_registry_audit_trail_and_pullbacks_on_po
 
 
 # Refusals: nothing is touched ----------------------------------------------------------------
+
 
 @pytest.fixture
 def a_backup(tmp_path, transactional_db):
@@ -204,7 +219,8 @@ def _restore_error(src: Path, *args: str) -> str:
 
 def test_restore_names_a_missing_or_incomplete_backup_folder(tmp_path, db):
     assert _restore_error(tmp_path / "nowhere") == (
-        f"{tmp_path / 'nowhere'} is not a folder; give the folder that backup_registry wrote")
+        f"{tmp_path / 'nowhere'} is not a folder; give the folder that backup_registry wrote"
+    )
     assert _restore_error(tmp_path) == f"{tmp_path} has no manifest.json: not a backup, or a backup that did not finish"
 
 
@@ -214,8 +230,11 @@ def test_restore_refuses_a_damaged_manifest_database_or_missing_media(a_backup, 
     (a_backup / "manifest.json").write_text('{"format": 1, "database": ')
     assert _restore_error(a_backup).startswith(f"{a_backup / 'manifest.json'} is damaged or not a backup manifest")
 
-    (a_backup / "manifest.json").write_text(json.dumps(manifest | {"media": {"pullbacks/x.dcm": {
-        "sha256": "0" * 64, "bytes": 1, "field": "scoring.Pullback.file"}}}))
+    (a_backup / "manifest.json").write_text(
+        json.dumps(
+            manifest | {"media": {"pullbacks/x.dcm": {"sha256": "0" * 64, "bytes": 1, "field": "scoring.Pullback.file"}}}
+        )
+    )
     assert _restore_error(a_backup) == f"{a_backup} lacks 1 media file(s) named in its manifest, e.g. pullbacks/x.dcm"
 
     (a_backup / "manifest.json").write_text(json.dumps(manifest))
@@ -228,9 +247,12 @@ def test_restore_refuses_a_damaged_manifest_database_or_missing_media(a_backup, 
 @sqlite_in_process
 def test_restore_refuses_another_vendor_or_another_migration_state(a_backup):
     manifest = json.loads((a_backup / "manifest.json").read_text())
-    (a_backup / "manifest.json").write_text(json.dumps(manifest | {"database": {"vendor": "postgresql", "file": "db.sqlite3"}}))
-    assert _restore_error(a_backup) == ("the backup is of a postgresql database; this app uses sqlite. "
-                                        "Restore into the same kind of database.")
+    (a_backup / "manifest.json").write_text(
+        json.dumps(manifest | {"database": {"vendor": "postgresql", "file": "db.sqlite3"}})
+    )
+    assert _restore_error(a_backup) == (
+        "the backup is of a postgresql database; this app uses sqlite. Restore into the same kind of database."
+    )
     older = manifest["migrations"] | {"registry": "0001_initial"}
     (a_backup / "manifest.json").write_text(json.dumps(manifest | {"migrations": older, "app_version": "abc123"}))
     message = _restore_error(a_backup)
@@ -239,8 +261,10 @@ def test_restore_refuses_another_vendor_or_another_migration_state(a_backup):
 
 
 def test_restore_refuses_a_database_that_holds_registry_data(a_backup, patient):
-    assert _restore_error(a_backup) == ("the database is not empty (registry.Patient 1, registry.Site 1); restore "
-                                        "into a new database, or pass --force to replace everything in it")
+    assert _restore_error(a_backup) == (
+        "the database is not empty (registry.Patient 1, registry.Site 1); restore "
+        "into a new database, or pass --force to replace everything in it"
+    )
 
 
 def test_backup_refuses_a_folder_that_is_not_empty(tmp_path, db):
@@ -259,7 +283,12 @@ def test_backup_manifest_records_counts_hashes_and_the_code_s_migrations(tmp_pat
     assert manifest["migrations"] == backup.code_migrations()
     assert manifest["row_counts"]["registry.Patient"] == 1
     assert manifest["row_counts"]["registry.ImportJob"] == 1
-    assert manifest["media"] == {"imports/2026/11/patients.csv": {
-        "sha256": hashlib.sha256(b"study_id\n").hexdigest(), "bytes": 9, "field": "registry.ImportJob.patients_file"}}
+    assert manifest["media"] == {
+        "imports/2026/11/patients.csv": {
+            "sha256": hashlib.sha256(b"study_id\n").hexdigest(),
+            "bytes": 9,
+            "field": "registry.ImportJob.patients_file",
+        }
+    }
     assert (tmp_path / "b" / "media" / "imports/2026/11/patients.csv").read_bytes() == b"study_id\n"
     assert json.loads((tmp_path / "b" / "manifest.json").read_text()) == manifest

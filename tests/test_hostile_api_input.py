@@ -32,30 +32,53 @@ def cohort_patient(site):
 
 # POST /api/analyses/: the spec ---------------------------------------------------------------
 
-@pytest.mark.parametrize("body,detail", [
-    ('{"horizon_days": HUGE}'.replace("HUGE", HUGE), f"horizon_days must be a number of days from 1 to 36525, got {HUGE_SHOWN}"),
-    ('{"horizon_days": 36526}', "horizon_days must be a number of days from 1 to 36525, got 36526"),
-    ('{"horizon_days": 1e400}', "JSON parse error - the number 1e400 is too large."),
-    ('{"covariates": [{"a": 1}]}', "covariates must be a list of field names, got [{'a': 1}]"),
-    ('{"cohort": {"filters": 5}}', "cohort.filters must be a list of {field, op, value} objects, got 5"),
-    ('{"cohort": {"filters": {"field": "ics"}}}',
-     "cohort.filters must be a list of {field, op, value} objects, got {'field': 'ics'}"),
-    ('{"cohort": {"filters": [{"field": "ics", "op": "ge", "value": HUGE}]}}'.replace("HUGE", HUGE),
-     f"ics ge needs a number (or true/false), got {HUGE_SHOWN}"),
-    ('{"cohort": {"filters": [{"field": "egfr", "op": "in", "value": [HUGE]}]}}'.replace("HUGE", HUGE),
-     f"egfr in needs a number (or true/false), got {HUGE_SHOWN}"),
-    ('{"cohort": {"filters": [{"field": "age_at_index", "op": "between", "value": [0, HUGE]}]}}'.replace("HUGE", HUGE),
-     f"age_at_index between needs a number (or true/false), got {HUGE_SHOWN}"),
-    ('{"cohort": {"filters": [{"field": "sex", "op": "in", "value": {"a": 1}}]}}',
-     "sex in needs a list of values, got {'a': 1}"),
-    ('{"cohort": {"filters": [{"field": "ics", "op": "is_missing", "value": [1]}]}}',
-     "ics is_missing takes true or false, got [1]"),
-    ('{"grouping": {"variable": "ics", "cutoff": HUGE}}'.replace("HUGE", HUGE),
-     f"unknown ICS cut-off {HUGE_SHOWN}; a number from 0 to 1000, 'median', 'tertiles' or 'quartiles'"),
-    ('{"cohort": []}', "cohort must be an object with 'filters'"),
-    (DEEP, TOO_DEEP["detail"]),
-    ('{"a":' * 5000 + "1" + "}" * 5000, TOO_DEEP["detail"]),
-])
+
+@pytest.mark.parametrize(
+    "body,detail",
+    [
+        (
+            '{"horizon_days": HUGE}'.replace("HUGE", HUGE),
+            f"horizon_days must be a number of days from 1 to 36525, got {HUGE_SHOWN}",
+        ),
+        ('{"horizon_days": 36526}', "horizon_days must be a number of days from 1 to 36525, got 36526"),
+        ('{"horizon_days": 1e400}', "JSON parse error - the number 1e400 is too large."),
+        ('{"covariates": [{"a": 1}]}', "covariates must be a list of field names, got [{'a': 1}]"),
+        ('{"cohort": {"filters": 5}}', "cohort.filters must be a list of {field, op, value} objects, got 5"),
+        (
+            '{"cohort": {"filters": {"field": "ics"}}}',
+            "cohort.filters must be a list of {field, op, value} objects, got {'field': 'ics'}",
+        ),
+        (
+            '{"cohort": {"filters": [{"field": "ics", "op": "ge", "value": HUGE}]}}'.replace("HUGE", HUGE),
+            f"ics ge needs a number (or true/false), got {HUGE_SHOWN}",
+        ),
+        (
+            '{"cohort": {"filters": [{"field": "egfr", "op": "in", "value": [HUGE]}]}}'.replace("HUGE", HUGE),
+            f"egfr in needs a number (or true/false), got {HUGE_SHOWN}",
+        ),
+        (
+            '{"cohort": {"filters": [{"field": "age_at_index", "op": "between", "value": [0, HUGE]}]}}'.replace(
+                "HUGE", HUGE
+            ),
+            f"age_at_index between needs a number (or true/false), got {HUGE_SHOWN}",
+        ),
+        (
+            '{"cohort": {"filters": [{"field": "sex", "op": "in", "value": {"a": 1}}]}}',
+            "sex in needs a list of values, got {'a': 1}",
+        ),
+        (
+            '{"cohort": {"filters": [{"field": "ics", "op": "is_missing", "value": [1]}]}}',
+            "ics is_missing takes true or false, got [1]",
+        ),
+        (
+            '{"grouping": {"variable": "ics", "cutoff": HUGE}}'.replace("HUGE", HUGE),
+            f"unknown ICS cut-off {HUGE_SHOWN}; a number from 0 to 1000, 'median', 'tertiles' or 'quartiles'",
+        ),
+        ('{"cohort": []}', "cohort must be an object with 'filters'"),
+        (DEEP, TOO_DEEP["detail"]),
+        ('{"a":' * 5000 + "1" + "}" * 5000, TOO_DEEP["detail"]),
+    ],
+)
 def test_a_hostile_spec_is_a_400_naming_the_field(cohort_patient, investigator, body, detail):
     response = _post_json(investigator, "/api/analyses/", body)
     assert response.status_code == 400
@@ -74,20 +97,42 @@ def test_saved_cohort_filters_are_checked_like_a_spec(investigator):
 
 # GET /api/analyses/cohort-count/ -------------------------------------------------------------
 
-@pytest.mark.parametrize("query,body", [
-    ("filters=" + "1" * 5000, {"detail": "filters must be a JSON list of {field, op, value} objects "
-                                         "(JSON parse error - a number has more than 4300 digits.)"}),
-    ("filters=" + "[" * 5000, {"detail": "filters must be a JSON list of {field, op, value} objects "
-                                         "(JSON nested too deeply (more than 64 levels).)"}),
-    ('filters=[{"field":"ics","op":"ge","value":HUGE}]'.replace("HUGE", HUGE),
-     {"detail": f"ics ge needs a number (or true/false), got {HUGE_SHOWN}"}),
-    ('filters=[{"field":"ics","op":"ge","value":NaN}]',
-     {"detail": "filters must be a JSON list of {field, op, value} objects "
-                "(JSON parse error - NaN is not a number JSON allows.)"}),
-    ("horizon_days=" + HUGE, {"horizon_days": ["Ensure this value is less than or equal to 36525."]}),
-    ('filters=[{"field":"follow_up_days","op":"ge","value":1}]&horizon_days=99999999999999',
-     {"horizon_days": ["Ensure this value is less than or equal to 36525."]}),
-])
+
+@pytest.mark.parametrize(
+    "query,body",
+    [
+        (
+            "filters=" + "1" * 5000,
+            {
+                "detail": "filters must be a JSON list of {field, op, value} objects "
+                "(JSON parse error - a number has more than 4300 digits.)"
+            },
+        ),
+        (
+            "filters=" + "[" * 5000,
+            {
+                "detail": "filters must be a JSON list of {field, op, value} objects "
+                "(JSON nested too deeply (more than 64 levels).)"
+            },
+        ),
+        (
+            'filters=[{"field":"ics","op":"ge","value":HUGE}]'.replace("HUGE", HUGE),
+            {"detail": f"ics ge needs a number (or true/false), got {HUGE_SHOWN}"},
+        ),
+        (
+            'filters=[{"field":"ics","op":"ge","value":NaN}]',
+            {
+                "detail": "filters must be a JSON list of {field, op, value} objects "
+                "(JSON parse error - NaN is not a number JSON allows.)"
+            },
+        ),
+        ("horizon_days=" + HUGE, {"horizon_days": ["Ensure this value is less than or equal to 36525."]}),
+        (
+            'filters=[{"field":"follow_up_days","op":"ge","value":1}]&horizon_days=99999999999999',
+            {"horizon_days": ["Ensure this value is less than or equal to 36525."]},
+        ),
+    ],
+)
 def test_cohort_count_query_parameters_are_checked(cohort_patient, investigator, query, body):
     response = client_for(investigator).get("/api/analyses/cohort-count/?" + query)
     assert response.status_code == 400
@@ -107,9 +152,18 @@ def test_the_builder_count_refuses_numbers_that_are_not_finite(cohort_patient, i
 
 
 def test_the_builder_does_not_run_a_spec_with_an_infinite_filter(cohort_patient, investigator):
-    data = {"grouping": "ics", "cutoff": "median", "endpoint": "poce", "horizon_days": 2191, "action": "run",
-            "filter-TOTAL_FORMS": 1, "filter-INITIAL_FORMS": 0, "filter-0-field": "ics", "filter-0-op": "ge",
-            "filter-0-value": "1e400"}
+    data = {
+        "grouping": "ics",
+        "cutoff": "median",
+        "endpoint": "poce",
+        "horizon_days": 2191,
+        "action": "run",
+        "filter-TOTAL_FORMS": 1,
+        "filter-INITIAL_FORMS": 0,
+        "filter-0-field": "ics",
+        "filter-0-op": "ge",
+        "filter-0-value": "1e400",
+    }
     response = client_for(investigator).post("/analytics/", data)
     assert response.status_code == 400
     assert "not a finite number: 1e400" in response.content.decode()
@@ -123,11 +177,20 @@ def test_the_builder_ignores_a_cohort_id_that_is_no_id(investigator, cohort):
 
 # Pullbacks ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("query,body", [
-    ("start_mm=0&end_mm=1e307", {"end_mm": ["Ensure this value is less than or equal to 10000."]}),
-    ("start_mm=1e307&end_mm=1e308", {"start_mm": ["Ensure this value is less than or equal to 10000."],
-                                     "end_mm": ["Ensure this value is less than or equal to 10000."]}),
-])
+
+@pytest.mark.parametrize(
+    "query,body",
+    [
+        ("start_mm=0&end_mm=1e307", {"end_mm": ["Ensure this value is less than or equal to 10000."]}),
+        (
+            "start_mm=1e307&end_mm=1e308",
+            {
+                "start_mm": ["Ensure this value is less than or equal to 10000."],
+                "end_mm": ["Ensure this value is less than or equal to 10000."],
+            },
+        ),
+    ],
+)
 def test_segment_positions_beyond_any_pullback_are_a_400(patient, clinician, query, body):
     pullback = make_pullback(patient, length_mm=5.0, ics=10)  # 0.05 mm between frames: 1e307 mm overflowed
     response = client_for(clinician).get(f"/api/pullbacks/{pullback.pk}/segment-ics/?{query}")
@@ -145,10 +208,17 @@ def test_an_annotation_frame_filter_that_is_no_number_is_a_400(patient, coordina
 
 # Deep JSON anywhere ---------------------------------------------------------------------------
 
+
 def test_deep_json_is_refused_by_every_json_api(patient, coordinator):
     pullback = make_pullback(patient, ics=10)
-    for url in ("/api/patients/", f"/api/patients/{patient.study_id}/contacts/", f"/api/pullbacks/{pullback.pk}/qc/",
-                f"/api/pullbacks/{pullback.pk}/annotations/", "/api/analyses/", "/api/analyses/cohorts/"):
+    for url in (
+        "/api/patients/",
+        f"/api/patients/{patient.study_id}/contacts/",
+        f"/api/pullbacks/{pullback.pk}/qc/",
+        f"/api/pullbacks/{pullback.pk}/annotations/",
+        "/api/analyses/",
+        "/api/analyses/cohorts/",
+    ):
         response = _post_json(coordinator, url, DEEP)
         assert (url, response.status_code, response.json()) == (url, 400, TOO_DEEP)
     token = Client().post("/api/auth/token/", DEEP, content_type="application/json")

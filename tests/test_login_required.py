@@ -11,7 +11,8 @@ PAGES_WITHOUT_LOGIN = {"login", "healthz", "admin:login"}
 # DRF views that are not core.api.ApiView (whose roles every method declares) and why they are safe
 API_OUTSIDE_ROLES = {
     "api-token",  # signing in with a password; DELETE needs a token
-    "api-schema", "api-docs",  # SPECTACULAR_SETTINGS SERVE_PERMISSIONS: any role
+    "api-schema",
+    "api-docs",  # SPECTACULAR_SETTINGS SERVE_PERMISSIONS: any role
 }
 
 
@@ -29,27 +30,40 @@ def _drf_class(callback):
 
 
 def test_only_the_named_pages_step_aside_from_the_login_requirement():
-    exempt = {name for name, callback in _patterns(get_resolver())
-              if getattr(callback, "login_required", True) is False and _drf_class(callback) is None}
+    exempt = {
+        name
+        for name, callback in _patterns(get_resolver())
+        if getattr(callback, "login_required", True) is False and _drf_class(callback) is None
+    }
     assert exempt == PAGES_WITHOUT_LOGIN
 
 
 def test_every_api_view_declares_its_roles_or_is_named_as_safe():
-    outside = {name for name, callback in _patterns(get_resolver())
-               if _drf_class(callback) is not None and not issubclass(_drf_class(callback), ApiView)}
+    outside = {
+        name
+        for name, callback in _patterns(get_resolver())
+        if _drf_class(callback) is not None and not issubclass(_drf_class(callback), ApiView)
+    }
     assert outside == API_OUTSIDE_ROLES
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("url", "status", "location"), [
-    ("/patients/", 302, "/accounts/login/?next=/patients/"),
-    ("/analytics/", 302, "/accounts/login/?next=/analytics/"),
-    ("/pullbacks/7/", 302, "/accounts/login/?next=/pullbacks/7/"),
-    ("/admin/", 302, "/admin/login/?next=/admin/"),
-    ("/api/patients/", 401, None), ("/api/pullbacks/1/", 401, None), ("/api/analyses/", 401, None),
-    ("/api/schema/", 401, None), ("/api/docs/", 401, None),
-    ("/healthz", 200, None), ("/accounts/login/", 200, None),
-])
+@pytest.mark.parametrize(
+    ("url", "status", "location"),
+    [
+        ("/patients/", 302, "/accounts/login/?next=/patients/"),
+        ("/analytics/", 302, "/accounts/login/?next=/analytics/"),
+        ("/pullbacks/7/", 302, "/accounts/login/?next=/pullbacks/7/"),
+        ("/admin/", 302, "/admin/login/?next=/admin/"),
+        ("/api/patients/", 401, None),
+        ("/api/pullbacks/1/", 401, None),
+        ("/api/analyses/", 401, None),
+        ("/api/schema/", 401, None),
+        ("/api/docs/", 401, None),
+        ("/healthz", 200, None),
+        ("/accounts/login/", 200, None),
+    ],
+)
 def test_an_anonymous_caller_is_sent_to_sign_in_or_refused(client, url, status, location):
     response = client.get(url)
     assert response.status_code == status

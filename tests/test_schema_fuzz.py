@@ -63,25 +63,43 @@ def registry_rows(site, other_site, coordinator, scoring_model, tmp_path, django
     patients = [PatientFactory(site=site, ics_imported=ics, ics_imported_source="test") for ics in (50.0, 150.0, 300.0)]
     IdentityFactory(patient=patients[0])
     contacts = [ContactFactory(patient=p) for p in patients]
-    events = [EventFactory(patient=patients[0]), EventFactory(patient=patients[1], event_type="stroke",
-                                                               target_vessel=None, verification="verified")]
+    events = [
+        EventFactory(patient=patients[0]),
+        EventFactory(patient=patients[1], event_type="stroke", target_vessel=None, verification="verified"),
+    ]
     other = PatientFactory(site=other_site)
     with django_capture_on_commit_callbacks(execute=True):
         upload = SimpleUploadedFile("a.dcm", phantom_file(tmp_path / "a.dcm", n_frames=6).read_bytes())
         pullback = scoring_services.pullback_upload(user=coordinator, patient=patients[0], uploaded_file=upload).pullback
     annotation = annotation_add(user=coordinator, pullback=pullback, frame=1, start_deg=10.0, end_deg=40.0)
-    cohort = analytics_services.saved_cohort_create(user=coordinator, name="older patients",
-                                                    filters=[{"field": "age_at_index", "op": "ge", "value": 60}])
+    cohort = analytics_services.saved_cohort_create(
+        user=coordinator, name="older patients", filters=[{"field": "age_at_index", "op": "ge", "value": 60}]
+    )
     run = analytics_services.analysis_run(spec={}, user=coordinator)
-    return {"study_id": [p.study_id for p in patients] + [other.study_id], "contact": [c.pk for c in contacts],
-            "event": [e.pk for e in events], "pullback": [pullback.pk], "run": [run.pk], "cohort": [cohort.pk],
-            "annotation": [annotation.pk]}
+    return {
+        "study_id": [p.study_id for p in patients] + [other.study_id],
+        "contact": [c.pk for c in contacts],
+        "event": [e.pk for e in events],
+        "pullback": [pullback.pk],
+        "run": [run.pk],
+        "cohort": [cohort.pk],
+        "annotation": [annotation.pk],
+    }
 
 
 def _real_path_parameters(path: str, rows: dict) -> list[dict]:
     """Path parameters of real rows for the operation at `path` (a few combinations)."""
-    kind = ("contact" if "/contacts/" in path else "event" if "/events/" in path else
-            "cohort" if "/cohorts/" in path else "run" if path.startswith("/api/analyses/") else "pullback")
+    kind = (
+        "contact"
+        if "/contacts/" in path
+        else "event"
+        if "/events/" in path
+        else "cohort"
+        if "/cohorts/" in path
+        else "run"
+        if path.startswith("/api/analyses/")
+        else "pullback"
+    )
     combos = []
     for i, study_id in enumerate(rows["study_id"]):
         ids = rows[kind]
@@ -99,8 +117,7 @@ def _deep(levels: int):
 
 # Values that broke the API before (issue 9): numbers no float holds, wrong types, deep nesting.
 # Schema-driven generation rarely makes them, so some cases get one of them put in by hand.
-HOSTILE_JSON = (10**400, 1e308, -1, 0, 2**63, "", "²", "9" * 5000, [], {}, [{"a": 1}], {"a": [1]}, True,
-                None, _deep(100))
+HOSTILE_JSON = (10**400, 1e308, -1, 0, 2**63, "", "²", "9" * 5000, [], {}, [{"a": 1}], {"a": [1]}, True, None, _deep(100))
 HOSTILE_TEXT = ("1" + "0" * 400, "1e400", "-1e308", "nan", "inf", "²", "9" * 5000, "-1", "", "[" * 100, "[{}]", "{}")
 
 
@@ -109,8 +126,9 @@ def _strategy(operation, rows):
     invalid one, or a valid one with one hostile value (deep in a valid body is where it hurts)."""
     positive = operation.as_strategy(schemathesis.GenerationMode.POSITIVE)
     negative = operation.as_strategy(schemathesis.GenerationMode.NEGATIVE)
-    hostile = st.tuples(st.lists(st.integers(0, 30), min_size=1, max_size=4), st.sampled_from(HOSTILE_JSON),
-                        st.sampled_from(HOSTILE_TEXT))
+    hostile = st.tuples(
+        st.lists(st.integers(0, 30), min_size=1, max_size=4), st.sampled_from(HOSTILE_JSON), st.sampled_from(HOSTILE_TEXT)
+    )
     real = _real_path_parameters(operation.path, rows)
     return st.tuples(
         st.one_of(st.tuples(positive, st.none()), st.tuples(negative, st.none()), st.tuples(positive, hostile)),
@@ -147,8 +165,10 @@ def test_no_generated_request_is_a_server_error(role, request, registry_rows):
     app = _wsgi_app()
     schema = schemathesis.openapi.from_dict(_schema_for(user))
     # The token operations last: DELETE /api/auth/token/ revokes the token the other calls use.
-    operations = sorted((result.ok() for result in schema.get_all_operations()),
-                        key=lambda operation: operation.path.startswith("/api/auth/"))
+    operations = sorted(
+        (result.ok() for result in schema.get_all_operations()),
+        key=lambda operation: operation.path.startswith("/api/auth/"),
+    )
     errors, calls, statuses = [], [], {}
 
     def send(case, operation) -> None:
@@ -162,8 +182,10 @@ def test_no_generated_request_is_a_server_error(role, request, registry_rows):
     for operation in operations:
         _fuzz(operation, _strategy(operation, registry_rows), send)
     seconds = time.monotonic() - started
-    print(f"{role}: {len(calls)} requests over {len(set(calls))} operations in {seconds:.1f} s; "
-          f"by status class {dict(sorted(statuses.items()))}")
+    print(
+        f"{role}: {len(calls)} requests over {len(set(calls))} operations in {seconds:.1f} s; "
+        f"by status class {dict(sorted(statuses.items()))}"
+    )
     assert errors == []
     assert len(operations) >= 41 and set(calls) == {operation.label for operation in operations}
     assert len(calls) >= MIN_CALLS_PER_ROLE
@@ -173,8 +195,14 @@ def test_no_generated_request_is_a_server_error(role, request, registry_rows):
 def _fuzz(operation, strategy, send) -> None:
     """Send about 3 * EXAMPLES cases of `operation` (derandomized)."""
 
-    @settings(max_examples=3 * EXAMPLES, derandomize=True, database=None, deadline=None,
-              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=3 * EXAMPLES,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(drawn=strategy)
     def run(drawn):
         case, real, hostile = drawn

@@ -92,8 +92,14 @@ def test_the_admin_pages_have_the_policy_and_no_inline_script(world):  # noqa: F
     staff.is_staff = staff.is_superuser = True
     staff.save()
     client = client_for(staff)
-    for path in ("/admin/", "/admin/registry/site/", f"/admin/registry/site/{world['patient'].site_id}/change/",
-                 "/admin/auth/user/add/", "/admin/registry/auditentry/", "/admin/password_change/"):
+    for path in (
+        "/admin/",
+        "/admin/registry/site/",
+        f"/admin/registry/site/{world['patient'].site_id}/change/",
+        "/admin/auth/user/add/",
+        "/admin/registry/auditentry/",
+        "/admin/password_change/",
+    ):
         response = client.get(path)
         assert response.status_code == 200, path
         assert _policy(response) == POLICY, path
@@ -125,8 +131,9 @@ def test_static_files_keep_their_caching(coordinator):
 
 
 def test_an_api_answer_without_a_signed_in_user_is_not_stored():
-    response = Client().post("/api/auth/token/", {"username": "nobody", "password": "wrong"},
-                             content_type="application/json")
+    response = Client().post(
+        "/api/auth/token/", {"username": "nobody", "password": "wrong"}, content_type="application/json"
+    )
     assert response.status_code == 400
     assert response["Cache-Control"] == "no-store"
 

@@ -18,11 +18,14 @@ def test_typed_readers_parse_and_default(monkeypatch):
     assert env_int("X_MISSING", 7) == 7
 
 
-@pytest.mark.parametrize(("reader", "value", "message"), [
-    (env_bool, "maybe", "X must be one of 1/0, true/false, yes/no, on/off; got 'maybe'"),
-    (env_int, "4GB", "X must be a whole number; got '4GB'"),
-    (env_float, "half", "X must be a number; got 'half'"),
-])
+@pytest.mark.parametrize(
+    ("reader", "value", "message"),
+    [
+        (env_bool, "maybe", "X must be one of 1/0, true/false, yes/no, on/off; got 'maybe'"),
+        (env_int, "4GB", "X must be a whole number; got '4GB'"),
+        (env_float, "half", "X must be a number; got 'half'"),
+    ],
+)
 def test_bad_values_name_the_variable(monkeypatch, reader, value, message):
     monkeypatch.setenv("X", value)
     with pytest.raises(ImproperlyConfigured) as exc:

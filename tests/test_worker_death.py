@@ -34,6 +34,7 @@ job = import_job_start(
 print("JOB", job.pk, len(events))
 """
 
+
 def _wait(predicate, *, timeout: float, what: str, log_path: Path):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -50,8 +51,14 @@ def kill_mid_import_and_finish(env: dict, tmp_path: Path, *, job_row, counts) ->
     log_path = tmp_path / "workers.log"
     workers = [start_worker(env, log_path, name="death")]
     try:
-        enqueued = subprocess.run([sys.executable, "manage.py", "shell", "-c", ENQUEUE], cwd=ROOT, env=env,
-                                  capture_output=True, text=True, timeout=300)
+        enqueued = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", ENQUEUE],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert enqueued.returncode == 0, enqueued.stderr[-3000:]
         job_id, n_events = (int(x) for x in enqueued.stdout.split("JOB", 1)[1].split())
 
@@ -66,8 +73,12 @@ def kill_mid_import_and_finish(env: dict, tmp_path: Path, *, job_row, counts) ->
         assert counts()[0] == 0  # the killed worker's write transaction (if any) was rolled back
 
         workers.append(start_worker(env, log_path, name="death"))
-        _wait(lambda: job_row(job_id)[0] in ("succeeded", "failed"), timeout=240, what="the re-queued import",
-              log_path=log_path)
+        _wait(
+            lambda: job_row(job_id)[0] in ("succeeded", "failed"),
+            timeout=240,
+            what="the re-queued import",
+            log_path=log_path,
+        )
         assert job_row(job_id) == ("succeeded", 100, 2), log_path.read_text()[-5000:]
         patients, events, audit = counts()
         assert (patients, events) == (N_PATIENTS, n_events)
@@ -80,8 +91,14 @@ def kill_mid_import_and_finish(env: dict, tmp_path: Path, *, job_row, counts) ->
 def test_a_killed_worker_s_import_is_finished_once_on_sqlite_and_the_file_broker(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "MEDIA_ROOT")}
     env |= {"DJANGO_SETTINGS_MODULE": "config.settings", "VAR_DIR": str(tmp_path)}
-    migrated = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=300)
+    migrated = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert migrated.returncode == 0, migrated.stderr[-3000:]
 
     def db():
@@ -89,13 +106,20 @@ def test_a_killed_worker_s_import_is_finished_once_on_sqlite_and_the_file_broker
 
     def job_row(pk):
         with db() as conn:
-            return conn.execute("select status, progress_percent, attempts from registry_importjob where id = ?",
-                                (pk,)).fetchone()
+            return conn.execute(
+                "select status, progress_percent, attempts from registry_importjob where id = ?", (pk,)
+            ).fetchone()
 
     def counts():
         with db() as conn:
-            return tuple(conn.execute(f"select count(*) from {table}").fetchone()[0] for table in (  # noqa: S608
-                "registry_patient", "registry_clinicalevent", "registry_auditentry"))
+            return tuple(
+                conn.execute(f"select count(*) from {table}").fetchone()[0]  # noqa: S608 - fixed table names
+                for table in (
+                    "registry_patient",
+                    "registry_clinicalevent",
+                    "registry_auditentry",
+                )
+            )
 
     kill_mid_import_and_finish(env, tmp_path, job_row=job_row, counts=counts)
 
@@ -109,8 +133,14 @@ def test_a_killed_worker_s_import_is_finished_once_on_postgresql_and_redis(tmp_p
     broker = os.environ.get("CELERY_BROKER_URL", "")
     if not broker.startswith(("redis://", "amqp://")):
         pytest.fail("this test needs CELERY_BROKER_URL pointing at Redis or RabbitMQ (see .ci/run)")
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DATABASE_URL": _database_url(),
-           "CELERY_BROKER_URL": broker, "MEDIA_ROOT": str(settings.MEDIA_ROOT), "DB_CONN_MAX_AGE": "0"}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": _database_url(),
+        "CELERY_BROKER_URL": broker,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "DB_CONN_MAX_AGE": "0",
+    }
 
     def job_row(pk):
         return ImportJob.objects.filter(pk=pk).values_list("status", "progress_percent", "attempts").get()

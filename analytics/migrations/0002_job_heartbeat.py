@@ -4,35 +4,34 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('analytics', '0001_analysis_runs_and_saved_cohorts'),
+        ("analytics", "0001_analysis_runs_and_saved_cohorts"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='analysisrun',
-            name='attempts',
+            model_name="analysisrun",
+            name="attempts",
             field=models.PositiveSmallIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='analysisrun',
-            name='enqueued_at',
+            model_name="analysisrun",
+            name="enqueued_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='analysisrun',
-            name='heartbeat_at',
+            model_name="analysisrun",
+            name="heartbeat_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='analysisrun',
-            name='lease',
+            model_name="analysisrun",
+            name="lease",
             field=models.CharField(blank=True, max_length=32),
         ),
         migrations.AddField(
-            model_name='analysisrun',
-            name='started_at',
+            model_name="analysisrun",
+            name="started_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]

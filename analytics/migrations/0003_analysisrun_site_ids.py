@@ -6,15 +6,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('analytics', '0002_job_heartbeat'),
+        ("analytics", "0002_job_heartbeat"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='analysisrun',
-            name='site_ids',
+            model_name="analysisrun",
+            name="site_ids",
             field=models.JSONField(blank=True, null=True),
         ),
     ]

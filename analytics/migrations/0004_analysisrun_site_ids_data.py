@@ -18,9 +18,8 @@ def backward(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('analytics', '0003_analysisrun_site_ids'),
+        ("analytics", "0003_analysisrun_site_ids"),
     ]
 
     operations = [

@@ -66,8 +66,12 @@ class RegistryUser(HttpUser):
         account = accounts[(_user_counter[self.role] - 1) % len(accounts)]
         self._login_form(account)
         self.api = HttpSession(self.host, self.environment.events.request, self)
-        with self.api.post("/api/auth/token/", data={"username": account["username"], "password": account["password"]},
-                           name="API token (sign-in)", catch_response=True) as r:
+        with self.api.post(
+            "/api/auth/token/",
+            data={"username": account["username"], "password": account["password"]},
+            name="API token (sign-in)",
+            catch_response=True,
+        ) as r:
             if _check(r):
                 self.api.headers["Authorization"] = f"Token {r.json()['token']}"
         STATE["signed_in"] += 1
@@ -78,9 +82,13 @@ class RegistryUser(HttpUser):
             match = CSRF_RE.search(r.text)
         if not match:
             return
-        with self.client.post("/accounts/login/", name="login (POST)", allow_redirects=False, catch_response=True,
-                              data={"username": account["username"], "password": account["password"],
-                                    "csrfmiddlewaretoken": match.group(1)}) as r:
+        with self.client.post(
+            "/accounts/login/",
+            name="login (POST)",
+            allow_redirects=False,
+            catch_response=True,
+            data={"username": account["username"], "password": account["password"], "csrfmiddlewaretoken": match.group(1)},
+        ) as r:
             _check(r, (302,))
 
     def _page(self, url: str, name: str, expected=(200,)):
@@ -98,8 +106,13 @@ class RegistryUser(HttpUser):
         r = self._page(form_url, form_name)
         match = CSRF_RE.search(r.text or "")
         token = match.group(1) if match else self.client.cookies.get("csrftoken", "")
-        with self.client.post(post_url or form_url, name=post_name, allow_redirects=False, catch_response=True,
-                              data={**data, "csrfmiddlewaretoken": token}) as r:
+        with self.client.post(
+            post_url or form_url,
+            name=post_name,
+            allow_redirects=False,
+            catch_response=True,
+            data={**data, "csrfmiddlewaretoken": token},
+        ) as r:
             if r.status_code == 200:
                 errors = re.findall(r'class="[^"]*error[^"]*"[^>]*>([^<]{1,160})', r.text)
                 r.failure(f"form refused: {errors[:3]}")
@@ -138,8 +151,12 @@ class Coordinator(RegistryUser):
     def record_contact(self):
         study_id = random.choice(ALIVE)
         url = f"/patients/{study_id}/contacts/new/"
-        self._form_post(url, "contact form", "contact form (POST)",
-                        {"contact_date": TODAY, "method": "phone", "vital_status": "alive", "notes": "load test"})
+        self._form_post(
+            url,
+            "contact form",
+            "contact form (POST)",
+            {"contact_date": TODAY, "method": "phone", "vital_status": "alive", "notes": "load test"},
+        )
 
     @task(1)
     def verify_event(self):
@@ -147,14 +164,22 @@ class Coordinator(RegistryUser):
             return
         study_id, pk = PENDING.pop()
         url = f"/patients/{study_id}/events/{pk}/verify/"
-        self._form_post(url, "event verify form", "event verify (POST)",
-                        {"decision": "verified", "source_document": "load test discharge letter", "reason": ""})
+        self._form_post(
+            url,
+            "event verify form",
+            "event verify (POST)",
+            {"decision": "verified", "source_document": "load test discharge letter", "reason": ""},
+        )
 
     @task(1)
     def api_contact(self):
         study_id = random.choice(ALIVE)
-        with self.api.post(f"/api/patients/{study_id}/contacts/", name="API contact create (POST)", catch_response=True,
-                           json={"contact_date": TODAY, "method": "gp", "vital_status": "alive"}) as r:
+        with self.api.post(
+            f"/api/patients/{study_id}/contacts/",
+            name="API contact create (POST)",
+            catch_response=True,
+            json={"contact_date": TODAY, "method": "gp", "vital_status": "alive"},
+        ) as r:
             _check(r, (201,))
 
     @task(2)
@@ -214,16 +239,19 @@ class Investigator(RegistryUser):
 
     @task(3)
     def cohort_count(self):
-        filters = [{"field": "ics", "op": "ge", "value": random.choice([50, 100, 200, 400])},
-                   {"field": "study_vessel", "op": "in", "value": ["LAD", "RCA"]}]
+        filters = [
+            {"field": "ics", "op": "ge", "value": random.choice([50, 100, 200, 400])},
+            {"field": "study_vessel", "op": "in", "value": ["LAD", "RCA"]},
+        ]
         self._api_get("/api/analyses/cohort-count/", "API cohort count", params={"filters": json.dumps(filters)})
 
     @task(1)
     def analysis(self):
         # Large analyses run in the Celery worker: POST answers 202 at once, then poll until done.
         started = time.perf_counter()
-        with self.api.post("/api/analyses/", name="API analysis run (5,000 patients)", json=ANALYSIS_SPEC,
-                           catch_response=True) as r:
+        with self.api.post(
+            "/api/analyses/", name="API analysis run (5,000 patients)", json=ANALYSIS_SPEC, catch_response=True
+        ) as r:
             if not _check(r, (201, 202)):
                 return
             body = r.json()
@@ -235,16 +263,25 @@ class Investigator(RegistryUser):
                 body = r.json()
         seconds = time.perf_counter() - started
         if body.get("status") != "succeeded":
-            events.request.fire(request_type="ANALYSIS", name="analysis finished", response_time=seconds * 1000,
-                                response_length=0, exception=RuntimeError(f"analysis {body.get('status')}"))
+            events.request.fire(
+                request_type="ANALYSIS",
+                name="analysis finished",
+                response_time=seconds * 1000,
+                response_length=0,
+                exception=RuntimeError(f"analysis {body.get('status')}"),
+            )
             return
-        ANALYSIS_TIMES.append({"seconds": round(seconds, 3), "n_patients": body.get("n_patients"),
-                               "status": body.get("status")})
+        ANALYSIS_TIMES.append(
+            {"seconds": round(seconds, 3), "n_patients": body.get("n_patients"), "status": body.get("status")}
+        )
 
     @task(2)
     def analysis_dataset(self):
-        self._api_get("/api/analysis-dataset/", "API analysis dataset (page of 500)",
-                      params={"page": random.randint(1, DATASET_PAGES), "page_size": 500})
+        self._api_get(
+            "/api/analysis-dataset/",
+            "API analysis dataset (page of 500)",
+            params={"page": random.randint(1, DATASET_PAGES), "page_size": 500},
+        )
 
     @task(2)
     def patient_list(self):
@@ -261,9 +298,15 @@ def _phases(environment, **kwargs):
         stats = environment.runner.stats
         STATE["warmup_seconds"] = round(time.monotonic() - started, 1)
         STATE["signin"] = {
-            name: {"requests": e.num_requests, "failures": e.num_failures, "p50_ms": e.get_response_time_percentile(0.5),
-                   "p95_ms": e.get_response_time_percentile(0.95), "max_ms": e.max_response_time}
-            for (name, _method), e in stats.entries.items() if name in SIGNIN_NAMES
+            name: {
+                "requests": e.num_requests,
+                "failures": e.num_failures,
+                "p50_ms": e.get_response_time_percentile(0.5),
+                "p95_ms": e.get_response_time_percentile(0.95),
+                "max_ms": e.max_response_time,
+            }
+            for (name, _method), e in stats.entries.items()
+            if name in SIGNIN_NAMES
         }
         stats.reset_all()
         ANALYSIS_TIMES.clear()

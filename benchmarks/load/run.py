@@ -75,9 +75,21 @@ def main() -> int:
         _run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=source, env=env, timeout=300)
         step("migrate + collectstatic")
         fixture_path = tmp / "fixture.json"
-        _run([sys.executable, str(HERE / "seed.py"), "--patients", str(args.patients), "--pullbacks",
-              str(args.pullbacks), "--out", str(fixture_path)], cwd=source, env={**env, "PYTHONPATH": str(source)},
-             timeout=1800)
+        _run(
+            [
+                sys.executable,
+                str(HERE / "seed.py"),
+                "--patients",
+                str(args.patients),
+                "--pullbacks",
+                str(args.pullbacks),
+                "--out",
+                str(fixture_path),
+            ],
+            cwd=source,
+            env={**env, "PYTHONPATH": str(source)},
+            timeout=1800,
+        )
         seed_seconds = step("seed")
         fixture = json.loads(fixture_path.read_text(encoding="utf-8"))
 
@@ -86,15 +98,40 @@ def main() -> int:
         gunicorn_log = tmp / "gunicorn.log"
         server_out = open(tmp / "server.log", "wb")  # Django's own log (500 tracebacks) goes to stderr
         gunicorn = subprocess.Popen(
-            [str(BIN / "gunicorn"), "config.wsgi:application", "--workers", str(args.workers), "--worker-class", "sync",
-             "--bind", f"127.0.0.1:{port}", "--timeout", "120", "--graceful-timeout", "10",
-             "--error-logfile", str(gunicorn_log), "--log-level", "warning"],
-            cwd=source, env=env, stdout=server_out, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                str(BIN / "gunicorn"),
+                "config.wsgi:application",
+                "--workers",
+                str(args.workers),
+                "--worker-class",
+                "sync",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--timeout",
+                "120",
+                "--graceful-timeout",
+                "10",
+                "--error-logfile",
+                str(gunicorn_log),
+                "--log-level",
+                "warning",
+            ],
+            cwd=source,
+            env=env,
+            stdout=server_out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         _wait_healthy(base, gunicorn, timeout=60)
         _flush_broker()
         worker = subprocess.Popen(
             [str(BIN / "celery"), "-A", "config", "worker", "--concurrency", "1", "--loglevel", "WARNING"],
-            cwd=source, env=env, stdout=open(tmp / "worker.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=source,
+            env=env,
+            stdout=open(tmp / "worker.log", "wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         step("gunicorn and the Celery worker up")
 
         idle_analysis = _idle_analysis(base, fixture, repeats=3)
@@ -102,18 +139,47 @@ def main() -> int:
 
         csv_prefix = tmp / "locust"
         extra_out = tmp / "locust_extra.json"
-        locust_cmd = [str(BIN / "locust"), "-f", str(HERE / "locustfile.py"), "--headless", "--host", base,
-                      "-u", str(args.users), "-r", str(args.spawn_rate),
-                      # the locustfile ends the run LOAD_SECONDS after the warm-up; -t is only a backstop
-                      "-t", f"{args.seconds + 420}s",
-                      "--csv", str(csv_prefix), "--only-summary", "--stop-timeout", "10", "--loglevel", "WARNING"]
-        print(f"load: {args.users} users for {args.seconds} s against {base} ({args.database}, "
-              f"{fixture['counts']['patients']} patients)", flush=True)
+        locust_cmd = [
+            str(BIN / "locust"),
+            "-f",
+            str(HERE / "locustfile.py"),
+            "--headless",
+            "--host",
+            base,
+            "-u",
+            str(args.users),
+            "-r",
+            str(args.spawn_rate),
+            # the locustfile ends the run LOAD_SECONDS after the warm-up; -t is only a backstop
+            "-t",
+            f"{args.seconds + 420}s",
+            "--csv",
+            str(csv_prefix),
+            "--only-summary",
+            "--stop-timeout",
+            "10",
+            "--loglevel",
+            "WARNING",
+        ]
+        print(
+            f"load: {args.users} users for {args.seconds} s against {base} ({args.database}, "
+            f"{fixture['counts']['patients']} patients)",
+            flush=True,
+        )
         load_before = os.getloadavg()
-        locust = subprocess.run(locust_cmd, cwd=HERE, env={**env, "LOAD_FIXTURE": str(fixture_path),
-                                                           "LOAD_EXTRA_OUT": str(extra_out),
-                                                           "LOAD_SECONDS": str(args.seconds)},
-                                capture_output=True, text=True, timeout=args.seconds + 540)
+        locust = subprocess.run(
+            locust_cmd,
+            cwd=HERE,
+            env={
+                **env,
+                "LOAD_FIXTURE": str(fixture_path),
+                "LOAD_EXTRA_OUT": str(extra_out),
+                "LOAD_SECONDS": str(args.seconds),
+            },
+            capture_output=True,
+            text=True,
+            timeout=args.seconds + 540,
+        )
         if locust.returncode not in (0, 1):  # 1: some request failed (reported below)
             print(locust.stdout[-3000:], locust.stderr[-3000:], sep="\n", file=sys.stderr)
             raise RuntimeError(f"locust exited with {locust.returncode}")
@@ -130,8 +196,11 @@ def main() -> int:
             if proc is not None:
                 _stop(proc)
         if created_db:
-            subprocess.run(["dropdb", "--if-exists", "-h", PG["host"], "-p", PG["port"], "-U", PG["user"], db_name],
-                           timeout=120, check=False)
+            subprocess.run(
+                ["dropdb", "--if-exists", "-h", PG["host"], "-p", PG["port"], "-U", PG["user"], db_name],
+                timeout=120,
+                check=False,
+            )
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -140,29 +209,32 @@ def _source(which: str, tmp: Path) -> Path:
         return ROOT
     folder = tmp / "source"
     folder.mkdir()
-    archive = subprocess.run(["git", "archive", "--format=tar", which], cwd=ROOT, capture_output=True, check=True,
-                             timeout=120)
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", which], cwd=ROOT, capture_output=True, check=True, timeout=120
+    )
     subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True, timeout=120)
     return folder
 
 
 def _env(args, tmp: Path, db_name: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_", "DATABASE_"))}
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DEBUG": "0",
-        "PRODUCTION": "0",  # PRODUCTION=1 forces HTTPS redirects and secure cookies: not over plain HTTP
-        "SECRET_KEY": "load-" + secrets.token_urlsafe(40),
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "CELERY_BROKER_URL": REDIS_URL,
-        "CELERY_TASK_ALWAYS_EAGER": "0",
-        "VAR_DIR": str(tmp / "var"),
-        "MEDIA_ROOT": str(tmp / "var" / "media"),
-        "STATIC_ROOT": str(tmp / "var" / "staticfiles"),
-        "LOG_LEVEL": "WARNING",
-        "AXES_FAILURE_LIMIT": "1000",  # many sign-ins from one address (127.0.0.1); none fail
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DEBUG": "0",
+            "PRODUCTION": "0",  # PRODUCTION=1 forces HTTPS redirects and secure cookies: not over plain HTTP
+            "SECRET_KEY": "load-" + secrets.token_urlsafe(40),
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "CELERY_BROKER_URL": REDIS_URL,
+            "CELERY_TASK_ALWAYS_EAGER": "0",
+            "VAR_DIR": str(tmp / "var"),
+            "MEDIA_ROOT": str(tmp / "var" / "media"),
+            "STATIC_ROOT": str(tmp / "var" / "staticfiles"),
+            "LOG_LEVEL": "WARNING",
+            "AXES_FAILURE_LIMIT": "1000",  # many sign-ins from one address (127.0.0.1); none fail
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     if args.database == "postgres":
         env["DATABASE_URL"] = f"postgres://{PG['user']}@{PG['host']}:{PG['port']}/{db_name}"
     return env
@@ -262,82 +334,128 @@ def _report(args, fixture, csv_prefix: Path, extra_out: Path, idle_analysis, see
     with open(f"{csv_prefix}_stats.csv", encoding="utf-8", newline="") as fp:
         for row in csv.DictReader(fp):
             entry = {
-                "name": row["Name"], "method": row["Type"], "requests": int(row["Request Count"]),
-                "failures": int(row["Failure Count"]), "p50_ms": _num(row["50%"]), "p95_ms": _num(row["95%"]),
-                "p99_ms": _num(row["99%"]), "max_ms": _num(row["Max Response Time"]), "rps": _num(row["Requests/s"]),
+                "name": row["Name"],
+                "method": row["Type"],
+                "requests": int(row["Request Count"]),
+                "failures": int(row["Failure Count"]),
+                "p50_ms": _num(row["50%"]),
+                "p95_ms": _num(row["95%"]),
+                "p99_ms": _num(row["99%"]),
+                "max_ms": _num(row["Max Response Time"]),
+                "rps": _num(row["Requests/s"]),
             }
             if row["Name"] == "Aggregated":
                 overall = entry
             elif entry["requests"] or entry["failures"]:  # sign-ins were reset after the warm-up
                 entry["p95_target_ms"] = TARGET_P95_MS if row["Type"] == "GET" else None
-                entry["meets_target"] = None if entry["p95_target_ms"] is None else (
-                    entry["p95_ms"] is not None and entry["p95_ms"] < TARGET_P95_MS)
+                entry["meets_target"] = (
+                    None
+                    if entry["p95_target_ms"] is None
+                    else (entry["p95_ms"] is not None and entry["p95_ms"] < TARGET_P95_MS)
+                )
                 pages.append(entry)
     failures = []
     with open(f"{csv_prefix}_failures.csv", encoding="utf-8", newline="") as fp:
         for row in csv.DictReader(fp):
-            failures.append({"method": row["Method"], "name": row["Name"], "error": row["Error"],
-                             "occurrences": int(row["Occurrences"])})
-    server_errors = sum(f["occurrences"] for f in failures
-                        if "5xx" in f["error"] or "connection" in f["error"].lower() or "Connection" in f["error"])
-    log_text = "".join(f.read_text(encoding="utf-8", errors="replace")
-                       for f in (gunicorn_log, gunicorn_log.with_name("server.log")) if f.exists())
+            failures.append(
+                {"method": row["Method"], "name": row["Name"], "error": row["Error"], "occurrences": int(row["Occurrences"])}
+            )
+    server_errors = sum(
+        f["occurrences"]
+        for f in failures
+        if "5xx" in f["error"] or "connection" in f["error"].lower() or "Connection" in f["error"]
+    )
+    log_text = "".join(
+        f.read_text(encoding="utf-8", errors="replace")
+        for f in (gunicorn_log, gunicorn_log.with_name("server.log"))
+        if f.exists()
+    )
     extra = json.loads(extra_out.read_text()) if extra_out.exists() else {}
     loaded_seconds = sorted(a["seconds"] for a in extra.get("analysis", []))
     return {
         "when": time.strftime("%Y-%m-%d %H:%M:%S %z"),
-        "settings": {"database": args.database, "patients": fixture["counts"]["patients"],
-                     "events": fixture["counts"]["events"], "users": args.users, "seconds": args.seconds,
-                     "gunicorn_workers": args.workers, "source": args.source, "cpus": os.cpu_count(),
-                     "scored_pullbacks": len(fixture["pullbacks"])},
+        "settings": {
+            "database": args.database,
+            "patients": fixture["counts"]["patients"],
+            "events": fixture["counts"]["events"],
+            "users": args.users,
+            "seconds": args.seconds,
+            "gunicorn_workers": args.workers,
+            "source": args.source,
+            "cpus": os.cpu_count(),
+            "scored_pullbacks": len(fixture["pullbacks"]),
+        },
         "setup_seconds": {"seed": seed_seconds, **fixture["timings"]},
         # Sign-ins happen in the warm-up (not in the table): every user signs in once, page and token.
-        "warmup": {"seconds": extra.get("warmup_seconds"), "measured_seconds": extra.get("measured_seconds"),
-                   "signin": extra.get("signin", {})},
+        "warmup": {
+            "seconds": extra.get("warmup_seconds"),
+            "measured_seconds": extra.get("measured_seconds"),
+            "signin": extra.get("signin", {}),
+        },
         "pages": sorted(pages, key=lambda p: p["name"]),
-        "overall": {"requests": overall.get("requests", 0), "failures": overall.get("failures", 0),
-                    "errors_5xx_or_connection": server_errors, "rps": overall.get("rps"),
-                    "p50_ms": overall.get("p50_ms"), "p95_ms": overall.get("p95_ms"), "p99_ms": overall.get("p99_ms")},
+        "overall": {
+            "requests": overall.get("requests", 0),
+            "failures": overall.get("failures", 0),
+            "errors_5xx_or_connection": server_errors,
+            "rps": overall.get("rps"),
+            "p50_ms": overall.get("p50_ms"),
+            "p95_ms": overall.get("p95_ms"),
+            "p99_ms": overall.get("p99_ms"),
+        },
         "failures": failures,
         "analysis_5000": {
-            "n_patients": idle_analysis["n_patients"], "idle_seconds": idle_analysis["seconds"],
+            "n_patients": idle_analysis["n_patients"],
+            "idle_seconds": idle_analysis["seconds"],
             "idle_status_codes": idle_analysis["status_codes"],
-            "under_load_seconds": loaded_seconds, "target_seconds": TARGET_ANALYSIS_S,
+            "under_load_seconds": loaded_seconds,
+            "target_seconds": TARGET_ANALYSIS_S,
             "spec": idle_analysis["spec"],
         },
-        "gunicorn": {"worker_timeouts": log_text.count("WORKER TIMEOUT"), "tracebacks": log_text.count("Traceback"),
-                     "first_traceback": log_text[log_text.find("Traceback"):][:3000] if "Traceback" in log_text else None},
+        "gunicorn": {
+            "worker_timeouts": log_text.count("WORKER TIMEOUT"),
+            "tracebacks": log_text.count("Traceback"),
+            "first_traceback": log_text[log_text.find("Traceback") :][:3000] if "Traceback" in log_text else None,
+        },
     }
 
 
 def _print(report: dict) -> None:
     s = report["settings"]
-    print(f"\n{s['database']}, {s['patients']} patients, {s['users']} users, {s['seconds']} s, "
-          f"{s['gunicorn_workers']} gunicorn workers, {s['cpus']} CPUs, load average {s.get('load_average_1min')}, "
-          f"source {s['source']}")
+    print(
+        f"\n{s['database']}, {s['patients']} patients, {s['users']} users, {s['seconds']} s, "
+        f"{s['gunicorn_workers']} gunicorn workers, {s['cpus']} CPUs, load average {s.get('load_average_1min')}, "
+        f"source {s['source']}"
+    )
     header = f"{'page':<40} {'reqs':>6} {'fail':>5} {'p50':>7} {'p95':>7} {'p99':>7}  p95<300"
     w = report["warmup"]
-    print(f"warm-up (all users signed in) {w['seconds']} s, then measured {w['measured_seconds']} s; sign-ins: "
-          + "; ".join(f"{k} p50 {v['p50_ms']:.0f} ms, max {v['max_ms']:.0f} ms" for k, v in w["signin"].items()))
+    print(
+        f"warm-up (all users signed in) {w['seconds']} s, then measured {w['measured_seconds']} s; sign-ins: "
+        + "; ".join(f"{k} p50 {v['p50_ms']:.0f} ms, max {v['max_ms']:.0f} ms" for k, v in w["signin"].items())
+    )
     print(header)
     print("-" * len(header))
     for p in report["pages"]:
         mark = "" if p["meets_target"] is None else ("ok" if p["meets_target"] else "MISS")
-        print(f"{(p['method'] + ' ' + p['name'])[:40]:<40} {p['requests']:>6} {p['failures']:>5} "
-              f"{_ms(p['p50_ms'])} {_ms(p['p95_ms'])} {_ms(p['p99_ms'])}  {mark}")
+        print(
+            f"{(p['method'] + ' ' + p['name'])[:40]:<40} {p['requests']:>6} {p['failures']:>5} "
+            f"{_ms(p['p50_ms'])} {_ms(p['p95_ms'])} {_ms(p['p99_ms'])}  {mark}"
+        )
     o = report["overall"]
     print("-" * len(header))
-    print(f"{'overall':<40} {o['requests']:>6} {o['failures']:>5} {_ms(o['p50_ms'])} {_ms(o['p95_ms'])} "
-          f"{_ms(o['p99_ms'])}")
-    print(f"throughput {o['rps'] or 0:.1f} req/s; failures {o['failures']} "
-          f"(5xx or connection: {o['errors_5xx_or_connection']})")
+    print(f"{'overall':<40} {o['requests']:>6} {o['failures']:>5} {_ms(o['p50_ms'])} {_ms(o['p95_ms'])} {_ms(o['p99_ms'])}")
+    print(
+        f"throughput {o['rps'] or 0:.1f} req/s; failures {o['failures']} "
+        f"(5xx or connection: {o['errors_5xx_or_connection']})"
+    )
     for f in report["failures"]:
         print(f"  {f['occurrences']:>5} x {f['method']} {f['name']}: {f['error'][:160]}")
     a = report["analysis_5000"]
     loaded = a["under_load_seconds"]
-    print(f"5,000-patient analysis (n={a['n_patients']}): idle {a['idle_seconds']} s; under load "
-          + (f"median {loaded[len(loaded) // 2]:.2f} s, max {loaded[-1]:.2f} s of {len(loaded)}" if loaded else "none")
-          + f" (target < {a['target_seconds']} s)")
+    print(
+        f"5,000-patient analysis (n={a['n_patients']}): idle {a['idle_seconds']} s; under load "
+        + (f"median {loaded[len(loaded) // 2]:.2f} s, max {loaded[-1]:.2f} s of {len(loaded)}" if loaded else "none")
+        + f" (target < {a['target_seconds']} s)"
+    )
     g = report["gunicorn"]
     if g["worker_timeouts"] or g["tracebacks"]:
         print(f"gunicorn log: {g['worker_timeouts']} worker timeouts, {g['tracebacks']} tracebacks")

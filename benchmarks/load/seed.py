@@ -70,12 +70,20 @@ def main() -> None:
 
     t0 = time.perf_counter()
     with transaction.atomic():
-        PatientIdentity.objects.bulk_create([
-            PatientIdentity(patient=p, name=f"Load Patient {p.study_id[-5:]}", hospital_number=f"MRN{p.study_id[-5:]}",
-                            date_of_birth=p.index_date - timedelta(days=round(float(p.age_at_index or 60) * 365.25)))
-            for p in Patient.objects.filter(study_id__startswith=PREFIX + "-").only("pk", "study_id", "index_date",
-                                                                                   "age_at_index")
-        ], batch_size=1000)
+        PatientIdentity.objects.bulk_create(
+            [
+                PatientIdentity(
+                    patient=p,
+                    name=f"Load Patient {p.study_id[-5:]}",
+                    hospital_number=f"MRN{p.study_id[-5:]}",
+                    date_of_birth=p.index_date - timedelta(days=round(float(p.age_at_index or 60) * 365.25)),
+                )
+                for p in Patient.objects.filter(study_id__startswith=PREFIX + "-").only(
+                    "pk", "study_id", "index_date", "age_at_index"
+                )
+            ],
+            batch_size=1000,
+        )
     timings["identities_seconds"] = round(time.perf_counter() - t0, 2)
 
     ensure_role_groups()
@@ -97,9 +105,11 @@ def main() -> None:
     dead = {e["study_id"] for e in event_rows if e["event_type"] == "death"}
     study_ids = [r["study_id"] for r in patient_rows]
     alive = [s for s in study_ids if s not in dead]
-    pending = list(ClinicalEvent.objects.filter(patient__study_id__startswith=PREFIX + "-",
-                                                verification=Verification.PENDING)
-                   .values_list("patient__study_id", "pk"))
+    pending = list(
+        ClinicalEvent.objects.filter(
+            patient__study_id__startswith=PREFIX + "-", verification=Verification.PENDING
+        ).values_list("patient__study_id", "pk")
+    )
 
     # An age cut-off that selects about ANALYSIS_TARGET patients for the analysis run.
     ages = sorted((float(r["age_at_index"]) for r in patient_rows), reverse=True)
@@ -109,16 +119,25 @@ def main() -> None:
     pullbacks, timings["pullbacks_seconds"] = _pullbacks(args.pullbacks, args.pullback_budget_seconds)
 
     fixture = {
-        "study_ids": study_ids, "alive_study_ids": alive, "pending_events": pending, "pullbacks": pullbacks,
-        "users": users, "analysis_spec": {"cohort": {"filters": [{"field": "age_at_index", "op": "ge",
-                                                                   "value": cutoff}]}, "endpoint": "poce"},
-        "analysis_expected_n": analysis_n, "today": today.isoformat(),
+        "study_ids": study_ids,
+        "alive_study_ids": alive,
+        "pending_events": pending,
+        "pullbacks": pullbacks,
+        "users": users,
+        "analysis_spec": {
+            "cohort": {"filters": [{"field": "age_at_index", "op": "ge", "value": cutoff}]},
+            "endpoint": "poce",
+        },
+        "analysis_expected_n": analysis_n,
+        "today": today.isoformat(),
         "counts": {"patients": len(study_ids), "events": len(event_rows), "pending_events": len(pending)},
         "timings": timings,
     }
     args.out.write_text(json.dumps(fixture), encoding="utf-8")
-    print(f"seeded {len(study_ids)} patients, {len(event_rows)} events ({len(pending)} pending), "
-          f"{sum(len(v) for v in users.values())} users, {len(pullbacks)} scored pullbacks; {timings}")
+    print(
+        f"seeded {len(study_ids)} patients, {len(event_rows)} events ({len(pending)} pending), "
+        f"{sum(len(v) for v in users.values())} users, {len(pullbacks)} scored pullbacks; {timings}"
+    )
 
 
 def _pullbacks(count: int, budget: float) -> tuple[list[int], float]:
@@ -134,6 +153,7 @@ def _pullbacks(count: int, budget: float) -> tuple[list[int], float]:
         return [], 0.0
     settings.CELERY_TASK_ALWAYS_EAGER = True
     from config.celery import app
+
     app.conf.task_always_eager = True
     t0 = time.perf_counter()
     targets = list(Patient.objects.filter(study_id__startswith=PREFIX + "-").order_by("study_id")[:count])
@@ -142,13 +162,20 @@ def _pullbacks(count: int, budget: float) -> tuple[list[int], float]:
             if time.perf_counter() - t0 > budget:
                 print(f"pullbacks: budget of {budget:.0f} s used; stopping after {i}")
                 break
-            spec = polar_speckle.PhantomSpec(n_frames=500, seed=1000 + i, preset=("typical", "heavy")[i % 2],
-                                             frame_rate_hz=6.0)
+            spec = polar_speckle.PhantomSpec(
+                n_frames=500, seed=1000 + i, preset=("typical", "heavy")[i % 2], frame_rate_hz=6.0
+            )
             plan = polar_speckle.phantom_plan(spec)
             path = Path(tmp) / f"{patient.study_id}.dcm"
-            files.write_pullback(path, polar_speckle.iter_frames(plan), n_frames=spec.n_frames, rle=False,
-                                 frame_rate_hz=spec.frame_rate_hz, pullback_rate_mm_s=spec.pullback_rate_mm_s,
-                                 pixel_spacing_mm=spec.pixel_spacing_mm)
+            files.write_pullback(
+                path,
+                polar_speckle.iter_frames(plan),
+                n_frames=spec.n_frames,
+                rle=False,
+                frame_rate_hz=spec.frame_rate_hz,
+                pullback_rate_mm_s=spec.pullback_rate_mm_s,
+                pixel_spacing_mm=spec.pixel_spacing_mm,
+            )
             with transaction.atomic():
                 pullback_ingest_path(patient=patient, path=path)
     ids = list(Pullback.objects.filter(patient__study_id__startswith=PREFIX + "-").values_list("pk", flat=True))

@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,167 +14,400 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Patient',
+            name="Patient",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('study_id', models.CharField(max_length=40, unique=True)),
-                ('sex', models.CharField(blank=True, choices=[('M', 'Male'), ('F', 'Female')], max_length=1)),
-                ('age_at_index', models.FloatField(blank=True, null=True, verbose_name='age at index (years)')),
-                ('index_date', models.DateField(verbose_name='index procedure date')),
-                ('presentation', models.CharField(blank=True, choices=[('ACS', 'Acute coronary syndrome'), ('stable', 'Stable angina')], max_length=10)),
-                ('index_treatment', models.CharField(blank=True, choices=[('PCI', 'PCI'), ('CABG', 'CABG'), ('conservative', 'Conservative')], max_length=12)),
-                ('study_vessel', models.CharField(blank=True, choices=[('LAD', 'Left anterior descending'), ('LCX', 'Left circumflex'), ('RCA', 'Right coronary artery'), ('LM', 'Left main stem')], max_length=3)),
-                ('vessel_revascularized', models.BooleanField(blank=True, null=True, verbose_name='study vessel revascularized at index')),
-                ('hypertension', models.BooleanField(blank=True, null=True, verbose_name='hypertension')),
-                ('hypercholesterolemia', models.BooleanField(blank=True, null=True, verbose_name='hypercholesterolemia')),
-                ('statin', models.BooleanField(blank=True, null=True, verbose_name='statin treatment')),
-                ('diabetes', models.BooleanField(blank=True, null=True, verbose_name='diabetes mellitus')),
-                ('family_history', models.BooleanField(blank=True, null=True, verbose_name='positive family history')),
-                ('smoking', models.BooleanField(blank=True, null=True, verbose_name='smoking')),
-                ('prior_mi', models.BooleanField(blank=True, null=True, verbose_name='previous MI')),
-                ('prior_pci', models.BooleanField(blank=True, null=True, verbose_name='previous PCI')),
-                ('prior_cabg', models.BooleanField(blank=True, null=True, verbose_name='previous CABG')),
-                ('prior_stroke', models.BooleanField(blank=True, null=True, verbose_name='previous stroke')),
-                ('prior_pad', models.BooleanField(blank=True, null=True, verbose_name='previous PAD')),
-                ('egfr', models.FloatField(blank=True, null=True, verbose_name='eGFR (ml/min)')),
-                ('ics_imported', models.FloatField(blank=True, null=True, verbose_name='imported ICS')),
-                ('ics_imported_source', models.CharField(blank=True, max_length=200)),
-                ('withdrawn_on', models.DateField(blank=True, null=True)),
-                ('withdrawal_reason', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("study_id", models.CharField(max_length=40, unique=True)),
+                ("sex", models.CharField(blank=True, choices=[("M", "Male"), ("F", "Female")], max_length=1)),
+                ("age_at_index", models.FloatField(blank=True, null=True, verbose_name="age at index (years)")),
+                ("index_date", models.DateField(verbose_name="index procedure date")),
+                (
+                    "presentation",
+                    models.CharField(
+                        blank=True, choices=[("ACS", "Acute coronary syndrome"), ("stable", "Stable angina")], max_length=10
+                    ),
+                ),
+                (
+                    "index_treatment",
+                    models.CharField(
+                        blank=True,
+                        choices=[("PCI", "PCI"), ("CABG", "CABG"), ("conservative", "Conservative")],
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "study_vessel",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("LAD", "Left anterior descending"),
+                            ("LCX", "Left circumflex"),
+                            ("RCA", "Right coronary artery"),
+                            ("LM", "Left main stem"),
+                        ],
+                        max_length=3,
+                    ),
+                ),
+                (
+                    "vessel_revascularized",
+                    models.BooleanField(blank=True, null=True, verbose_name="study vessel revascularized at index"),
+                ),
+                ("hypertension", models.BooleanField(blank=True, null=True, verbose_name="hypertension")),
+                ("hypercholesterolemia", models.BooleanField(blank=True, null=True, verbose_name="hypercholesterolemia")),
+                ("statin", models.BooleanField(blank=True, null=True, verbose_name="statin treatment")),
+                ("diabetes", models.BooleanField(blank=True, null=True, verbose_name="diabetes mellitus")),
+                ("family_history", models.BooleanField(blank=True, null=True, verbose_name="positive family history")),
+                ("smoking", models.BooleanField(blank=True, null=True, verbose_name="smoking")),
+                ("prior_mi", models.BooleanField(blank=True, null=True, verbose_name="previous MI")),
+                ("prior_pci", models.BooleanField(blank=True, null=True, verbose_name="previous PCI")),
+                ("prior_cabg", models.BooleanField(blank=True, null=True, verbose_name="previous CABG")),
+                ("prior_stroke", models.BooleanField(blank=True, null=True, verbose_name="previous stroke")),
+                ("prior_pad", models.BooleanField(blank=True, null=True, verbose_name="previous PAD")),
+                ("egfr", models.FloatField(blank=True, null=True, verbose_name="eGFR (ml/min)")),
+                ("ics_imported", models.FloatField(blank=True, null=True, verbose_name="imported ICS")),
+                ("ics_imported_source", models.CharField(blank=True, max_length=200)),
+                ("withdrawn_on", models.DateField(blank=True, null=True)),
+                ("withdrawal_reason", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['study_id'],
+                "ordering": ["study_id"],
             },
         ),
         migrations.CreateModel(
-            name='Site',
+            name="Site",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=20, unique=True)),
-                ('name', models.CharField(max_length=200)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("code", models.CharField(max_length=20, unique=True)),
+                ("name", models.CharField(max_length=200)),
             ],
             options={
-                'ordering': ['code'],
+                "ordering": ["code"],
             },
         ),
         migrations.CreateModel(
-            name='ImportJob',
+            name="ImportJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], default='queued', max_length=10)),
-                ('progress_percent', models.PositiveSmallIntegerField(default=0)),
-                ('patients_file', models.FileField(upload_to='imports/%Y/%m/')),
-                ('events_file', models.FileField(blank=True, upload_to='imports/%Y/%m/')),
-                ('summary', models.JSONField(default=dict)),
-                ('problems', models.JSONField(default=list)),
-                ('error', models.TextField(blank=True)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("progress_percent", models.PositiveSmallIntegerField(default=0)),
+                ("patients_file", models.FileField(upload_to="imports/%Y/%m/")),
+                ("events_file", models.FileField(blank=True, upload_to="imports/%Y/%m/")),
+                ("summary", models.JSONField(default=dict)),
+                ("problems", models.JSONField(default=list)),
+                ("error", models.TextField(blank=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='PatientIdentity',
+            name="PatientIdentity",
             fields=[
-                ('patient', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='identity', serialize=False, to='registry.patient')),
-                ('name', models.CharField(blank=True, max_length=200)),
-                ('hospital_number', models.CharField(blank=True, max_length=40, null=True, unique=True, verbose_name='hospital number (MRN)')),
-                ('date_of_birth', models.DateField(blank=True, null=True)),
+                (
+                    "patient",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="identity",
+                        serialize=False,
+                        to="registry.patient",
+                    ),
+                ),
+                ("name", models.CharField(blank=True, max_length=200)),
+                (
+                    "hospital_number",
+                    models.CharField(
+                        blank=True, max_length=40, null=True, unique=True, verbose_name="hospital number (MRN)"
+                    ),
+                ),
+                ("date_of_birth", models.DateField(blank=True, null=True)),
             ],
         ),
         migrations.CreateModel(
-            name='AuditEntry',
+            name="AuditEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('username', models.CharField(blank=True, max_length=150)),
-                ('action', models.CharField(choices=[('create', 'Created'), ('update', 'Changed'), ('delete', 'Deleted'), ('verify', 'Verification'), ('withdraw', 'Withdrawn'), ('import', 'Imported')], max_length=10)),
-                ('entity', models.CharField(max_length=40)),
-                ('object_id', models.CharField(max_length=64)),
-                ('changes', models.JSONField(default=dict)),
-                ('reason', models.TextField(blank=True)),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('patient', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='audit_entries', to='registry.patient')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("username", models.CharField(blank=True, max_length=150)),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("create", "Created"),
+                            ("update", "Changed"),
+                            ("delete", "Deleted"),
+                            ("verify", "Verification"),
+                            ("withdraw", "Withdrawn"),
+                            ("import", "Imported"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("entity", models.CharField(max_length=40)),
+                ("object_id", models.CharField(max_length=64)),
+                ("changes", models.JSONField(default=dict)),
+                ("reason", models.TextField(blank=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="audit_entries",
+                        to="registry.patient",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'audit entries',
-                'ordering': ['-at', '-id'],
+                "verbose_name_plural": "audit entries",
+                "ordering": ["-at", "-id"],
             },
         ),
         migrations.AddField(
-            model_name='patient',
-            name='site',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='patients', to='registry.site'),
+            model_name="patient",
+            name="site",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="patients", to="registry.site"
+            ),
         ),
         migrations.CreateModel(
-            name='UserProfile',
+            name="UserProfile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('site', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to='registry.site')),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='registry_profile', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "site",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to="registry.site"
+                    ),
+                ),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="registry_profile",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='FollowUpContact',
+            name="FollowUpContact",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('contact_date', models.DateField()),
-                ('method', models.CharField(choices=[('questionnaire_sent', 'Questionnaire sent'), ('questionnaire_returned', 'Questionnaire returned'), ('phone', 'Phone'), ('civil_registry', 'Civil registry check'), ('hospital_records', 'Hospital records'), ('gp', 'General practitioner'), ('registry_import', 'Registry import (last contact)')], max_length=24)),
-                ('vital_status', models.CharField(choices=[('alive', 'Alive'), ('dead', 'Dead'), ('unknown', 'Unknown')], default='unknown', max_length=8)),
-                ('notes', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='contacts', to='registry.patient')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("contact_date", models.DateField()),
+                (
+                    "method",
+                    models.CharField(
+                        choices=[
+                            ("questionnaire_sent", "Questionnaire sent"),
+                            ("questionnaire_returned", "Questionnaire returned"),
+                            ("phone", "Phone"),
+                            ("civil_registry", "Civil registry check"),
+                            ("hospital_records", "Hospital records"),
+                            ("gp", "General practitioner"),
+                            ("registry_import", "Registry import (last contact)"),
+                        ],
+                        max_length=24,
+                    ),
+                ),
+                (
+                    "vital_status",
+                    models.CharField(
+                        choices=[("alive", "Alive"), ("dead", "Dead"), ("unknown", "Unknown")],
+                        default="unknown",
+                        max_length=8,
+                    ),
+                ),
+                ("notes", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="contacts", to="registry.patient"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['patient', 'contact_date', 'id'],
-                'indexes': [models.Index(fields=['patient', 'contact_date'], name='registry_fo_patient_19e1eb_idx')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('method', 'registry_import')), fields=('patient',), name='contact_one_imported_last_contact')],
+                "ordering": ["patient", "contact_date", "id"],
+                "indexes": [models.Index(fields=["patient", "contact_date"], name="registry_fo_patient_19e1eb_idx")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("method", "registry_import")),
+                        fields=("patient",),
+                        name="contact_one_imported_last_contact",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ClinicalEvent',
+            name="ClinicalEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event_type', models.CharField(choices=[('death', 'Death'), ('stroke', 'Stroke'), ('mi', 'Myocardial infarction'), ('revascularization', 'Revascularization')], max_length=20)),
-                ('event_date', models.DateField()),
-                ('revascularization_method', models.CharField(blank=True, choices=[('PCI', 'PCI'), ('CABG', 'CABG')], max_length=4)),
-                ('target_vessel', models.BooleanField(blank=True, null=True, verbose_name='involved the study vessel')),
-                ('source', models.CharField(choices=[('questionnaire', 'Questionnaire'), ('hospital_record', 'Hospital record'), ('civil_registry', 'Civil registry'), ('gp', 'General practitioner'), ('registry_import', 'Registry import')], max_length=20)),
-                ('verification', models.CharField(choices=[('pending', 'Pending verification'), ('verified', 'Verified against source documents'), ('rejected', 'Rejected')], default='pending', max_length=10)),
-                ('verified_at', models.DateTimeField(blank=True, null=True)),
-                ('source_document', models.CharField(blank=True, max_length=200, verbose_name='source document reference')),
-                ('notes', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('verified_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='events', to='registry.patient')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "event_type",
+                    models.CharField(
+                        choices=[
+                            ("death", "Death"),
+                            ("stroke", "Stroke"),
+                            ("mi", "Myocardial infarction"),
+                            ("revascularization", "Revascularization"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("event_date", models.DateField()),
+                (
+                    "revascularization_method",
+                    models.CharField(blank=True, choices=[("PCI", "PCI"), ("CABG", "CABG")], max_length=4),
+                ),
+                ("target_vessel", models.BooleanField(blank=True, null=True, verbose_name="involved the study vessel")),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("questionnaire", "Questionnaire"),
+                            ("hospital_record", "Hospital record"),
+                            ("civil_registry", "Civil registry"),
+                            ("gp", "General practitioner"),
+                            ("registry_import", "Registry import"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "verification",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending verification"),
+                            ("verified", "Verified against source documents"),
+                            ("rejected", "Rejected"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("verified_at", models.DateTimeField(blank=True, null=True)),
+                ("source_document", models.CharField(blank=True, max_length=200, verbose_name="source document reference")),
+                ("notes", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "verified_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="events", to="registry.patient"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['patient', 'event_date', 'id'],
-                'indexes': [models.Index(fields=['patient', 'event_date'], name='registry_cl_patient_e8546d_idx'), models.Index(fields=['verification'], name='registry_cl_verific_546443_idx')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('target_vessel__isnull', True), ('event_type__in', ['mi', 'revascularization']), _connector='OR'), name='event_target_vessel_only_mi_revasc'), models.CheckConstraint(condition=models.Q(('revascularization_method', ''), ('event_type', 'revascularization'), _connector='OR'), name='event_revasc_method_only_revasc'), models.UniqueConstraint(condition=models.Q(('event_type', 'death'), models.Q(('verification', 'rejected'), _negated=True)), fields=('patient',), name='event_one_death_per_patient')],
+                "ordering": ["patient", "event_date", "id"],
+                "indexes": [
+                    models.Index(fields=["patient", "event_date"], name="registry_cl_patient_e8546d_idx"),
+                    models.Index(fields=["verification"], name="registry_cl_verific_546443_idx"),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("target_vessel__isnull", True), ("event_type__in", ["mi", "revascularization"]), _connector="OR"
+                        ),
+                        name="event_target_vessel_only_mi_revasc",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("revascularization_method", ""), ("event_type", "revascularization"), _connector="OR"
+                        ),
+                        name="event_revasc_method_only_revasc",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("event_type", "death"), models.Q(("verification", "rejected"), _negated=True)),
+                        fields=("patient",),
+                        name="event_one_death_per_patient",
+                    ),
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='patient',
-            constraint=models.CheckConstraint(condition=models.Q(('age_at_index__isnull', True), models.Q(('age_at_index__gte', 18), ('age_at_index__lte', 110)), _connector='OR'), name='patient_age_18_110'),
+            model_name="patient",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("age_at_index__isnull", True),
+                    models.Q(("age_at_index__gte", 18), ("age_at_index__lte", 110)),
+                    _connector="OR",
+                ),
+                name="patient_age_18_110",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='patient',
-            constraint=models.CheckConstraint(condition=models.Q(('egfr__isnull', True), models.Q(('egfr__gte', 0), ('egfr__lte', 200)), _connector='OR'), name='patient_egfr_0_200'),
+            model_name="patient",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("egfr__isnull", True), models.Q(("egfr__gte", 0), ("egfr__lte", 200)), _connector="OR"),
+                name="patient_egfr_0_200",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='patient',
-            constraint=models.CheckConstraint(condition=models.Q(('ics_imported__isnull', True), models.Q(('ics_imported__gte', 0), ('ics_imported__lte', 1000)), _connector='OR'), name='patient_ics_0_1000'),
+            model_name="patient",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("ics_imported__isnull", True),
+                    models.Q(("ics_imported__gte", 0), ("ics_imported__lte", 1000)),
+                    _connector="OR",
+                ),
+                name="patient_ics_0_1000",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='patient',
-            constraint=models.CheckConstraint(condition=models.Q(('withdrawn_on__isnull', True), models.Q(('withdrawal_reason', ''), _negated=True), _connector='OR'), name='patient_withdrawal_has_reason'),
+            model_name="patient",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("withdrawn_on__isnull", True), models.Q(("withdrawal_reason", ""), _negated=True), _connector="OR"
+                ),
+                name="patient_withdrawal_has_reason",
+            ),
         ),
     ]

@@ -54,8 +54,9 @@ def profiles_forward(apps, schema_editor):
             profile.save(update_fields=["all_sites"])
         else:
             profile.sites.add(profile.site_id)
-    UserProfile.objects.bulk_create([
-        UserProfile(user=user, all_sites=True) for user in User.objects.filter(registry_profile__isnull=True)])
+    UserProfile.objects.bulk_create(
+        [UserProfile(user=user, all_sites=True) for user in User.objects.filter(registry_profile__isnull=True)]
+    )
 
 
 def profiles_backward(apps, schema_editor):
@@ -73,16 +74,22 @@ def ics_sources_forward(apps, schema_editor):
     for patient in Patient.objects.exclude(ics_imported_source="").exclude(ics_imported_source__in=codes).iterator():
         old, new = patient.ics_imported_source, ics_source_code(patient.ics_imported_source)
         Patient.objects.filter(pk=patient.pk).update(ics_imported_source=new, version=F("version") + 1)
-        AuditEntry.objects.create(user=None, username="system", action="update", entity="patient",
-                                  object_id=str(patient.pk), patient=patient,
-                                  changes={"ics_imported_source": [old, new]}, reason=REASON)
+        AuditEntry.objects.create(
+            user=None,
+            username="system",
+            action="update",
+            entity="patient",
+            object_id=str(patient.pk),
+            patient=patient,
+            changes={"ics_imported_source": [old, new]},
+            reason=REASON,
+        )
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
-        ('registry', '0004_user_sites'),
+        ("registry", "0004_user_sites"),
     ]
 
     operations = [

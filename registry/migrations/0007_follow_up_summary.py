@@ -14,45 +14,54 @@ def fill_follow_up_summary(apps, schema_editor):
     for pid, day, vital in Contact.objects.values_list("patient_id", "contact_date", "vital_status").iterator():
         contacts.setdefault(pid, []).append(follow_up.Contact(day, vital))
     for pid, kind, day, verification, tv in Event.objects.values_list(
-            "patient_id", "event_type", "event_date", "verification", "target_vessel").iterator():
+        "patient_id", "event_type", "event_date", "verification", "target_vessel"
+    ).iterator():
         events.setdefault(pid, []).append(follow_up.Event(kind, day, verification, tv))
     changed = []
     for patient in Patient.objects.only("pk", "index_date").iterator():
-        state = follow_up.follow_up_state(index_date=patient.index_date, contacts=contacts.get(patient.pk, []),
-                                          events=events.get(patient.pk, []), as_of=patient.index_date)
+        state = follow_up.follow_up_state(
+            index_date=patient.index_date,
+            contacts=contacts.get(patient.pk, []),
+            events=events.get(patient.pk, []),
+            as_of=patient.index_date,
+        )
         patient.fu_last_contact, patient.fu_days = state.last_contact_date, state.follow_up_days
         patient.fu_death_date, patient.fu_vital_status = state.death_date, state.vital_status
         changed.append(patient)
-    Patient.objects.bulk_update(changed, ["fu_last_contact", "fu_days", "fu_death_date", "fu_vital_status"],
-                                batch_size=1000)
+    Patient.objects.bulk_update(changed, ["fu_last_contact", "fu_days", "fu_death_date", "fu_vital_status"], batch_size=1000)
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry', '0006_remove_userprofile_site'),
+        ("registry", "0006_remove_userprofile_site"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='patient',
-            name='fu_days',
-            field=models.IntegerField(blank=True, editable=False, null=True, verbose_name='follow-up days'),
+            model_name="patient",
+            name="fu_days",
+            field=models.IntegerField(blank=True, editable=False, null=True, verbose_name="follow-up days"),
         ),
         migrations.AddField(
-            model_name='patient',
-            name='fu_death_date',
-            field=models.DateField(blank=True, editable=False, null=True, verbose_name='date of death'),
+            model_name="patient",
+            name="fu_death_date",
+            field=models.DateField(blank=True, editable=False, null=True, verbose_name="date of death"),
         ),
         migrations.AddField(
-            model_name='patient',
-            name='fu_last_contact',
-            field=models.DateField(blank=True, editable=False, null=True, verbose_name='date of last contact'),
+            model_name="patient",
+            name="fu_last_contact",
+            field=models.DateField(blank=True, editable=False, null=True, verbose_name="date of last contact"),
         ),
         migrations.AddField(
-            model_name='patient',
-            name='fu_vital_status',
-            field=models.CharField(choices=[('alive', 'Alive'), ('dead', 'Dead'), ('unknown', 'Unknown')], default='unknown', editable=False, max_length=8, verbose_name='vital status'),
+            model_name="patient",
+            name="fu_vital_status",
+            field=models.CharField(
+                choices=[("alive", "Alive"), ("dead", "Dead"), ("unknown", "Unknown")],
+                default="unknown",
+                editable=False,
+                max_length=8,
+                verbose_name="vital status",
+            ),
         ),
         migrations.RunPython(fill_follow_up_summary, migrations.RunPython.noop),
     ]

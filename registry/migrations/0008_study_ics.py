@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry', '0007_follow_up_summary'),
+        ("registry", "0007_follow_up_summary"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='patient',
-            name='study_ics',
-            field=models.FloatField(blank=True, editable=False, null=True, verbose_name='study pullback ICS'),
+            model_name="patient",
+            name="study_ics",
+            field=models.FloatField(blank=True, editable=False, null=True, verbose_name="study pullback ICS"),
         ),
         migrations.AddField(
-            model_name='patient',
-            name='study_ics_source',
-            field=models.CharField(blank=True, editable=False, max_length=200, verbose_name='study pullback ICS source'),
+            model_name="patient",
+            name="study_ics_source",
+            field=models.CharField(blank=True, editable=False, max_length=200, verbose_name="study pullback ICS source"),
         ),
     ]

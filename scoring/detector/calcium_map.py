@@ -61,9 +61,13 @@ def segment_ics(labels: np.ndarray, *, frame_spacing_mm: float, start_mm: float,
     part = labels[first:stop] if stop > first else labels[:0]
     arcs = part.sum(axis=1) * 360.0 / labels.shape[1] if len(part) else np.zeros(0)
     return {
-        "start_mm": start_mm, "end_mm": end_mm, "frames": len(part),
-        "first_frame": first if len(part) else None, "last_frame": stop - 1 if len(part) else None,
-        "ics": ics(part) if len(part) else None, "calcium_alines": int(part.sum()),
+        "start_mm": start_mm,
+        "end_mm": end_mm,
+        "frames": len(part),
+        "first_frame": first if len(part) else None,
+        "last_frame": stop - 1 if len(part) else None,
+        "ics": ics(part) if len(part) else None,
+        "calcium_alines": int(part.sum()),
         "max_arc_deg": float(arcs.max(initial=0.0)),
     }
 

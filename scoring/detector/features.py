@@ -28,8 +28,18 @@ BRIGHT_PERCENTILE = 99.5
 MIN_CONTRAST_GREY = 8.0
 
 BASE_FEATURES = (
-    "peak", "edge", "before", "shadow_near", "shadow_far", "after_max", "dark_frac",
-    "contrast", "peak_depth_mm", "peak_vs_ring", "shadow_near_vs_ring", "shadow_far_vs_ring",
+    "peak",
+    "edge",
+    "before",
+    "shadow_near",
+    "shadow_far",
+    "after_max",
+    "dark_frac",
+    "contrast",
+    "peak_depth_mm",
+    "peak_vs_ring",
+    "shadow_near_vs_ring",
+    "shadow_far_vs_ring",
 )
 CONTEXT_SOURCES = ("shadow_near", "after_max", "dark_frac", "contrast", "shadow_near_vs_ring")
 RING_STRIDE = 4  # the same-depth ring median of a frame from every 4th A-line
@@ -154,7 +164,7 @@ def base_features(polar: np.ndarray, *, sample_spacing_mm: float) -> np.ndarray:
     n_sm = n_s - width + 1
     smooth = z[..., :n_sm].copy()  # (f, A, S-width+1)
     for k in range(1, width):
-        smooth += z[..., k:k + n_sm]
+        smooth += z[..., k : k + n_sm]
     smooth *= np.float32(1.0 / width)
     peak_idx = np.empty(smooth.shape[:2], np.int64)
     for i, first in enumerate(s0):  # brightest beyond this frame's ring-down
@@ -258,8 +268,7 @@ def narrowness(dark_frac: np.ndarray) -> np.ndarray:
     """Relative dark fraction over a few A-lines minus over a wider window (frames, A): high on a
     narrow shadow (the guidewire's), near zero inside a wide one (a calcium arc) and without one."""
     rel = relative_dark(dark_frac)
-    scales = [circular_mean(rel, small, axis=1) - circular_mean(rel, large, axis=1)
-              for small, large in NARROW_HALF_WIDTHS]
+    scales = [circular_mean(rel, small, axis=1) - circular_mean(rel, large, axis=1) for small, large in NARROW_HALF_WIDTHS]
     return np.maximum.reduce(scales)
 
 
@@ -290,10 +299,10 @@ def context_block(base: np.ndarray, start: int, stop: int, references: tuple, ou
     src = own[..., src_idx]
     col = n_base
     for w in ALINE_HALF_WIDTHS:
-        out[..., col:col + n_src] = circular_mean(src, w, axis=1)
+        out[..., col : col + n_src] = circular_mean(src, w, axis=1)
         col += n_src
     lo, hi = max(0, start - FRAME_HALF_WIDTH), min(n_frames, stop + FRAME_HALF_WIDTH)
-    out[..., col:col + n_src] = edge_mean(base[lo:hi][..., src_idx], FRAME_HALF_WIDTH, axis=0)[start - lo:stop - lo]
+    out[..., col : col + n_src] = edge_mean(base[lo:hi][..., src_idx], FRAME_HALF_WIDTH, axis=0)[start - lo : stop - lo]
     col += n_src
     out[..., col] = own[..., i_peak] - np.float32(references[0])
     out[..., col + 1] = own[..., i_shadow] - np.float32(references[1])
@@ -301,8 +310,7 @@ def context_block(base: np.ndarray, start: int, stop: int, references: tuple, ou
     return out
 
 
-def add_context(base: np.ndarray, *, out: np.ndarray | None = None,
-                block_frames: int = CONTEXT_BLOCK_FRAMES) -> np.ndarray:
+def add_context(base: np.ndarray, *, out: np.ndarray | None = None, block_frames: int = CONTEXT_BLOCK_FRAMES) -> np.ndarray:
     """Full feature array (frames, A, n_features) float32 from base features of the whole pullback.
 
     Built in place, block of frames by block: no pullback-sized temporaries besides ``out``.

@@ -42,9 +42,9 @@ def track_guidewire(narrowness: np.ndarray) -> np.ndarray:
     windows = np.lib.stride_tricks.sliding_window_view(ext, n_alines)[::-1]
     rows = np.arange(n_alines)
     for t in range(1, n_frames):
-        ext[max_step:max_step + n_alines] = score
+        ext[max_step : max_step + n_alines] = score
         ext[:max_step] = score[-max_step:]
-        ext[max_step + n_alines:] = score[:max_step]
+        ext[max_step + n_alines :] = score[:max_step]
         cand = windows - penalty
         arg = np.argmax(cand, axis=0)
         score = cand[arg, rows] + narrowness[t]

@@ -64,8 +64,9 @@ class DetectorModel:
             w = (self.coef / self.scale).astype(np.float32)
             b = np.float32(self.intercept - np.dot(self.mean / self.scale, self.coef))
             return features @ w + b
-        return self._kernel_decision(features, np.float64 if exact else np.float32,
-                                     self.threads if threads is None else threads)
+        return self._kernel_decision(
+            features, np.float64 if exact else np.float32, self.threads if threads is None else threads
+        )
 
     def _kernel_decision(self, features: np.ndarray, dtype, threads: int) -> np.ndarray:
         flat = features.reshape(-1, features.shape[-1])
@@ -96,12 +97,12 @@ class DetectorModel:
             return d @ weights + intercept
 
         def block(start: int) -> None:
-            rows = flat[start:start + _BLOCK_ROWS]
+            rows = flat[start : start + _BLOCK_ROWS]
             z = np.empty((len(rows), rows.shape[1] + 1), dtype)
             np.subtract(rows, mean, out=z[:, :-1], casting="unsafe")
             z[:, :-1] *= inv_scale
             if not fused:
-                out[start:start + len(z)] = direct(z[:, :-1])
+                out[start : start + len(z)] = direct(z[:, :-1])
                 return
             z[:, -1] = 1.0
             z_sq = gamma * np.einsum("ij,ij->i", z[:, :-1], z[:, :-1])
@@ -112,7 +113,7 @@ class DetectorModel:
             unsafe = z_sq >= _SAFE_EXP
             if unsafe.any():
                 values[unsafe] = direct(np.ascontiguousarray(z[unsafe, :-1])) - intercept
-            out[start:start + len(z)] = values + intercept
+            out[start : start + len(z)] = values + intercept
 
         starts = range(0, len(flat), _BLOCK_ROWS)
         if threads > 1 and len(flat) > 2 * _BLOCK_ROWS:
@@ -127,14 +128,25 @@ class DetectorModel:
 def from_pipeline(pipeline, *, feature_names, post: PostProcessing, n_alines: int) -> DetectorModel:
     """Take the parameters out of a fitted ``StandardScaler -> [Nystroem(rbf) ->] LinearSVC`` pipeline."""
     scaler, svm = pipeline[0], pipeline[-1]
-    common = {"feature_names": list(feature_names), "mean": scaler.mean_.astype(np.float64),
-              "scale": scaler.scale_.astype(np.float64), "coef": svm.coef_[0].astype(np.float64),
-              "intercept": float(svm.intercept_[0]), "post": post, "n_alines": n_alines}
+    common = {
+        "feature_names": list(feature_names),
+        "mean": scaler.mean_.astype(np.float64),
+        "scale": scaler.scale_.astype(np.float64),
+        "coef": svm.coef_[0].astype(np.float64),
+        "intercept": float(svm.intercept_[0]),
+        "post": post,
+        "n_alines": n_alines,
+    }
     if len(pipeline) == 2:
         return DetectorModel(**common)
     nystroem = pipeline[1]
     if type(nystroem).__name__ != "Nystroem" or nystroem.kernel != "rbf" or len(pipeline) != 3:
         raise UnknownModelKind(f"Cannot store a {[type(s).__name__ for s in pipeline]} pipeline.")
     gamma = nystroem.gamma if nystroem.gamma is not None else 1.0 / scaler.mean_.shape[0]
-    return DetectorModel(**common, kind="nystroem_rbf", components=nystroem.components_.astype(np.float64),
-                         normalization=nystroem.normalization_.astype(np.float64), gamma=float(gamma))
+    return DetectorModel(
+        **common,
+        kind="nystroem_rbf",
+        components=nystroem.components_.astype(np.float64),
+        normalization=nystroem.normalization_.astype(np.float64),
+        gamma=float(gamma),
+    )

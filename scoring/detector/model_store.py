@@ -26,8 +26,7 @@ FORMAT = "ics-detector/1"
 DEFAULT_STORE = Path(__file__).resolve().parent / "weights"
 DEFAULT_MODEL = "default"
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_ARRAYS = {"linear": ("mean", "scale", "coef"),
-           "nystroem_rbf": ("mean", "scale", "coef", "components", "normalization")}
+_ARRAYS = {"linear": ("mean", "scale", "coef"), "nystroem_rbf": ("mean", "scale", "coef", "components", "normalization")}
 
 
 class ModelStoreError(ValueError):
@@ -66,10 +65,17 @@ def save_model(model: DetectorModel, *, name: str, store: Path = DEFAULT_STORE) 
     digest = hashlib.sha256(data).hexdigest()
     model.version = f"{name}-{digest[:12]}"
     manifest = {
-        "format": FORMAT, "kind": model.kind, "version": model.version, "sha256": digest,
-        "sklearn_version": _sklearn_version(), "numpy_version": np.__version__,
-        "feature_names": model.feature_names, "n_alines": model.n_alines,
-        "postprocessing": model.post.as_dict(), "metrics": model.metrics, "training": model.training,
+        "format": FORMAT,
+        "kind": model.kind,
+        "version": model.version,
+        "sha256": digest,
+        "sklearn_version": _sklearn_version(),
+        "numpy_version": np.__version__,
+        "feature_names": model.feature_names,
+        "n_alines": model.n_alines,
+        "postprocessing": model.post.as_dict(),
+        "metrics": model.metrics,
+        "training": model.training,
     }
     if model.kind == "nystroem_rbf":
         manifest["gamma"] = model.gamma
@@ -103,9 +109,14 @@ def load_model(name: str = DEFAULT_MODEL, *, store: Path = DEFAULT_STORE) -> Det
         raise ModelStoreError(f"Model {name!r}: the .npz lacks the arrays of a {kind} model ({exc}).") from exc
     intercept = float(params.pop("intercept")[0])
     return DetectorModel(
-        feature_names=manifest["feature_names"], **params, intercept=intercept,
-        post=PostProcessing(**manifest["postprocessing"]), n_alines=int(manifest["n_alines"]),
-        version=manifest["version"], metrics=manifest.get("metrics", {}), training=manifest.get("training", {}),
+        feature_names=manifest["feature_names"],
+        **params,
+        intercept=intercept,
+        post=PostProcessing(**manifest["postprocessing"]),
+        n_alines=int(manifest["n_alines"]),
+        version=manifest["version"],
+        metrics=manifest.get("metrics", {}),
+        training=manifest.get("training", {}),
         kind=kind,
     )
 
@@ -116,7 +127,9 @@ def _read_manifest(json_path: Path) -> dict:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelStoreError(f"{json_path.name} is not a model manifest: {exc}") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ModelStoreError(f"{json_path.name}: unknown model format {manifest.get('format') if isinstance(manifest, dict) else None!r}, expected {FORMAT}.")
+        raise ModelStoreError(
+            f"{json_path.name}: unknown model format {manifest.get('format') if isinstance(manifest, dict) else None!r}, expected {FORMAT}."
+        )
     return manifest
 
 

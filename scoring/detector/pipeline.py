@@ -69,10 +69,10 @@ def base_features_from_chunks(chunks, *, n_alines: int, pixel_spacing_mm: float)
     return np.concatenate(out)
 
 
-def _features_of_range(meta, start: int, stop: int, n_alines: int, pixel_spacing_mm: float,
-                       overlay: np.ndarray | None = None) -> np.ndarray:
-    chunks = files.without_overlay(
-        files.iter_frame_chunks(meta, chunk_frames=CHUNK_FRAMES, start=start, stop=stop), overlay)
+def _features_of_range(
+    meta, start: int, stop: int, n_alines: int, pixel_spacing_mm: float, overlay: np.ndarray | None = None
+) -> np.ndarray:
+    chunks = files.without_overlay(files.iter_frame_chunks(meta, chunk_frames=CHUNK_FRAMES, start=start, stop=stop), overlay)
     return base_features_from_chunks(chunks, n_alines=n_alines, pixel_spacing_mm=pixel_spacing_mm)
 
 
@@ -87,14 +87,16 @@ def pullback_base_features(meta, *, n_alines: int, pixel_spacing_mm: float, work
     bounds = list(range(0, meta.n_frames, TASK_FRAMES)) + [meta.n_frames]
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(_features_of_range, meta, a, b, n_alines, pixel_spacing_mm, overlay): a
-                   for a, b in zip(bounds[:-1], bounds[1:], strict=True)}
+        futures = {
+            pool.submit(_features_of_range, meta, a, b, n_alines, pixel_spacing_mm, overlay): a
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        }
         base = None
         for future in as_completed(futures):
             part = future.result()
             if base is None:
                 base = np.empty((meta.n_frames,) + part.shape[1:], part.dtype)
-            base[futures[future]:futures[future] + len(part)] = part
+            base[futures[future] : futures[future] + len(part)] = part
             del part
         return base
 
@@ -108,8 +110,7 @@ def decisions_from_base(base: np.ndarray, model: DetectorModel, *, threads: int 
 
     def block(start: int) -> None:
         stop = min(start + DECISION_BLOCK_FRAMES, n_frames)
-        full = fe.context_block(base, start, stop, references,
-                                np.empty((stop - start, n_alines, n_features), np.float32))
+        full = fe.context_block(base, start, stop, references, np.empty((stop - start, n_alines, n_features), np.float32))
         decision[start:stop] = model.decision(full, threads=1)
 
     starts = range(0, n_frames, DECISION_BLOCK_FRAMES)
@@ -141,8 +142,14 @@ def labels_from_base(base: np.ndarray, model: DetectorModel, post: PostProcessin
     return postprocess(decision, wire, post or model.post, fe.shadow_contrast(base))
 
 
-def score_pullback(path, model: DetectorModel, *, workers: int = 2, assumed_pullback_rate_mm_s: float = 0.5,
-                   default_pixel_spacing_mm: float = 0.02) -> PullbackScore:
+def score_pullback(
+    path,
+    model: DetectorModel,
+    *,
+    workers: int = 2,
+    assumed_pullback_rate_mm_s: float = 0.5,
+    default_pixel_spacing_mm: float = 0.02,
+) -> PullbackScore:
     """Score a DICOM pullback file.
 
     Parameters
@@ -162,8 +169,13 @@ def score_pullback(path, model: DetectorModel, *, workers: int = 2, assumed_pull
     base = pullback_base_features(meta, n_alines=model.n_alines, pixel_spacing_mm=spacing, workers=workers)
     labels = labels_from_base(base, model)
     return PullbackScore(
-        ics=ics(labels), labels=labels, calcium_alines_per_frame=labels.sum(axis=1),
-        arc_deg_per_frame=arc_deg(labels), n_frames=meta.n_frames, n_alines=model.n_alines,
+        ics=ics(labels),
+        labels=labels,
+        calcium_alines_per_frame=labels.sum(axis=1),
+        arc_deg_per_frame=arc_deg(labels),
+        n_frames=meta.n_frames,
+        n_alines=model.n_alines,
         length_mm=meta.length_mm(assumed_pullback_rate_mm_s=assumed_pullback_rate_mm_s),
-        model_version=model.version, seconds=time.perf_counter() - started,
+        model_version=model.version,
+        seconds=time.perf_counter() - started,
     )

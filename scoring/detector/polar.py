@@ -53,8 +53,7 @@ def polar_grid(image_shape=(512, 512), *, n_alines: int = 256, step_px: float = 
     row = np.rint(centre_row - r * np.sin(theta)).astype(np.int64)
     inside = (r + 0 * theta < radius_px - 0.5) & (row >= 0) & (row < rows) & (col >= 0) & (col < cols)
     flat = np.where(inside, row * cols + col, rows * cols)
-    return PolarGrid(n_alines, n_samples, step_px, flat.reshape(n_alines, n_samples, -1).astype(np.int32),
-                     (rows, cols))
+    return PolarGrid(n_alines, n_samples, step_px, flat.reshape(n_alines, n_samples, -1).astype(np.int32), (rows, cols))
 
 
 def to_polar(frames: np.ndarray, grid: PolarGrid) -> np.ndarray:

@@ -54,8 +54,9 @@ def _wire_gaps_in_arcs(labels: np.ndarray, guidewire: np.ndarray) -> np.ndarray:
     return out
 
 
-def postprocess(decision: np.ndarray, guidewire: np.ndarray, params: PostProcessing,
-                shadow: np.ndarray | None = None) -> np.ndarray:
+def postprocess(
+    decision: np.ndarray, guidewire: np.ndarray, params: PostProcessing, shadow: np.ndarray | None = None
+) -> np.ndarray:
     """Calcium labels (frames, A) bool.
 
     Parameters

@@ -75,24 +75,24 @@ class PhantomSet:
         """Tracked guidewire mask (computed once)."""
         if self._wire is None:
             names = fe.feature_names()
-            self._wire = guidewire_mask(self.features[..., names.index("narrowness")],
-                                        self.features[..., names.index("dark_frac")])
+            self._wire = guidewire_mask(
+                self.features[..., names.index("narrowness")], self.features[..., names.index("dark_frac")]
+            )
         return self._wire
 
 
 def phantom_set(seed: int, preset: str, n_frames: int, *, randomise: bool = False) -> PhantomSet:
     """Render a phantom and compute its full features (no DICOM round trip: same pixels)."""
     plan = polar_speckle.make_phantom(n_frames, seed=seed, preset=preset, randomise=randomise)
-    base = base_features_from_chunks(polar_speckle.iter_frames(plan), n_alines=N_ALINES,
-                                     pixel_spacing_mm=plan.spec.pixel_spacing_mm)
+    base = base_features_from_chunks(
+        polar_speckle.iter_frames(plan), n_alines=N_ALINES, pixel_spacing_mm=plan.spec.pixel_spacing_mm
+    )
     return PhantomSet(seed, preset, fe.add_context(base), polar_speckle.phantom_truth(plan, n_alines=N_ALINES), randomise)
 
 
-def phantom_sets(*, n_per_preset: int, seed: int, n_frames: int, presets=EVAL_PRESETS,
-                 randomise: bool = False) -> list:
+def phantom_sets(*, n_per_preset: int, seed: int, n_frames: int, presets=EVAL_PRESETS, randomise: bool = False) -> list:
     """``n_per_preset`` phantoms of every preset, seeds ``seed, seed+1, ...``."""
-    return [phantom_set(seed + i, preset, n_frames, randomise=randomise)
-            for i in range(n_per_preset) for preset in presets]
+    return [phantom_set(seed + i, preset, n_frames, randomise=randomise) for i in range(n_per_preset) for preset in presets]
 
 
 def _xy(sets):
@@ -113,17 +113,18 @@ def linear_svm(c: float = 1.0):
 
 def kernel_svm(n_components: int = None):
     """Scaler -> Nystroem RBF feature map -> linear SVM (a kernel SVM at linear-SVM cost per A-line)."""
-    return make_pipeline(StandardScaler(), Nystroem(gamma=GAMMA, n_components=n_components or N_COMPONENTS,
-                                                    random_state=0),
-                         LinearSVC(class_weight="balanced", C=1.0, random_state=0))
+    return make_pipeline(
+        StandardScaler(),
+        Nystroem(gamma=GAMMA, n_components=n_components or N_COMPONENTS, random_state=0),
+        LinearSVC(class_weight="balanced", C=1.0, random_state=0),
+    )
 
 
 def _kernel_factory(n_components: int):
     return lambda: kernel_svm(n_components)
 
 
-CLASSIFIERS = {"linear_svc": linear_svm,
-               **{f"nystroem{n}_linear_svc": _kernel_factory(n) for n in COMPARED_COMPONENTS}}
+CLASSIFIERS = {"linear_svc": linear_svm, **{f"nystroem{n}_linear_svc": _kernel_factory(n) for n in COMPARED_COMPONENTS}}
 
 
 def aline_metrics(pred: np.ndarray, truth: np.ndarray) -> dict:
@@ -132,8 +133,12 @@ def aline_metrics(pred: np.ndarray, truth: np.ndarray) -> dict:
     precision = tp / max(int(pred.sum()), 1) if pred.any() else float(not truth.any())
     recall = tp / max(int(truth.sum()), 1) if truth.any() else 1.0
     f1 = 2 * precision * recall / max(precision + recall, 1e-12)
-    return {"accuracy": float((pred == truth).mean()), "precision": float(precision),
-            "recall": float(recall), "f1": float(f1)}
+    return {
+        "accuracy": float((pred == truth).mean()),
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": float(f1),
+    }
 
 
 def _folds(sets, n_splits: int):
@@ -165,7 +170,7 @@ def _predict_seconds_per_million(sets, factory, seed: int) -> float:
     step = max(1, min(20, len(x) // 4000))  # enough rows for the Nystroem components
     pipe = factory().fit(x[::step], y[::step])
     model = from_pipeline(pipe, feature_names=fe.feature_names(), post=RAW, n_alines=N_ALINES)
-    rows = x[:min(len(x), 400_000)].astype(np.float32)
+    rows = x[: min(len(x), 400_000)].astype(np.float32)
     t0 = time.perf_counter()
     model.decision(rows)
     return (time.perf_counter() - t0) / len(rows) * 1e6
@@ -183,8 +188,11 @@ def compare_classifiers(sets, *, seed: int, n_splits: int = 4, names=None) -> tu
         t0 = time.perf_counter()
         decisions[name] = out_of_fold_decisions(sets, seed=seed, n_splits=n_splits, factory=factory)
         pred = np.concatenate([d.ravel() > 0 for d in decisions[name]])
-        results[name] = {**aline_metrics(pred, y), "cv_seconds": round(time.perf_counter() - t0, 1),
-                         "predict_seconds_per_million_alines": round(_predict_seconds_per_million(sets, factory, seed), 3)}
+        results[name] = {
+            **aline_metrics(pred, y),
+            "cv_seconds": round(time.perf_counter() - t0, 1),
+            "predict_seconds_per_million_alines": round(_predict_seconds_per_million(sets, factory, seed), 3),
+        }
     return results, decisions
 
 
@@ -198,12 +206,22 @@ def _score_post(sets, decisions, post: PostProcessing) -> float:
     above the echo) would otherwise pull the threshold down for every other pullback.
     """
     preds = [s.post(d, post) for s, d in zip(sets, decisions, strict=True)]
-    pooled = aline_metrics(np.concatenate([p.ravel() for p in preds]),
-                           np.concatenate([s.truth.calcium.ravel() for s in sets]))
+    pooled = aline_metrics(
+        np.concatenate([p.ravel() for p in preds]), np.concatenate([s.truth.calcium.ravel() for s in sets])
+    )
     ics_err = np.median([abs(ics(p) - s.truth.ics) for s, p in zip(sets, preds, strict=True)])
     free = [max(0.0, ics(p) - 5.0) for s, p in zip(sets, preds, strict=True) if s.truth.ics == 0]
     free_excess = float(np.mean(free)) if free else 0.0
     return min(pooled["precision"], pooled["recall"]) + pooled["accuracy"] - ics_err / 1000.0 - free_excess / 25.0
+
+
+def _best_of(sets, decisions, candidates, best, best_score) -> tuple:
+    """The best-scoring post-processing among ``best`` and ``candidates`` (the first wins a tie)."""
+    for post in candidates:
+        score = _score_post(sets, decisions, post)
+        if score > best_score:
+            best, best_score = post, score
+    return best, best_score
 
 
 def tune_postprocessing(sets, decisions) -> tuple:
@@ -212,29 +230,39 @@ def tune_postprocessing(sets, decisions) -> tuple:
 
     Returns the chosen parameters and the CV table {"raw": ..., "chosen": ...} of pooled metrics.
     """
-    best, best_score = RAW, _score_post(sets, decisions, RAW)
-    for threshold in _THRESHOLDS:
-        for aline, frame in _SMOOTHING:
-            post = PostProcessing(threshold=threshold, aline_half_width=aline, frame_half_width=frame,
-                                  close_radius=0, open_radius=0)
-            score = _score_post(sets, decisions, post)
-            if score > best_score:
-                best, best_score = post, score
-    for close, open_ in _MORPHOLOGY:
-        post = PostProcessing(threshold=best.threshold, aline_half_width=best.aline_half_width,
-                              frame_half_width=best.frame_half_width, close_radius=close, open_radius=open_)
-        score = _score_post(sets, decisions, post)
-        if score > best_score:
-            best, best_score = post, score
+    best, best_score = _best_of(
+        sets,
+        decisions,
+        [
+            PostProcessing(
+                threshold=threshold, aline_half_width=aline, frame_half_width=frame, close_radius=0, open_radius=0
+            )
+            for threshold in _THRESHOLDS
+            for aline, frame in _SMOOTHING
+        ],
+        RAW,
+        _score_post(sets, decisions, RAW),
+    )
+    best, best_score = _best_of(
+        sets,
+        decisions,
+        [dataclasses.replace(best, close_radius=close, open_radius=open_) for close, open_ in _MORPHOLOGY],
+        best,
+        best_score,
+    )
     # The shadow veto, then the threshold again with it (it removes false positives a lower
     # threshold would otherwise have to pay for).
-    base = best
-    for veto in _SHADOW_VETOES:
-        for threshold in _THRESHOLDS:
-            post = dataclasses.replace(base, threshold=threshold, shadow_veto=veto)
-            score = _score_post(sets, decisions, post)
-            if score > best_score:
-                best, best_score = post, score
+    best, best_score = _best_of(
+        sets,
+        decisions,
+        [
+            dataclasses.replace(best, threshold=threshold, shadow_veto=veto)
+            for veto in _SHADOW_VETOES
+            for threshold in _THRESHOLDS
+        ],
+        best,
+        best_score,
+    )
     y = np.concatenate([s.truth.calcium.ravel() for s in sets])
     table = {}
     for label, post in (("raw", RAW), ("raw_with_wire_mask", None), ("chosen", best)):
@@ -261,23 +289,43 @@ def predict(model: DetectorModel, s: PhantomSet, post: PostProcessing | None = N
 def evaluate(model: DetectorModel, sets) -> dict:
     """Pooled and per-preset per-A-line metrics and ICS agreement on held-out phantoms."""
     preds = [predict(model, s) for s in sets]
-    pooled = aline_metrics(np.concatenate([p.ravel() for p in preds]),
-                           np.concatenate([s.truth.calcium.ravel() for s in sets]))
-    ics_rows = [{"seed": s.seed, "preset": s.preset, "randomised": s.randomise, "ics": round(ics(p), 1),
-                 "ics_truth": round(s.truth.ics, 1)} for s, p in zip(sets, preds, strict=True)]
+    pooled = aline_metrics(
+        np.concatenate([p.ravel() for p in preds]), np.concatenate([s.truth.calcium.ravel() for s in sets])
+    )
+    ics_rows = [
+        {
+            "seed": s.seed,
+            "preset": s.preset,
+            "randomised": s.randomise,
+            "ics": round(ics(p), 1),
+            "ics_truth": round(s.truth.ics, 1),
+        }
+        for s, p in zip(sets, preds, strict=True)
+    ]
     diffs = np.array([r["ics"] - r["ics_truth"] for r in ics_rows])
     per_preset = {}
     for preset in dict.fromkeys(s.preset for s in sets):
         idx = [i for i, s in enumerate(sets) if s.preset == preset]
         per_preset[preset] = {
-            **aline_metrics(np.concatenate([preds[i].ravel() for i in idx]),
-                            np.concatenate([sets[i].truth.calcium.ravel() for i in idx])),
-            "ics_max_abs_diff": float(np.abs(diffs[idx]).max()), "pullbacks": len(idx),
+            **aline_metrics(
+                np.concatenate([preds[i].ravel() for i in idx]), np.concatenate([sets[i].truth.calcium.ravel() for i in idx])
+            ),
+            "ics_max_abs_diff": float(np.abs(diffs[idx]).max()),
+            "pullbacks": len(idx),
         }
-    return {"pooled": pooled, "per_preset": per_preset, "ics": ics_rows,
-            "ics_mean_diff": float(diffs.mean()), "ics_max_abs_diff": float(np.abs(diffs).max()),
-            "ics_limits_of_agreement": [float(diffs.mean() - 1.96 * diffs.std(ddof=1)),
-                                        float(diffs.mean() + 1.96 * diffs.std(ddof=1))] if len(diffs) > 1 else None}
+    return {
+        "pooled": pooled,
+        "per_preset": per_preset,
+        "ics": ics_rows,
+        "ics_mean_diff": float(diffs.mean()),
+        "ics_max_abs_diff": float(np.abs(diffs).max()),
+        "ics_limits_of_agreement": [
+            float(diffs.mean() - 1.96 * diffs.std(ddof=1)),
+            float(diffs.mean() + 1.96 * diffs.std(ddof=1)),
+        ]
+        if len(diffs) > 1
+        else None,
+    }
 
 
 def training_sets(*, n_per_preset: int, seed: int, n_frames: int) -> list:
@@ -285,15 +333,24 @@ def training_sets(*, n_per_preset: int, seed: int, n_frames: int) -> list:
 
     Preset ``j`` uses seeds ``seed + 1000 j + i``: no two training pullbacks are the same.
     """
-    return [phantom_set(seed + PRESET_SEED_STRIDE * j + i, preset, n_frames, randomise=True)
-            for i in range(n_per_preset) for j, preset in enumerate(TRAIN_PRESETS)]
+    return [
+        phantom_set(seed + PRESET_SEED_STRIDE * j + i, preset, n_frames, randomise=True)
+        for i in range(n_per_preset)
+        for j, preset in enumerate(TRAIN_PRESETS)
+    ]
 
 
 def train_on_phantoms(*, n_per_preset: int, seed: int, n_frames: int, compare: bool = True) -> DetectorModel:
     """Reproducible model from phantoms: same arguments -> same parameters (see :func:`train_on_sets`)."""
     sets = training_sets(n_per_preset=n_per_preset, seed=seed, n_frames=n_frames)
-    summary = {"source": "phantoms", "seed": seed, "n_per_preset": n_per_preset, "n_frames": n_frames,
-               "presets": list(TRAIN_PRESETS), "domain_randomised": True}
+    summary = {
+        "source": "phantoms",
+        "seed": seed,
+        "n_per_preset": n_per_preset,
+        "n_frames": n_frames,
+        "presets": list(TRAIN_PRESETS),
+        "domain_randomised": True,
+    }
     return train_on_sets(sets, seed=seed, summary=summary, compare=compare)
 
 
@@ -308,26 +365,37 @@ def train_on_sets(sets, *, seed: int, summary: dict, compare: bool = True) -> De
     """
     classes = np.unique(np.concatenate([s.truth.calcium.ravel() for s in sets]))
     if len(classes) < 2:
-        raise ValueError("The training data hold only one class (calcium or no calcium everywhere): "
-                         "annotate frames with and without calcium.")
+        raise ValueError(
+            "The training data hold only one class (calcium or no calcium everywhere): "
+            "annotate frames with and without calcium."
+        )
     n_splits = min(4, len(sets))
     name, post, metrics = SHIPPED, None, {}
     if n_splits >= 2:
-        comparison, decisions = compare_classifiers(sets, seed=seed, n_splits=n_splits,
-                                                    names=None if compare else (SHIPPED,))
+        comparison, decisions = compare_classifiers(
+            sets, seed=seed, n_splits=n_splits, names=None if compare else (SHIPPED,)
+        )
         tuned = {}
         for candidate in decisions:
             tuned[candidate] = tune_postprocessing(sets, decisions[candidate])
-            comparison[candidate]["tuned_cv_score"] = round(_score_post(sets, decisions[candidate],
-                                                                        tuned[candidate][0]), 4)
+            comparison[candidate]["tuned_cv_score"] = round(_score_post(sets, decisions[candidate], tuned[candidate][0]), 4)
             comparison[candidate]["tuned"] = tuned[candidate][1]["chosen"]
         name = max(decisions, key=lambda c: comparison[c]["tuned_cv_score"])
         post, post_table = tuned[name]
-        metrics = {"grouped_cv_postprocessing": post_table, "grouped_cv_raw": comparison,
-                   "grouped_cv_folds": n_splits, "grouped_cv_ics": cv_ics_agreement(sets, decisions[name], post)}
+        metrics = {
+            "grouped_cv_postprocessing": post_table,
+            "grouped_cv_raw": comparison,
+            "grouped_cv_folds": n_splits,
+            "grouped_cv_ics": cv_ics_agreement(sets, decisions[name], post),
+        }
     model = fit_model(sets, seed=seed, post=post, factory=CLASSIFIERS[name])
-    model.training = {**summary, "pullbacks": len(sets), "alines": int(sum(s.truth.calcium.size for s in sets)),
-                      "sklearn_version": sklearn.__version__, "classifier": name}
+    model.training = {
+        **summary,
+        "pullbacks": len(sets),
+        "alines": int(sum(s.truth.calcium.size for s in sets)),
+        "sklearn_version": sklearn.__version__,
+        "classifier": name,
+    }
     model.metrics = {"training": evaluate(model, sets)["pooled"], **metrics}
     return model
 
@@ -337,8 +405,12 @@ def cv_ics_agreement(sets, decisions, post: PostProcessing) -> dict:
     pred = np.array([ics(s.post(d, post)) for s, d in zip(sets, decisions, strict=True)])
     truth = np.array([s.truth.ics for s in sets])
     diff = pred - truth
-    out = {"mean_diff": float(diff.mean()), "max_abs_diff": float(np.abs(diff).max()), "limits_of_agreement": None,
-           "icc": None}
+    out = {
+        "mean_diff": float(diff.mean()),
+        "max_abs_diff": float(np.abs(diff).max()),
+        "limits_of_agreement": None,
+        "icc": None,
+    }
     if len(sets) > 1:
         sd = float(diff.std(ddof=1))
         out["limits_of_agreement"] = [float(diff.mean() - 1.96 * sd), float(diff.mean() + 1.96 * sd)]
@@ -373,8 +445,9 @@ def annotated_set(path, *, pullback_id: int, frames: np.ndarray, labels: np.ndar
     """Features of the annotated frames of a pullback file, computed on the whole pullback (context
     across frames and the tracked guidewire need it), then cut to ``frames``."""
     meta = files.read_metadata(path)
-    base = pullback_base_features(meta, n_alines=labels.shape[1], pixel_spacing_mm=meta.pixel_spacing_mm or 0.02,
-                                  workers=workers)
+    base = pullback_base_features(
+        meta, n_alines=labels.shape[1], pixel_spacing_mm=meta.pixel_spacing_mm or 0.02, workers=workers
+    )
     dark = base[..., fe.BASE_FEATURES.index("dark_frac")]
     wire = guidewire_mask(fe.narrowness(dark), dark)[frames]
     features = fe.add_context(base)[frames]

@@ -85,9 +85,18 @@ class PullbackMetadata:
 # Writing
 
 
-def _base_dataset(*, n_frames: int, rows: int, columns: int, frame_rate_hz: float,
-                  pullback_rate_mm_s: float, pixel_spacing_mm: float, patient_id: str,
-                  patient_name: str, transfer_syntax: UID) -> Dataset:
+def _base_dataset(
+    *,
+    n_frames: int,
+    rows: int,
+    columns: int,
+    frame_rate_hz: float,
+    pullback_rate_mm_s: float,
+    pixel_spacing_mm: float,
+    patient_id: str,
+    patient_name: str,
+    transfer_syntax: UID,
+) -> Dataset:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = US_MULTIFRAME_SOP_CLASS
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -138,10 +147,18 @@ def _region(*, rows: int, columns: int, pixel_spacing_mm: float) -> Dataset:
     return region
 
 
-def write_pullback(path, frame_chunks: Iterable[np.ndarray], *, n_frames: int, rle: bool = False,
-                   frame_rate_hz: float = 30.0, pullback_rate_mm_s: float = 0.5,
-                   pixel_spacing_mm: float = 0.02, patient_id: str = "PHANTOM",
-                   patient_name: str = "Phantom^IVUS") -> None:
+def write_pullback(
+    path,
+    frame_chunks: Iterable[np.ndarray],
+    *,
+    n_frames: int,
+    rle: bool = False,
+    frame_rate_hz: float = 30.0,
+    pullback_rate_mm_s: float = 0.5,
+    pixel_spacing_mm: float = 0.02,
+    patient_id: str = "PHANTOM",
+    patient_name: str = "Phantom^IVUS",
+) -> None:
     """Write uint8 frames as an IVUS Ultrasound Multi-frame Image Storage file, streaming.
 
     Parameters
@@ -160,10 +177,17 @@ def write_pullback(path, frame_chunks: Iterable[np.ndarray], *, n_frames: int, r
     chunks = iter(frame_chunks)
     first = next(chunks)
     rows, columns = first.shape[1:]
-    ds = _base_dataset(n_frames=n_frames, rows=rows, columns=columns, frame_rate_hz=frame_rate_hz,
-                       pullback_rate_mm_s=pullback_rate_mm_s, pixel_spacing_mm=pixel_spacing_mm,
-                       patient_id=patient_id, patient_name=patient_name,
-                       transfer_syntax=RLELossless if rle else ExplicitVRLittleEndian)
+    ds = _base_dataset(
+        n_frames=n_frames,
+        rows=rows,
+        columns=columns,
+        frame_rate_hz=frame_rate_hz,
+        pullback_rate_mm_s=pullback_rate_mm_s,
+        pixel_spacing_mm=pixel_spacing_mm,
+        patient_id=patient_id,
+        patient_name=patient_name,
+        transfer_syntax=RLELossless if rle else ExplicitVRLittleEndian,
+    )
     written = 0
     with open(path, "wb") as fp:
         ds.save_as(fp, enforce_file_format=True)
@@ -211,9 +235,16 @@ class _RleWriter:
         rows, columns = frames.shape[1:]
         for frame in frames:
             data = RLELosslessEncoder.encode(
-                frame, encoding_plugin=plugin, rows=rows, columns=columns, samples_per_pixel=1,
-                bits_allocated=8, bits_stored=8, pixel_representation=0,
-                photometric_interpretation="MONOCHROME2", number_of_frames=1,
+                frame,
+                encoding_plugin=plugin,
+                rows=rows,
+                columns=columns,
+                samples_per_pixel=1,
+                bits_allocated=8,
+                bits_stored=8,
+                pixel_representation=0,
+                photometric_interpretation="MONOCHROME2",
+                number_of_frames=1,
             )
             data += b"\0" * (len(data) % 2)
             self.fp.write(struct.pack("<HHI", 0xFFFE, 0xE000, len(data)))
@@ -300,7 +331,9 @@ def _check_transfer_syntax(ds: Dataset) -> UID:
 
 def _check_pixels(ds: Dataset) -> None:
     if int(ds.BitsAllocated) != 8 or int(ds.get("PixelRepresentation", 0)) != 0:
-        raise DicomInputError("unsupported_pixels", f"Only 8-bit unsigned pixels are supported (BitsAllocated {ds.BitsAllocated}).")
+        raise DicomInputError(
+            "unsupported_pixels", f"Only 8-bit unsigned pixels are supported (BitsAllocated {ds.BitsAllocated})."
+        )
     if int(ds.SamplesPerPixel) not in (1, 3):
         raise DicomInputError("unsupported_pixels", f"Unsupported SamplesPerPixel {ds.SamplesPerPixel}.")
 
@@ -339,15 +372,25 @@ def _pullback_rate_mm_s(ds: Dataset) -> float | None:
 
 def _metadata(path: str, ds: Dataset, syntax: UID, pixel_offset: int | None) -> PullbackMetadata:
     return PullbackMetadata(
-        path=path, n_frames=int(ds.NumberOfFrames), rows=int(ds.Rows), columns=int(ds.Columns),
-        samples_per_pixel=int(ds.SamplesPerPixel), photometric=str(ds.PhotometricInterpretation),
-        transfer_syntax_uid=str(syntax), frame_rate_hz=_frame_rate_hz(ds),
-        pullback_rate_mm_s=_pullback_rate_mm_s(ds), pixel_spacing_mm=_pixel_spacing_mm(ds),
-        sop_class_uid=str(ds.SOPClassUID), sop_instance_uid=str(ds.get("SOPInstanceUID", "")),
-        modality=str(ds.Modality), patient_id=str(ds.get("PatientID", "")),
-        manufacturer=str(ds.get("Manufacturer", "")), model_name=str(ds.get("ManufacturerModelName", "")),
+        path=path,
+        n_frames=int(ds.NumberOfFrames),
+        rows=int(ds.Rows),
+        columns=int(ds.Columns),
+        samples_per_pixel=int(ds.SamplesPerPixel),
+        photometric=str(ds.PhotometricInterpretation),
+        transfer_syntax_uid=str(syntax),
+        frame_rate_hz=_frame_rate_hz(ds),
+        pullback_rate_mm_s=_pullback_rate_mm_s(ds),
+        pixel_spacing_mm=_pixel_spacing_mm(ds),
+        sop_class_uid=str(ds.SOPClassUID),
+        sop_instance_uid=str(ds.get("SOPInstanceUID", "")),
+        modality=str(ds.Modality),
+        patient_id=str(ds.get("PatientID", "")),
+        manufacturer=str(ds.get("Manufacturer", "")),
+        model_name=str(ds.get("ManufacturerModelName", "")),
         acquisition_date=str(ds.get("AcquisitionDate", ds.get("StudyDate", ""))),
-        pixel_data_offset=pixel_offset, ivus_acquisition=str(ds.get("IVUSAcquisition", "") or ""),
+        pixel_data_offset=pixel_offset,
+        ivus_acquisition=str(ds.get("IVUSAcquisition", "") or ""),
         pullback_start_frame=_int_or_none(ds.get("IVUSPullbackStartFrameNumber")),
         pullback_stop_frame=_int_or_none(ds.get("IVUSPullbackStopFrameNumber")),
         burned_in_annotation=str(ds.get("BurnedInAnnotation", "") or ""),
@@ -372,8 +415,9 @@ def _check_native_length(meta: PullbackMetadata) -> None:
         raise DicomInputError("truncated", f"The file is truncated: {size} bytes, the pixel data needs {needed}.")
 
 
-def iter_frame_chunks(meta: PullbackMetadata, *, chunk_frames: int = DEFAULT_CHUNK_FRAMES,
-                      start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+def iter_frame_chunks(
+    meta: PullbackMetadata, *, chunk_frames: int = DEFAULT_CHUNK_FRAMES, start: int = 0, stop: int | None = None
+) -> Iterator[np.ndarray]:
     """Yield grey uint8 frames (f, rows, columns) in chunks, never the whole pullback.
 
     Colour (RGB or YBR) frames are reduced to their luminance, Y = 0.299 R + 0.587 G + 0.114 B
@@ -390,7 +434,7 @@ def _iter_native(meta: PullbackMetadata, chunk_frames: int, first: int, stop: in
     frames = np.memmap(meta.path, dtype=np.uint8, mode="r", offset=meta.pixel_data_offset, shape=shape)
     try:
         for start in range(first, stop, chunk_frames):
-            chunk = np.array(frames[start:min(start + chunk_frames, stop)])
+            chunk = np.array(frames[start : min(start + chunk_frames, stop)])
             yield _luminance(chunk) if chunk.ndim == 4 else chunk
     finally:
         del frames
@@ -448,8 +492,9 @@ def read_header(path) -> tuple[Dataset, int]:
     return ds, element_offset
 
 
-def write_with_header(src_path, dst_path, ds: Dataset, *, pixel_element_offset: int,
-                      copy_chunk_bytes: int = 8 * 1024 * 1024) -> None:
+def write_with_header(
+    src_path, dst_path, ds: Dataset, *, pixel_element_offset: int, copy_chunk_bytes: int = 8 * 1024 * 1024
+) -> None:
     """Write ``ds`` (header only, same transfer syntax) then the source's Pixel Data element and
     everything after it, copied in chunks (memory bounded)."""
     with open(str(dst_path), "wb") as out:

@@ -7,107 +7,178 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('registry', '0001_initial_registry'),
+        ("registry", "0001_initial_registry"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Pullback',
+            name="Pullback",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('file', models.FileField(max_length=200, upload_to=scoring.models._pullback_path)),
-                ('original_filename', models.CharField(blank=True, max_length=255)),
-                ('file_size_bytes', models.BigIntegerField()),
-                ('sop_instance_uid', models.CharField(max_length=64, unique=True, verbose_name='SOP Instance UID (de-identified)')),
-                ('content_sha256', models.CharField(max_length=64, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('n_frames', models.PositiveIntegerField(verbose_name='frames')),
-                ('frame_rate_hz', models.FloatField(verbose_name='frame rate (Hz)')),
-                ('pullback_speed_mm_s', models.FloatField(verbose_name='pullback speed (mm/s)')),
-                ('pullback_speed_assumed', models.BooleanField(default=False)),
-                ('ivus_acquisition', models.CharField(blank=True, max_length=32)),
-                ('pullback_start_frame', models.PositiveIntegerField(blank=True, null=True)),
-                ('pullback_stop_frame', models.PositiveIntegerField(blank=True, null=True)),
-                ('length_mm', models.FloatField(verbose_name='pullback length (mm)')),
-                ('pixel_spacing_mm', models.FloatField(blank=True, null=True)),
-                ('calibrated', models.BooleanField(default=False)),
-                ('rows', models.PositiveIntegerField()),
-                ('columns', models.PositiveIntegerField()),
-                ('samples_per_pixel', models.PositiveSmallIntegerField(default=1)),
-                ('photometric', models.CharField(blank=True, max_length=20)),
-                ('transfer_syntax_uid', models.CharField(max_length=64)),
-                ('modality', models.CharField(blank=True, max_length=8)),
-                ('manufacturer', models.CharField(blank=True, max_length=120)),
-                ('model_name', models.CharField(blank=True, max_length=120)),
-                ('acquisition_date', models.DateField(blank=True, null=True)),
-                ('burned_in_annotation', models.CharField(blank=True, max_length=8)),
-                ('qc_status', models.CharField(choices=[('included', 'Included'), ('excluded', 'Excluded')], default='included', max_length=10)),
-                ('exclusion_reason', models.CharField(blank=True, choices=[('stent_struts', 'Stent struts'), ('poor_image_quality', 'Poor image quality'), ('false_lumen', 'Catheter in false lumen')], max_length=20)),
-                ('qc_note', models.TextField(blank=True)),
-                ('study_override', models.BooleanField(default=False)),
-                ('study_override_reason', models.TextField(blank=True)),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='pullbacks', to='registry.patient')),
-                ('uploaded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("file", models.FileField(max_length=200, upload_to=scoring.models._pullback_path)),
+                ("original_filename", models.CharField(blank=True, max_length=255)),
+                ("file_size_bytes", models.BigIntegerField()),
+                (
+                    "sop_instance_uid",
+                    models.CharField(max_length=64, unique=True, verbose_name="SOP Instance UID (de-identified)"),
+                ),
+                ("content_sha256", models.CharField(max_length=64, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("n_frames", models.PositiveIntegerField(verbose_name="frames")),
+                ("frame_rate_hz", models.FloatField(verbose_name="frame rate (Hz)")),
+                ("pullback_speed_mm_s", models.FloatField(verbose_name="pullback speed (mm/s)")),
+                ("pullback_speed_assumed", models.BooleanField(default=False)),
+                ("ivus_acquisition", models.CharField(blank=True, max_length=32)),
+                ("pullback_start_frame", models.PositiveIntegerField(blank=True, null=True)),
+                ("pullback_stop_frame", models.PositiveIntegerField(blank=True, null=True)),
+                ("length_mm", models.FloatField(verbose_name="pullback length (mm)")),
+                ("pixel_spacing_mm", models.FloatField(blank=True, null=True)),
+                ("calibrated", models.BooleanField(default=False)),
+                ("rows", models.PositiveIntegerField()),
+                ("columns", models.PositiveIntegerField()),
+                ("samples_per_pixel", models.PositiveSmallIntegerField(default=1)),
+                ("photometric", models.CharField(blank=True, max_length=20)),
+                ("transfer_syntax_uid", models.CharField(max_length=64)),
+                ("modality", models.CharField(blank=True, max_length=8)),
+                ("manufacturer", models.CharField(blank=True, max_length=120)),
+                ("model_name", models.CharField(blank=True, max_length=120)),
+                ("acquisition_date", models.DateField(blank=True, null=True)),
+                ("burned_in_annotation", models.CharField(blank=True, max_length=8)),
+                (
+                    "qc_status",
+                    models.CharField(
+                        choices=[("included", "Included"), ("excluded", "Excluded")], default="included", max_length=10
+                    ),
+                ),
+                (
+                    "exclusion_reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("stent_struts", "Stent struts"),
+                            ("poor_image_quality", "Poor image quality"),
+                            ("false_lumen", "Catheter in false lumen"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("qc_note", models.TextField(blank=True)),
+                ("study_override", models.BooleanField(default=False)),
+                ("study_override_reason", models.TextField(blank=True)),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="pullbacks", to="registry.patient"
+                    ),
+                ),
+                (
+                    "uploaded_by",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['patient', 'created_at', 'id'],
+                "ordering": ["patient", "created_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='ScoringRun',
+            name="ScoringRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('model_name', models.CharField(max_length=64)),
-                ('model_version', models.CharField(blank=True, max_length=80)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], default='queued', max_length=10)),
-                ('progress_percent', models.PositiveSmallIntegerField(default=0)),
-                ('is_current', models.BooleanField(default=False)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('ics', models.FloatField(blank=True, null=True)),
-                ('n_frames', models.PositiveIntegerField(blank=True, null=True)),
-                ('n_alines', models.PositiveIntegerField(blank=True, null=True)),
-                ('calcium_alines', models.BigIntegerField(blank=True, null=True)),
-                ('calcium_alines_per_frame', models.JSONField(blank=True, default=list)),
-                ('calcium_map', models.BinaryField(blank=True, null=True)),
-                ('seconds', models.FloatField(blank=True, null=True)),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('pullback', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='scoring.pullback')),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("model_name", models.CharField(max_length=64)),
+                ("model_version", models.CharField(blank=True, max_length=80)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("progress_percent", models.PositiveSmallIntegerField(default=0)),
+                ("is_current", models.BooleanField(default=False)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("ics", models.FloatField(blank=True, null=True)),
+                ("n_frames", models.PositiveIntegerField(blank=True, null=True)),
+                ("n_alines", models.PositiveIntegerField(blank=True, null=True)),
+                ("calcium_alines", models.BigIntegerField(blank=True, null=True)),
+                ("calcium_alines_per_frame", models.JSONField(blank=True, default=list)),
+                ("calcium_map", models.BinaryField(blank=True, null=True)),
+                ("seconds", models.FloatField(blank=True, null=True)),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "pullback",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="runs", to="scoring.pullback"
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['pullback', '-created_at', '-id'],
+                "ordering": ["pullback", "-created_at", "-id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='pullback',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('exclusion_reason', ''), ('qc_status', 'included')), models.Q(('qc_status', 'excluded'), models.Q(('exclusion_reason', ''), _negated=True)), _connector='OR'), name='pullback_exclusion_has_reason'),
+            model_name="pullback",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("exclusion_reason", ""), ("qc_status", "included")),
+                    models.Q(("qc_status", "excluded"), models.Q(("exclusion_reason", ""), _negated=True)),
+                    _connector="OR",
+                ),
+                name="pullback_exclusion_has_reason",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='pullback',
-            constraint=models.UniqueConstraint(condition=models.Q(('study_override', True)), fields=('patient',), name='pullback_one_study_override'),
+            model_name="pullback",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("study_override", True)), fields=("patient",), name="pullback_one_study_override"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='pullback',
-            constraint=models.CheckConstraint(condition=models.Q(('study_override', False), models.Q(('study_override_reason', ''), _negated=True), _connector='OR'), name='pullback_override_has_reason'),
+            model_name="pullback",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("study_override", False), models.Q(("study_override_reason", ""), _negated=True), _connector="OR"
+                ),
+                name="pullback_override_has_reason",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='scoringrun',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_current', True)), fields=('pullback',), name='scoring_one_current_run'),
+            model_name="scoringrun",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_current", True)), fields=("pullback",), name="scoring_one_current_run"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='scoringrun',
-            constraint=models.CheckConstraint(condition=models.Q(('ics__isnull', True), models.Q(('ics__gte', 0), ('ics__lte', 1000)), _connector='OR'), name='scoring_ics_0_1000'),
+            model_name="scoringrun",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("ics__isnull", True), models.Q(("ics__gte", 0), ("ics__lte", 1000)), _connector="OR"),
+                name="scoring_ics_0_1000",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='scoringrun',
-            constraint=models.CheckConstraint(condition=models.Q(('progress_percent__lte', 100)), name='scoring_progress_0_100'),
+            model_name="scoringrun",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("progress_percent__lte", 100)), name="scoring_progress_0_100"
+            ),
         ),
     ]

@@ -6,49 +6,93 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('scoring', '0001_pullbacks_and_scoring_runs'),
+        ("scoring", "0001_pullbacks_and_scoring_runs"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CalciumAnnotation',
+            name="CalciumAnnotation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('frame', models.PositiveIntegerField(help_text='0-based frame index')),
-                ('start_deg', models.FloatField()),
-                ('end_deg', models.FloatField()),
-                ('no_calcium', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('pullback', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='annotations', to='scoring.pullback')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("frame", models.PositiveIntegerField(help_text="0-based frame index")),
+                ("start_deg", models.FloatField()),
+                ("end_deg", models.FloatField()),
+                ("no_calcium", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "pullback",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="annotations", to="scoring.pullback"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['pullback', 'frame', 'start_deg', 'id'],
-                'indexes': [models.Index(fields=['pullback', 'frame'], name='scoring_cal_pullbac_1758a1_idx')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('end_deg__gte', 0), ('end_deg__lt', 360), ('start_deg__gte', 0), ('start_deg__lt', 360)), name='annotation_degrees_0_360'), models.CheckConstraint(condition=models.Q(('no_calcium', False), models.Q(('end_deg', 0), ('start_deg', 0)), _connector='OR'), name='annotation_no_calcium_has_no_arc')],
+                "ordering": ["pullback", "frame", "start_deg", "id"],
+                "indexes": [models.Index(fields=["pullback", "frame"], name="scoring_cal_pullbac_1758a1_idx")],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("end_deg__gte", 0), ("end_deg__lt", 360), ("start_deg__gte", 0), ("start_deg__lt", 360)
+                        ),
+                        name="annotation_degrees_0_360",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("no_calcium", False), models.Q(("end_deg", 0), ("start_deg", 0)), _connector="OR"
+                        ),
+                        name="annotation_no_calcium_has_no_arc",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='DetectorModelVersion',
+            name="DetectorModelVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=64)),
-                ('version', models.CharField(max_length=80, unique=True)),
-                ('metrics', models.JSONField(blank=True, default=dict)),
-                ('training_summary', models.JSONField(blank=True, default=dict)),
-                ('library_versions', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('is_active', models.BooleanField(default=False)),
-                ('activated_at', models.DateTimeField(blank=True, null=True)),
-                ('activated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('registered_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=64)),
+                ("version", models.CharField(max_length=80, unique=True)),
+                ("metrics", models.JSONField(blank=True, default=dict)),
+                ("training_summary", models.JSONField(blank=True, default=dict)),
+                ("library_versions", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("is_active", models.BooleanField(default=False)),
+                ("activated_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "activated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "registered_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('is_active', True)), fields=('is_active',), name='detector_one_active_version')],
+                "ordering": ["-created_at", "-id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("is_active", True)), fields=("is_active",), name="detector_one_active_version"
+                    )
+                ],
             },
         ),
     ]

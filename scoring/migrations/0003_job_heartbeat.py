@@ -4,25 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('scoring', '0002_annotations_and_model_versions'),
+        ("scoring", "0002_annotations_and_model_versions"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='scoringrun',
-            name='enqueued_at',
+            model_name="scoringrun",
+            name="enqueued_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='scoringrun',
-            name='heartbeat_at',
+            model_name="scoringrun",
+            name="heartbeat_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='scoringrun',
-            name='lease',
+            model_name="scoringrun",
+            name="lease",
             field=models.CharField(blank=True, max_length=32),
         ),
     ]

@@ -8,16 +8,31 @@ def store_study_ics(apps, schema_editor):
     scoring.selectors.study_ics_annotations and study_source_text, as of this migration)."""
     Patient = apps.get_model("registry", "Patient")
     ScoringRun = apps.get_model("scoring", "ScoringRun")
-    runs = ScoringRun.objects.filter(
-        pullback__patient=OuterRef("pk"), is_current=True, status="succeeded", pullback__qc_status="included",
-    ).filter(Q(pullback__study_override=True) | Q(pullback__length_mm__gte=settings.PULLBACK_MIN_LENGTH_MM)).order_by(
-        "-pullback__study_override", "-pullback__length_mm", "pullback__created_at", "pullback__pk",
+    runs = (
+        ScoringRun.objects.filter(
+            pullback__patient=OuterRef("pk"),
+            is_current=True,
+            status="succeeded",
+            pullback__qc_status="included",
+        )
+        .filter(Q(pullback__study_override=True) | Q(pullback__length_mm__gte=settings.PULLBACK_MIN_LENGTH_MM))
+        .order_by(
+            "-pullback__study_override",
+            "-pullback__length_mm",
+            "pullback__created_at",
+            "pullback__pk",
+        )
     )
-    rows = Patient.objects.annotate(
-        chosen_ics=Subquery(runs.values("ics")[:1]), chosen_pullback=Subquery(runs.values("pullback_id")[:1]),
-        chosen_override=Subquery(runs.values("pullback__study_override")[:1]),
-        chosen_version=Subquery(runs.values("model_version")[:1]),
-    ).filter(chosen_ics__isnull=False).only("pk")
+    rows = (
+        Patient.objects.annotate(
+            chosen_ics=Subquery(runs.values("ics")[:1]),
+            chosen_pullback=Subquery(runs.values("pullback_id")[:1]),
+            chosen_override=Subquery(runs.values("pullback__study_override")[:1]),
+            chosen_version=Subquery(runs.values("model_version")[:1]),
+        )
+        .filter(chosen_ics__isnull=False)
+        .only("pk")
+    )
     changed = []
     for p in rows.iterator():
         how = "reviewer's choice" if p.chosen_override else "longest analyzable"
@@ -28,7 +43,6 @@ def store_study_ics(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("registry", "0008_study_ics"),
         ("scoring", "0003_job_heartbeat"),

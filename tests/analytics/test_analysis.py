@@ -48,19 +48,37 @@ def test_it_reproduces_r_for_a_non_fatal_endpoint(rows, reference):
 def test_a_fatal_endpoint_has_no_competing_risks(rows):
     result = run_analysis(rows, {"endpoint": "poce"})
     assert "competing_risks" not in result
-    assert {"km", "logrank", "cox", "ph_test", "c_index", "baseline_table", "sqrt_ics_regression",
-            "data_hash", "versions", "spec"} <= set(result)
+    assert {
+        "km",
+        "logrank",
+        "cox",
+        "ph_test",
+        "c_index",
+        "baseline_table",
+        "sqrt_ics_regression",
+        "data_hash",
+        "versions",
+        "spec",
+    } <= set(result)
 
 
 def test_filters_and_fixed_cutoff_select_the_cohort(rows):
-    spec = {"cohort": {"filters": [{"field": "vessel_revascularized", "op": "eq", "value": True},
-                                   {"field": "age_at_index", "op": "between", "value": [40, 80]}]},
-            "grouping": {"variable": "ics", "cutoff": 85}}
+    spec = {
+        "cohort": {
+            "filters": [
+                {"field": "vessel_revascularized", "op": "eq", "value": True},
+                {"field": "age_at_index", "op": "between", "value": [40, 80]},
+            ]
+        },
+        "grouping": {"variable": "ics", "cutoff": 85},
+    }
     result = run_analysis(rows, spec)
     expected = rows[(rows["vessel_revascularized"] == 1) & rows["age_at_index"].between(40, 80)]
     assert result["n"] == len(expected)
-    assert {g["key"]: g["n"] for g in result["groups"]} == {"high": int((expected["ics"] >= 85).sum()),
-                                                             "low": int((expected["ics"] < 85).sum())}
+    assert {g["key"]: g["n"] for g in result["groups"]} == {
+        "high": int((expected["ics"] >= 85).sum()),
+        "low": int((expected["ics"] < 85).sum()),
+    }
 
 
 def test_shorter_horizon_censors_later_events(rows):
@@ -68,15 +86,18 @@ def test_shorter_horizon_censors_later_events(rows):
     assert max(max(km["time"]) for km in result["km"].values()) <= 365
 
 
-@pytest.mark.parametrize("spec,message", [
-    ({"colour": "red"}, "unknown spec field"),
-    ({"cohort": {"filters": [{"field": "password", "op": "eq", "value": 1}]}}, "unknown filter field"),
-    ({"cohort": {"filters": [{"field": "ics", "op": "drop table", "value": 1}]}}, "unknown filter op"),
-    ({"cohort": {"filters": [{"field": "ics", "op": "gt", "value": "lots"}]}}, "needs a number"),
-    ({"endpoint": "happiness"}, "unknown endpoint"),
-    ({"covariates": ["shoe_size"]}, "covariate"),
-    ({"grouping": {"variable": "ics", "cutoff": "deciles"}}, "cut-off"),
-])
+@pytest.mark.parametrize(
+    "spec,message",
+    [
+        ({"colour": "red"}, "unknown spec field"),
+        ({"cohort": {"filters": [{"field": "password", "op": "eq", "value": 1}]}}, "unknown filter field"),
+        ({"cohort": {"filters": [{"field": "ics", "op": "drop table", "value": 1}]}}, "unknown filter op"),
+        ({"cohort": {"filters": [{"field": "ics", "op": "gt", "value": "lots"}]}}, "needs a number"),
+        ({"endpoint": "happiness"}, "unknown endpoint"),
+        ({"covariates": ["shoe_size"]}, "covariate"),
+        ({"grouping": {"variable": "ics", "cutoff": "deciles"}}, "cut-off"),
+    ],
+)
 def test_it_rejects_a_bad_spec_with_a_clear_message(rows, spec, message):
     with pytest.raises(SpecError, match=message):
         run_analysis(rows, spec)
@@ -96,24 +117,44 @@ def _pandas_csv_hash(frame: pd.DataFrame) -> str:
 
 
 def _odd_frame() -> pd.DataFrame:
-    return pd.DataFrame({
-        "a": [0.0, -0.0, np.nan, np.inf, -np.inf, 1e16, 1e-5, 0.1 + 0.2, 123456789.125, 5e-324],
-        "b": np.arange(10) - 3, "c": [True, False] * 5, "e": np.array([1, 2] * 5, dtype=np.uint8),
-        "d": ["x", None, np.nan, "", " y", "a\rb", 1.5, 2, True, datetime.date(2020, 1, 2)],
-        "f": [pd.NA, pd.NaT] + ["é"] * 8, "g": [1, 1.0, True, "1", 0, 0.0, False, -0.0, None, "0"],
-        "h": [datetime.date(2020, 1, 2), None] * 5, "group": "high"})
+    return pd.DataFrame(
+        {
+            "a": [0.0, -0.0, np.nan, np.inf, -np.inf, 1e16, 1e-5, 0.1 + 0.2, 123456789.125, 5e-324],
+            "b": np.arange(10) - 3,
+            "c": [True, False] * 5,
+            "e": np.array([1, 2] * 5, dtype=np.uint8),
+            "d": ["x", None, np.nan, "", " y", "a\rb", 1.5, 2, True, datetime.date(2020, 1, 2)],
+            "f": [pd.NA, pd.NaT] + ["é"] * 8,
+            "g": [1, 1.0, True, "1", 0, 0.0, False, -0.0, None, "0"],
+            "h": [datetime.date(2020, 1, 2), None] * 5,
+            "group": "high",
+        }
+    )
 
 
 def test_data_hash_is_the_sha256_of_the_pandas_csv(rows):
     frame = cohort_data.analysis_frame(rows)
     odd = _odd_frame()
     frames = [
-        frame, rows, frame.iloc[:1], frame.iloc[:0], frame[["ics"]], frame.assign(group="low"), odd,
+        frame,
+        rows,
+        frame.iloc[:1],
+        frame.iloc[:0],
+        frame[["ics"]],
+        frame.assign(group="low"),
+        odd,
         # pandas writes these (quoting, other dtypes, one column): the same hash by the other way
-        odd.assign(q=["a,b"] * 10), odd.assign(q=['say "hi"'] * 10), odd.assign(q=["two\nlines"] * 10),
-        odd.rename(columns={"a": "a,b"}), odd.assign(t=pd.to_datetime(["2020-01-01"] * 10)),
-        odd.assign(s=np.float32(1.1)), odd.assign(n=pd.array([1, None] * 5, dtype="Int64")),
-        odd.assign(c=pd.Categorical(["u", "v"] * 5)), odd[["a"]], odd[["d", "group"]], pd.DataFrame(),
+        odd.assign(q=["a,b"] * 10),
+        odd.assign(q=['say "hi"'] * 10),
+        odd.assign(q=["two\nlines"] * 10),
+        odd.rename(columns={"a": "a,b"}),
+        odd.assign(t=pd.to_datetime(["2020-01-01"] * 10)),
+        odd.assign(s=np.float32(1.1)),
+        odd.assign(n=pd.array([1, None] * 5, dtype="Int64")),
+        odd.assign(c=pd.Categorical(["u", "v"] * 5)),
+        odd[["a"]],
+        odd[["d", "group"]],
+        pd.DataFrame(),
         odd.drop(columns="group").set_axis(range(8, 0, -1), axis=1),  # labels not text
         odd.set_axis([*odd.columns[:-2], "a", "group"], axis=1),  # twice "a"
         odd[["h", "g", "f", "e", "d", "c", "b", "a"]],  # unsorted
@@ -130,12 +171,27 @@ def test_data_hash_writes_the_common_frames_itself():
 
 
 def test_clean_turns_arrays_into_json_values():
-    value = {"f": np.array([1.5, np.nan, -np.inf, -0.0]), "g": np.array([0.25, 2.0]), "i": np.array([1, -2]),
-             "b": np.array([True, False]), "m": np.array([[1.0, np.nan]]), "o": np.array(["x", None], dtype=object),
-             "s": [np.float64(np.inf), np.int64(3), np.bool_(True), (1, 2.5)], 3: "key"}
+    value = {
+        "f": np.array([1.5, np.nan, -np.inf, -0.0]),
+        "g": np.array([0.25, 2.0]),
+        "i": np.array([1, -2]),
+        "b": np.array([True, False]),
+        "m": np.array([[1.0, np.nan]]),
+        "o": np.array(["x", None], dtype=object),
+        "s": [np.float64(np.inf), np.int64(3), np.bool_(True), (1, 2.5)],
+        3: "key",
+    }
     cleaned = _clean(value)
-    assert cleaned == {"f": [1.5, None, None, -0.0], "g": [0.25, 2.0], "i": [1, -2], "b": [True, False],
-                       "m": [[1.0, None]], "o": ["x", None], "s": [None, 3, True, [1, 2.5]], "3": "key"}
+    assert cleaned == {
+        "f": [1.5, None, None, -0.0],
+        "g": [0.25, 2.0],
+        "i": [1, -2],
+        "b": [True, False],
+        "m": [[1.0, None]],
+        "o": ["x", None],
+        "s": [None, 3, True, [1, 2.5]],
+        "3": "key",
+    }
     assert [type(v) for v in cleaned["i"] + cleaned["b"] + cleaned["g"]] == [int, int, bool, bool, float, float]
     assert math.copysign(1, cleaned["f"][3]) == -1
 

@@ -14,9 +14,14 @@ from tests.analytics.registry_cohort import registry_cohort
 from tests.conftest import client_for
 from tests.factories import EventFactory, IdentityFactory
 
-SPEC = {"cohort": {"filters": [{"field": "age_at_index", "op": "ge", "value": 40}]},
-        "grouping": {"variable": "ics", "cutoff": "median"}, "endpoint": "revascularization", "horizon_days": 2191,
-        "covariates": ["age_at_index", "acs", "egfr", "diabetes", "prior_cabg"], "competing_event": "death"}
+SPEC = {
+    "cohort": {"filters": [{"field": "age_at_index", "op": "ge", "value": 40}]},
+    "grouping": {"variable": "ics", "cutoff": "median"},
+    "endpoint": "revascularization",
+    "horizon_days": 2191,
+    "covariates": ["age_at_index", "acs", "egfr", "diabetes", "prior_cabg"],
+    "competing_event": "death",
+}
 
 
 @pytest.fixture
@@ -48,17 +53,20 @@ def test_results_carry_no_identifiers(registry, investigator):
     assert "Jan Jansen" not in text and "MRN7654321" not in text and registry[0].study_id not in text
 
 
-@pytest.mark.parametrize("spec,message", [
-    ({"cohort": {"filters": [{"field": "password", "op": "eq", "value": 1}]}}, "unknown filter field 'password'"),
-    ({"cohort": {"filters": [{"field": "ics", "op": "; DROP TABLE", "value": 1}]}}, "unknown filter op"),
-    ({"cohort": {"filters": [{"field": "index_date", "op": "ge", "value": "yesterday"}]}}, "bad filter value"),
-    ({"endpoint": "happiness"}, "unknown endpoint 'happiness'"),
-    ({"covariates": ["shoe_size"]}, "covariate(s): shoe_size"),
-    ({"grouping": {"variable": "ics", "cutoff": "deciles"}}, "cut-off"),
-    ({"subgroup": "study_id"}, "cannot split into subgroups"),
-    ({"colour": "red"}, "unknown spec field(s): colour"),
-    (["not", "an", "object"], "must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    "spec,message",
+    [
+        ({"cohort": {"filters": [{"field": "password", "op": "eq", "value": 1}]}}, "unknown filter field 'password'"),
+        ({"cohort": {"filters": [{"field": "ics", "op": "; DROP TABLE", "value": 1}]}}, "unknown filter op"),
+        ({"cohort": {"filters": [{"field": "index_date", "op": "ge", "value": "yesterday"}]}}, "bad filter value"),
+        ({"endpoint": "happiness"}, "unknown endpoint 'happiness'"),
+        ({"covariates": ["shoe_size"]}, "covariate(s): shoe_size"),
+        ({"grouping": {"variable": "ics", "cutoff": "deciles"}}, "cut-off"),
+        ({"subgroup": "study_id"}, "cannot split into subgroups"),
+        ({"colour": "red"}, "unknown spec field(s): colour"),
+        (["not", "an", "object"], "must be a JSON object"),
+    ],
+)
 def test_a_bad_spec_is_a_400_with_the_reason(registry, investigator, spec, message):
     response = _post(investigator, spec)
     assert response.status_code == 400
@@ -73,8 +81,9 @@ def test_a_cohort_that_cannot_be_analysed_is_stored_as_failed(registry, investig
     assert run.status == "failed" and "no patient in the cohort has an ICS" in run.error and run.result is None
 
 
-def test_a_large_registry_runs_in_the_background_with_progress(registry, investigator, settings,
-                                                              django_capture_on_commit_callbacks):
+def test_a_large_registry_runs_in_the_background_with_progress(
+    registry, investigator, settings, django_capture_on_commit_callbacks
+):
     settings.ANALYSIS_SYNC_MAX_PATIENTS = 100
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = _post(investigator, SPEC)
@@ -94,8 +103,7 @@ def test_a_rerun_on_changed_data_shows_what_changed(registry, investigator):
     assert same["changes"]["previous_id"] == first["id"]
     assert same["changes"]["data_changed"] is False and same["changes"]["n_changed"] == 0
     patient = next(p for p in registry if p.age_at_index >= 40)
-    EventFactory(patient=patient, event_type="revascularization", event_date=patient.index_date,
-                 verification="verified")
+    EventFactory(patient=patient, event_type="revascularization", event_date=patient.index_date, verification="verified")
     changed = client_for(investigator).post(f"/api/analyses/{same['id']}/rerun/").json()
     assert changed["changes"]["previous_id"] == same["id"]
     assert changed["changes"]["data_changed"] is True
@@ -123,16 +131,21 @@ def test_the_cohort_count_matches_the_filters(registry, investigator):
 def test_saved_cohorts_crud(db, investigator, coordinator):
     client = client_for(investigator)
     filters = [{"field": "vessel_revascularized", "op": "eq", "value": True}]
-    created = client.post("/api/analyses/cohorts/", {"name": "Revascularized", "filters": filters},
-                          content_type="application/json")
+    created = client.post(
+        "/api/analyses/cohorts/", {"name": "Revascularized", "filters": filters}, content_type="application/json"
+    )
     assert created.status_code == 201
     pk = created.json()["id"]
     assert SavedCohort.objects.get(pk=pk).owner == investigator
-    duplicate = client.post("/api/analyses/cohorts/", {"name": "Revascularized", "filters": []},
-                            content_type="application/json")
+    duplicate = client.post(
+        "/api/analyses/cohorts/", {"name": "Revascularized", "filters": []}, content_type="application/json"
+    )
     assert duplicate.status_code == 400
-    bad = client.post("/api/analyses/cohorts/", {"name": "Bad", "filters": [{"field": "x", "op": "eq", "value": 1}]},
-                      content_type="application/json")
+    bad = client.post(
+        "/api/analyses/cohorts/",
+        {"name": "Bad", "filters": [{"field": "x", "op": "eq", "value": 1}]},
+        content_type="application/json",
+    )
     assert bad.status_code == 400 and "unknown filter field" in bad.json()["detail"]
     assert [c["name"] for c in client.get("/api/analyses/cohorts/").json()] == ["Revascularized"]
     patched = client.patch(f"/api/analyses/cohorts/{pk}/", {"name": "Revasc at index"}, content_type="application/json")
@@ -151,10 +164,15 @@ def _statuses(users: dict, call) -> dict:
 def test_role_matrix(registry, coordinator, clinician, investigator, admin_user, outsider, other_site_coordinator):
     run_id = _post(investigator, SPEC).json()["id"]
     cohort = SavedCohort.objects.create(owner=investigator, name="mine", filters=[])
-    users = {"coordinator": coordinator, "clinician": clinician, "investigator": investigator, "admin": admin_user,
-             "outsider": outsider, "anonymous": None}
-    allowed = {"coordinator": 200, "clinician": 403, "investigator": 200, "admin": 200, "outsider": 403,
-               "anonymous": 401}
+    users = {
+        "coordinator": coordinator,
+        "clinician": clinician,
+        "investigator": investigator,
+        "admin": admin_user,
+        "outsider": outsider,
+        "anonymous": None,
+    }
+    allowed = {"coordinator": 200, "clinician": 403, "investigator": 200, "admin": 200, "outsider": 403, "anonymous": 401}
     assert _statuses(users, lambda c: c.get("/api/analyses/")) == allowed
     assert _statuses(users, lambda c: c.get(f"/api/analyses/{run_id}/")) == allowed
     assert _statuses(users, lambda c: c.get("/api/analyses/cohort-count/")) == allowed

@@ -20,14 +20,28 @@ def _expected_row(p: Patient, horizon_days: int, count_pending: bool) -> dict:
     contacts = [follow_up.Contact(c.contact_date, c.vital_status) for c in p.contacts.all()]
     events = [follow_up.Event(e.event_type, e.event_date, e.verification, e.target_vessel) for e in p.events.all()]
     last = follow_up.last_contact_date(contacts, events)
-    row = {"study_id": p.study_id, "site": p.site.code, "sex": p.sex, "age_at_index": p.age_at_index,
-           "index_date": p.index_date, **{f: getattr(p, f) for f in BASELINE_FLAGS}, "egfr": p.egfr,
-           "renal_impairment": p.renal_impairment, "presentation": p.presentation, "acs": p.acs,
-           "index_treatment": p.index_treatment, "study_vessel": p.study_vessel,
-           "vessel_revascularized": p.vessel_revascularized, "ics": p.ics, "ics_source": p.ics_source,
-           "last_contact_date": last, "follow_up_days": None if last is None else (last - p.index_date).days}
-    outcomes = follow_up.endpoint_outcomes(index_date=p.index_date, last_contact=last, events=events,
-                                           horizon_days=horizon_days, count_pending=count_pending)
+    row = {
+        "study_id": p.study_id,
+        "site": p.site.code,
+        "sex": p.sex,
+        "age_at_index": p.age_at_index,
+        "index_date": p.index_date,
+        **{f: getattr(p, f) for f in BASELINE_FLAGS},
+        "egfr": p.egfr,
+        "renal_impairment": p.renal_impairment,
+        "presentation": p.presentation,
+        "acs": p.acs,
+        "index_treatment": p.index_treatment,
+        "study_vessel": p.study_vessel,
+        "vessel_revascularized": p.vessel_revascularized,
+        "ics": p.ics,
+        "ics_source": p.ics_source,
+        "last_contact_date": last,
+        "follow_up_days": None if last is None else (last - p.index_date).days,
+    }
+    outcomes = follow_up.endpoint_outcomes(
+        index_date=p.index_date, last_contact=last, events=events, horizon_days=horizon_days, count_pending=count_pending
+    )
     for name, outcome in outcomes.items():
         row[f"{name}_days"], row[f"{name}_status"] = outcome.duration_days, outcome.status
     return row
@@ -43,10 +57,12 @@ def test_it_gives_the_rows_derived_patient_by_patient(investigator, horizon_days
     EventFactory(patient=odd, event_date=odd.index_date, event_type="revascularization", verification="verified")
     EventFactory(patient=odd, event_type="death", verification="rejected", target_vessel=None)
     make_pullback(odd, length_mm=50.0, ics=180.0)
-    rows = datasets.analysis_dataframe(patients=Patient.objects.all(), horizon_days=horizon_days,
-                                       count_pending=count_pending)
-    expected = pd.DataFrame([_expected_row(p, horizon_days, count_pending)
-                             for p in Patient.objects.select_related("site").order_by("study_id")])
+    rows = datasets.analysis_dataframe(
+        patients=Patient.objects.all(), horizon_days=horizon_days, count_pending=count_pending
+    )
+    expected = pd.DataFrame(
+        [_expected_row(p, horizon_days, count_pending) for p in Patient.objects.select_related("site").order_by("study_id")]
+    )
     assert list(rows.columns) == analysis_columns()
     assert len(rows) == 301
     pd.testing.assert_frame_equal(rows, expected)
@@ -102,9 +118,15 @@ def test_narrowing_by_the_baseline_filters_changes_no_result():
     from analytics.services import analysis_spec_check
 
     registry_cohort(400, seed=8)
-    filters = [{"field": "age_at_index", "op": "ge", "value": 60}, {"field": "study_vessel", "op": "in", "value": ["LAD", "RCA"]},
-               {"field": "male", "op": "eq", "value": 1}, {"field": "follow_up_days", "op": "ge", "value": 200}]
-    spec = analysis_spec_check({"cohort": {"filters": filters}, "endpoint": "poce", "grouping": {"variable": "ics", "cutoff": "tertiles"}})
+    filters = [
+        {"field": "age_at_index", "op": "ge", "value": 60},
+        {"field": "study_vessel", "op": "in", "value": ["LAD", "RCA"]},
+        {"field": "male", "op": "eq", "value": 1},
+        {"field": "follow_up_days", "op": "ge", "value": 200},
+    ]
+    spec = analysis_spec_check(
+        {"cohort": {"filters": filters}, "endpoint": "poce", "grouping": {"variable": "ics", "cutoff": "tertiles"}}
+    )
     narrowed = datasets.cohort_patients(Patient.objects.all(), filters)
     assert 0 < narrowed.count() < 400
     full = run_analysis(datasets.analysis_dataframe(patients=Patient.objects.all()), spec)

@@ -11,11 +11,16 @@ from analytics.exports import Table, table_csv, tables_xlsx
 
 def planted_table() -> Table:
     # Group labels come from site codes and ICS sources, which older data may hold unchecked.
-    return Table("groups", "=Groups", ["group", "label", "+patients", "hr"], [
-        ["=cmd|' /C calc'!A0", "+SUM(1+1)", 12, -1.5],
-        ["@SUM(A1)", "-2+3", -3, 0.25],
-        ["EMC", "-", 0, None],
-    ])
+    return Table(
+        "groups",
+        "=Groups",
+        ["group", "label", "+patients", "hr"],
+        [
+            ["=cmd|' /C calc'!A0", "+SUM(1+1)", 12, -1.5],
+            ["@SUM(A1)", "-2+3", -3, 0.25],
+            ["EMC", "-", 0, None],
+        ],
+    )
 
 
 def test_the_csv_download_neutralises_formula_text_and_keeps_numbers():

@@ -78,7 +78,9 @@ def test_run_analysis_reports_fine_gray_for_non_fatal_endpoints():
     from analytics.analysis import run_analysis
 
     df = _cohort("study_408")
-    result = run_analysis(df.drop(columns=["ics_per_100"]), {"endpoint": "tvr", "grouping": {"variable": "ics", "cutoff": "median"}})
+    result = run_analysis(
+        df.drop(columns=["ics_per_100"]), {"endpoint": "tvr", "grouping": {"variable": "ics", "cutoff": "median"}}
+    )
     rows = {r["term"]: r for r in result["competing_risks"]["fine_gray"]}
     ref = REFERENCE["study_408/tvr/ics_per_100"]
     assert rows["ics_per_100"]["coef"] == pytest.approx(ref["coef"][0], rel=RTOL)

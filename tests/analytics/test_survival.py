@@ -45,8 +45,12 @@ def _fit(cohort, kind, terms):
     df, _, _, ref = _data(cohort, kind)
     name = cohort.endpoint(kind)[0]
     data = df.dropna(subset=terms)
-    return survival.cox_ph(data[f"{name}_days"], data[f"{name}_status"] == 1, data[terms].to_numpy(float),
-                           terms=terms), data, name, ref
+    return (
+        survival.cox_ph(data[f"{name}_days"], data[f"{name}_status"] == 1, data[terms].to_numpy(float), terms=terms),
+        data,
+        name,
+        ref,
+    )
 
 
 def _assert_cox(fit, ref):

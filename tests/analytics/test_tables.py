@@ -34,7 +34,9 @@ def test_categorical_rows_match_r(cohort):
         ref_levels = [str(v) for v in ref["levels"]]
         ours = [str(int(v)) if isinstance(v, bool) else str(v) for v in row["levels"]]
         for key in cohort.keys:
-            assert dict(zip(ours, row["by_group"][key]["n"], strict=True)) == dict(zip(ref_levels, ref["counts"][key], strict=True))
+            assert dict(zip(ours, row["by_group"][key]["n"], strict=True)) == dict(
+                zip(ref_levels, ref["counts"][key], strict=True)
+            )
         if "chisq_p" not in ref:
             assert row["p"] is None
         elif row["test"] == "fisher":

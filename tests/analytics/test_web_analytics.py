@@ -15,10 +15,19 @@ from tests.analytics.registry_cohort import registry_cohort
 from tests.conftest import client_for
 from tests.factories import IdentityFactory, assert_no_external_assets
 
-BUILDER = {"grouping": "ics", "cutoff": "median", "endpoint": "revascularization", "horizon_days": "2191",
-           "covariates": ["age_at_index", "acs", "egfr"], "count_pending": "on", "subgroup": "vessel_revascularized",
-           "filter-TOTAL_FORMS": "3", "filter-INITIAL_FORMS": "0", "filter-MIN_NUM_FORMS": "0",
-           "filter-MAX_NUM_FORMS": "20"}
+BUILDER = {
+    "grouping": "ics",
+    "cutoff": "median",
+    "endpoint": "revascularization",
+    "horizon_days": "2191",
+    "covariates": ["age_at_index", "acs", "egfr"],
+    "count_pending": "on",
+    "subgroup": "vessel_revascularized",
+    "filter-TOTAL_FORMS": "3",
+    "filter-INITIAL_FORMS": "0",
+    "filter-MIN_NUM_FORMS": "0",
+    "filter-MAX_NUM_FORMS": "20",
+}
 
 
 @pytest.fixture
@@ -31,11 +40,16 @@ def run(registry, investigator):
     return analysis_run(spec={"endpoint": "revascularization", "subgroup": "vessel_revascularized"}, user=investigator)
 
 
-def test_role_matrix_for_every_page(run, coordinator, clinician, investigator, admin_user, outsider,
-                                    other_site_coordinator):
-    pages = ["/analytics/", "/analytics/runs/", f"/analytics/runs/{run.pk}/", f"/analytics/runs/{run.pk}/report/",
-             f"/analytics/runs/{run.pk}/tables.xlsx", f"/analytics/runs/{run.pk}/tables/table1.csv",
-             "/analytics/count.json?" + "filter-TOTAL_FORMS=0&filter-INITIAL_FORMS=0"]
+def test_role_matrix_for_every_page(run, coordinator, clinician, investigator, admin_user, outsider, other_site_coordinator):
+    pages = [
+        "/analytics/",
+        "/analytics/runs/",
+        f"/analytics/runs/{run.pk}/",
+        f"/analytics/runs/{run.pk}/report/",
+        f"/analytics/runs/{run.pk}/tables.xlsx",
+        f"/analytics/runs/{run.pk}/tables/table1.csv",
+        "/analytics/count.json?" + "filter-TOTAL_FORMS=0&filter-INITIAL_FORMS=0",
+    ]
     for url in pages:
         for user in (coordinator, investigator, admin_user):
             assert client_for(user).get(url).status_code == 200, (url, user)
@@ -55,9 +69,19 @@ def test_the_nav_shows_analytics_to_analysis_roles_only(db, investigator, clinic
 
 
 def test_the_builder_runs_the_spec_of_its_filters(registry, investigator):
-    data = {**BUILDER, "study_vessel": ["LAD", "RCA"], "vessel_revascularized": "yes", "ics_min": "10",
-            "index_date_from": "2009-01-01", "filter-0-field": "age_at_index", "filter-0-op": "between",
-            "filter-0-value": "40, 80", "filter-1-field": "diabetes", "filter-1-op": "is_missing", "filter-1-value": "no"}
+    data = {
+        **BUILDER,
+        "study_vessel": ["LAD", "RCA"],
+        "vessel_revascularized": "yes",
+        "ics_min": "10",
+        "index_date_from": "2009-01-01",
+        "filter-0-field": "age_at_index",
+        "filter-0-op": "between",
+        "filter-0-value": "40, 80",
+        "filter-1-field": "diabetes",
+        "filter-1-op": "is_missing",
+        "filter-1-value": "no",
+    }
     response = client_for(investigator).post("/analytics/", {**data, "action": "run"})
     run = AnalysisRun.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/analytics/runs/{run.pk}/"
@@ -85,15 +109,25 @@ def test_a_bad_filter_value_shows_the_form_again(registry, investigator):
 
 
 def test_saving_and_loading_a_cohort(registry, investigator):
-    data = {**BUILDER, "index_treatment": ["PCI"], "ics_available": "yes", "cohort_name": "PCI with ICS",
-            "filter-0-field": "sex", "filter-0-op": "eq", "filter-0-value": "F", "action": "save"}
+    data = {
+        **BUILDER,
+        "index_treatment": ["PCI"],
+        "ics_available": "yes",
+        "cohort_name": "PCI with ICS",
+        "filter-0-field": "sex",
+        "filter-0-op": "eq",
+        "filter-0-value": "F",
+        "action": "save",
+    }
     response = client_for(investigator).post("/analytics/", data)
     cohort = SavedCohort.objects.get(owner=investigator)
     assert response.status_code == 302 and response["Location"] == f"/analytics/?cohort={cohort.pk}"
     assert cohort.name == "PCI with ICS"
-    assert cohort.filters == [{"field": "index_treatment", "op": "in", "value": ["PCI"]},
-                              {"field": "ics", "op": "is_missing", "value": False},
-                              {"field": "sex", "op": "eq", "value": "F"}]
+    assert cohort.filters == [
+        {"field": "index_treatment", "op": "in", "value": ["PCI"]},
+        {"field": "ics", "op": "is_missing", "value": False},
+        {"field": "sex", "op": "eq", "value": "F"},
+    ]
     page = client_for(investigator).get(f"/analytics/?cohort={cohort.pk}")
     form, formset = page.context["form"], page.context["formset"]
     assert form.initial["index_treatment"] == ["PCI"] and form.initial["ics_available"] == "yes"
@@ -101,24 +135,36 @@ def test_saving_and_loading_a_cohort(registry, investigator):
 
 
 def test_form_and_filters_round_trip():
-    filters = [{"field": "index_date", "op": "le", "value": "2015-12-31"},
-               {"field": "vessel_revascularized", "op": "is_missing", "value": True},
-               {"field": "ics", "op": "le", "value": 300.0}, {"field": "site", "op": "in", "value": ["EMC"]},
-               {"field": "egfr", "op": "lt", "value": 60.0}]
+    filters = [
+        {"field": "index_date", "op": "le", "value": "2015-12-31"},
+        {"field": "vessel_revascularized", "op": "is_missing", "value": True},
+        {"field": "ics", "op": "le", "value": 300.0},
+        {"field": "site", "op": "in", "value": ["EMC"]},
+        {"field": "egfr", "op": "lt", "value": 60.0},
+    ]
     initial, rows = forms.initial_from(filters)
-    form = forms.CohortForm({**initial, "grouping": "ics", "cutoff": "median", "endpoint": "poce",
-                             "horizon_days": 2191}, sites=["EMC"])
+    form = forms.CohortForm(
+        {**initial, "grouping": "ics", "cutoff": "median", "endpoint": "poce", "horizon_days": 2191}, sites=["EMC"]
+    )
     assert form.is_valid(), form.errors
     cleaned_rows = [{"filter": forms._row_filter(r["field"], r["op"], r["value"], "number")} for r in rows]
-    assert sorted(map(json.dumps, forms.filters_from(form.cleaned_data, cleaned_rows))) == sorted(
-        map(json.dumps, filters))
+    assert sorted(map(json.dumps, forms.filters_from(form.cleaned_data, cleaned_rows))) == sorted(map(json.dumps, filters))
 
 
 def test_the_result_page_shows_tables_charts_and_subgroups(run, investigator):
     page = client_for(investigator).get(f"/analytics/runs/{run.pk}/").content.decode()
-    for text in ("Table 1. Baseline characteristics", "Table 2. Linear regression of sqrt(ICS)", "Numbers at risk",
-                 "Gray's test", "cox.zph", "vendor/plotly/plotly.min.js", "analysis-figures",
-                 "vessel_revascularized = yes", "vessel_revascularized = no", "toImageButtonOptions"):
+    for text in (
+        "Table 1. Baseline characteristics",
+        "Table 2. Linear regression of sqrt(ICS)",
+        "Numbers at risk",
+        "Gray's test",
+        "cox.zph",
+        "vendor/plotly/plotly.min.js",
+        "analysis-figures",
+        "vessel_revascularized = yes",
+        "vessel_revascularized = no",
+        "toImageButtonOptions",
+    ):
         assert text in page, text
     assert_no_external_assets(page)
     report = client_for(investigator).get(f"/analytics/runs/{run.pk}/report/").content.decode()
@@ -132,7 +178,8 @@ def test_downloads_keep_full_precision(run, investigator):
     xlsx = client_for(investigator).get(f"/analytics/runs/{run.pk}/tables.xlsx")
     book = load_workbook(io.BytesIO(xlsx.content))
     assert {"groups", "table1", "table2", "cox", "ph_test", "at_risk", "km", "cif", "subgroups", "spec"} <= set(
-        book.sheetnames)
+        book.sheetnames
+    )
     # openpyxl writes 16 significant digits ("%.16g"): 1e-15 relative; CSV and JSON are exact.
     assert book["cox"].cell(row=3, column=3).value == pytest.approx(first["hr"], rel=1e-15)
     assert client_for(investigator).get(f"/analytics/runs/{run.pk}/tables/nope.csv").status_code == 404
@@ -142,8 +189,12 @@ def test_no_identifier_on_any_page_or_download(registry, investigator):
     IdentityFactory(patient=registry[0], name="Jan Jansen", hospital_number="MRN7654321")
     run = analysis_run(spec={"endpoint": "poce"}, user=investigator)
     client = client_for(investigator)
-    for url in (f"/analytics/runs/{run.pk}/", f"/analytics/runs/{run.pk}/report/", "/analytics/runs/",
-                f"/analytics/runs/{run.pk}/tables/km.csv"):
+    for url in (
+        f"/analytics/runs/{run.pk}/",
+        f"/analytics/runs/{run.pk}/report/",
+        "/analytics/runs/",
+        f"/analytics/runs/{run.pk}/tables/km.csv",
+    ):
         text = client.get(url).content.decode()
         assert "Jan Jansen" not in text and "MRN7654321" not in text and registry[0].study_id not in text
 
@@ -157,9 +208,13 @@ def test_rerun_page_shows_the_comparison(run, investigator):
 
 
 def test_a_running_analysis_shows_a_progress_bar(registry, investigator):
-    run = AnalysisRun.objects.create(spec={"endpoint": "poce", "cohort": {"filters": []}, "grouping": {"variable": "ics"},
-                                           "horizon_days": 2191}, spec_hash="x", progress_percent=40,
-                                     status="running", created_by=investigator)
+    run = AnalysisRun.objects.create(
+        spec={"endpoint": "poce", "cohort": {"filters": []}, "grouping": {"variable": "ics"}, "horizon_days": 2191},
+        spec_hash="x",
+        progress_percent=40,
+        status="running",
+        created_by=investigator,
+    )
     page = client_for(investigator).get(f"/analytics/runs/{run.pk}/").content.decode()
     assert 'id="run-progress"' in page and 'value="40"' in page and f"/api/analyses/{run.pk}/" in page
     assert client_for(investigator).get(f"/analytics/runs/{run.pk}/tables.xlsx").status_code == 409

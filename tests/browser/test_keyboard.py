@@ -28,10 +28,18 @@ def page(live_server):
 
     with sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
+            executable_path=CHROMIUM,
+            headless=True,
             env={**os.environ, "LANG": "en_US.UTF-8", "LANGUAGE": "en_US"},  # date inputs: mm/dd/yyyy
-            args=["--lang=en-US", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--no-first-run", "--disable-sync"],
+            args=[
+                "--lang=en-US",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
         )
         context = browser.new_context(locale="en-US", timezone_id="Europe/Amsterdam")
         yield context.new_page()

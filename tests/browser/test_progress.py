@@ -16,8 +16,9 @@ pytestmark = [
 
 def test_the_import_page_follows_the_job_and_shows_its_summary(page, live_server):  # noqa: F811
     user = UserFactory(username="kb-coordinator", roles=["coordinator"])
-    job = ImportJob.objects.create(created_by=user, status="running", progress_percent=40,
-                                   patients_file="imports/patients.csv")
+    job = ImportJob.objects.create(
+        created_by=user, status="running", progress_percent=40, patients_file="imports/patients.csv"
+    )
     _log_in(page, live_server, "kb-coordinator")
     page.goto(f"{live_server.url}/import/{job.pk}/")
     assert page.locator("#import-progress").get_attribute("value") == "40"
@@ -26,8 +27,7 @@ def test_the_import_page_follows_the_job_and_shows_its_summary(page, live_server
     page.wait_for_function("() => document.getElementById('import-progress').value === 70", timeout=10_000)
     assert page.inner_text("#import-percent") == "70%"
 
-    ImportJob.objects.filter(pk=job.pk).update(status="succeeded", progress_percent=100,
-                                                summary={"patients_created": 12})
+    ImportJob.objects.filter(pk=job.pk).update(status="succeeded", progress_percent=100, summary={"patients_created": 12})
     page.wait_for_selector("table.summary", timeout=10_000)  # the page reloaded with the result
     assert "12" in page.inner_text("table.summary")
     assert page.locator("#import-job").get_attribute("data-done") == "true"

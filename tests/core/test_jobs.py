@@ -45,7 +45,12 @@ def test_success_failure_and_unexpected_errors_are_recorded_and_the_lease_releas
     jobs.run_job(ImportJob, job.pk, lambda run: {"summary": {"patients_created": 3}}, unexpected=str)
     done = ImportJob.objects.get(pk=job.pk)
     assert (done.status, done.progress_percent, done.summary, done.lease, done.heartbeat_at) == (
-        "succeeded", 100, {"patients_created": 3}, "", None)
+        "succeeded",
+        100,
+        {"patients_created": 3},
+        "",
+        None,
+    )
     assert done.finished_at >= done.started_at
 
     failing = ImportJob.objects.create(created_by=coordinator, patients_file="imports/x.csv")
@@ -88,8 +93,13 @@ def test_hold_outside_a_transaction_is_a_programming_error(coordinator):
 
 def _stale(job, *, attempts=1, minutes=10):
     ImportJob.objects.filter(pk=job.pk).update(
-        status="running", lease="dead-worker", attempts=attempts, progress_percent=25,
-        heartbeat_at=timezone.now() - timedelta(minutes=minutes), started_at=timezone.now() - timedelta(minutes=11))
+        status="running",
+        lease="dead-worker",
+        attempts=attempts,
+        progress_percent=25,
+        heartbeat_at=timezone.now() - timedelta(minutes=minutes),
+        started_at=timezone.now() - timedelta(minutes=11),
+    )
 
 
 def test_a_job_whose_worker_died_at_25_percent_is_requeued_and_imported_exactly_once(job):
@@ -119,8 +129,10 @@ def test_a_job_whose_worker_died_three_times_is_given_up_with_a_message(job, set
     assert jobs.requeue_stale_jobs()["registry.ImportJob"] == {"requeued": 0, "failed": 1, "resent": 0}
     row = ImportJob.objects.get(pk=job.pk)
     assert row.status == "failed" and row.lease == ""
-    assert row.error == ("The worker stopped 3 times while running this job, so it was given up. "
-                         "Start it again, or tell the registry administrator if it keeps failing.")
+    assert row.error == (
+        "The worker stopped 3 times while running this job, so it was given up. "
+        "Start it again, or tell the registry administrator if it keeps failing."
+    )
     assert not Patient.objects.exists()
 
 

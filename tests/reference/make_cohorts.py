@@ -17,11 +17,38 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from registry import follow_up  # noqa: E402 - pure module, no Django
 
-BASELINE_FLAGS = ("hypertension", "hypercholesterolemia", "statin", "diabetes", "family_history", "smoking",
-                  "prior_mi", "prior_pci", "prior_cabg", "prior_stroke", "prior_pad")
-BASE_COLUMNS = ("study_id", "site", "sex", "age_at_index", "index_date", *BASELINE_FLAGS, "egfr",
-                "renal_impairment", "presentation", "acs", "index_treatment", "study_vessel",
-                "vessel_revascularized", "ics", "ics_source", "last_contact_date", "follow_up_days")
+BASELINE_FLAGS = (
+    "hypertension",
+    "hypercholesterolemia",
+    "statin",
+    "diabetes",
+    "family_history",
+    "smoking",
+    "prior_mi",
+    "prior_pci",
+    "prior_cabg",
+    "prior_stroke",
+    "prior_pad",
+)
+BASE_COLUMNS = (
+    "study_id",
+    "site",
+    "sex",
+    "age_at_index",
+    "index_date",
+    *BASELINE_FLAGS,
+    "egfr",
+    "renal_impairment",
+    "presentation",
+    "acs",
+    "index_treatment",
+    "study_vessel",
+    "vessel_revascularized",
+    "ics",
+    "ics_source",
+    "last_contact_date",
+    "follow_up_days",
+)
 
 # name -> (n, seed, options); cutoff and endpoints are what make_reference.R analyses.
 COHORTS = {
@@ -39,7 +66,10 @@ def make_cohort(*, n, seed, day_step, missing, no_tvr_low=False, **_):
     rng = np.random.default_rng(seed)
     age = np.round(np.clip(rng.normal(65, 10, n), 18, 110), 1)
     ics = np.round(np.clip(rng.gamma(1.3, 80, n) + 0.9 * (age - 65), 0, 503))
-    flags = {f: rng.random(n) < p for f, p in zip(BASELINE_FLAGS, (0.6, 0.55, 0.57, 0.2, 0.37, 0.4, 0.25, 0.26, 0.04, 0.05, 0.1), strict=True)}
+    flags = {
+        f: rng.random(n) < p
+        for f, p in zip(BASELINE_FLAGS, (0.6, 0.55, 0.57, 0.2, 0.37, 0.4, 0.25, 0.26, 0.04, 0.05, 0.1), strict=True)
+    }
     flags["prior_stroke"] |= rng.random(n) < ics / 3000
     egfr = np.round(np.clip(rng.normal(80 - 0.3 * (age - 65), 18, n), 5, 150))
     acs = rng.random(n) < 0.45 - ics / 2000
@@ -66,11 +96,22 @@ def make_cohort(*, n, seed, day_step, missing, no_tvr_low=False, **_):
         last = follow_up.last_contact_date(contacts, events)
         outcomes = follow_up.endpoint_outcomes(index_date=index[i], last_contact=last, events=events)
         row = {
-            "study_id": f"SYN-{seed}-{i + 1:05d}", "site": "SYN", "sex": sex[i], "age_at_index": age[i],
-            "index_date": index[i].isoformat(), **{f: flags[f][i] for f in BASELINE_FLAGS}, "egfr": egfr[i],
-            "renal_impairment": egfr[i] < 60, "presentation": "ACS" if acs[i] else "stable", "acs": acs[i],
-            "index_treatment": treatment[i], "study_vessel": vessel[i], "vessel_revascularized": revasc[i],
-            "ics": ics[i], "ics_source": "synthetic", "last_contact_date": last.isoformat(),
+            "study_id": f"SYN-{seed}-{i + 1:05d}",
+            "site": "SYN",
+            "sex": sex[i],
+            "age_at_index": age[i],
+            "index_date": index[i].isoformat(),
+            **{f: flags[f][i] for f in BASELINE_FLAGS},
+            "egfr": egfr[i],
+            "renal_impairment": egfr[i] < 60,
+            "presentation": "ACS" if acs[i] else "stable",
+            "acs": acs[i],
+            "index_treatment": treatment[i],
+            "study_vessel": vessel[i],
+            "vessel_revascularized": revasc[i],
+            "ics": ics[i],
+            "ics_source": "synthetic",
+            "last_contact_date": last.isoformat(),
             "follow_up_days": (last - index[i]).days,
         }
         for name, outcome in outcomes.items():
@@ -118,9 +159,18 @@ def main(out_dir):
         manifest[name] = {"cutoff": options["cutoff"], "endpoints": endpoints, "covariates": COVARIATES}
     (out / "cohorts.json").write_text(json.dumps(manifest, indent=1) + "\n")
     # The same for R, which has no JSON reader without extra packages.
-    pd.DataFrame([{"name": k, "cutoff": v["cutoff"], "fatal": v["endpoints"]["fatal"],
-                   "non_fatal": v["endpoints"]["non_fatal"], "covariates": ";".join(v["covariates"])}
-                  for k, v in manifest.items()]).to_csv(out / "cohorts.csv", index=False)
+    pd.DataFrame(
+        [
+            {
+                "name": k,
+                "cutoff": v["cutoff"],
+                "fatal": v["endpoints"]["fatal"],
+                "non_fatal": v["endpoints"]["non_fatal"],
+                "covariates": ";".join(v["covariates"]),
+            }
+            for k, v in manifest.items()
+        ]
+    ).to_csv(out / "cohorts.csv", index=False)
 
 
 if __name__ == "__main__":

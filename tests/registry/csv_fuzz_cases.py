@@ -20,12 +20,60 @@ PATIENTS, EVENTS = "patients.csv", "events.csv"
 FILES = (PATIENTS, EVENTS)
 FROZEN_NOW = "2026-11-27 12:00 +0000"  # "in the future" is judged against this moment
 
-BAD_DATES = ("2023-02-30", "2023-13-01", "0000-01-01", "9999-12-31", "2023-2-3", "20230203", "2023/02/03",
-             "٢٠٢٣-٠١-٠١", "2031-01-01", "1900-01-01", " 2016-04-06 ", "2016-04-06T00:00")
-BAD_NUMBERS = ("1e400", "-1e400", "NaN", "nan", "inf", "-0", "0", "1e-400", "1,5", "0x10", "١٢", "78.", ".5",
-               "+78", "1_000", "99999999999999999999", "200.0000001", "-0.0", "1e2")
-ODD_TEXT = ("\u2028", "\u00a0", "é", "\U0001f600", "\x00", "\x1b[31m", "'", "\"", "\\", "ICS-0001 ", "ics-0001",
-            "ICS 0001", "\t", "", " ", "NULL", "None")
+BAD_DATES = (
+    "2023-02-30",
+    "2023-13-01",
+    "0000-01-01",
+    "9999-12-31",
+    "2023-2-3",
+    "20230203",
+    "2023/02/03",
+    "٢٠٢٣-٠١-٠١",
+    "2031-01-01",
+    "1900-01-01",
+    " 2016-04-06 ",
+    "2016-04-06T00:00",
+)
+BAD_NUMBERS = (
+    "1e400",
+    "-1e400",
+    "NaN",
+    "nan",
+    "inf",
+    "-0",
+    "0",
+    "1e-400",
+    "1,5",
+    "0x10",
+    "١٢",
+    "78.",
+    ".5",
+    "+78",
+    "1_000",
+    "99999999999999999999",
+    "200.0000001",
+    "-0.0",
+    "1e2",
+)
+ODD_TEXT = (
+    "\u2028",
+    "\u00a0",
+    "é",
+    "\U0001f600",
+    "\x00",
+    "\x1b[31m",
+    "'",
+    '"',
+    "\\",
+    "ICS-0001 ",
+    "ics-0001",
+    "ICS 0001",
+    "\t",
+    "",
+    " ",
+    "NULL",
+    "None",
+)
 LONG_CELL_LENGTHS = (300, 5_000, 140_000)  # the csv module refuses fields above 131072 characters
 
 
@@ -162,8 +210,8 @@ def _whitespace(rng, data):
 
 MUTATIONS = {
     "byte_flip": _byte_flip,
-    "truncate": lambda rng, data: data[:rng.randrange(len(data) + 1)],
-    "truncate_mid_row": lambda rng, data: data[:data.rfind(b"\n", 0, max(len(data) - 2, 0)) + rng.randint(2, 12)],
+    "truncate": lambda rng, data: data[: rng.randrange(len(data) + 1)],
+    "truncate_mid_row": lambda rng, data: data[: data.rfind(b"\n", 0, max(len(data) - 2, 0)) + rng.randint(2, 12)],
     "duplicate_row": _duplicate_row,
     "delete_row": _delete_row,
     "shuffle_rows": _shuffle_rows,
@@ -224,6 +272,7 @@ def cases(seed: int, count: int):
 
 # Running a case against the database ---------------------------------------------------------
 
+
 def _open(data: bytes) -> io.TextIOWrapper:
     # As the import command and the background job open the files.
     return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
@@ -233,8 +282,9 @@ def import_files(files: dict[str, bytes | None]):
     from registry.importer import registry_import
 
     events = files[EVENTS]
-    return registry_import(user=None, patients_csv=_open(files[PATIENTS]),
-                           events_csv=None if events is None else _open(events))
+    return registry_import(
+        user=None, patients_csv=_open(files[PATIENTS]), events_csv=None if events is None else _open(events)
+    )
 
 
 def seed_registry() -> None:
@@ -243,10 +293,13 @@ def seed_registry() -> None:
     a successful import of (mutated) canonical files changes rows and leaves one alone."""
     canonical = canonical_files()
     import_files(canonical)
-    patients = _text(canonical[PATIENTS]).replace("2015-03-02,1,1,1,0,0,1,0,0,0,0,0,78,", "2015-03-02,1,1,1,0,0,1,0,0,0,0,0,80,")
+    patients = _text(canonical[PATIENTS]).replace(
+        "2015-03-02,1,1,1,0,0,1,0,0,0,0,0,78,", "2015-03-02,1,1,1,0,0,1,0,0,0,0,0,80,"
+    )
     patients += "ICS-0005,F,55,2018-02-02,,,,,,,,,,,,,,PCI,RCA,1,,2019-01-01,OTH,\n"
-    events = _text(canonical[EVENTS]).replace("ICS-0003,revascularization,2018-01-10,0,0",
-                                              "ICS-0003,revascularization,2018-01-10,0,1")
+    events = _text(canonical[EVENTS]).replace(
+        "ICS-0003,revascularization,2018-01-10,0,0", "ICS-0003,revascularization,2018-01-10,0,1"
+    )
     import_files({PATIENTS: _bytes(patients), EVENTS: _bytes(events)})
 
 

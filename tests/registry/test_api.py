@@ -23,14 +23,24 @@ def api(user) -> APIClient:
 
 def _enrolment(**overrides) -> dict:
     data = {
-        "study_id": "ICS-0100", "site": "EMC", "sex": "F", "age_at_index": 70.2, "index_date": "2014-05-06",
-        "presentation": "ACS", "index_treatment": "PCI", "study_vessel": "RCA", "vessel_revascularized": True,
-        "hypertension": True, "diabetes": None, "egfr": 55.5,
+        "study_id": "ICS-0100",
+        "site": "EMC",
+        "sex": "F",
+        "age_at_index": 70.2,
+        "index_date": "2014-05-06",
+        "presentation": "ACS",
+        "index_treatment": "PCI",
+        "study_vessel": "RCA",
+        "vessel_revascularized": True,
+        "hypertension": True,
+        "diabetes": None,
+        "egfr": 55.5,
     }
     return {**data, **overrides}
 
 
 # Patient list -------------------------------------------------------------------------------
+
 
 def test_list_item_has_patient_fields_follow_up_and_identifiers(coordinator, site):
     patient = PatientFactory(study_id="ICS-0001", site=site, index_date=date(2024, 1, 15))
@@ -48,8 +58,10 @@ def test_list_item_has_patient_fields_follow_up_and_identifiers(coordinator, sit
     assert item["egfr"] == 78.0 and item["renal_impairment"] is False
     assert item["withdrawn_on"] is None
     assert item["follow_up"] == {
-        "last_contact_date": "2026-05-01", "follow_up_days": (date(2026, 5, 1) - date(2024, 1, 15)).days,
-        "vital_status": "alive", "status": "active",
+        "last_contact_date": "2026-05-01",
+        "follow_up_days": (date(2026, 5, 1) - date(2024, 1, 15)).days,
+        "vital_status": "alive",
+        "status": "active",
     }
     assert item["identifiers"] == {"name": "Anna de Vries", "hospital_number": "MRN42", "date_of_birth": "1950-02-03"}
 
@@ -131,6 +143,7 @@ def test_other_sites_patients_are_not_listed_for_a_site_restricted_user(other_si
 
 
 # Enrolment and changes ----------------------------------------------------------------------
+
 
 def test_it_enrols_a_patient_with_identifiers(coordinator, site):
     payload = _enrolment(identifiers={"name": "Anna de Vries", "hospital_number": "MRN42", "date_of_birth": "1950-02-03"})
@@ -246,6 +259,7 @@ def test_withdraw_sets_date_and_reason(coordinator, patient):
 
 # Contacts -----------------------------------------------------------------------------------
 
+
 def test_it_records_a_contact(coordinator, patient):
     response = api(coordinator).post(
         f"/api/patients/{patient.study_id}/contacts/",
@@ -313,11 +327,17 @@ def test_a_contact_of_another_patient_is_404(coordinator, patient, site):
 
 # Events -------------------------------------------------------------------------------------
 
+
 def test_it_records_an_event_pending_verification(coordinator, patient):
     response = api(coordinator).post(
         f"/api/patients/{patient.study_id}/events/",
-        {"event_type": "revascularization", "event_date": "2017-04-05", "revascularization_method": "PCI",
-         "target_vessel": True, "source": "hospital_record"},
+        {
+            "event_type": "revascularization",
+            "event_date": "2017-04-05",
+            "revascularization_method": "PCI",
+            "target_vessel": True,
+            "source": "hospital_record",
+        },
         format="json",
     )
 
@@ -402,7 +422,10 @@ def test_event_list_filters_across_patients(clinician, site):
     pending = client.get("/api/events/?verification=pending").json()
     strokes = client.get("/api/events/?verification=pending&event_type=stroke").json()
 
-    assert [(e["id"], e["study_id"]) for e in pending["results"]] == [(pending_mi.pk, "ICS-0002"), (pending_stroke.pk, "ICS-0001")]
+    assert [(e["id"], e["study_id"]) for e in pending["results"]] == [
+        (pending_mi.pk, "ICS-0002"),
+        (pending_stroke.pk, "ICS-0001"),
+    ]
     assert [e["id"] for e in strokes["results"]] == [pending_stroke.pk]
     assert client.get("/api/events/").json()["count"] == 3
     assert client.get("/api/events/?verification=maybe").status_code == 400
@@ -417,6 +440,7 @@ def test_event_list_leaves_out_other_sites(other_site_coordinator, patient, othe
 
 # History ------------------------------------------------------------------------------------
 
+
 def test_history_lists_the_patients_audit_entries_newest_first(coordinator, site):
     client = api(coordinator)
     client.post("/api/patients/", _enrolment(), format="json")
@@ -429,22 +453,35 @@ def test_history_lists_the_patients_audit_entries_newest_first(coordinator, site
     assert response.status_code == 200
     entries = response.json()["results"]
     assert [(e["action"], e["entity"]) for e in entries] == [
-        ("create", "followupcontact"), ("update", "patient"), ("create", "patient"),
+        ("create", "followupcontact"),
+        ("update", "patient"),
+        ("create", "patient"),
     ]
     assert entries[1] == {
-        "at": entries[1]["at"], "username": "coordinator", "action": "update", "entity": "patient",
-        "object_id": str(Patient.objects.get(study_id="ICS-0100").pk), "changes": {"egfr": [55.5, 40.0]},
+        "at": entries[1]["at"],
+        "username": "coordinator",
+        "action": "update",
+        "entity": "patient",
+        "object_id": str(Patient.objects.get(study_id="ICS-0100").pk),
+        "changes": {"egfr": [55.5, 40.0]},
         "reason": "new lab",
     }
 
 
 # Analysis dataset ---------------------------------------------------------------------------
 
+
 def test_analysis_dataset_has_time_and_status_per_endpoint(investigator, patient):
-    EventFactory(patient=patient, event_type="mi", event_date=INDEX + timedelta(days=400),
-                 target_vessel=True, verification="verified")
-    EventFactory(patient=patient, event_type="death", event_date=INDEX + timedelta(days=900),
-                 target_vessel=None, verification="verified")
+    EventFactory(
+        patient=patient, event_type="mi", event_date=INDEX + timedelta(days=400), target_vessel=True, verification="verified"
+    )
+    EventFactory(
+        patient=patient,
+        event_type="death",
+        event_date=INDEX + timedelta(days=900),
+        target_vessel=None,
+        verification="verified",
+    )
 
     response = api(investigator).get("/api/analysis-dataset/")
 
@@ -487,25 +524,43 @@ def test_analysis_dataset_has_no_identifiers(admin_user, patient):
 
 # Schema and docs ----------------------------------------------------------------------------
 
+
 def test_schema_lists_every_endpoint(coordinator):
     response = api(coordinator).get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
 
     assert response.status_code == 200
     paths = set(response.json()["paths"])
     assert paths == {
-        "/api/auth/token/", "/api/patients/", "/api/patients/{study_id}/", "/api/patients/{study_id}/withdraw/",
-        "/api/patients/{study_id}/history/", "/api/patients/{study_id}/contacts/",
-        "/api/patients/{study_id}/contacts/{id}/", "/api/patients/{study_id}/events/",
-        "/api/patients/{study_id}/events/{id}/", "/api/patients/{study_id}/events/{id}/verify/",
-        "/api/events/", "/api/analysis-dataset/",
+        "/api/auth/token/",
+        "/api/patients/",
+        "/api/patients/{study_id}/",
+        "/api/patients/{study_id}/withdraw/",
+        "/api/patients/{study_id}/history/",
+        "/api/patients/{study_id}/contacts/",
+        "/api/patients/{study_id}/contacts/{id}/",
+        "/api/patients/{study_id}/events/",
+        "/api/patients/{study_id}/events/{id}/",
+        "/api/patients/{study_id}/events/{id}/verify/",
+        "/api/events/",
+        "/api/analysis-dataset/",
         # analytics
-        "/api/analyses/", "/api/analyses/cohort-count/", "/api/analyses/cohorts/", "/api/analyses/cohorts/{id}/",
-        "/api/analyses/{id}/", "/api/analyses/{id}/rerun/",
+        "/api/analyses/",
+        "/api/analyses/cohort-count/",
+        "/api/analyses/cohorts/",
+        "/api/analyses/cohorts/{id}/",
+        "/api/analyses/{id}/",
+        "/api/analyses/{id}/rerun/",
         # pullbacks
-        "/api/pullbacks/patients/{study_id}/", "/api/pullbacks/{id}/", "/api/pullbacks/{id}/calcium-map/",
-        "/api/pullbacks/{id}/frames/{frame}.png", "/api/pullbacks/{id}/qc/", "/api/pullbacks/{id}/results/",
-        "/api/pullbacks/{id}/retry/", "/api/pullbacks/{id}/segment-ics/",
-        "/api/pullbacks/{id}/annotations/", "/api/pullbacks/{id}/annotations/{annotation_pk}/",
+        "/api/pullbacks/patients/{study_id}/",
+        "/api/pullbacks/{id}/",
+        "/api/pullbacks/{id}/calcium-map/",
+        "/api/pullbacks/{id}/frames/{frame}.png",
+        "/api/pullbacks/{id}/qc/",
+        "/api/pullbacks/{id}/results/",
+        "/api/pullbacks/{id}/retry/",
+        "/api/pullbacks/{id}/segment-ics/",
+        "/api/pullbacks/{id}/annotations/",
+        "/api/pullbacks/{id}/annotations/{annotation_pk}/",
     }
 
 

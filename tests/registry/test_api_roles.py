@@ -31,12 +31,18 @@ ENDPOINTS = {
     "change contact": ("patch", "/api/patients/{study_id}/contacts/{contact}/", {"method": "gp", "reason": "typo"}),
     "delete contact": ("delete", "/api/patients/{study_id}/contacts/{contact}/", {"reason": "duplicate"}),
     "list patient events": ("get", "/api/patients/{study_id}/events/", None),
-    "record event": ("post", "/api/patients/{study_id}/events/",
-                     {"event_type": "stroke", "event_date": "2018-01-01", "source": "gp"}),
+    "record event": (
+        "post",
+        "/api/patients/{study_id}/events/",
+        {"event_type": "stroke", "event_date": "2018-01-01", "source": "gp"},
+    ),
     "change event": ("patch", "/api/patients/{study_id}/events/{event}/", {"event_date": "2016-05-11", "reason": "letter"}),
     "delete event": ("delete", "/api/patients/{study_id}/events/{event}/", {"reason": "duplicate"}),
-    "verify event": ("post", "/api/patients/{study_id}/events/{event}/verify/",
-                     {"decision": "verified", "source_document": "discharge letter"}),
+    "verify event": (
+        "post",
+        "/api/patients/{study_id}/events/{event}/verify/",
+        {"decision": "verified", "source_document": "discharge letter"},
+    ),
     "list events": ("get", "/api/events/?verification=pending", None),
     "analysis dataset": ("get", "/api/analysis-dataset/", None),
 }
@@ -44,25 +50,27 @@ ENDPOINTS = {
 # The authoritative role matrix, written out (not derived from registry.access on purpose).
 MATRIX = {
     #                        coordinator clinician investigator admin outsider anonymous
-    "list patients":        (200, 200, 200, 200, 403, 401),
-    "enrol patient":        (201, 403, 403, 201, 403, 401),
-    "get patient":          (200, 200, 200, 200, 403, 401),
-    "change patient":       (200, 403, 403, 200, 403, 401),
-    "withdraw patient":     (200, 403, 403, 200, 403, 401),
-    "patient history":      (200, 200, 403, 200, 403, 401),
-    "list contacts":        (200, 200, 200, 200, 403, 401),
-    "record contact":       (201, 403, 403, 201, 403, 401),
-    "change contact":       (200, 403, 403, 200, 403, 401),
-    "delete contact":       (204, 403, 403, 204, 403, 401),
-    "list patient events":  (200, 200, 200, 200, 403, 401),
-    "record event":         (201, 403, 403, 201, 403, 401),
-    "change event":         (200, 403, 403, 200, 403, 401),
-    "delete event":         (204, 403, 403, 204, 403, 401),
-    "verify event":         (200, 403, 403, 200, 403, 401),
-    "list events":          (200, 200, 200, 200, 403, 401),
-    "analysis dataset":     (200, 403, 200, 200, 403, 401),
+    "list patients": (200, 200, 200, 200, 403, 401),
+    "enrol patient": (201, 403, 403, 201, 403, 401),
+    "get patient": (200, 200, 200, 200, 403, 401),
+    "change patient": (200, 403, 403, 200, 403, 401),
+    "withdraw patient": (200, 403, 403, 200, 403, 401),
+    "patient history": (200, 200, 403, 200, 403, 401),
+    "list contacts": (200, 200, 200, 200, 403, 401),
+    "record contact": (201, 403, 403, 201, 403, 401),
+    "change contact": (200, 403, 403, 200, 403, 401),
+    "delete contact": (204, 403, 403, 204, 403, 401),
+    "list patient events": (200, 200, 200, 200, 403, 401),
+    "record event": (201, 403, 403, 201, 403, 401),
+    "change event": (200, 403, 403, 200, 403, 401),
+    "delete event": (204, 403, 403, 204, 403, 401),
+    "verify event": (200, 403, 403, 200, 403, 401),
+    "list events": (200, 200, 200, 200, 403, 401),
+    "analysis dataset": (200, 403, 200, 200, 403, 401),
 }
-CASES = [(endpoint, persona, code) for endpoint, codes in MATRIX.items() for persona, code in zip(PERSONAS, codes, strict=True)]
+CASES = [
+    (endpoint, persona, code) for endpoint, codes in MATRIX.items() for persona, code in zip(PERSONAS, codes, strict=True)
+]
 PATIENT_ENDPOINTS = [name for name, (_, url, _) in ENDPOINTS.items() if "{study_id}" in url]
 
 
@@ -126,10 +134,24 @@ def test_a_method_the_endpoint_lacks_is_405_for_role_holders_and_403_for_outside
 
 # Investigators: pseudonymised only ----------------------------------------------------------
 
-SECRETS = ("Anna de Vries", "MRN4242", "1950-02-03", "spoke to her daughter", "GP letter re Anna", "letter-4242.pdf",
-           "moved abroad")
-CONFIDENTIAL_KEYS = {"identifiers", "name", "hospital_number", "date_of_birth", "notes", "source_document",
-                     "withdrawal_reason"}
+SECRETS = (
+    "Anna de Vries",
+    "MRN4242",
+    "1950-02-03",
+    "spoke to her daughter",
+    "GP letter re Anna",
+    "letter-4242.pdf",
+    "moved abroad",
+)
+CONFIDENTIAL_KEYS = {
+    "identifiers",
+    "name",
+    "hospital_number",
+    "date_of_birth",
+    "notes",
+    "source_document",
+    "withdrawal_reason",
+}
 
 
 @pytest.fixture
@@ -150,8 +172,11 @@ def _keys(value) -> set[str]:
     return set()
 
 
-READABLE_BY_INVESTIGATOR = [name for name, (method, _, _) in ENDPOINTS.items()
-                            if method == "get" and MATRIX[name][PERSONAS.index("investigator")] == 200]
+READABLE_BY_INVESTIGATOR = [
+    name
+    for name, (method, _, _) in ENDPOINTS.items()
+    if method == "get" and MATRIX[name][PERSONAS.index("investigator")] == 200
+]
 
 
 @pytest.mark.parametrize("endpoint", [*READABLE_BY_INVESTIGATOR, "list events unfiltered", "withdrawn patient"])
@@ -173,6 +198,7 @@ def test_clinicians_do_get_identifiers_and_notes(clinician, identified_world, en
 
 
 # Tokens -------------------------------------------------------------------------------------
+
 
 def test_a_token_is_obtained_with_username_and_password(investigator):
     response = APIClient().post(

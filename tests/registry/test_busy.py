@@ -35,8 +35,7 @@ def writes_fail_with(message: str):
 def test_an_api_write_on_a_locked_database_is_a_503_with_retry_after(coordinator, patient):
     client = client_for(coordinator)
     with writes_fail_with("database is locked"):
-        response = client.post(reverse("api-contacts", args=[patient.study_id]), CONTACT,
-                               content_type="application/json")
+        response = client.post(reverse("api-contacts", args=[patient.study_id]), CONTACT, content_type="application/json")
     assert response.status_code == 503
     assert response.json() == {"detail": "The registry is busy; try again in a moment."}
     assert response["Retry-After"] == "5"
@@ -46,10 +45,16 @@ def test_an_api_write_on_a_locked_database_is_a_503_with_retry_after(coordinator
 def test_an_api_patch_on_a_locked_database_is_a_503(coordinator, patient):
     client = client_for(coordinator)
     with writes_fail_with("database is locked"):
-        response = client.patch(reverse("api-patient", args=[patient.study_id]),
-                                {"egfr": 55, "reason": "new lab value"}, content_type="application/json")
+        response = client.patch(
+            reverse("api-patient", args=[patient.study_id]),
+            {"egfr": 55, "reason": "new lab value"},
+            content_type="application/json",
+        )
     assert (response.status_code, response.json(), response["Retry-After"]) == (
-        503, {"detail": "The registry is busy; try again in a moment."}, "5")
+        503,
+        {"detail": "The registry is busy; try again in a moment."},
+        "5",
+    )
     patient.refresh_from_db()
     assert patient.egfr == 78.0
 
@@ -72,15 +77,18 @@ def test_another_database_error_is_not_turned_into_a_503(coordinator, patient):
         client.post(reverse("api-contacts", args=[patient.study_id]), CONTACT, content_type="application/json")
 
 
-@pytest.mark.parametrize(("message", "sqlstate", "busy"), [
-    ("database is locked", None, True),
-    ("database table is locked", None, True),  # SQLite's shared cache
-    ("canceling statement due to lock timeout", "55P03", True),
-    ("could not serialize access due to concurrent update", "40001", True),
-    ("deadlock detected", "40P01", True),
-    ("disk I/O error", None, False),
-    ("relation does not exist", "42P01", False),
-])
+@pytest.mark.parametrize(
+    ("message", "sqlstate", "busy"),
+    [
+        ("database is locked", None, True),
+        ("database table is locked", None, True),  # SQLite's shared cache
+        ("canceling statement due to lock timeout", "55P03", True),
+        ("could not serialize access due to concurrent update", "40001", True),
+        ("deadlock detected", "40P01", True),
+        ("disk I/O error", None, False),
+        ("relation does not exist", "42P01", False),
+    ],
+)
 def test_which_database_errors_are_busy(message, sqlstate, busy):
     class DriverError(Exception):
         pass

@@ -45,11 +45,20 @@ def _api(user) -> APIClient:
 def _patient_form(patient: Patient, **changes) -> dict:
     """The edit form as a browser posts it: every field with the values it was opened with."""
     data = {
-        "study_id": patient.study_id, "site": patient.site_id, "sex": patient.sex,
-        "age_at_index": patient.age_at_index, "index_date": patient.index_date.isoformat(),
-        "presentation": patient.presentation, "index_treatment": patient.index_treatment,
-        "study_vessel": patient.study_vessel, "vessel_revascularized": "true", "hypertension": "true",
-        "diabetes": "false", "egfr": patient.egfr, "reason": "", "version": patient.version,
+        "study_id": patient.study_id,
+        "site": patient.site_id,
+        "sex": patient.sex,
+        "age_at_index": patient.age_at_index,
+        "index_date": patient.index_date.isoformat(),
+        "presentation": patient.presentation,
+        "index_treatment": patient.index_treatment,
+        "study_vessel": patient.study_vessel,
+        "vessel_revascularized": "true",
+        "hypertension": "true",
+        "diabetes": "false",
+        "egfr": patient.egfr,
+        "reason": "",
+        "version": patient.version,
     }
     return {**data, **changes}
 
@@ -65,6 +74,7 @@ def _replay(entity: str, object_id: int, fields: list[str]) -> dict:
 
 
 # Web forms ----------------------------------------------------------------------------------
+
 
 def test_a_stale_patient_form_is_refused_and_the_other_save_stands(patient, coordinator, second_coordinator):
     patient.egfr, patient.age_at_index = 74.0, 65.5
@@ -98,7 +108,8 @@ def test_after_reloading_the_second_user_saves_only_their_change(patient, coordi
     _browser(coordinator).post("/patients/ICS-0001/edit/", _patient_form(opened, egfr=33, reason="lab"))
     reloaded = Patient.objects.get(pk=patient.pk)
     response = _browser(second_coordinator).post(
-        "/patients/ICS-0001/edit/", _patient_form(reloaded, age_at_index=66, reason="corrected age"))
+        "/patients/ICS-0001/edit/", _patient_form(reloaded, age_at_index=66, reason="corrected age")
+    )
     assert response.status_code == 302
     patient.refresh_from_db()
     assert (patient.egfr, patient.age_at_index, patient.version) == (33.0, 66.0, 3)
@@ -121,11 +132,23 @@ def coordinator_client_factory(coordinator):
 
 
 def test_a_stale_event_form_is_refused(patient, coordinator, second_coordinator):
-    event = EventFactory(patient=patient, event_type="mi", event_date=date(2016, 5, 10), target_vessel=True,
-                         source="hospital_record", notes="")
+    event = EventFactory(
+        patient=patient,
+        event_type="mi",
+        event_date=date(2016, 5, 10),
+        target_vessel=True,
+        source="hospital_record",
+        notes="",
+    )
     opened_version = event.version
-    form = {"event_type": "mi", "event_date": "2016-05-10", "target_vessel": "true", "source": "hospital_record",
-            "notes": "", "version": opened_version}
+    form = {
+        "event_type": "mi",
+        "event_date": "2016-05-10",
+        "target_vessel": "true",
+        "source": "hospital_record",
+        "notes": "",
+        "version": opened_version,
+    }
     url = f"/patients/ICS-0001/events/{event.pk}/edit/"
     assert _browser(coordinator).post(url, {**form, "event_date": "2016-05-11", "reason": "letter"}).status_code == 302
     refused = _browser(second_coordinator).post(url, {**form, "notes": "called the GP", "reason": "note"})
@@ -141,7 +164,8 @@ def test_a_stale_contact_delete_is_refused(patient, coordinator, second_coordina
     opened_version = contact.version
     services.contact_update(user=coordinator, contact=contact, data={"vital_status": "dead"}, reason="registry")
     response = _browser(second_coordinator).post(
-        f"/patients/ICS-0001/contacts/{contact.pk}/delete/", {"reason": "duplicate", "version": opened_version})
+        f"/patients/ICS-0001/contacts/{contact.pk}/delete/", {"reason": "duplicate", "version": opened_version}
+    )
     assert response.status_code == 200
     assert "This contact was changed by coordinator" in response.content.decode()
     assert patient.contacts.filter(pk=contact.pk).exists()
@@ -155,18 +179,18 @@ def test_the_one_click_verify_form_carries_the_version(coordinator, patient):
 
 # API ----------------------------------------------------------------------------------------
 
+
 def test_patient_representation_has_its_version(coordinator, patient):
     assert _api(coordinator).get("/api/patients/ICS-0001/").json()["version"] == 1
 
 
-def test_a_patch_with_a_stale_version_is_a_409_with_the_current_representation(coordinator, second_coordinator,
-                                                                                 patient):
-    first = _api(coordinator).patch("/api/patients/ICS-0001/", {"egfr": 33, "reason": "lab", "version": 1},
-                                    format="json")
+def test_a_patch_with_a_stale_version_is_a_409_with_the_current_representation(coordinator, second_coordinator, patient):
+    first = _api(coordinator).patch("/api/patients/ICS-0001/", {"egfr": 33, "reason": "lab", "version": 1}, format="json")
     assert first.status_code == 200 and first.json()["version"] == 2
 
     stale = _api(second_coordinator).patch(
-        "/api/patients/ICS-0001/", {"age_at_index": 66, "reason": "age", "version": 1}, format="json")
+        "/api/patients/ICS-0001/", {"age_at_index": 66, "reason": "age", "version": 1}, format="json"
+    )
     assert stale.status_code == 409
     body = stale.json()
     assert (body["version"], body["egfr"], body["age_at_index"]) == (2, 33.0, 65.5)
@@ -178,8 +202,9 @@ def test_a_patch_with_a_stale_version_is_a_409_with_the_current_representation(c
 
 def test_a_patch_without_a_version_changes_only_the_fields_sent(coordinator, second_coordinator, patient):
     _api(coordinator).patch("/api/patients/ICS-0001/", {"egfr": 33, "reason": "lab"}, format="json")
-    response = _api(second_coordinator).patch("/api/patients/ICS-0001/", {"age_at_index": 66, "reason": "age"},
-                                              format="json")
+    response = _api(second_coordinator).patch(
+        "/api/patients/ICS-0001/", {"age_at_index": 66, "reason": "age"}, format="json"
+    )
     assert response.status_code == 200 and response.json()["version"] == 3
     patient.refresh_from_db()
     assert (patient.egfr, patient.age_at_index) == (33.0, 66.0)
@@ -207,17 +232,16 @@ def test_contact_and_event_patches_check_the_version(coordinator, patient):
 
 # Verification against a concurrent edit --------------------------------------------------------
 
+
 def test_a_notes_edit_from_a_copy_read_before_a_rejection_does_not_undo_it(coordinator, second_coordinator, patient):
     event = EventFactory(patient=patient, event_type="mi", event_date=date(2016, 5, 10), notes="")
     copy_read_by_the_edit = ClinicalEvent.objects.get(pk=event.pk)  # the PATCH loaded the row here
 
     services.event_verify(user=coordinator, event=event, decision="rejected", reason="no MI in the record")
-    services.event_update(user=second_coordinator, event=copy_read_by_the_edit, data={"notes": "phoned"},
-                          reason="note")
+    services.event_update(user=second_coordinator, event=copy_read_by_the_edit, data={"notes": "phoned"}, reason="note")
 
     event.refresh_from_db()
-    assert (event.verification, event.notes, event.verified_by, event.version) == (
-        "rejected", "phoned", coordinator, 3)
+    assert (event.verification, event.notes, event.verified_by, event.version) == ("rejected", "phoned", coordinator, 3)
     replayed = _replay("clinicalevent", event.pk, ["verification", "notes"])
     assert replayed == {"verification": "rejected", "notes": "phoned"}
 
@@ -226,25 +250,39 @@ def test_a_verification_from_a_copy_read_before_an_edit_keeps_the_edit(coordinat
     event = EventFactory(patient=patient, event_type="mi", event_date=date(2016, 5, 10), notes="")
     copy_read_by_the_verify = ClinicalEvent.objects.get(pk=event.pk)
 
-    services.event_update(user=second_coordinator, event=event, data={"event_date": date(2016, 5, 12)},
-                          reason="letter")
+    services.event_update(user=second_coordinator, event=event, data={"event_date": date(2016, 5, 12)}, reason="letter")
     services.event_verify(user=coordinator, event=copy_read_by_the_verify, source_document="discharge letter")
 
     event.refresh_from_db()
     assert (event.event_date, event.verification, event.source_document) == (
-        date(2016, 5, 12), "verified", "discharge letter")
+        date(2016, 5, 12),
+        "verified",
+        "discharge letter",
+    )
     assert _replay("clinicalevent", event.pk, ["event_date", "verification"]) == {
-        "event_date": "2016-05-12", "verification": "verified"}
+        "event_date": "2016-05-12",
+        "verification": "verified",
+    }
 
 
 # The CSV import against a save made while it was checking ------------------------------------
 
+
 def _patients_csv_changing_the_age() -> io.StringIO:
     header = [c.name for c in csv_io.PATIENT_COLUMNS]
     row = dict.fromkeys(header, "") | {
-        "study_id": "ICS-0001", "sex": "M", "age_at_index": "66", "index_date": "2015-03-02", "egfr": "78",
-        "presentation": "stable", "index_treatment": "PCI", "study_vessel": "LAD", "hypertension": "1",
-        "diabetes": "0", "vessel_revascularized": "1"}
+        "study_id": "ICS-0001",
+        "sex": "M",
+        "age_at_index": "66",
+        "index_date": "2015-03-02",
+        "egfr": "78",
+        "presentation": "stable",
+        "index_treatment": "PCI",
+        "study_vessel": "LAD",
+        "hypertension": "1",
+        "diabetes": "0",
+        "vessel_revascularized": "1",
+    }
     text = io.StringIO()
     writer = csv.DictWriter(text, header)
     writer.writeheader()
@@ -259,12 +297,12 @@ def test_an_import_refuses_to_overwrite_a_save_made_while_it_was_checking(coordi
             services.patient_update(user=coordinator, patient=patient, data={"egfr": 33.0}, reason="new lab")
 
     with pytest.raises(ImportFailed) as failed:
-        registry_import(user=coordinator, patients_csv=_patients_csv_changing_the_age(),
-                        progress=save_during_the_check)
+        registry_import(user=coordinator, patients_csv=_patients_csv_changing_the_age(), progress=save_during_the_check)
 
     assert [p.message for p in failed.value.problems] == [
         "ICS-0001 was changed by someone else while this import was being checked. "
-        "Nothing was imported: run the import again."]
+        "Nothing was imported: run the import again."
+    ]
     patient.refresh_from_db()
     assert (patient.egfr, patient.age_at_index, patient.version) == (33.0, 65.5, 2)
     assert not AuditEntry.objects.filter(action="import").exists()

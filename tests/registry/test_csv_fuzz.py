@@ -40,8 +40,10 @@ def _seeded():
 
 def test_mutated_files_are_imported_or_refused_whole_with_every_problem_on_a_row():
     outcomes, findings = run_cases(SEED, CASES)
-    print(f"\nCSV fuzz, seed {SEED}: {CASES} cases, {outcomes['imported']} imported, {outcomes['refused']} refused, "
-          f"{outcomes['server error']} server errors, {outcomes['fault']} faults")
+    print(
+        f"\nCSV fuzz, seed {SEED}: {CASES} cases, {outcomes['imported']} imported, {outcomes['refused']} refused, "
+        f"{outcomes['server error']} server errors, {outcomes['fault']} faults"
+    )
     assert findings == []
     assert outcomes["imported"] + outcomes["refused"] == CASES
     # Neither outcome may be vacuous: the seed gives a mix (counts printed above).
@@ -61,10 +63,14 @@ def test_a_problem_on_a_row_the_file_does_not_have_is_a_fault():
     assert problem_faults([CsvProblem(PATIENTS, 3, "egfr", "must be between 0 and 200")], files) == []
     assert problem_faults([CsvProblem(PATIENTS, None, None, "the file is empty")], files) == []
     assert problem_faults([CsvProblem(PATIENTS, 9, "egfr", "x")], files) == [
-        "patients.csv row 9, column egfr: x: row 9 is not a data row of the file (6 rows)"]
+        "patients.csv row 9, column egfr: x: row 9 is not a data row of the file (6 rows)"
+    ]
     assert problem_faults([CsvProblem(PATIENTS, 1, "egfr", "x")], files) == [
-        "patients.csv row 1, column egfr: x: a column problem without a data row"]
-    assert problem_faults([CsvProblem("other.csv", 2, None, "x")], files) == ["other.csv row 2: x: names no file of the import"]
+        "patients.csv row 1, column egfr: x: a column problem without a data row"
+    ]
+    assert problem_faults([CsvProblem("other.csv", 2, None, "x")], files) == [
+        "other.csv row 2: x: names no file of the import"
+    ]
     assert problem_faults([CsvProblem(EVENTS, 2, None, " ")], files) == ["events.csv row 2:  : empty message"]
     assert problem_faults([], files) == ["ImportFailed without any problem"]
 
@@ -74,4 +80,5 @@ def test_a_nul_character_in_a_cell_is_a_problem_of_its_row_not_a_database_error(
     text = "study_id,event_type,event_date,target_vessel,verified\nICS-0001,mi,2016-04-06,1,1\nICS-\x000002,stroke,2017-02-01,,1\n"
     table = csv_io.read_table(io.StringIO(text), file=EVENTS, columns=csv_io.EVENT_COLUMNS)
     assert [str(p) for p in table.problems] == [
-        "events.csv row 3, column study_id: contains a NUL character (byte 0x00); save the file as CSV UTF-8 text"]
+        "events.csv row 3, column study_id: contains a NUL character (byte 0x00); save the file as CSV UTF-8 text"
+    ]

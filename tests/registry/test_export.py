@@ -55,6 +55,7 @@ def wipe_registry() -> None:
 
 # Round trips -------------------------------------------------------------------------------------
 
+
 def test_a_canonical_folder_exports_byte_for_byte_as_it_was_imported(tmp_path):
     import_folder(FIXTURES)
 
@@ -63,14 +64,22 @@ def test_a_canonical_folder_exports_byte_for_byte_as_it_was_imported(tmp_path):
     assert (tmp_path / "patients.csv").read_bytes() == (FIXTURES / "patients.csv").read_bytes()
     assert (tmp_path / "events.csv").read_bytes() == (FIXTURES / "events.csv").read_bytes()
     assert printed.splitlines() == [
-        f"  {tmp_path / 'patients.csv'}: 4 rows", f"  {tmp_path / 'events.csv'}: 4 rows",
+        f"  {tmp_path / 'patients.csv'}: 4 rows",
+        f"  {tmp_path / 'events.csv'}: 4 rows",
         f"  {tmp_path / 'analysis_dataset.csv'}: 4 rows",
     ]
 
 
 def test_registry_data_entered_on_the_web_survives_export_and_import_into_an_empty_registry(tmp_path, site):
-    a = PatientFactory(study_id="ICS-0010", site=site, age_at_index=70.0, egfr=59.999, ics_imported=1 / 3,
-                       ics_imported_source="study core lab", hypertension=None)
+    a = PatientFactory(
+        study_id="ICS-0010",
+        site=site,
+        age_at_index=70.0,
+        egfr=59.999,
+        ics_imported=1 / 3,
+        ics_imported_source="study core lab",
+        hypertension=None,
+    )
     ContactFactory(patient=a, contact_date=date(2016, 1, 5), method="phone")
     ContactFactory(patient=a, contact_date=date(2018, 2, 3), method="gp")
     EventFactory(patient=a, event_type="mi", event_date=date(2016, 5, 10), target_vessel=False, verification="verified")
@@ -105,7 +114,15 @@ def test_registry_data_entered_on_the_web_survives_export_and_import_into_an_emp
 
 def test_floats_are_written_in_shortest_round_trip_form():
     assert [format_value(v) for v in (78.0, 65.5, 0.1 + 0.2, 1e-7, None, True, False, date(2020, 2, 29))] == [
-        "78", "65.5", "0.30000000000000004", "1e-07", "", "1", "0", "2020-02-29"]
+        "78",
+        "65.5",
+        "0.30000000000000004",
+        "1e-07",
+        "",
+        "1",
+        "0",
+        "2020-02-29",
+    ]
 
 
 def test_the_writers_return_the_number_of_rows_and_skip_rejected_events(site):
@@ -121,20 +138,43 @@ def test_the_writers_return_the_number_of_rows_and_skip_rejected_events(site):
 
 # Formula injection: text that a spreadsheet would run is written with a "'" in front ---------------
 
+
 def test_write_rows_neutralises_formula_text_and_keeps_numbers_as_numbers():
     out = io.StringIO()
-    rows = [{"text": t, "number": n} for t, n in [
-        ("=cmd|' /C calc'!A0", -1.5), ("+SUM(1+1)", -2), ("-2+3", 0.0), ("@SUM(A1)", None), ("\t=1", 1e-07),
-        ("\r=1", True), ("core lab = B", 3), ("-1.5", 78.0), ("-", -0.25), ("'=already quoted", date(2020, 2, 29)),
-        ("core lab\r=1+1", 5), ("two\r\nlines", 6)]]
+    rows = [
+        {"text": t, "number": n}
+        for t, n in [
+            ("=cmd|' /C calc'!A0", -1.5),
+            ("+SUM(1+1)", -2),
+            ("-2+3", 0.0),
+            ("@SUM(A1)", None),
+            ("\t=1", 1e-07),
+            ("\r=1", True),
+            ("core lab = B", 3),
+            ("-1.5", 78.0),
+            ("-", -0.25),
+            ("'=already quoted", date(2020, 2, 29)),
+            ("core lab\r=1+1", 5),
+            ("two\r\nlines", 6),
+        ]
+    ]
 
     write_rows(out, columns=["text", "number", "=header"], rows=rows)
 
     assert list(csv.reader(io.StringIO(out.getvalue(), newline=""))) == [
         ["text", "number", "'=header"],
-        ["'=cmd|' /C calc'!A0", "-1.5", ""], ["'+SUM(1+1)", "-2", ""], ["'-2+3", "0", ""], ["'@SUM(A1)", "", ""],
-        ["'\t=1", "1e-07", ""], ["'\n=1", "1", ""], ["core lab = B", "3", ""], ["-1.5", "78", ""], ["-", "-0.25", ""],
-        ["'=already quoted", "2020-02-29", ""], ["core lab\n=1+1", "5", ""], ["two\nlines", "6", ""],
+        ["'=cmd|' /C calc'!A0", "-1.5", ""],
+        ["'+SUM(1+1)", "-2", ""],
+        ["'-2+3", "0", ""],
+        ["'@SUM(A1)", "", ""],
+        ["'\t=1", "1e-07", ""],
+        ["'\n=1", "1", ""],
+        ["core lab = B", "3", ""],
+        ["-1.5", "78", ""],
+        ["-", "-0.25", ""],
+        ["'=already quoted", "2020-02-29", ""],
+        ["core lab\n=1+1", "5", ""],
+        ["two\nlines", "6", ""],
     ]
     # A line break inside a cell is quoted: it does not start a new row whose first cell would be "=1+1".
     assert '"core lab\n=1+1",5,' in out.getvalue()
@@ -142,20 +182,37 @@ def test_write_rows_neutralises_formula_text_and_keeps_numbers_as_numbers():
 
 def test_spreadsheet_safe_leaves_everything_but_formula_text_alone():
     assert [spreadsheet_safe(v) for v in (-1.5, -3, None, True, "-7", "+1e5", "ICS-0001", "", "=1", "@a", "-a")] == [
-        -1.5, -3, None, True, "-7", "+1e5", "ICS-0001", "", "'=1", "'@a", "'-a"]
+        -1.5,
+        -3,
+        None,
+        True,
+        "-7",
+        "+1e5",
+        "ICS-0001",
+        "",
+        "'=1",
+        "'@a",
+        "'-a",
+    ]
 
 
 def test_registry_exports_neutralise_values_planted_before_identifiers_were_checked(tmp_path):
     # Written around the services (as older data may be): the exports must still be safe to open.
-    p = PatientFactory(study_id="=cmd|' /C calc'!A0", site=SiteFactory(code="+SUM(1+1)"), ics_imported=12.0,
-                       ics_imported_source="@SUM(1+1)", egfr=55.5)
+    p = PatientFactory(
+        study_id="=cmd|' /C calc'!A0",
+        site=SiteFactory(code="+SUM(1+1)"),
+        ics_imported=12.0,
+        ics_imported_source="@SUM(1+1)",
+        egfr=55.5,
+    )
     EventFactory(patient=p, event_date=date(2016, 5, 10), verification="verified")
 
     export_folder(tmp_path)
 
     patients = list(csv.DictReader(io.StringIO((tmp_path / "patients.csv").read_text())))
     assert [(r["study_id"], r["site"], r["ics_source"], r["ics"], r["egfr"]) for r in patients] == [
-        ("'=cmd|' /C calc'!A0", "'+SUM(1+1)", "'@SUM(1+1)", "12", "55.5")]
+        ("'=cmd|' /C calc'!A0", "'+SUM(1+1)", "'@SUM(1+1)", "12", "55.5")
+    ]
     assert (tmp_path / "events.csv").read_text().splitlines()[1] == "'=cmd|' /C calc'!A0,mi,2016-05-10,1,1"
     row = analysis(tmp_path)["'=cmd|' /C calc'!A0"]
     assert (row["site"], row["ics"], row["ics_source"]) == ("'+SUM(1+1)", "12", "'@SUM(1+1)")
@@ -163,13 +220,16 @@ def test_registry_exports_neutralise_values_planted_before_identifiers_were_chec
 
 # The analysis dataset ----------------------------------------------------------------------------
 
+
 @pytest.fixture
 def cohort(site):
     """Hand-made patients with known answers (index date 2015-01-01 for all)."""
+
     def patient(study_id, **kw):
         p = PatientFactory(study_id=study_id, site=site, index_date=INDEX, **kw)
-        IdentityFactory(patient=p, name=f"Name of {study_id}", hospital_number=f"MRN-{study_id}",
-                        date_of_birth=date(1941, 7, 13))
+        IdentityFactory(
+            patient=p, name=f"Name of {study_id}", hospital_number=f"MRN-{study_id}", date_of_birth=date(1941, 7, 13)
+        )
         return p
 
     a = patient("A-MI-DEATH")  # MI at day 400, death at day 900
@@ -206,8 +266,13 @@ def test_the_analysis_dataset_has_the_known_time_and_status_per_endpoint(cohort,
     rows = analysis(tmp_path)
 
     assert outcomes(rows["A-MI-DEATH"], *ENDPOINTS) == {
-        "poce": (400, 1), "death": (900, 1), "mi": (400, 1), "stroke": (900, 2),
-        "revascularization": (900, 2), "tvr": (900, 2), "tv_mi": (900, 2),
+        "poce": (400, 1),
+        "death": (900, 1),
+        "mi": (400, 1),
+        "stroke": (900, 2),
+        "revascularization": (900, 2),
+        "tvr": (900, 2),
+        "tv_mi": (900, 2),
     }
     assert outcomes(rows["B-ALIVE"], *ENDPOINTS) == {name: (1000, 0) for name in ENDPOINTS}
     # The stroke after the horizon is ignored: censored at the horizon, not at the last contact.
@@ -229,7 +294,10 @@ def test_a_shorter_horizon_censors_later_events(cohort, tmp_path):
     export_folder(tmp_path, "--horizon-days", "365")
 
     assert outcomes(analysis(tmp_path)["A-MI-DEATH"], "poce", "death", "mi") == {
-        "poce": (365, 0), "death": (365, 0), "mi": (365, 0)}
+        "poce": (365, 0),
+        "death": (365, 0),
+        "mi": (365, 0),
+    }
 
 
 def test_the_analysis_dataset_holds_no_direct_identifiers(cohort, tmp_path):

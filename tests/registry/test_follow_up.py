@@ -50,8 +50,9 @@ def test_rejected_and_pending_events_do_not_extend_follow_up():
     ],
 )
 def test_status_follows_the_time_since_last_contact(last_contact_day, as_of_day, expected):
-    state = follow_up_state(index_date=INDEX, contacts=[Contact(day(last_contact_day), "alive")], events=[],
-                            as_of=day(as_of_day))
+    state = follow_up_state(
+        index_date=INDEX, contacts=[Contact(day(last_contact_day), "alive")], events=[], as_of=day(as_of_day)
+    )
     assert state.status == expected
     assert state.follow_up_days == last_contact_day
     assert state.vital_status == "alive"
@@ -59,7 +60,12 @@ def test_status_follows_the_time_since_last_contact(last_contact_day, as_of_day,
 
 def test_without_contacts_the_index_date_is_the_reference():
     state = follow_up_state(index_date=INDEX, contacts=[], events=[], as_of=day(800))
-    assert (state.status, state.last_contact_date, state.follow_up_days, state.vital_status) == ("lost", None, None, "unknown")
+    assert (state.status, state.last_contact_date, state.follow_up_days, state.vital_status) == (
+        "lost",
+        None,
+        None,
+        "unknown",
+    )
 
 
 def test_death_and_withdrawal_override_other_statuses():
@@ -67,12 +73,18 @@ def test_death_and_withdrawal_override_other_statuses():
     assert (dead.status, dead.death_date, dead.vital_status) == ("deceased", day(50), "dead")
     reported = follow_up_state(index_date=INDEX, contacts=[Contact(day(60), "dead")], events=[], as_of=day(5000))
     assert reported.status == "deceased" and reported.death_date is None
-    withdrawn = follow_up_state(index_date=INDEX, contacts=[], events=[Event("death", day(50))], as_of=day(60), withdrawn=True)
+    withdrawn = follow_up_state(
+        index_date=INDEX, contacts=[], events=[Event("death", day(50))], as_of=day(60), withdrawn=True
+    )
     assert withdrawn.status == "withdrawn"
 
 
 def test_first_event_wins_and_death_competes_for_non_fatal_endpoints():
-    events = [Event("mi", day(400), target_vessel=True), Event("death", day(900)), Event("revascularization", day(700), target_vessel=False)]
+    events = [
+        Event("mi", day(400), target_vessel=True),
+        Event("death", day(900)),
+        Event("revascularization", day(700), target_vessel=False),
+    ]
     out = endpoint_outcomes(index_date=INDEX, last_contact=day(900), events=events)
     assert (out["poce"].duration_days, out["poce"].status) == (400, EVENT)
     assert (out["death"].duration_days, out["death"].status) == (900, EVENT)

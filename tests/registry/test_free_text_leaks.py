@@ -110,50 +110,100 @@ def test_every_text_field_is_classified():
 
 # The world ---------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def world(site, coordinator, admin_user, investigator):
     """The planted patient, a small registry around it (for the analyses) and one of everything."""
     registry_cohort(60, seed=5)
     patient = PatientFactory(study_id="ICS-0001", site=site)
-    services.identity_set(user=coordinator, patient=patient, data={
-        "name": MARKERS["registry.PatientIdentity.name"], "date_of_birth": DATE_OF_BIRTH,
-        "hospital_number": MARKERS["registry.PatientIdentity.hospital_number"]})
+    services.identity_set(
+        user=coordinator,
+        patient=patient,
+        data={
+            "name": MARKERS["registry.PatientIdentity.name"],
+            "date_of_birth": DATE_OF_BIRTH,
+            "hospital_number": MARKERS["registry.PatientIdentity.hospital_number"],
+        },
+    )
     contact = ContactFactory(patient=patient, contact_date=date(2017, 6, 1), notes=MARKERS["registry.FollowUpContact.notes"])
-    free_text = {"notes": MARKERS["registry.ClinicalEvent.notes"],
-                 "source_document": MARKERS["registry.ClinicalEvent.source_document"]}
-    event = EventFactory(patient=patient, event_type="mi", event_date=date(2016, 5, 10), verification="verified",
-                         verified_by=coordinator, verified_at="2016-06-01T10:00Z", **free_text)
+    free_text = {
+        "notes": MARKERS["registry.ClinicalEvent.notes"],
+        "source_document": MARKERS["registry.ClinicalEvent.source_document"],
+    }
+    event = EventFactory(
+        patient=patient,
+        event_type="mi",
+        event_date=date(2016, 5, 10),
+        verification="verified",
+        verified_by=coordinator,
+        verified_at="2016-06-01T10:00Z",
+        **free_text,
+    )
     EventFactory(patient=patient, event_type="stroke", event_date=date(2017, 1, 5), target_vessel=None, **free_text)
-    AuditEntry.objects.create(user=coordinator, username="coordinator", action="update", entity="followupcontact",
-                              object_id=str(contact.pk), patient=patient, reason=MARKERS["registry.AuditEntry.reason"],
-                              changes={"notes": [AUDIT_OLD_VALUE, MARKERS["registry.FollowUpContact.notes"]]})
-    services.patient_withdraw(user=coordinator, patient=patient, withdrawn_on=date(2021, 1, 4),
-                              reason=MARKERS["registry.Patient.withdrawal_reason"])
+    AuditEntry.objects.create(
+        user=coordinator,
+        username="coordinator",
+        action="update",
+        entity="followupcontact",
+        object_id=str(contact.pk),
+        patient=patient,
+        reason=MARKERS["registry.AuditEntry.reason"],
+        changes={"notes": [AUDIT_OLD_VALUE, MARKERS["registry.FollowUpContact.notes"]]},
+    )
+    services.patient_withdraw(
+        user=coordinator,
+        patient=patient,
+        withdrawn_on=date(2021, 1, 4),
+        reason=MARKERS["registry.Patient.withdrawal_reason"],
+    )
     study = make_pullback(patient, length_mm=45, ics=20, original_filename=MARKERS["scoring.Pullback.original_filename"])
-    scoring_services.study_pullback_override(user=coordinator, patient=patient, pullback=study,
-                                             reason=MARKERS["scoring.Pullback.study_override_reason"])
+    scoring_services.study_pullback_override(
+        user=coordinator, patient=patient, pullback=study, reason=MARKERS["scoring.Pullback.study_override_reason"]
+    )
     excluded = make_pullback(patient, length_mm=60, ics=30)
-    scoring_services.pullback_qc_update(user=coordinator, pullback=excluded, qc_status="excluded",
-                                        exclusion_reason="stent_struts", note=MARKERS["scoring.Pullback.qc_note"])
+    scoring_services.pullback_qc_update(
+        user=coordinator,
+        pullback=excluded,
+        qc_status="excluded",
+        exclusion_reason="stent_struts",
+        note=MARKERS["scoring.Pullback.qc_note"],
+    )
     problem = {"file": "patients.csv", "row": 2, "column": "study_id", "message": IMPORT_PROBLEM}
-    job = ImportJob.objects.create(created_by=coordinator, patients_file="imports/patients.csv", status="failed",
-                                   progress_percent=100, error=MARKERS["registry.ImportJob.error"], problems=[problem])
+    job = ImportJob.objects.create(
+        created_by=coordinator,
+        patients_file="imports/patients.csv",
+        status="failed",
+        progress_percent=100,
+        error=MARKERS["registry.ImportJob.error"],
+        problems=[problem],
+    )
     run = analysis_run(spec={"endpoint": "poce", "subgroup": "vessel_revascularized"}, user=investigator)
     cohort = SavedCohort.objects.create(name="diabetics", filters=[], owner=investigator)
     annotation = study.annotations.create(frame=1, start_deg=10, end_deg=50, created_by=coordinator)
-    return {"patient": patient, "contact": contact, "event": event, "job": job, "pullback": study, "run": run,
-            "cohort": cohort, "annotation": annotation}
+    return {
+        "patient": patient,
+        "contact": contact,
+        "event": event,
+        "job": job,
+        "pullback": study,
+        "run": run,
+        "cohort": cohort,
+        "annotation": annotation,
+    }
 
 
 # Every URL ---------------------------------------------------------------------------------------
+
 
 def _patient(w):
     return {"study_id": w["patient"].study_id}
 
 
 def _tables(w) -> list[str]:
-    return [reverse("analytics_run_csv", kwargs={"pk": w["run"].pk, "table": name})
-            for name in exports.result_tables(w["run"].result)]
+    return [
+        reverse("analytics_run_csv", kwargs={"pk": w["run"].pk, "table": name})
+        for name in exports.result_tables(w["run"].result)
+    ]
 
 
 # URL name -> the paths to GET, given the world.
@@ -183,8 +233,13 @@ FETCHED = {
     "pullback_detail": lambda w: [reverse("pullback_detail", kwargs={"pk": w["pullback"].pk})],
     "annotations_import": lambda w: [reverse("annotations_import")],
     "annotations_export": lambda w: [reverse("annotations_export")],
-    "analytics_builder": lambda w: [reverse("analytics_builder"), reverse("analytics_builder") + f"?cohort={w['cohort'].pk}"],
-    "analytics_builder_count": lambda w: [reverse("analytics_builder_count") + "?filter-TOTAL_FORMS=0&filter-INITIAL_FORMS=0"],
+    "analytics_builder": lambda w: [
+        reverse("analytics_builder"),
+        reverse("analytics_builder") + f"?cohort={w['cohort'].pk}",
+    ],
+    "analytics_builder_count": lambda w: [
+        reverse("analytics_builder_count") + "?filter-TOTAL_FORMS=0&filter-INITIAL_FORMS=0"
+    ],
     "analytics_run_list": lambda w: [reverse("analytics_run_list")],
     "analytics_run_detail": lambda w: [reverse("analytics_run_detail", kwargs={"pk": w["run"].pk})],
     "analytics_run_report": lambda w: [reverse("analytics_run_report", kwargs={"pk": w["run"].pk})],
@@ -201,8 +256,9 @@ FETCHED = {
     "api-pullback": lambda w: [reverse("api-pullback", kwargs={"pk": w["pullback"].pk})],
     "api-pullback-results": lambda w: [reverse("api-pullback-results", kwargs={"pk": w["pullback"].pk})],
     "api-pullback-map": lambda w: [reverse("api-pullback-map", kwargs={"pk": w["pullback"].pk})],
-    "api-pullback-segment": lambda w: [reverse("api-pullback-segment", kwargs={"pk": w["pullback"].pk})
-                                       + "?start_mm=0&end_mm=20"],
+    "api-pullback-segment": lambda w: [
+        reverse("api-pullback-segment", kwargs={"pk": w["pullback"].pk}) + "?start_mm=0&end_mm=20"
+    ],
     "api-pullback-annotations": lambda w: [reverse("api-pullback-annotations", kwargs={"pk": w["pullback"].pk})],
     "api-analyses": lambda w: [reverse("api-analyses")],
     "api-analysis": lambda w: [reverse("api-analysis", kwargs={"pk": w["run"].pk})],
@@ -212,13 +268,19 @@ FETCHED = {
 }
 # URL name -> why it is not fetched.
 NOT_FETCHED = {
-    "login": "no patient data", "logout": "POST only, no patient data", "healthz": "no patient data",
-    "api-schema": "the API's description, no data", "api-docs": "the API's description, no data",
+    "login": "no patient data",
+    "logout": "POST only, no patient data",
+    "healthz": "no patient data",
+    "api-schema": "the API's description, no data",
+    "api-docs": "the API's description, no data",
     "api-token": "POST only: a user's own token",
     "patient_create": "an empty enrolment form",
-    "pullback_retry": "POST only, redirects", "pullback_qc": "POST only, redirects",
-    "study_pullback_choose": "POST only, redirects", "annotation_add": "POST only, redirects",
-    "annotation_delete": "POST only, redirects", "analytics_cohort_delete": "POST only, redirects",
+    "pullback_retry": "POST only, redirects",
+    "pullback_qc": "POST only, redirects",
+    "study_pullback_choose": "POST only, redirects",
+    "annotation_add": "POST only, redirects",
+    "annotation_delete": "POST only, redirects",
+    "analytics_cohort_delete": "POST only, redirects",
     "analytics_run_rerun": "POST only, redirects",
     "api-patient-withdraw": "POST only; answers with the patient as api-patient does",
     "api-contact": "PATCH and DELETE only; answers as api-contacts does",
@@ -229,7 +291,7 @@ NOT_FETCHED = {
     "api-pullback-annotation": "DELETE only",
     "api-analysis-rerun": "POST only; answers as api-analysis does",
     "api-pullback-frame": "a PNG image (burned-in text is removed at upload: tests/scoring/test_deid.py), "
-                          "and only for roles that may see identifiers",
+    "and only for roles that may see identifiers",
 }
 
 

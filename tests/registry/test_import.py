@@ -44,15 +44,31 @@ def _today():
 
 def patient_row(**cells) -> dict:
     row = {name: "" for name in PATIENT_HEADER}
-    row |= {"study_id": "ICS-0001", "sex": "M", "age_at_index": "65.5", "index_date": "2015-03-02",
-            "egfr": "78", "presentation": "stable", "index_treatment": "PCI", "study_vessel": "LAD",
-            "hypertension": "1", "diabetes": "0", "vessel_revascularized": "1", "last_contact_date": "2021-03-01"}
+    row |= {
+        "study_id": "ICS-0001",
+        "sex": "M",
+        "age_at_index": "65.5",
+        "index_date": "2015-03-02",
+        "egfr": "78",
+        "presentation": "stable",
+        "index_treatment": "PCI",
+        "study_vessel": "LAD",
+        "hypertension": "1",
+        "diabetes": "0",
+        "vessel_revascularized": "1",
+        "last_contact_date": "2021-03-01",
+    }
     return row | cells
 
 
 def event_row(**cells) -> dict:
-    return {"study_id": "ICS-0001", "event_type": "mi", "event_date": "2016-04-06", "target_vessel": "1",
-            "verified": "1"} | cells
+    return {
+        "study_id": "ICS-0001",
+        "event_type": "mi",
+        "event_date": "2016-04-06",
+        "target_vessel": "1",
+        "verified": "1",
+    } | cells
 
 
 def csv_text(rows: list[dict], header: list[str] | None = None) -> str:
@@ -68,8 +84,10 @@ def run(patients: list[dict] | str, events: list[dict] | str | None = None, **kw
     patients_text = patients if isinstance(patients, str) else csv_text(patients, PATIENT_HEADER)
     events_text = events if isinstance(events, str) or events is None else csv_text(events, EVENT_HEADER)
     return registry_import(
-        user=kwargs.pop("user", None), patients_csv=io.StringIO(patients_text),
-        events_csv=None if events_text is None else io.StringIO(events_text), **kwargs,
+        user=kwargs.pop("user", None),
+        patients_csv=io.StringIO(patients_text),
+        events_csv=None if events_text is None else io.StringIO(events_text),
+        **kwargs,
     )
 
 
@@ -101,13 +119,20 @@ def import_fixture_folder(**kwargs):
 
 # Happy path and upserts ------------------------------------------------------------------------
 
+
 def test_it_imports_patients_events_and_last_contacts_from_the_fixture_folder(coordinator):
     report = import_fixture_folder(user=coordinator)
 
     assert report.summary == {
-        "patients_created": 4, "patients_updated": 0, "patients_unchanged": 0,
-        "events_created": 4, "events_updated": 0, "events_unchanged": 0,
-        "contacts_created": 3, "contacts_updated": 0, "contacts_removed": 0,
+        "patients_created": 4,
+        "patients_updated": 0,
+        "patients_unchanged": 0,
+        "events_created": 4,
+        "events_updated": 0,
+        "events_unchanged": 0,
+        "contacts_created": 3,
+        "contacts_updated": 0,
+        "contacts_removed": 0,
     }
     assert row_counts() == {"Patient": 4, "ClinicalEvent": 4, "FollowUpContact": 3, "AuditEntry": 11}
     first = Patient.objects.get(study_id="ICS-0001")
@@ -147,9 +172,15 @@ def test_a_second_import_of_the_same_folder_changes_nothing():
     report = import_fixture_folder()
 
     assert report.summary == {
-        "patients_created": 0, "patients_updated": 0, "patients_unchanged": 4,
-        "events_created": 0, "events_updated": 0, "events_unchanged": 4,
-        "contacts_created": 0, "contacts_updated": 0, "contacts_removed": 0,
+        "patients_created": 0,
+        "patients_updated": 0,
+        "patients_unchanged": 4,
+        "events_created": 0,
+        "events_updated": 0,
+        "events_unchanged": 4,
+        "contacts_created": 0,
+        "contacts_updated": 0,
+        "contacts_removed": 0,
     }
     assert AuditEntry.objects.count() == audit_rows
     assert {p.study_id: p.updated_at for p in Patient.objects.all()} == before
@@ -246,7 +277,9 @@ def test_other_contacts_of_the_patient_are_kept(patient):
     run([patient_row(study_id="ICS-0001")])
 
     assert list(FollowUpContact.objects.order_by("contact_date").values_list("method", flat=True)) == [
-        "phone", "registry_import"]
+        "phone",
+        "registry_import",
+    ]
 
 
 def test_a_bom_crlf_file_with_extra_whitespace_and_any_column_order_imports():
@@ -271,28 +304,53 @@ def test_a_dry_run_reports_the_summary_and_writes_nothing(unchanged_db):
 
 PATIENT_RULES = {
     "egfr_range": ({"egfr": "250"}, "patients.csv row 2, column egfr: must be between 0 and 200 ml/min (got 250)"),
-    "age_range": ({"age_at_index": "15"}, "patients.csv row 2, column age_at_index: must be between 18 and 110 years (got 15)"),
+    "age_range": (
+        {"age_at_index": "15"},
+        "patients.csv row 2, column age_at_index: must be between 18 and 110 years (got 15)",
+    ),
     "ics_range": ({"ics": "1200"}, "patients.csv row 2, column ics: must be between 0 and 1000 (got 1200)"),
-    "index_date_future": ({"index_date": "2026-12-01", "last_contact_date": ""},
-                          "patients.csv row 2, column index_date: 2026-12-01 is in the future (today is 2026-11-27)"),
+    "index_date_future": (
+        {"index_date": "2026-12-01", "last_contact_date": ""},
+        "patients.csv row 2, column index_date: 2026-12-01 is in the future (today is 2026-11-27)",
+    ),
     "index_date_required": ({"index_date": ""}, "patients.csv row 2, column index_date: is required"),
     "study_id_required": ({"study_id": ""}, "patients.csv row 2, column study_id: is required"),
-    "bad_date": ({"index_date": "2019-02-30"}, "patients.csv row 2, column index_date: 2019-02-30 is not a valid date (YYYY-MM-DD)"),
-    "bad_date_format": ({"last_contact_date": "01/03/2021"},
-                        "patients.csv row 2, column last_contact_date: 01/03/2021 is not a valid date (YYYY-MM-DD)"),
+    "bad_date": (
+        {"index_date": "2019-02-30"},
+        "patients.csv row 2, column index_date: 2019-02-30 is not a valid date (YYYY-MM-DD)",
+    ),
+    "bad_date_format": (
+        {"last_contact_date": "01/03/2021"},
+        "patients.csv row 2, column last_contact_date: 01/03/2021 is not a valid date (YYYY-MM-DD)",
+    ),
     "bad_number": ({"egfr": "7o"}, "patients.csv row 2, column egfr: must be a number (got 7o)"),
     "not_a_finite_number": ({"age_at_index": "nan"}, "patients.csv row 2, column age_at_index: must be a number (got nan)"),
     "bad_flag": ({"diabetes": "yes"}, "patients.csv row 2, column diabetes: must be 0 or 1 (got yes)"),
     "bad_sex": ({"sex": "male"}, "patients.csv row 2, column sex: must be one of M, F (got male)"),
-    "bad_presentation": ({"presentation": "acs"}, "patients.csv row 2, column presentation: must be one of ACS, stable (got acs)"),
-    "bad_treatment": ({"index_treatment": "TAVI"},
-                      "patients.csv row 2, column index_treatment: must be one of PCI, CABG, conservative (got TAVI)"),
-    "bad_vessel": ({"study_vessel": "RIVA"}, "patients.csv row 2, column study_vessel: must be one of LAD, LCX, RCA, LM (got RIVA)"),
-    "last_contact_before_index": ({"last_contact_date": "2014-12-31"},
-                                  "patients.csv row 2, column last_contact_date: 2014-12-31 is before the index date 2015-03-02"),
-    "last_contact_future": ({"last_contact_date": "2027-01-01"},
-                            "patients.csv row 2, column last_contact_date: 2027-01-01 is in the future (today is 2026-11-27)"),
-    "study_id_too_long": ({"study_id": "X" * 41}, "patients.csv row 2, column study_id: must be at most 40 characters (got 41)"),
+    "bad_presentation": (
+        {"presentation": "acs"},
+        "patients.csv row 2, column presentation: must be one of ACS, stable (got acs)",
+    ),
+    "bad_treatment": (
+        {"index_treatment": "TAVI"},
+        "patients.csv row 2, column index_treatment: must be one of PCI, CABG, conservative (got TAVI)",
+    ),
+    "bad_vessel": (
+        {"study_vessel": "RIVA"},
+        "patients.csv row 2, column study_vessel: must be one of LAD, LCX, RCA, LM (got RIVA)",
+    ),
+    "last_contact_before_index": (
+        {"last_contact_date": "2014-12-31"},
+        "patients.csv row 2, column last_contact_date: 2014-12-31 is before the index date 2015-03-02",
+    ),
+    "last_contact_future": (
+        {"last_contact_date": "2027-01-01"},
+        "patients.csv row 2, column last_contact_date: 2027-01-01 is in the future (today is 2026-11-27)",
+    ),
+    "study_id_too_long": (
+        {"study_id": "X" * 41},
+        "patients.csv row 2, column study_id: must be at most 40 characters (got 41)",
+    ),
 }
 
 
@@ -302,17 +360,32 @@ def test_it_rejects_a_patient_row_breaking_a_rule(cells, expected):
 
 
 EVENT_RULES = {
-    "before_index": ({"event_date": "2015-03-01"}, "events.csv row 2, column event_date: 2015-03-01 is before the index date 2015-03-02"),
-    "future": ({"event_date": "2026-11-28"}, "events.csv row 2, column event_date: 2026-11-28 is in the future (today is 2026-11-27)"),
-    "target_vessel_on_stroke": ({"event_type": "stroke", "target_vessel": "0"},
-                                "events.csv row 2, column target_vessel: applies only to MI and revascularization, not to stroke"),
-    "target_vessel_on_death": ({"event_type": "death", "target_vessel": "1", "event_date": "2021-03-01"},
-                               "events.csv row 2, column target_vessel: applies only to MI and revascularization, not to death"),
-    "bad_event_type": ({"event_type": "bleeding"},
-                       "events.csv row 2, column event_type: must be one of death, stroke, mi, revascularization (got bleeding)"),
+    "before_index": (
+        {"event_date": "2015-03-01"},
+        "events.csv row 2, column event_date: 2015-03-01 is before the index date 2015-03-02",
+    ),
+    "future": (
+        {"event_date": "2026-11-28"},
+        "events.csv row 2, column event_date: 2026-11-28 is in the future (today is 2026-11-27)",
+    ),
+    "target_vessel_on_stroke": (
+        {"event_type": "stroke", "target_vessel": "0"},
+        "events.csv row 2, column target_vessel: applies only to MI and revascularization, not to stroke",
+    ),
+    "target_vessel_on_death": (
+        {"event_type": "death", "target_vessel": "1", "event_date": "2021-03-01"},
+        "events.csv row 2, column target_vessel: applies only to MI and revascularization, not to death",
+    ),
+    "bad_event_type": (
+        {"event_type": "bleeding"},
+        "events.csv row 2, column event_type: must be one of death, stroke, mi, revascularization (got bleeding)",
+    ),
     "verified_required": ({"verified": ""}, "events.csv row 2, column verified: is required"),
     "bad_verified": ({"verified": "2"}, "events.csv row 2, column verified: must be 0 or 1 (got 2)"),
-    "unknown_study_id": ({"study_id": "ICS-9999"}, "events.csv row 2, column study_id: ICS-9999 is neither in patients.csv nor in the registry"),
+    "unknown_study_id": (
+        {"study_id": "ICS-9999"},
+        "events.csv row 2, column study_id: ICS-9999 is neither in patients.csv nor in the registry",
+    ),
 }
 
 
@@ -323,32 +396,39 @@ def test_it_rejects_an_event_row_breaking_a_rule(cells, expected):
 
 def test_it_rejects_a_duplicate_study_id_within_the_file():
     assert problems_of([patient_row(), patient_row(egfr="50")]) == [
-        "patients.csv row 3, column study_id: ICS-0001 appears more than once in the file (first in row 2)"]
+        "patients.csv row 3, column study_id: ICS-0001 appears more than once in the file (first in row 2)"
+    ]
 
 
 def test_it_rejects_the_same_event_twice_in_the_file():
     assert problems_of([patient_row()], [event_row(), event_row(target_vessel="0")]) == [
-        "events.csv row 3: the same event (ICS-0001 mi on 2016-04-06) is already in row 2"]
+        "events.csv row 3: the same event (ICS-0001 mi on 2016-04-06) is already in row 2"
+    ]
 
 
 def test_it_rejects_an_event_after_a_death_in_the_same_file():
     events = [event_row(event_type="death", event_date="2019-01-01", target_vessel=""), event_row(event_date="2019-06-01")]
     assert problems_of([patient_row(last_contact_date="2019-01-01")], events) == [
-        "events.csv row 3, column event_date: 2019-06-01 is after the patient's death on 2019-01-01"]
+        "events.csv row 3, column event_date: 2019-06-01 is after the patient's death on 2019-01-01"
+    ]
 
 
 def test_it_rejects_a_second_death_in_the_same_file():
-    events = [event_row(event_type="death", event_date="2019-01-01", target_vessel=""),
-              event_row(event_type="death", event_date="2019-01-02", target_vessel="")]
+    events = [
+        event_row(event_type="death", event_date="2019-01-01", target_vessel=""),
+        event_row(event_type="death", event_date="2019-01-02", target_vessel=""),
+    ]
     assert problems_of([patient_row(last_contact_date="")], events) == [
-        "events.csv row 3, column event_type: the patient already has a death on 2019-01-01: one death at most"]
+        "events.csv row 3, column event_type: the patient already has a death on 2019-01-01: one death at most"
+    ]
 
 
 def test_it_rejects_a_death_when_the_registry_already_has_one(patient):
     EventFactory(patient=patient, event_type="death", event_date=date(2018, 1, 1), target_vessel=None)
     death = event_row(event_type="death", event_date="2018-02-01", target_vessel="")
     assert problems_of([patient_row(last_contact_date="")], [death]) == [
-        "events.csv row 2, column event_type: the patient already has a death on 2018-01-01: one death at most"]
+        "events.csv row 2, column event_type: the patient already has a death on 2018-01-01: one death at most"
+    ]
 
 
 def test_it_rejects_a_death_before_an_existing_contact(patient):
@@ -356,32 +436,37 @@ def test_it_rejects_a_death_before_an_existing_contact(patient):
     death = event_row(event_type="death", event_date="2019-01-01", target_vessel="")
     assert problems_of([patient_row(last_contact_date="")], [death]) == [
         "events.csv row 2, column event_date: death on 2019-01-01 is before the patient's follow-up record on "
-        "2020-05-05: nothing may follow death"]
+        "2020-05-05: nothing may follow death"
+    ]
 
 
 def test_it_rejects_an_event_after_a_death_already_in_the_registry(patient):
     EventFactory(patient=patient, event_type="death", event_date=date(2018, 1, 1), target_vessel=None)
     header_only_patients = csv_text([patient_row()], PATIENT_HEADER).splitlines()[0] + "\n"
     assert problems_of(header_only_patients, [event_row(event_date="2018-03-01")]) == [
-        "events.csv row 2, column event_date: 2018-03-01 is after the patient's death on 2018-01-01"]
+        "events.csv row 2, column event_date: 2018-03-01 is after the patient's death on 2018-01-01"
+    ]
 
 
 def test_it_rejects_a_last_contact_after_a_death_in_events_csv():
     death = event_row(event_type="death", event_date="2019-01-01", target_vessel="")
     assert problems_of([patient_row(last_contact_date="2020-01-01")], [death]) == [
-        "patients.csv row 2, column last_contact_date: 2020-01-01 is after the patient's death on 2019-01-01"]
+        "patients.csv row 2, column last_contact_date: 2020-01-01 is after the patient's death on 2019-01-01"
+    ]
 
 
 def test_it_checks_events_against_the_index_date_in_the_same_file_not_the_registry(patient):
     # The registry says 2015-03-02; the file moves the index date after the event.
-    assert problems_of([patient_row(index_date="2016-05-01", last_contact_date="")], [event_row(event_date="2016-04-06")]) == [
-        "events.csv row 2, column event_date: 2016-04-06 is before the index date 2016-05-01"]
+    assert problems_of(
+        [patient_row(index_date="2016-05-01", last_contact_date="")], [event_row(event_date="2016-04-06")]
+    ) == ["events.csv row 2, column event_date: 2016-04-06 is before the index date 2016-05-01"]
 
 
 def test_it_rejects_an_index_date_after_the_registry_s_follow_up_records(patient):
     ContactFactory(patient=patient, contact_date=date(2017, 6, 1))
     assert problems_of([patient_row(index_date="2018-01-01", last_contact_date="")]) == [
-        "patients.csv row 2, column index_date: 2018-01-01 is after the patient's follow-up record on 2017-06-01"]
+        "patients.csv row 2, column index_date: 2018-01-01 is after the patient's follow-up record on 2017-06-01"
+    ]
 
 
 def test_it_names_unknown_and_missing_header_columns():
@@ -394,7 +479,8 @@ def test_it_names_unknown_and_missing_header_columns():
 
 def test_it_names_a_repeated_header_column():
     assert problems_of(csv_text([patient_row()], [*PATIENT_HEADER, "egfr"])) == [
-        "patients.csv row 1: column(s) appearing more than once: egfr"]
+        "patients.csv row 1: column(s) appearing more than once: egfr"
+    ]
 
 
 def test_it_rejects_a_row_with_the_wrong_number_of_cells():
@@ -412,12 +498,17 @@ def test_it_rejects_a_file_that_is_not_utf8():
         registry_import(user=None, patients_csv=io.TextIOWrapper(io.BytesIO(latin1), encoding="utf-8"), events_csv=None)
     position = latin1.index(b"\xe9")
     assert [str(p) for p in failed.value.problems] == [
-        f"patients.csv: is not UTF-8 text (byte 0xe9 at position {position}); save it as CSV UTF-8"]
+        f"patients.csv: is not UTF-8 text (byte 0xe9 at position {position}); save it as CSV UTF-8"
+    ]
 
 
 def test_it_reports_all_problems_of_all_rows_together():
-    patients = [patient_row(study_id="A", egfr="250"), patient_row(study_id="B"), patient_row(study_id="C", sex="X"),
-                patient_row(study_id="D", age_at_index="111", diabetes="2")]
+    patients = [
+        patient_row(study_id="A", egfr="250"),
+        patient_row(study_id="B"),
+        patient_row(study_id="C", sex="X"),
+        patient_row(study_id="D", age_at_index="111", diabetes="2"),
+    ]
     events = [event_row(study_id="B", event_date="2014-01-01"), event_row(study_id="B", event_date="2016-01-01")]
 
     assert problems_of(patients, events) == [
@@ -450,9 +541,11 @@ def test_another_site_s_patient_gets_one_problem_per_row_revealing_none_of_its_d
     events_only = PatientFactory(study_id="DEMO-00011", site=other_site, index_date=date(2011, 7, 7))
     EventFactory(patient=events_only, event_type="mi", event_date=date(2015, 1, 1), verification="rejected")
     patients = [patient_row(study_id="DEMO-00010", index_date="2013-01-01", last_contact_date="2024-01-01")]
-    events = [event_row(study_id="DEMO-00010", event_date="2024-02-02"),
-              event_row(study_id="DEMO-00011", event_date="2009-05-05"),
-              event_row(study_id="DEMO-00011", event_date="2015-01-01")]
+    events = [
+        event_row(study_id="DEMO-00010", event_date="2024-02-02"),
+        event_row(study_id="DEMO-00011", event_date="2009-05-05"),
+        event_row(study_id="DEMO-00011", event_date="2015-01-01"),
+    ]
 
     problems = problems_of(patients, events, user=coordinator)
 
@@ -463,8 +556,16 @@ def test_another_site_s_patient_gets_one_problem_per_row_revealing_none_of_its_d
         f"events.csv row 3, column study_id: DEMO-00011 {message}",
         f"events.csv row 4, column study_id: DEMO-00011 {message}",
     ]
-    other_site_values = ["OTH", "Other hospital", "2010-04-01", "2011-07-07", "2023-05-01", "2012-01-09", "death",
-                         "rejected"]
+    other_site_values = [
+        "OTH",
+        "Other hospital",
+        "2010-04-01",
+        "2011-07-07",
+        "2023-05-01",
+        "2012-01-09",
+        "death",
+        "rejected",
+    ]
     assert [(p, v) for p in problems for v in other_site_values if v in p] == []
 
 
@@ -473,9 +574,13 @@ def test_a_coordinator_of_two_sites_imports_both_and_names_the_site_of_each_new_
     set_user_sites(coordinator, sites=[site, other_site])
     PatientFactory(study_id="ICS-0009", site=third)
     header = [*PATIENT_HEADER, "site"]
-    rows = [patient_row(study_id="ICS-0001", site="EMC"), patient_row(study_id="ICS-0002", site="OTH"),
-            patient_row(study_id="ICS-0003", site=""), patient_row(study_id="ICS-0004", site="THIRD"),
-            patient_row(study_id="ICS-0009", site="")]
+    rows = [
+        patient_row(study_id="ICS-0001", site="EMC"),
+        patient_row(study_id="ICS-0002", site="OTH"),
+        patient_row(study_id="ICS-0003", site=""),
+        patient_row(study_id="ICS-0004", site="THIRD"),
+        patient_row(study_id="ICS-0009", site=""),
+    ]
 
     assert problems_of(csv_text(rows, header), user=coordinator) == [
         "patients.csv row 4, column site: is required for a new patient: you may import only patients of your sites "
@@ -486,7 +591,10 @@ def test_a_coordinator_of_two_sites_imports_both_and_names_the_site_of_each_new_
     ]
     run(csv_text(rows[:2], header), user=coordinator)
     assert sorted(Patient.objects.values_list("study_id", "site__code")) == [
-        ("ICS-0001", "EMC"), ("ICS-0002", "OTH"), ("ICS-0009", "THIRD")]
+        ("ICS-0001", "EMC"),
+        ("ICS-0002", "OTH"),
+        ("ICS-0009", "THIRD"),
+    ]
 
 
 def test_a_coordinator_of_one_site_imports_new_patients_without_a_site_cell_into_it(coordinator, other_site):
@@ -501,8 +609,12 @@ def test_a_coordinator_without_a_site_imports_nothing(coordinator, site):
     set_user_sites(coordinator, sites=[])
     message = "you have access to no site, so you may import no patient (an administrator can give you access)"
 
-    assert problems_of(csv_text([patient_row(study_id="ICS-0001"), patient_row(study_id="ICS-0002", site="EMC")],
-                                [*PATIENT_HEADER, "site"]), user=coordinator) == [
+    assert problems_of(
+        csv_text(
+            [patient_row(study_id="ICS-0001"), patient_row(study_id="ICS-0002", site="EMC")], [*PATIENT_HEADER, "site"]
+        ),
+        user=coordinator,
+    ) == [
         f"patients.csv row 2, column site: {message}",
         f"patients.csv row 3, column site: {message}",
     ]
@@ -510,18 +622,24 @@ def test_a_coordinator_without_a_site_imports_nothing(coordinator, site):
 
 def test_the_ics_source_is_a_code_or_a_label_of_the_list(settings):
     header = [*PATIENT_HEADER, "ics_source"]
-    rows = [patient_row(study_id="ICS-0001", ics="1", ics_source="Study core lab"),
-            patient_row(study_id="ICS-0002", ics="2", ics_source="EARLIER SCORING SOFTWARE"),
-            patient_row(study_id="ICS-0003", ics="3", ics_source="other source"),
-            patient_row(study_id="ICS-0004", ics="4", ics_source="Synthetic data (demo and tests)")]
+    rows = [
+        patient_row(study_id="ICS-0001", ics="1", ics_source="Study core lab"),
+        patient_row(study_id="ICS-0002", ics="2", ics_source="EARLIER SCORING SOFTWARE"),
+        patient_row(study_id="ICS-0003", ics="3", ics_source="other source"),
+        patient_row(study_id="ICS-0004", ics="4", ics_source="Synthetic data (demo and tests)"),
+    ]
 
     assert problems_of(csv_text([patient_row(ics="5", ics_source="Dr Jansen, core lab")], header)) == [
         "patients.csv row 2, column ics_source: must be one of registry import, study core lab, earlier scoring "
-        "software, synthetic, other source (got Dr Jansen, core lab)"]
+        "software, synthetic, other source (got Dr Jansen, core lab)"
+    ]
     run(csv_text(rows, header))
     assert list(Patient.objects.values_list("study_id", "ics_imported_source")) == [
-        ("ICS-0001", "study core lab"), ("ICS-0002", "earlier scoring software"), ("ICS-0003", "other source"),
-        ("ICS-0004", "synthetic")]
+        ("ICS-0001", "study core lab"),
+        ("ICS-0002", "earlier scoring software"),
+        ("ICS-0003", "other source"),
+        ("ICS-0004", "synthetic"),
+    ]
 
 
 def test_a_site_restricted_coordinator_gets_every_rule_on_the_own_site_s_patients(coordinator, site):
@@ -530,31 +648,47 @@ def test_a_site_restricted_coordinator_gets_every_rule_on_the_own_site_s_patient
     EventFactory(patient=own, event_type="death", event_date=date(2018, 1, 1), target_vessel=None)
 
     assert problems_of([patient_row(last_contact_date="2019-01-01")], user=coordinator) == [
-        "patients.csv row 2, column last_contact_date: 2019-01-01 is after the patient's death on 2018-01-01"]
+        "patients.csv row 2, column last_contact_date: 2019-01-01 is after the patient's death on 2018-01-01"
+    ]
 
 
 # Formula injection: identifiers are plain, and no text cell may start like a formula -----------------
 
-STUDY_ID_RULE = ("A study ID may contain only letters A-Z, digits 0-9, hyphens (-), underscores (_) and full stops (.), "
-                 "and must start with a letter or digit")
-SITE_RULE = ("A site code may contain only letters A-Z, digits 0-9, hyphens (-), underscores (_) and full stops (.), "
-             "and must start with a letter or digit")
+STUDY_ID_RULE = (
+    "A study ID may contain only letters A-Z, digits 0-9, hyphens (-), underscores (_) and full stops (.), "
+    "and must start with a letter or digit"
+)
+SITE_RULE = (
+    "A site code may contain only letters A-Z, digits 0-9, hyphens (-), underscores (_) and full stops (.), "
+    "and must start with a letter or digit"
+)
 ICS_SOURCE_RULE = "must be one of registry import, study core lab, earlier scoring software, synthetic, other source"
 
 INJECTIONS = {
-    "study_id_formula": ({"study_id": "=cmd|' /C calc'!A0"},
-                         f'patients.csv row 2, column study_id: {STUDY_ID_RULE} (it starts with "=")'),
+    "study_id_formula": (
+        {"study_id": "=cmd|' /C calc'!A0"},
+        f'patients.csv row 2, column study_id: {STUDY_ID_RULE} (it starts with "=")',
+    ),
     "study_id_minus": ({"study_id": "-2+3"}, f'patients.csv row 2, column study_id: {STUDY_ID_RULE} (it starts with "-")'),
-    "study_id_space": ({"study_id": "ICS 0001"}, f"patients.csv row 2, column study_id: {STUDY_ID_RULE} (it contains a space)"),
+    "study_id_space": (
+        {"study_id": "ICS 0001"},
+        f"patients.csv row 2, column study_id: {STUDY_ID_RULE} (it contains a space)",
+    ),
     "study_id_pipe": ({"study_id": "ICS|0001"}, f'patients.csv row 2, column study_id: {STUDY_ID_RULE} (it contains "|")'),
     "site_formula": ({"site": "+SUM(1+1)"}, f'patients.csv row 2, column site: {SITE_RULE} (it starts with "+")'),
     # The ICS source is a choice from a list: a formula is not one of them.
-    "ics_source_formula": ({"ics": "12", "ics_source": "@SUM(1+1)"},
-                           f"patients.csv row 2, column ics_source: {ICS_SOURCE_RULE} (got @SUM(1+1))"),
-    "ics_source_equals": ({"ics": "12", "ics_source": "=HYPERLINK(\"http://x\")"},
-                          f'patients.csv row 2, column ics_source: {ICS_SOURCE_RULE} (got =HYPERLINK("http://x"))'),
-    "ics_source_minus": ({"ics": "12", "ics_source": "-1+1"},
-                         f"patients.csv row 2, column ics_source: {ICS_SOURCE_RULE} (got -1+1)"),
+    "ics_source_formula": (
+        {"ics": "12", "ics_source": "@SUM(1+1)"},
+        f"patients.csv row 2, column ics_source: {ICS_SOURCE_RULE} (got @SUM(1+1))",
+    ),
+    "ics_source_equals": (
+        {"ics": "12", "ics_source": '=HYPERLINK("http://x")'},
+        f'patients.csv row 2, column ics_source: {ICS_SOURCE_RULE} (got =HYPERLINK("http://x"))',
+    ),
+    "ics_source_minus": (
+        {"ics": "12", "ics_source": "-1+1"},
+        f"patients.csv row 2, column ics_source: {ICS_SOURCE_RULE} (got -1+1)",
+    ),
 }
 
 
@@ -574,12 +708,16 @@ def test_it_rejects_a_formula_as_study_id_in_events_csv(patient):
 
 def test_plain_identifiers_with_dots_and_underscores_import(settings):
     header = [*PATIENT_HEADER, "site", "ics_source"]
-    run(csv_text([patient_row(study_id="ics_2019.0001-b", site="EMC.north_2", ics="3", ics_source="study core lab")],
-                 header))
+    run(
+        csv_text([patient_row(study_id="ics_2019.0001-b", site="EMC.north_2", ics="3", ics_source="study core lab")], header)
+    )
 
     patient = Patient.objects.get()
     assert (patient.study_id, patient.site.code, patient.ics_imported_source) == (
-        "ics_2019.0001-b", "EMC.north_2", "study core lab")
+        "ics_2019.0001-b",
+        "EMC.north_2",
+        "study core lab",
+    )
 
 
 def test_the_format_s_choices_match_the_models():
@@ -591,6 +729,7 @@ def test_the_format_s_choices_match_the_models():
 
 
 # The command line -------------------------------------------------------------------------------
+
 
 def test_the_command_imports_a_folder_and_prints_a_summary():
     out = io.StringIO()
@@ -615,9 +754,17 @@ def test_the_command_dry_run_writes_nothing(unchanged_db):
 
 
 def test_the_command_prints_every_problem_and_fails(unchanged_db, tmp_path):
-    (tmp_path / "patients.csv").write_text(csv_text(
-        [patient_row(study_id="ICS-0001", egfr="250"), *[patient_row(study_id=f"ICS-000{i}") for i in (2, 3, 4)],
-         patient_row(study_id="ICS-0005"), patient_row(study_id="ICS-0006", egfr="250")], PATIENT_HEADER))
+    (tmp_path / "patients.csv").write_text(
+        csv_text(
+            [
+                patient_row(study_id="ICS-0001", egfr="250"),
+                *[patient_row(study_id=f"ICS-000{i}") for i in (2, 3, 4)],
+                patient_row(study_id="ICS-0005"),
+                patient_row(study_id="ICS-0006", egfr="250"),
+            ],
+            PATIENT_HEADER,
+        )
+    )
     err = io.StringIO()
 
     with pytest.raises(CommandError, match=r"^2 problem\(s\) found; nothing was imported\.$"):
@@ -658,14 +805,18 @@ def test_the_command_fails_when_patients_csv_is_missing(tmp_path):
 
 # The background job -------------------------------------------------------------------------------
 
+
 def _upload(name: str, path: Path | None = None, content: bytes | None = None) -> SimpleUploadedFile:
     return SimpleUploadedFile(name, content if content is not None else path.read_bytes(), content_type="text/csv")
 
 
 def test_an_import_job_runs_in_the_background_and_records_its_summary(coordinator, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        job = import_job_start(user=coordinator, patients_file=_upload("p.csv", FIXTURES / "patients.csv"),
-                               events_file=_upload("e.csv", FIXTURES / "events.csv"))
+        job = import_job_start(
+            user=coordinator,
+            patients_file=_upload("p.csv", FIXTURES / "patients.csv"),
+            events_file=_upload("e.csv", FIXTURES / "events.csv"),
+        )
 
     job.refresh_from_db()
     assert len(callbacks) == 1
@@ -683,8 +834,9 @@ def test_a_failing_import_job_stores_its_problems_and_imports_nothing(coordinato
 
     job.refresh_from_db()
     assert job.status == "failed"
-    assert job.problems == [{"file": "patients.csv", "row": 2, "column": "egfr",
-                             "message": "must be between 0 and 200 ml/min (got 250)"}]
+    assert job.problems == [
+        {"file": "patients.csv", "row": 2, "column": "egfr", "message": "must be between 0 and 200 ml/min (got 250)"}
+    ]
     assert (Patient.objects.count(), job.finished_at is not None) == (0, True)
 
 
@@ -720,8 +872,10 @@ def test_an_unexpected_error_fails_the_job_with_a_readable_message(coordinator, 
 
     job.refresh_from_db()
     assert job.status == "failed"
-    assert job.error == ("The import stopped because of an unexpected error (RuntimeError: disk on fire). "
-                         "Nothing was imported. Please tell the registry administrator.")
+    assert job.error == (
+        "The import stopped because of an unexpected error (RuntimeError: disk on fire). "
+        "Nothing was imported. Please tell the registry administrator."
+    )
 
 
 def test_a_finished_job_is_not_run_again(coordinator):

@@ -38,11 +38,15 @@ def _statements_in_the_write_transaction(n: int) -> list[str]:
     patients_csv, events_csv = _cohort(n)
     start = []
     with CaptureQueriesContext(connection) as queries:
-        registry_import(user=None, patients_csv=patients_csv, events_csv=events_csv,
-                        before_write=lambda: start.append(len(queries.captured_queries)))
+        registry_import(
+            user=None,
+            patients_csv=patients_csv,
+            events_csv=events_csv,
+            before_write=lambda: start.append(len(queries.captured_queries)),
+        )
     assert Patient.objects.count() == n
     kinds = []
-    for query in queries.captured_queries[start[0]:]:
+    for query in queries.captured_queries[start[0] :]:
         sql = re.sub(r"^\d+ times: ", "", query["sql"])  # an executemany
         sql = re.sub(r"^DECLARE .*? FOR SELECT", "SELECT", sql)  # PostgreSQL's server-side cursor (iterator)
         table = re.search(r'(?:FROM|INTO|UPDATE)\s+"?(\w+)"?', sql)
@@ -75,12 +79,16 @@ def test_imported_rows_and_their_audit_entries_use_the_reserved_keys():
     patient = Patient.objects.get(study_id="LOCK-00007")
     audit = AuditEntry.objects.get(entity="patient", patient=patient)
     assert (audit.object_id, audit.changes["id"], audit.changes["site"]) == (
-        str(patient.pk), [None, patient.pk], [None, Site.objects.get(code="MAIN").pk])
+        str(patient.pk),
+        [None, patient.pk],
+        [None, Site.objects.get(code="MAIN").pk],
+    )
     contact = FollowUpContact.objects.get(patient=patient)
     assert AuditEntry.objects.filter(entity="followupcontact", object_id=str(contact.pk), patient=patient).count() == 1
     events = ClinicalEvent.objects.all()
     assert sorted(int(a.object_id) for a in AuditEntry.objects.filter(entity="clinicalevent")) == sorted(
-        e.pk for e in events)
+        e.pk for e in events
+    )
     assert AuditEntry.objects.count() == 30 + 30 + events.count()
 
 
@@ -95,20 +103,31 @@ def test_reserved_keys_are_not_taken_by_the_next_insert():
 def test_a_save_made_while_the_rows_were_prepared_refuses_the_import(coordinator, patient):
     # patient: ICS-0001, age 65.5, egfr 78
     row = {name: "" for name in PATIENT_COLUMNS} | {
-        "study_id": "ICS-0001", "sex": "M", "age_at_index": "66", "index_date": "2015-03-02", "egfr": "78",
-        "presentation": "stable", "index_treatment": "PCI", "study_vessel": "LAD", "vessel_revascularized": "1",
-        "hypertension": "1", "diabetes": "0"}
+        "study_id": "ICS-0001",
+        "sex": "M",
+        "age_at_index": "66",
+        "index_date": "2015-03-02",
+        "egfr": "78",
+        "presentation": "stable",
+        "index_treatment": "PCI",
+        "study_vessel": "LAD",
+        "vessel_revascularized": "1",
+        "hypertension": "1",
+        "diabetes": "0",
+    }
 
     def save_while_preparing(percent: int) -> None:
         if percent == 80:  # rows prepared, the write transaction not begun
             services.patient_update(user=coordinator, patient=patient, data={"egfr": 33.0}, reason="new lab")
 
     with pytest.raises(ImportFailed) as failed:
-        registry_import(user=coordinator, patients_csv=io.StringIO(to_csv(PATIENT_COLUMNS, [row])),
-                        progress=save_while_preparing)
+        registry_import(
+            user=coordinator, patients_csv=io.StringIO(to_csv(PATIENT_COLUMNS, [row])), progress=save_while_preparing
+        )
     assert [p.message for p in failed.value.problems] == [
         "ICS-0001 was changed by someone else while this import was being checked. "
-        "Nothing was imported: run the import again."]
+        "Nothing was imported: run the import again."
+    ]
     patient.refresh_from_db()
     assert (patient.egfr, patient.age_at_index, patient.version) == (33.0, 65.5, 2)
     assert not AuditEntry.objects.filter(action="import").exists()
@@ -123,7 +142,13 @@ def test_a_site_created_while_the_rows_were_prepared_refuses_the_import():
     with pytest.raises(ImportFailed) as failed:
         registry_import(user=None, patients_csv=patients_csv, events_csv=events_csv, progress=create_the_site)
     assert [(p.file, p.row, p.column, p.message) for p in failed.value.problems] == [
-        ("patients.csv", None, "site", "site NEWSITE was created by someone else while this import was being "
-         "checked. Nothing was imported: run the import again.")]
+        (
+            "patients.csv",
+            None,
+            "site",
+            "site NEWSITE was created by someone else while this import was being "
+            "checked. Nothing was imported: run the import again.",
+        )
+    ]
     assert (Patient.objects.count(), ClinicalEvent.objects.count(), AuditEntry.objects.count()) == (0, 0, 0)
     assert list(Site.objects.values_list("code", flat=True)) == ["NEWSITE"]

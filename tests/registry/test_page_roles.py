@@ -39,21 +39,37 @@ CONTACT_NOTE, EVENT_NOTE = "Spoke with her daughter Marieke", "Admitted to the I
 def world(patient, coordinator):
     """One patient with identifiers (set through the audited service), a contact, a pending event
     and an import job started by the coordinator."""
-    services.identity_set(user=coordinator, patient=patient,
-                          data={"name": NAME, "hospital_number": HOSPITAL_NUMBER, "date_of_birth": DATE_OF_BIRTH})
+    services.identity_set(
+        user=coordinator,
+        patient=patient,
+        data={"name": NAME, "hospital_number": HOSPITAL_NUMBER, "date_of_birth": DATE_OF_BIRTH},
+    )
     contact = ContactFactory(patient=patient, contact_date=date(2017, 6, 1), notes=CONTACT_NOTE)
     event = EventFactory(patient=patient, event_type="mi", event_date=date(2016, 5, 10), notes=EVENT_NOTE)
-    job = ImportJob.objects.create(created_by=coordinator, patients_file="imports/patients.csv", status="succeeded",
-                                   progress_percent=100, summary={"patients_created": 1})
+    job = ImportJob.objects.create(
+        created_by=coordinator,
+        patients_file="imports/patients.csv",
+        status="succeeded",
+        progress_percent=100,
+        summary={"patients_created": 1},
+    )
     return {"patient": patient, "contact": contact, "event": event, "job": job}
 
 
 def _patient_form(patient: Patient, **changes) -> dict:
     data = {
-        "study_id": patient.study_id, "site": patient.site_id, "sex": patient.sex, "age_at_index": patient.age_at_index,
-        "index_date": patient.index_date.isoformat(), "presentation": patient.presentation,
-        "index_treatment": patient.index_treatment, "study_vessel": patient.study_vessel,
-        "vessel_revascularized": "true", "hypertension": "true", "diabetes": "false", "egfr": patient.egfr,
+        "study_id": patient.study_id,
+        "site": patient.site_id,
+        "sex": patient.sex,
+        "age_at_index": patient.age_at_index,
+        "index_date": patient.index_date.isoformat(),
+        "presentation": patient.presentation,
+        "index_treatment": patient.index_treatment,
+        "study_vessel": patient.study_vessel,
+        "vessel_revascularized": "true",
+        "hypertension": "true",
+        "diabetes": "false",
+        "egfr": patient.egfr,
         "version": patient.version,
     }
     return {**data, **changes}
@@ -71,54 +87,138 @@ CASES = [
     ("patient_detail", "get", lambda w: reverse("patient_detail", args=["ICS-0001"]), None, READ),
     ("worklist", "get", lambda w: reverse("worklist"), None, READ),
     ("patient_create", "get", lambda w: reverse("patient_create"), None, EDIT_PAGE),
-    ("patient_create", "post", lambda w: reverse("patient_create"),
-     lambda w: {"study_id": "ICS-9001", "site": w["patient"].site_id, "index_date": "2020-01-01"}, EDIT_POST),
+    (
+        "patient_create",
+        "post",
+        lambda w: reverse("patient_create"),
+        lambda w: {"study_id": "ICS-9001", "site": w["patient"].site_id, "index_date": "2020-01-01"},
+        EDIT_POST,
+    ),
     ("patient_edit", "get", lambda w: reverse("patient_edit", args=["ICS-0001"]), None, EDIT_PAGE),
-    ("patient_edit", "post", lambda w: reverse("patient_edit", args=["ICS-0001"]),
-     lambda w: _patient_form(w["patient"], egfr=55, reason="lab report corrected"), EDIT_POST),
+    (
+        "patient_edit",
+        "post",
+        lambda w: reverse("patient_edit", args=["ICS-0001"]),
+        lambda w: _patient_form(w["patient"], egfr=55, reason="lab report corrected"),
+        EDIT_POST,
+    ),
     ("identity_edit", "get", lambda w: reverse("identity_edit", args=["ICS-0001"]), None, EDIT_PAGE),
-    ("identity_edit", "post", lambda w: reverse("identity_edit", args=["ICS-0001"]),
-     lambda w: {"name": "Johanna Test", "hospital_number": HOSPITAL_NUMBER, "date_of_birth": "1950-01-31",
-                "reason": "typo in name"}, EDIT_POST),
+    (
+        "identity_edit",
+        "post",
+        lambda w: reverse("identity_edit", args=["ICS-0001"]),
+        lambda w: {
+            "name": "Johanna Test",
+            "hospital_number": HOSPITAL_NUMBER,
+            "date_of_birth": "1950-01-31",
+            "reason": "typo in name",
+        },
+        EDIT_POST,
+    ),
     ("patient_withdraw", "get", lambda w: reverse("patient_withdraw", args=["ICS-0001"]), None, EDIT_PAGE),
-    ("patient_withdraw", "post", lambda w: reverse("patient_withdraw", args=["ICS-0001"]),
-     lambda w: {"withdrawn_on": "2020-01-01", "reason": "withdrew consent"}, EDIT_POST),
+    (
+        "patient_withdraw",
+        "post",
+        lambda w: reverse("patient_withdraw", args=["ICS-0001"]),
+        lambda w: {"withdrawn_on": "2020-01-01", "reason": "withdrew consent"},
+        EDIT_POST,
+    ),
     ("contact_create", "get", lambda w: reverse("contact_create", args=["ICS-0001"]), None, EDIT_PAGE),
-    ("contact_create", "post", lambda w: reverse("contact_create", args=["ICS-0001"]),
-     lambda w: {"contact_date": "2020-01-01", "method": "phone", "vital_status": "alive"}, EDIT_POST),
+    (
+        "contact_create",
+        "post",
+        lambda w: reverse("contact_create", args=["ICS-0001"]),
+        lambda w: {"contact_date": "2020-01-01", "method": "phone", "vital_status": "alive"},
+        EDIT_POST,
+    ),
     ("contact_edit", "get", lambda w: reverse("contact_edit", args=["ICS-0001", w["contact"].pk]), None, EDIT_PAGE),
-    ("contact_edit", "post", lambda w: reverse("contact_edit", args=["ICS-0001", w["contact"].pk]),
-     lambda w: {"contact_date": "2017-06-02", "method": "phone", "vital_status": "alive", "reason": "wrong day",
-                "version": w["contact"].version},
-     EDIT_POST),
+    (
+        "contact_edit",
+        "post",
+        lambda w: reverse("contact_edit", args=["ICS-0001", w["contact"].pk]),
+        lambda w: {
+            "contact_date": "2017-06-02",
+            "method": "phone",
+            "vital_status": "alive",
+            "reason": "wrong day",
+            "version": w["contact"].version,
+        },
+        EDIT_POST,
+    ),
     ("contact_delete", "get", lambda w: reverse("contact_delete", args=["ICS-0001", w["contact"].pk]), None, EDIT_PAGE),
-    ("contact_delete", "post", lambda w: reverse("contact_delete", args=["ICS-0001", w["contact"].pk]),
-     lambda w: {"reason": "entered for the wrong patient"}, EDIT_POST),
+    (
+        "contact_delete",
+        "post",
+        lambda w: reverse("contact_delete", args=["ICS-0001", w["contact"].pk]),
+        lambda w: {"reason": "entered for the wrong patient"},
+        EDIT_POST,
+    ),
     ("event_create", "get", lambda w: reverse("event_create", args=["ICS-0001"]), None, EDIT_PAGE),
-    ("event_create", "post", lambda w: reverse("event_create", args=["ICS-0001"]),
-     lambda w: {"event_type": "stroke", "event_date": "2019-01-01", "source": "hospital_record"}, EDIT_POST),
+    (
+        "event_create",
+        "post",
+        lambda w: reverse("event_create", args=["ICS-0001"]),
+        lambda w: {"event_type": "stroke", "event_date": "2019-01-01", "source": "hospital_record"},
+        EDIT_POST,
+    ),
     ("event_edit", "get", lambda w: reverse("event_edit", args=["ICS-0001", w["event"].pk]), None, EDIT_PAGE),
-    ("event_edit", "post", lambda w: reverse("event_edit", args=["ICS-0001", w["event"].pk]),
-     lambda w: {"event_type": "mi", "event_date": "2016-05-11", "target_vessel": "true", "source": "hospital_record",
-                "reason": "date from the discharge letter", "version": w["event"].version}, EDIT_POST),
+    (
+        "event_edit",
+        "post",
+        lambda w: reverse("event_edit", args=["ICS-0001", w["event"].pk]),
+        lambda w: {
+            "event_type": "mi",
+            "event_date": "2016-05-11",
+            "target_vessel": "true",
+            "source": "hospital_record",
+            "reason": "date from the discharge letter",
+            "version": w["event"].version,
+        },
+        EDIT_POST,
+    ),
     ("event_delete", "get", lambda w: reverse("event_delete", args=["ICS-0001", w["event"].pk]), None, EDIT_PAGE),
-    ("event_delete", "post", lambda w: reverse("event_delete", args=["ICS-0001", w["event"].pk]),
-     lambda w: {"reason": "duplicate"}, EDIT_POST),
+    (
+        "event_delete",
+        "post",
+        lambda w: reverse("event_delete", args=["ICS-0001", w["event"].pk]),
+        lambda w: {"reason": "duplicate"},
+        EDIT_POST,
+    ),
     ("event_verify", "get", lambda w: reverse("event_verify", args=["ICS-0001", w["event"].pk]), None, EDIT_PAGE),
-    ("event_verify", "post", lambda w: reverse("event_verify", args=["ICS-0001", w["event"].pk]),
-     lambda w: {"decision": "verified", "source_document": "discharge letter 2016-05-12"}, EDIT_POST),
-    ("event_reject", "post", lambda w: reverse("event_verify", args=["ICS-0001", w["event"].pk]),
-     lambda w: {"decision": "rejected", "reason": "no MI in the hospital record"}, EDIT_POST),
+    (
+        "event_verify",
+        "post",
+        lambda w: reverse("event_verify", args=["ICS-0001", w["event"].pk]),
+        lambda w: {"decision": "verified", "source_document": "discharge letter 2016-05-12"},
+        EDIT_POST,
+    ),
+    (
+        "event_reject",
+        "post",
+        lambda w: reverse("event_verify", args=["ICS-0001", w["event"].pk]),
+        lambda w: {"decision": "rejected", "reason": "no MI in the hospital record"},
+        EDIT_POST,
+    ),
     ("import_upload", "get", lambda w: reverse("import_upload"), None, IMPORT_EXPORT),
-    ("import_upload", "post", lambda w: reverse("import_upload"),
-     lambda w: {"patients_file": _csv("patients.csv", "study_id,sex\n")}, EDIT_POST),
+    (
+        "import_upload",
+        "post",
+        lambda w: reverse("import_upload"),
+        lambda w: {"patients_file": _csv("patients.csv", "study_id,sex\n")},
+        EDIT_POST,
+    ),
     ("import_detail", "get", lambda w: reverse("import_detail", args=[w["job"].pk]), None, IMPORT_JOB),
     ("import_status", "get", lambda w: reverse("import_status", args=[w["job"].pk]), None, IMPORT_JOB),
     ("export", "get", lambda w: reverse("export"), None, EXPORT_PAGE),
     ("export_patients", "get", lambda w: reverse("export_patients"), None, IMPORT_EXPORT),
     ("export_events", "get", lambda w: reverse("export_events"), None, IMPORT_EXPORT),
-    ("export_analysis", "get", lambda w: reverse("export_analysis") + "?horizon_days=1826&count_pending=no", None,
-     ANALYSIS_DATA),
+    (
+        "export_analysis",
+        "get",
+        lambda w: reverse("export_analysis") + "?horizon_days=1826&count_pending=no",
+        None,
+        ANALYSIS_DATA,
+    ),
 ]
 
 
@@ -131,8 +231,7 @@ def client_of(personas):
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
-@pytest.mark.parametrize(("name", "method", "url", "data", "expected"), CASES,
-                         ids=[f"{c[1].upper()} {c[0]}" for c in CASES])
+@pytest.mark.parametrize(("name", "method", "url", "data", "expected"), CASES, ids=[f"{c[1].upper()} {c[0]}" for c in CASES])
 def test_each_persona_gets_the_expected_status(world, client_of, persona, name, method, url, data, expected):
     audit_rows_before = AuditEntry.objects.count()
     client = client_of(persona)
@@ -149,9 +248,15 @@ def test_each_persona_gets_the_expected_status(world, client_of, persona, name, 
         assert AuditEntry.objects.count() > audit_rows_before or name == "import_upload"
 
 
-@pytest.mark.parametrize(("persona", "target"), [
-    ("coordinator", "/worklist/"), ("admin", "/patients/"), ("clinician", "/patients/"), ("investigator", "/patients/"),
-])
+@pytest.mark.parametrize(
+    ("persona", "target"),
+    [
+        ("coordinator", "/worklist/"),
+        ("admin", "/patients/"),
+        ("clinician", "/patients/"),
+        ("investigator", "/patients/"),
+    ],
+)
 def test_home_sends_coordinators_to_the_worklist_and_others_to_the_patient_list(client_of, persona, target):
     response = client_of(persona).get("/")
 
@@ -160,14 +265,25 @@ def test_home_sends_coordinators_to_the_worklist_and_others_to_the_patient_list(
 
 
 _NOT_PATIENT_PAGES = {
-    "home", "patient_list", "patient_list_search", "worklist", "patient_create", "import_upload", "import_detail",
-    "import_status", "export", "export_patients", "export_events", "export_analysis",
+    "home",
+    "patient_list",
+    "patient_list_search",
+    "worklist",
+    "patient_create",
+    "import_upload",
+    "import_detail",
+    "import_status",
+    "export",
+    "export_patients",
+    "export_events",
+    "export_analysis",
 }
 PATIENT_CASES = [c for c in CASES if c[0] not in _NOT_PATIENT_PAGES]
 
 
-@pytest.mark.parametrize(("name", "method", "url", "data", "expected"), PATIENT_CASES,
-                         ids=[f"{c[1].upper()} {c[0]}" for c in PATIENT_CASES])
+@pytest.mark.parametrize(
+    ("name", "method", "url", "data", "expected"), PATIENT_CASES, ids=[f"{c[1].upper()} {c[0]}" for c in PATIENT_CASES]
+)
 def test_another_sites_coordinator_gets_404_for_every_patient_page(
     world, other_site_coordinator, name, method, url, data, expected
 ):
@@ -204,8 +320,9 @@ PRIVATE_TEXTS = (NAME, HOSPITAL_NUMBER, "1950-01-31", "31 Jan", CONTACT_NOTE, EV
 
 @pytest.mark.parametrize("page", ["/patients/", "/patients/ICS-0001/", "/worklist/"])
 def test_investigator_never_sees_identifiers_notes_or_audit(world, investigator, coordinator, page):
-    services.patient_withdraw(user=coordinator, patient=world["patient"], withdrawn_on=date(2020, 1, 1),
-                              reason="withdrew consent")
+    services.patient_withdraw(
+        user=coordinator, patient=world["patient"], withdrawn_on=date(2020, 1, 1), reason="withdrew consent"
+    )
 
     html = client_for(investigator).get(page).content.decode()
 
@@ -233,12 +350,15 @@ def test_identifier_roles_see_identifiers_notes_and_audit(world, client_of, pers
     assert NAME in listing and HOSPITAL_NUMBER in listing
 
 
-@pytest.mark.parametrize(("persona", "links", "hidden"), [
-    ("coordinator", ["/worklist/", "/patients/", "/patients/new/", "/import/", "/export/"], []),
-    ("admin", ["/worklist/", "/patients/", "/patients/new/", "/import/", "/export/"], []),
-    ("clinician", ["/worklist/", "/patients/"], ["/patients/new/", "/import/", "/export/"]),
-    ("investigator", ["/worklist/", "/patients/", "/export/"], ["/patients/new/", "/import/"]),
-])
+@pytest.mark.parametrize(
+    ("persona", "links", "hidden"),
+    [
+        ("coordinator", ["/worklist/", "/patients/", "/patients/new/", "/import/", "/export/"], []),
+        ("admin", ["/worklist/", "/patients/", "/patients/new/", "/import/", "/export/"], []),
+        ("clinician", ["/worklist/", "/patients/"], ["/patients/new/", "/import/", "/export/"]),
+        ("investigator", ["/worklist/", "/patients/", "/export/"], ["/patients/new/", "/import/"]),
+    ],
+)
 def test_navigation_shows_only_the_links_the_role_allows(world, client_of, persona, links, hidden):
     html = client_of(persona).get("/patients/").content.decode()
 

@@ -70,9 +70,11 @@ def test_each_role_sees_exactly_the_patients_of_its_sites(registry, role, scope)
     assert sorted(p["study_id"] for p in listed.json()["results"]) == expected
     one_per_site = {code: ids[0] for code, (_, ids) in registry.items()}
     assert {code: web.get(f"/patients/{sid}/").status_code for code, sid in one_per_site.items()} == {
-        code: 200 if sid in expected else 404 for code, sid in one_per_site.items()}
+        code: 200 if sid in expected else 404 for code, sid in one_per_site.items()
+    }
     assert {code: api.get(f"/api/patients/{sid}/").status_code for code, sid in one_per_site.items()} == {
-        code: 200 if sid in expected else 404 for code, sid in one_per_site.items()}
+        code: 200 if sid in expected else 404 for code, sid in one_per_site.items()
+    }
 
     dataset = api.get("/api/analysis-dataset/", {"page_size": 500})
     count = api.get("/api/analyses/cohort-count/", {"filters": json.dumps([])})
@@ -113,13 +115,17 @@ def test_a_run_keeps_its_scope_and_a_rerun_takes_the_re_running_user_s(registry)
 
     run.refresh_from_db()
     assert (run.site_ids, run.n_patients) == ([registry["A"][0].pk], SIZES["A"])
-    assert (again.site_ids, again.n_patients) == (sorted([registry["A"][0].pk, registry["B"][0].pk]),
-                                                   SIZES["A"] + SIZES["B"])
+    assert (again.site_ids, again.n_patients) == (
+        sorted([registry["A"][0].pk, registry["B"][0].pk]),
+        SIZES["A"] + SIZES["B"],
+    )
 
 
 def test_a_user_sees_the_runs_whose_sites_are_all_theirs(registry):
-    runs = {scope: analysis_run_start(spec=SPEC, user=_user(registry, INVESTIGATOR, scope)).pk
-            for scope in ("one site", "two sites", "all sites")}
+    runs = {
+        scope: analysis_run_start(spec=SPEC, user=_user(registry, INVESTIGATOR, scope)).pk
+        for scope in ("one site", "two sites", "all sites")
+    }
     seen = {}
     for scope in SCOPES:
         client = APIClient()
@@ -128,9 +134,13 @@ def test_a_user_sees_the_runs_whose_sites_are_all_theirs(registry):
         seen[scope] = sorted(r["id"] for r in listed)
         if scope == "all sites":
             assert {r["id"]: r["sites"] for r in listed} == {
-                runs["one site"]: ["A"], runs["two sites"]: ["A", "B"], runs["all sites"]: None}
+                runs["one site"]: ["A"],
+                runs["two sites"]: ["A", "B"],
+                runs["all sites"]: None,
+            }
         assert client.get(f"/api/analyses/{runs['two sites']}/").status_code == (
-            200 if scope in ("two sites", "all sites") else 404)
+            200 if scope in ("two sites", "all sites") else 404
+        )
 
     assert seen == {
         "one site": [runs["one site"]],
@@ -172,10 +182,16 @@ def test_an_admin_gives_a_user_sites_on_the_user_s_admin_page(registry):
     page = client.get(f"/admin/auth/user/{user.pk}/change/")
     profile_id = user.registry_profile.pk
     data = {
-        "username": user.username, "date_joined_0": "2026-01-01", "date_joined_1": "10:00:00", "is_active": "on",
-        "registry_profile-TOTAL_FORMS": "1", "registry_profile-INITIAL_FORMS": "1",
-        "registry_profile-MIN_NUM_FORMS": "0", "registry_profile-MAX_NUM_FORMS": "1",
-        "registry_profile-0-id": str(profile_id), "registry_profile-0-user": str(user.pk),
+        "username": user.username,
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "10:00:00",
+        "is_active": "on",
+        "registry_profile-TOTAL_FORMS": "1",
+        "registry_profile-INITIAL_FORMS": "1",
+        "registry_profile-MIN_NUM_FORMS": "0",
+        "registry_profile-MAX_NUM_FORMS": "1",
+        "registry_profile-0-id": str(profile_id),
+        "registry_profile-0-user": str(user.pk),
         "registry_profile-0-sites": [str(registry["B"][0].pk), str(registry["C"][0].pk)],
     }
 
@@ -185,6 +201,8 @@ def test_an_admin_gives_a_user_sites_on_the_user_s_admin_page(registry):
     assert saved.status_code == 302, saved.context["errors"] if saved.context else saved
     user = type(user).objects.get(pk=user.pk)
     assert (user.registry_profile.all_sites, user_site_ids(user)) == (
-        False, frozenset({registry["B"][0].pk, registry["C"][0].pk}))
+        False,
+        frozenset({registry["B"][0].pk, registry["C"][0].pk}),
+    )
     listing = client.get("/admin/auth/user/").content.decode()
-    assert "<td class=\"field-registry_sites\">B, C</td>" in listing
+    assert '<td class="field-registry_sites">B, C</td>' in listing

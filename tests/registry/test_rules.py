@@ -48,20 +48,29 @@ def test_date_of_birth_must_precede_index():
 
 
 def test_follow_up_dates_before_index_future_and_after_death():
-    assert follow_up_date_problems(field="contact_date", value=date(2015, 3, 1), index_date=INDEX, today=TODAY,
-                                   death_date=None) == [Problem("contact_date", "2015-03-01 is before the index date 2015-03-02")]
-    assert follow_up_date_problems(field="contact_date", value=date(2027, 1, 1), index_date=INDEX, today=TODAY,
-                                   death_date=None) == [Problem("contact_date", "2027-01-01 is in the future (today is 2026-11-27)")]
-    assert follow_up_date_problems(field="event_date", value=date(2020, 1, 2), index_date=INDEX, today=TODAY,
-                                   death_date=date(2020, 1, 1)) == [
-        Problem("event_date", "2020-01-02 is after the patient's death on 2020-01-01")
-    ]
+    assert follow_up_date_problems(
+        field="contact_date", value=date(2015, 3, 1), index_date=INDEX, today=TODAY, death_date=None
+    ) == [Problem("contact_date", "2015-03-01 is before the index date 2015-03-02")]
+    assert follow_up_date_problems(
+        field="contact_date", value=date(2027, 1, 1), index_date=INDEX, today=TODAY, death_date=None
+    ) == [Problem("contact_date", "2027-01-01 is in the future (today is 2026-11-27)")]
+    assert follow_up_date_problems(
+        field="event_date", value=date(2020, 1, 2), index_date=INDEX, today=TODAY, death_date=date(2020, 1, 1)
+    ) == [Problem("event_date", "2020-01-02 is after the patient's death on 2020-01-01")]
     assert follow_up_date_problems(field="event_date", value=INDEX, index_date=INDEX, today=TODAY, death_date=INDEX) == []
 
 
 def _event(**kw):
-    base = dict(event_type="mi", event_date=date(2016, 1, 1), target_vessel=None, index_date=INDEX, today=TODAY,
-                death_date=None, other_death_date=None, latest_other_date=None)
+    base = dict(
+        event_type="mi",
+        event_date=date(2016, 1, 1),
+        target_vessel=None,
+        index_date=INDEX,
+        today=TODAY,
+        death_date=None,
+        other_death_date=None,
+        latest_other_date=None,
+    )
     return event_problems(**{**base, **kw})
 
 
@@ -79,7 +88,10 @@ def test_one_death_at_most_and_nothing_before_it_may_follow():
         Problem("event_type", "the patient already has a death on 2017-01-01: one death at most")
     ]
     assert _event(event_type="death", latest_other_date=date(2016, 6, 1)) == [
-        Problem("event_date", "death on 2016-01-01 is before the patient's follow-up record on 2016-06-01: nothing may follow death")
+        Problem(
+            "event_date",
+            "death on 2016-01-01 is before the patient's follow-up record on 2016-06-01: nothing may follow death",
+        )
     ]
     assert _event(event_type="death", latest_other_date=date(2016, 1, 1)) == []
 
@@ -90,8 +102,10 @@ def test_revascularization_method_only_on_revascularization():
     ]
 
 
-IDENTIFIER_RULE = ("may contain only letters A-Z, digits 0-9, hyphens (-), underscores (_) and full stops (.), "
-                   "and must start with a letter or digit")
+IDENTIFIER_RULE = (
+    "may contain only letters A-Z, digits 0-9, hyphens (-), underscores (_) and full stops (.), "
+    "and must start with a letter or digit"
+)
 
 
 def test_study_ids_and_site_codes_are_plain_identifiers():
@@ -99,12 +113,23 @@ def test_study_ids_and_site_codes_are_plain_identifiers():
     assert identifier_problems("study_id", "ics_2019.0001") == []
     assert identifier_problems("site", "") == []  # "required" is another rule
     assert identifier_problems("study_id", "=cmd|' /C calc'!A0") == [
-        Problem("study_id", f'A study ID {IDENTIFIER_RULE} (it starts with "=")')]
-    assert identifier_problems("site", "+SUM(1+1)") == [Problem("site", f'A site code {IDENTIFIER_RULE} (it starts with "+")')]
-    assert identifier_problems("study_id", "\tICS") == [Problem("study_id", f"A study ID {IDENTIFIER_RULE} (it starts with a tab)")]
-    assert identifier_problems("study_id", "_ICS") == [Problem("study_id", f'A study ID {IDENTIFIER_RULE} (it starts with "_")')]
-    assert identifier_problems("study_id", "ICS/1") == [Problem("study_id", f'A study ID {IDENTIFIER_RULE} (it contains "/")')]
-    assert identifier_problems("study_id", "ICSé") == [Problem("study_id", f'A study ID {IDENTIFIER_RULE} (it contains "é")')]
+        Problem("study_id", f'A study ID {IDENTIFIER_RULE} (it starts with "=")')
+    ]
+    assert identifier_problems("site", "+SUM(1+1)") == [
+        Problem("site", f'A site code {IDENTIFIER_RULE} (it starts with "+")')
+    ]
+    assert identifier_problems("study_id", "\tICS") == [
+        Problem("study_id", f"A study ID {IDENTIFIER_RULE} (it starts with a tab)")
+    ]
+    assert identifier_problems("study_id", "_ICS") == [
+        Problem("study_id", f'A study ID {IDENTIFIER_RULE} (it starts with "_")')
+    ]
+    assert identifier_problems("study_id", "ICS/1") == [
+        Problem("study_id", f'A study ID {IDENTIFIER_RULE} (it contains "/")')
+    ]
+    assert identifier_problems("study_id", "ICSé") == [
+        Problem("study_id", f'A study ID {IDENTIFIER_RULE} (it contains "é")')
+    ]
 
 
 def test_text_for_exports_must_not_start_like_a_formula():
@@ -118,16 +143,25 @@ def test_text_for_exports_must_not_start_like_a_formula():
 
 
 def test_patient_rules_check_the_study_id_and_the_ics_source():
-    problems = patient_problems(age_at_index=None, egfr=None, index_date=INDEX, today=TODAY, study_id="@A1",
-                                ics_source="=A1")
+    problems = patient_problems(
+        age_at_index=None, egfr=None, index_date=INDEX, today=TODAY, study_id="@A1", ics_source="=A1"
+    )
     assert [p.field for p in problems] == ["study_id", "ics_imported_source"]
-    assert patient_problems(age_at_index=None, egfr=None, index_date=INDEX, today=TODAY, study_id="ICS-0001",
-                            ics_source="study core lab") == []
+    assert (
+        patient_problems(
+            age_at_index=None, egfr=None, index_date=INDEX, today=TODAY, study_id="ICS-0001", ics_source="study core lab"
+        )
+        == []
+    )
 
 
 def test_the_ics_source_is_one_of_the_list_and_matches_the_model():
     assert (ICS_SOURCES, ICS_SOURCE_LABELS) == (tuple(IcsSource.values), tuple(IcsSource.labels))
     assert [ics_source_problems("ics_source", v) for v in ("", None, "study core lab", "other source")] == [[]] * 4
-    assert ics_source_problems("ics_source", "Dr Jansen") == [Problem(
-        "ics_source", "must be one of registry import, study core lab, earlier scoring software, synthetic, "
-                      "other source (got Dr Jansen)")]
+    assert ics_source_problems("ics_source", "Dr Jansen") == [
+        Problem(
+            "ics_source",
+            "must be one of registry import, study core lab, earlier scoring software, synthetic, "
+            "other source (got Dr Jansen)",
+        )
+    ]

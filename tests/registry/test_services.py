@@ -14,9 +14,19 @@ pytestmark = [pytest.mark.django_db, pytest.mark.time_machine("2026-11-27 12:00 
 
 
 def _enrol(site, **overrides):
-    data = dict(study_id="ICS-0100", site=site, sex="F", age_at_index=70.2, index_date=date(2014, 5, 6),
-                presentation="ACS", index_treatment="PCI", study_vessel="RCA", vessel_revascularized=True,
-                hypertension=None, egfr=55.5)
+    data = dict(
+        study_id="ICS-0100",
+        site=site,
+        sex="F",
+        age_at_index=70.2,
+        index_date=date(2014, 5, 6),
+        presentation="ACS",
+        index_treatment="PCI",
+        study_vessel="RCA",
+        vessel_revascularized=True,
+        hypertension=None,
+        egfr=55.5,
+    )
     return services.patient_create(user=None, data={**data, **overrides})
 
 
@@ -28,7 +38,8 @@ def test_enrolment_is_audited_with_all_new_values(site, coordinator):
     )
     entries = list(AuditEntry.objects.order_by("id"))
     assert [(e.action, e.entity, e.username) for e in entries] == [
-        ("create", "patient", "coordinator"), ("create", "patientidentity", "coordinator"),
+        ("create", "patient", "coordinator"),
+        ("create", "patientidentity", "coordinator"),
     ]
     assert entries[0].changes["egfr"] == [None, 55.5]
     assert entries[0].changes["study_id"] == [None, "ICS-0100"]
@@ -105,7 +116,9 @@ def test_contact_rules_and_audit(site, coordinator):
     services.contact_update(user=coordinator, contact=contact, data={"contact_date": date(2016, 1, 2)}, reason="wrong day")
     services.contact_delete(user=coordinator, contact=contact, reason="duplicate entry")
     assert FollowUpContact.objects.count() == 0
-    actions = list(AuditEntry.objects.filter(entity="followupcontact").order_by("id").values_list("action", "changes", "reason"))
+    actions = list(
+        AuditEntry.objects.filter(entity="followupcontact").order_by("id").values_list("action", "changes", "reason")
+    )
     assert actions[0][0] == "create"
     assert actions[1] == ("update", {"contact_date": ["2016-01-01", "2016-01-02"]}, "wrong day")
     assert actions[2][0] == "delete" and actions[2][1]["contact_date"] == ["2016-01-02", None]
@@ -122,15 +135,23 @@ def test_delete_needs_a_reason(site):
 
 def test_nothing_after_death_and_one_death(site):
     patient = _enrol(site)
-    services.event_record(user=None, patient=patient, data=dict(event_type="death", event_date=date(2018, 1, 1), source="civil_registry"))
+    services.event_record(
+        user=None, patient=patient, data=dict(event_type="death", event_date=date(2018, 1, 1), source="civil_registry")
+    )
     with pytest.raises(ValidationError) as exc:
-        services.event_record(user=None, patient=patient, data=dict(event_type="mi", event_date=date(2018, 2, 1), source="gp", target_vessel=False))
+        services.event_record(
+            user=None,
+            patient=patient,
+            data=dict(event_type="mi", event_date=date(2018, 2, 1), source="gp", target_vessel=False),
+        )
     assert exc.value.message_dict == {"event_date": ["2018-02-01 is after the patient's death on 2018-01-01"]}
     with pytest.raises(ValidationError) as exc:
         services.contact_record(user=None, patient=patient, data=dict(contact_date=date(2019, 1, 1), method="phone"))
     assert exc.value.message_dict == {"contact_date": ["2019-01-01 is after the patient's death on 2018-01-01"]}
     with pytest.raises(ValidationError) as exc:
-        services.event_record(user=None, patient=patient, data=dict(event_type="death", event_date=date(2017, 1, 1), source="gp"))
+        services.event_record(
+            user=None, patient=patient, data=dict(event_type="death", event_date=date(2017, 1, 1), source="gp")
+        )
     assert exc.value.message_dict["event_type"] == ["the patient already has a death on 2018-01-01: one death at most"]
 
 
@@ -138,31 +159,51 @@ def test_death_before_existing_follow_up_is_refused(site):
     patient = _enrol(site)
     services.contact_record(user=None, patient=patient, data=dict(contact_date=date(2019, 1, 1), method="phone"))
     with pytest.raises(ValidationError) as exc:
-        services.event_record(user=None, patient=patient, data=dict(event_type="death", event_date=date(2018, 1, 1), source="gp"))
+        services.event_record(
+            user=None, patient=patient, data=dict(event_type="death", event_date=date(2018, 1, 1), source="gp")
+        )
     assert exc.value.message_dict == {
-        "event_date": ["death on 2018-01-01 is before the patient's follow-up record on 2019-01-01: nothing may follow death"]
+        "event_date": [
+            "death on 2018-01-01 is before the patient's follow-up record on 2019-01-01: nothing may follow death"
+        ]
     }
 
 
 def test_target_vessel_flag_only_on_mi_and_revascularization(site):
     patient = _enrol(site)
     with pytest.raises(ValidationError) as exc:
-        services.event_record(user=None, patient=patient, data=dict(event_type="stroke", event_date=date(2016, 1, 1), source="gp", target_vessel=True))
+        services.event_record(
+            user=None,
+            patient=patient,
+            data=dict(event_type="stroke", event_date=date(2016, 1, 1), source="gp", target_vessel=True),
+        )
     assert exc.value.message_dict == {"target_vessel": ["applies only to MI and revascularization, not to stroke"]}
 
 
 def test_verify_and_reject(site, coordinator):
     patient = _enrol(site)
-    event = services.event_record(user=coordinator, patient=patient, data=dict(
-        event_type="revascularization", event_date=date(2016, 1, 1), source="questionnaire",
-        target_vessel=True, revascularization_method="PCI"))
+    event = services.event_record(
+        user=coordinator,
+        patient=patient,
+        data=dict(
+            event_type="revascularization",
+            event_date=date(2016, 1, 1),
+            source="questionnaire",
+            target_vessel=True,
+            revascularization_method="PCI",
+        ),
+    )
     assert event.verification == "pending"
     with pytest.raises(ValidationError) as exc:
         services.event_verify(user=coordinator, event=event, source_document="")
     assert "source_document" in exc.value.message_dict
     services.event_verify(user=coordinator, event=event, source_document="discharge letter 2016-01-03")
     event.refresh_from_db()
-    assert (event.verification, event.verified_by, event.source_document) == ("verified", coordinator, "discharge letter 2016-01-03")
+    assert (event.verification, event.verified_by, event.source_document) == (
+        "verified",
+        coordinator,
+        "discharge letter 2016-01-03",
+    )
     assert event.verified_at is not None
     with pytest.raises(ValidationError) as exc:
         services.event_verify(user=coordinator, event=event, decision="rejected")
@@ -176,9 +217,13 @@ def test_verify_and_reject(site, coordinator):
 
 def test_a_rejected_death_frees_the_one_death_rule(site):
     patient = _enrol(site)
-    death = services.event_record(user=None, patient=patient, data=dict(event_type="death", event_date=date(2018, 1, 1), source="questionnaire"))
+    death = services.event_record(
+        user=None, patient=patient, data=dict(event_type="death", event_date=date(2018, 1, 1), source="questionnaire")
+    )
     services.event_verify(user=None, event=death, decision="rejected", reason="patient alive at phone check")
-    services.event_record(user=None, patient=patient, data=dict(event_type="death", event_date=date(2019, 1, 1), source="civil_registry"))
+    services.event_record(
+        user=None, patient=patient, data=dict(event_type="death", event_date=date(2019, 1, 1), source="civil_registry")
+    )
     with pytest.raises(ValidationError):
         services.event_verify(user=None, event=death, decision="verified", source_document="x")
 

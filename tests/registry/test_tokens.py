@@ -27,9 +27,7 @@ def _token_client(key: str) -> APIClient:
 
 
 def _obtain(username: str = "investigator", **headers) -> str:
-    response = APIClient().post(
-        "/api/auth/token/", {"username": username, "password": PASSWORD}, format="json", **headers
-    )
+    response = APIClient().post("/api/auth/token/", {"username": username, "password": PASSWORD}, format="json", **headers)
     assert response.status_code == 200
     return response.json()["token"]
 
@@ -122,10 +120,14 @@ def test_changing_the_password_on_the_password_change_page_revokes_the_token():
     UserFactory(username="someone-else")
     other_key = _obtain("someone-else")
 
-    response = client_for(staff).post("/admin/password_change/", {
-        "old_password": PASSWORD, "new_password1": "a-new-and-long-passphrase",
-        "new_password2": "a-new-and-long-passphrase",
-    })
+    response = client_for(staff).post(
+        "/admin/password_change/",
+        {
+            "old_password": PASSWORD,
+            "new_password1": "a-new-and-long-passphrase",
+            "new_password2": "a-new-and-long-passphrase",
+        },
+    )
 
     assert response.status_code == 302
     assert response["Location"] == "/admin/password_change/done/"
@@ -159,7 +161,8 @@ def test_a_rehash_at_sign_in_keeps_the_token(investigator, settings):
     key = _obtain()
     # A stronger hasher becomes the default: Django re-hashes the same password at the next sign-in.
     settings.PASSWORD_HASHERS = [
-        "django.contrib.auth.hashers.PBKDF2PasswordHasher", "django.contrib.auth.hashers.MD5PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+        "django.contrib.auth.hashers.MD5PasswordHasher",
     ]
     old_hash = investigator.password
     assert Client().post("/accounts/login/", {"username": "investigator", "password": PASSWORD}).status_code == 302
@@ -171,7 +174,9 @@ def test_a_rehash_at_sign_in_keeps_the_token(investigator, settings):
 def test_the_schema_describes_token_authentication(coordinator):
     schema = client_for(coordinator).get("/api/schema/", {"format": "json"}).json()
     assert schema["components"]["securitySchemes"]["tokenAuth"] == {
-        "type": "apiKey", "in": "header", "name": "Authorization",
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
         "description": 'Token-based authentication with required prefix "Token"',
     }
     assert {"tokenAuth": []} in schema["paths"]["/api/patients/"]["get"]["security"]

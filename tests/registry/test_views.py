@@ -32,16 +32,27 @@ def _field_errors(response, field: str) -> list[str]:
 def _patient_form(patient: Patient, **changes) -> dict:
     """The edit form as the browser posts it, with the patient's current values."""
     data = {
-        "study_id": patient.study_id, "site": patient.site_id, "sex": patient.sex, "age_at_index": patient.age_at_index,
-        "index_date": patient.index_date.isoformat(), "presentation": patient.presentation,
-        "index_treatment": patient.index_treatment, "study_vessel": patient.study_vessel,
-        "vessel_revascularized": "true", "hypertension": "true", "diabetes": "false", "egfr": patient.egfr,
-        "hypercholesterolemia": "unknown", "reason": "", "version": patient.version,
+        "study_id": patient.study_id,
+        "site": patient.site_id,
+        "sex": patient.sex,
+        "age_at_index": patient.age_at_index,
+        "index_date": patient.index_date.isoformat(),
+        "presentation": patient.presentation,
+        "index_treatment": patient.index_treatment,
+        "study_vessel": patient.study_vessel,
+        "vessel_revascularized": "true",
+        "hypertension": "true",
+        "diabetes": "false",
+        "egfr": patient.egfr,
+        "hypercholesterolemia": "unknown",
+        "reason": "",
+        "version": patient.version,
     }
     return {**data, **changes}
 
 
 # Patient list --------------------------------------------------------------------------------
+
 
 def test_list_search_finds_study_ids_containing_the_text(coordinator_client, site):
     for study_id in ("ICS-0001", "ICS-0002", "XYZ-0100"):
@@ -122,12 +133,24 @@ def test_list_page_query_count_does_not_grow_with_patients(
 
 # Enrolment -----------------------------------------------------------------------------------
 
+
 def test_enrol_creates_the_patient_with_unknown_baseline_and_identity(coordinator_client, coordinator, site):
-    response = coordinator_client.post("/patients/new/", {
-        "study_id": "ICS-0500", "site": site.pk, "sex": "F", "index_date": "2020-02-03", "hypertension": "true",
-        "diabetes": "false", "egfr": "45", "name": "Anna Voorbeeld", "hospital_number": "MRN0000500",
-        "date_of_birth": "1950-02-03",
-    }, follow=True)
+    response = coordinator_client.post(
+        "/patients/new/",
+        {
+            "study_id": "ICS-0500",
+            "site": site.pk,
+            "sex": "F",
+            "index_date": "2020-02-03",
+            "hypertension": "true",
+            "diabetes": "false",
+            "egfr": "45",
+            "name": "Anna Voorbeeld",
+            "hospital_number": "MRN0000500",
+            "date_of_birth": "1950-02-03",
+        },
+        follow=True,
+    )
 
     patient = Patient.objects.get(study_id="ICS-0500")
     assert response.redirect_chain == [("/patients/ICS-0500/", 302)]
@@ -148,19 +171,22 @@ def test_enrol_form_defaults_baseline_to_unknown_never_no(coordinator_client):
 
 
 def test_enrol_shows_a_service_error_next_to_the_field(coordinator_client, site):
-    response = coordinator_client.post("/patients/new/", {"study_id": "ICS-0501", "site": site.pk,
-                                                           "index_date": "2020-02-03", "age_at_index": "15"})
+    response = coordinator_client.post(
+        "/patients/new/", {"study_id": "ICS-0501", "site": site.pk, "index_date": "2020-02-03", "age_at_index": "15"}
+    )
 
     assert response.status_code == 200
     assert _field_errors(response, "age_at_index") == ["must be between 18 and 110 years (got 15)"]
-    assert ('<ul class="field-errors" id="id_age_at_index_errors"><li>must be between 18 and 110 years (got 15)'
-            in _html(response))
+    assert '<ul class="field-errors" id="id_age_at_index_errors"><li>must be between 18 and 110 years (got 15)' in _html(
+        response
+    )
     assert not Patient.objects.filter(study_id="ICS-0501").exists()
 
 
 def test_enrol_shows_the_ics_rule_next_to_the_imported_ics_field(coordinator_client, site):
-    response = coordinator_client.post("/patients/new/", {"study_id": "ICS-0503", "site": site.pk,
-                                                           "index_date": "2020-02-03", "ics_imported": "2000"})
+    response = coordinator_client.post(
+        "/patients/new/", {"study_id": "ICS-0503", "site": site.pk, "index_date": "2020-02-03", "ics_imported": "2000"}
+    )
 
     assert _field_errors(response, "ics_imported") == ["must be between 0 and 1000 (got 2000)"]
 
@@ -168,8 +194,10 @@ def test_enrol_shows_the_ics_rule_next_to_the_imported_ics_field(coordinator_cli
 def test_enrol_rejects_a_duplicate_hospital_number_next_to_its_field(coordinator_client, site):
     IdentityFactory(patient=PatientFactory(study_id="ICS-0001", site=site), hospital_number="MRN0000001")
 
-    response = coordinator_client.post("/patients/new/", {"study_id": "ICS-0502", "site": site.pk,
-                                                           "index_date": "2020-02-03", "hospital_number": "MRN0000001"})
+    response = coordinator_client.post(
+        "/patients/new/",
+        {"study_id": "ICS-0502", "site": site.pk, "index_date": "2020-02-03", "hospital_number": "MRN0000001"},
+    )
 
     assert response.status_code == 200
     assert _field_errors(response, "hospital_number")
@@ -184,13 +212,15 @@ def test_enrol_offers_a_site_restricted_coordinator_only_their_site(other_site_c
 
 # Patient detail ------------------------------------------------------------------------------
 
+
 def test_detail_shows_missing_baseline_derived_renal_impairment_and_imported_ics(clinician, site):
-    PatientFactory(study_id="ICS-0001", site=site, egfr=45.0, smoking=None, ics_imported=212.5,
-                   ics_imported_source="study core lab")
+    PatientFactory(
+        study_id="ICS-0001", site=site, egfr=45.0, smoking=None, ics_imported=212.5, ics_imported_source="study core lab"
+    )
 
     html = _html(client_for(clinician).get("/patients/ICS-0001/"))
 
-    assert "<dt>Smoking</dt><dd><span class=\"missing\">missing</span>" in html
+    assert '<dt>Smoking</dt><dd><span class="missing">missing</span>' in html
     assert "<dt>Renal impairment (eGFR &lt; 60)</dt><dd>yes" in html
     assert "212.5" in html and "<dt>Source</dt><dd>Study core lab</dd>" in html
 
@@ -217,6 +247,7 @@ def test_detail_shows_who_verified_an_event_when_and_against_what(coordinator, p
 
 # Edits -----------------------------------------------------------------------------------------
 
+
 def test_edit_requires_a_reason(coordinator_client, patient):
     response = coordinator_client.post("/patients/ICS-0001/edit/", _patient_form(patient, egfr="55"))
 
@@ -227,8 +258,9 @@ def test_edit_requires_a_reason(coordinator_client, patient):
 
 
 def test_edit_with_a_reason_saves_and_writes_an_audit_row(coordinator_client, coordinator, patient):
-    response = coordinator_client.post("/patients/ICS-0001/edit/",
-                                       _patient_form(patient, egfr="55", reason="lab report corrected"))
+    response = coordinator_client.post(
+        "/patients/ICS-0001/edit/", _patient_form(patient, egfr="55", reason="lab report corrected")
+    )
 
     patient.refresh_from_db()
     entry = AuditEntry.objects.get(patient=patient, action="update")
@@ -253,8 +285,9 @@ def test_identity_change_needs_a_reason(coordinator_client, patient):
 
 
 def test_withdraw_records_date_and_reason(coordinator_client, patient):
-    response = coordinator_client.post("/patients/ICS-0001/withdraw/",
-                                       {"withdrawn_on": "2020-01-01", "reason": "withdrew consent"}, follow=True)
+    response = coordinator_client.post(
+        "/patients/ICS-0001/withdraw/", {"withdrawn_on": "2020-01-01", "reason": "withdrew consent"}, follow=True
+    )
 
     patient.refresh_from_db()
     assert (patient.withdrawn_on, patient.withdrawal_reason) == (date(2020, 1, 1), "withdrew consent")
@@ -263,8 +296,9 @@ def test_withdraw_records_date_and_reason(coordinator_client, patient):
 
 
 def test_withdraw_before_the_index_date_is_refused_next_to_the_date(coordinator_client, patient):
-    response = coordinator_client.post("/patients/ICS-0001/withdraw/",
-                                       {"withdrawn_on": "2010-01-01", "reason": "withdrew consent"})
+    response = coordinator_client.post(
+        "/patients/ICS-0001/withdraw/", {"withdrawn_on": "2010-01-01", "reason": "withdrew consent"}
+    )
 
     patient.refresh_from_db()
     assert _field_errors(response, "withdrawn_on") == ["2010-01-01 is before the index date 2015-03-02"]
@@ -273,22 +307,38 @@ def test_withdraw_before_the_index_date_is_refused_next_to_the_date(coordinator_
 
 # Contacts and events --------------------------------------------------------------------------
 
+
 def test_add_contact(coordinator_client, coordinator, patient):
-    response = coordinator_client.post("/patients/ICS-0001/contacts/new/", {
-        "contact_date": "2020-01-01", "method": "phone", "vital_status": "alive", "notes": "feels well",
-    })
+    response = coordinator_client.post(
+        "/patients/ICS-0001/contacts/new/",
+        {
+            "contact_date": "2020-01-01",
+            "method": "phone",
+            "vital_status": "alive",
+            "notes": "feels well",
+        },
+    )
 
     contact = FollowUpContact.objects.get(patient=patient)
     assert response.status_code == 302
     assert (contact.contact_date, contact.method, contact.vital_status, contact.created_by) == (
-        date(2020, 1, 1), "phone", "alive", coordinator)
+        date(2020, 1, 1),
+        "phone",
+        "alive",
+        coordinator,
+    )
     assert AuditEntry.objects.filter(entity="followupcontact", action="create", object_id=str(contact.pk)).exists()
 
 
 def test_add_contact_before_the_index_date_shows_the_rule_next_to_the_date(coordinator_client, patient):
-    response = coordinator_client.post("/patients/ICS-0001/contacts/new/", {
-        "contact_date": "2014-01-01", "method": "phone", "vital_status": "alive",
-    })
+    response = coordinator_client.post(
+        "/patients/ICS-0001/contacts/new/",
+        {
+            "contact_date": "2014-01-01",
+            "method": "phone",
+            "vital_status": "alive",
+        },
+    )
 
     assert _field_errors(response, "contact_date") == ["2014-01-01 is before the index date 2015-03-02"]
     assert not FollowUpContact.objects.exists()
@@ -298,8 +348,16 @@ def test_edit_and_delete_contact_with_reasons(coordinator_client, patient):
     contact = ContactFactory(patient=patient, contact_date=date(2017, 6, 1))
     url = f"/patients/ICS-0001/contacts/{contact.pk}/"
 
-    coordinator_client.post(url + "edit/", {"contact_date": "2017-06-02", "method": "phone", "vital_status": "alive",
-                                            "reason": "wrong day", "version": contact.version})
+    coordinator_client.post(
+        url + "edit/",
+        {
+            "contact_date": "2017-06-02",
+            "method": "phone",
+            "vital_status": "alive",
+            "reason": "wrong day",
+            "version": contact.version,
+        },
+    )
     contact.refresh_from_db()
     assert contact.contact_date == date(2017, 6, 2)
 
@@ -319,30 +377,52 @@ def test_contact_of_another_patient_is_404_through_this_patients_url(coordinator
 
 
 def test_add_revascularization_event(coordinator_client, coordinator, patient):
-    response = coordinator_client.post("/patients/ICS-0001/events/new/", {
-        "event_type": "revascularization", "event_date": "2018-04-05", "revascularization_method": "CABG",
-        "target_vessel": "true", "source": "hospital_record",
-    })
+    response = coordinator_client.post(
+        "/patients/ICS-0001/events/new/",
+        {
+            "event_type": "revascularization",
+            "event_date": "2018-04-05",
+            "revascularization_method": "CABG",
+            "target_vessel": "true",
+            "source": "hospital_record",
+        },
+    )
 
     event = ClinicalEvent.objects.get(patient=patient)
     assert response.status_code == 302
     assert (event.event_type, event.revascularization_method, event.target_vessel, event.verification) == (
-        "revascularization", "CABG", True, "pending")
+        "revascularization",
+        "CABG",
+        True,
+        "pending",
+    )
     assert event.created_by == coordinator
 
 
 def test_add_event_with_unknown_target_vessel_stores_none(coordinator_client, patient):
-    coordinator_client.post("/patients/ICS-0001/events/new/", {
-        "event_type": "mi", "event_date": "2018-04-05", "target_vessel": "unknown", "source": "gp",
-    })
+    coordinator_client.post(
+        "/patients/ICS-0001/events/new/",
+        {
+            "event_type": "mi",
+            "event_date": "2018-04-05",
+            "target_vessel": "unknown",
+            "source": "gp",
+        },
+    )
 
     assert ClinicalEvent.objects.get(patient=patient).target_vessel is None
 
 
 def test_target_vessel_on_a_stroke_is_refused_next_to_the_field(coordinator_client, patient):
-    response = coordinator_client.post("/patients/ICS-0001/events/new/", {
-        "event_type": "stroke", "event_date": "2018-04-05", "target_vessel": "true", "source": "gp",
-    })
+    response = coordinator_client.post(
+        "/patients/ICS-0001/events/new/",
+        {
+            "event_type": "stroke",
+            "event_date": "2018-04-05",
+            "target_vessel": "true",
+            "source": "gp",
+        },
+    )
 
     assert _field_errors(response, "target_vessel") == ["applies only to MI and revascularization, not to stroke"]
     assert not ClinicalEvent.objects.exists()
@@ -351,8 +431,13 @@ def test_target_vessel_on_a_stroke_is_refused_next_to_the_field(coordinator_clie
 def test_edit_event_requires_a_reason_and_delete_removes_it(coordinator_client, patient):
     event = EventFactory(patient=patient)
     url = f"/patients/ICS-0001/events/{event.pk}/"
-    data = {"event_type": "mi", "event_date": "2016-05-11", "target_vessel": "true", "source": "hospital_record",
-            "version": event.version}
+    data = {
+        "event_type": "mi",
+        "event_date": "2016-05-11",
+        "target_vessel": "true",
+        "source": "hospital_record",
+        "version": event.version,
+    }
 
     refused = coordinator_client.post(url + "edit/", data)
     coordinator_client.post(url + "edit/", {**data, "reason": "date from the discharge letter"})
@@ -366,13 +451,19 @@ def test_edit_event_requires_a_reason_and_delete_removes_it(coordinator_client, 
 
 # Verification ----------------------------------------------------------------------------------
 
+
 @time_machine.travel(datetime(2026, 11, 27, 9, 30, tzinfo=UTC), tick=False)
 def test_verify_in_one_click_records_who_when_and_the_source_document(coordinator_client, coordinator, patient):
     event = EventFactory(patient=patient)
 
-    response = coordinator_client.post(f"/patients/ICS-0001/events/{event.pk}/verify/", {
-        "decision": "verified", "source_document": "discharge letter 2016-05-12", "next": "/worklist/",
-    })
+    response = coordinator_client.post(
+        f"/patients/ICS-0001/events/{event.pk}/verify/",
+        {
+            "decision": "verified",
+            "source_document": "discharge letter 2016-05-12",
+            "next": "/worklist/",
+        },
+    )
 
     event.refresh_from_db()
     assert response.status_code == 302 and response["Location"] == "/worklist/"
@@ -421,29 +512,38 @@ def test_reject_requires_a_reason(coordinator_client, patient):
 
 
 def test_a_service_error_about_a_field_the_form_lacks_is_shown_above_the_form(coordinator_client, patient):
-    rejected = EventFactory(patient=patient, event_type="death", target_vessel=None, event_date=date(2017, 1, 1),
-                            verification="rejected")
+    rejected = EventFactory(
+        patient=patient, event_type="death", target_vessel=None, event_date=date(2017, 1, 1), verification="rejected"
+    )
     EventFactory(patient=patient, event_type="death", target_vessel=None, event_date=date(2018, 1, 1))
 
-    response = coordinator_client.post(f"/patients/ICS-0001/events/{rejected.pk}/verify/",
-                                       {"decision": "verified", "source_document": "death certificate"})
+    response = coordinator_client.post(
+        f"/patients/ICS-0001/events/{rejected.pk}/verify/", {"decision": "verified", "source_document": "death certificate"}
+    )
 
     assert response.context["form"].non_field_errors() == [
-        "the patient already has a death on 2018-01-01: one death at most"]
+        "the patient already has a death on 2018-01-01: one death at most"
+    ]
     assert '<div class="errors" role="alert">' in _html(response)
 
 
 def test_verify_ignores_a_next_url_on_another_host(coordinator_client, patient):
     event = EventFactory(patient=patient)
 
-    response = coordinator_client.post(f"/patients/ICS-0001/events/{event.pk}/verify/", {
-        "decision": "verified", "source_document": "letter", "next": "https://evil.example/",
-    })
+    response = coordinator_client.post(
+        f"/patients/ICS-0001/events/{event.pk}/verify/",
+        {
+            "decision": "verified",
+            "source_document": "letter",
+            "next": "https://evil.example/",
+        },
+    )
 
     assert response["Location"] == "/patients/ICS-0001/"
 
 
 # Worklist --------------------------------------------------------------------------------------
+
 
 @time_machine.travel(TODAY)
 def test_worklist_sections_contain_the_right_patients(coordinator_client, site):
@@ -473,8 +573,10 @@ def test_worklist_sections_contain_the_right_patients(coordinator_client, site):
 @time_machine.travel(TODAY)
 def test_worklist_sections_are_paged_each_on_its_own(coordinator_client, site):
     for n in range(30):
-        ContactFactory(patient=PatientFactory(study_id=f"ICS-O{n:02d}", site=site, index_date=date(2020, 1, 1)),
-                       contact_date=date(2025, 6, 1))
+        ContactFactory(
+            patient=PatientFactory(study_id=f"ICS-O{n:02d}", site=site, index_date=date(2020, 1, 1)),
+            contact_date=date(2025, 6, 1),
+        )
     first = coordinator_client.get("/worklist/")
     assert [r.patient.study_id for r in first.context["overdue"]] == [f"ICS-O{n:02d}" for n in range(25)]
     html = _html(first)
@@ -497,6 +599,7 @@ def test_worklist_for_a_clinician_has_no_verify_forms(clinician, patient):
 
 
 # Export ----------------------------------------------------------------------------------------
+
 
 def test_export_patients_and_events_are_csv_attachments(coordinator_client, patient):
     EventFactory(patient=patient)
@@ -525,8 +628,13 @@ def test_analysis_export_honours_horizon_and_pending_options(investigator, patie
     client = client_for(investigator)
 
     counted = next(csv.DictReader(io.StringIO(client.get("/export/analysis_dataset.csv").content.decode())))
-    verified_only = next(csv.DictReader(io.StringIO(client.get(
-        "/export/analysis_dataset.csv", {"horizon_days": "365", "count_pending": "no"}).content.decode())))
+    verified_only = next(
+        csv.DictReader(
+            io.StringIO(
+                client.get("/export/analysis_dataset.csv", {"horizon_days": "365", "count_pending": "no"}).content.decode()
+            )
+        )
+    )
 
     assert (counted["mi_status"], counted["mi_days"]) == ("1", "435")
     assert (verified_only["mi_status"], verified_only["mi_days"]) == ("0", "365")
@@ -582,12 +690,16 @@ def test_import_runs_and_the_page_shows_the_summary(coordinator_client, site, dj
     assert '<progress id="import-progress" max="100" value="100">' in page
     assert "Patients_created" in page
     assert coordinator_client.get(f"/import/{job.pk}/status.json").json() == {
-        "id": job.pk, "status": "succeeded", "progress_percent": 100, "done": True,
+        "id": job.pk,
+        "status": "succeeded",
+        "progress_percent": 100,
+        "done": True,
     }
 
 
-def test_import_with_a_bad_row_fails_whole_and_lists_the_problem(coordinator_client, site,
-                                                                  django_capture_on_commit_callbacks):
+def test_import_with_a_bad_row_fails_whole_and_lists_the_problem(
+    coordinator_client, site, django_capture_on_commit_callbacks
+):
     patients = PATIENTS_HEADER + (
         "ICS-0101,M,64.5,2016-03-01,1,0,1,0,0,1,0,0,0,0,0,72,ACS,PCI,LAD,1,180.5,2021-03-01,EMC\n"
         "ICS-0102,F,12,2017-05-02,0,1,1,1,0,0,0,1,0,0,0,48,stable,CABG,RCA,0,,2022-01-10,EMC\n"
@@ -614,8 +726,9 @@ def test_import_page_requires_the_patients_file(coordinator_client):
 
 
 def test_import_of_a_queued_job_polls_its_status(coordinator_client, coordinator):
-    job = ImportJob.objects.create(created_by=coordinator, patients_file="imports/p.csv", progress_percent=40,
-                                   status="running")
+    job = ImportJob.objects.create(
+        created_by=coordinator, patients_file="imports/p.csv", progress_percent=40, status="running"
+    )
 
     page = _html(coordinator_client.get(f"/import/{job.pk}/"))
     status = coordinator_client.get(f"/import/{job.pk}/status.json").json()

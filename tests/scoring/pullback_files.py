@@ -16,15 +16,30 @@ from scoring.dicom import files
 
 # Planted identifiers: none of these strings may survive de-identification.
 SECRETS = {
-    "PatientName": "Jansen^Jan^SECRETNAME", "PatientID": "SECRETMRN-0042", "PatientBirthDate": "19450203",
-    "OtherPatientIDs": "SECRETOTHERID", "PatientAddress": "SECRETSTREET 1 Rotterdam", "InstitutionName": "SECRET Hospital",
-    "ReferringPhysicianName": "Doctor^SECRETREFERRER", "OperatorsName": "Nurse^SECRETOPERATOR",
-    "PerformingPhysicianName": "Doctor^SECRETPERFORMER", "AccessionNumber": "SECRETACC77", "StudyID": "SECRETSTUDY",
-    "StudyDescription": "SECRET study description", "SeriesDescription": "SECRET series",
-    "InstitutionAddress": "SECRET address", "StationName": "SECRETSTATION", "DeviceSerialNumber": "SECRETSERIAL",
-    "PatientTelephoneNumbers": "SECRET0101", "ImageComments": "SECRET comment", "PatientAge": "081Y",
-    "StudyTime": "101112", "AcquisitionDateTime": "20190405101112", "PatientComments": "SECRET comment 2",
-    "InstitutionalDepartmentName": "SECRET cardiology", "RequestingPhysician": "Doctor^SECRETREQUEST",
+    "PatientName": "Jansen^Jan^SECRETNAME",
+    "PatientID": "SECRETMRN-0042",
+    "PatientBirthDate": "19450203",
+    "OtherPatientIDs": "SECRETOTHERID",
+    "PatientAddress": "SECRETSTREET 1 Rotterdam",
+    "InstitutionName": "SECRET Hospital",
+    "ReferringPhysicianName": "Doctor^SECRETREFERRER",
+    "OperatorsName": "Nurse^SECRETOPERATOR",
+    "PerformingPhysicianName": "Doctor^SECRETPERFORMER",
+    "AccessionNumber": "SECRETACC77",
+    "StudyID": "SECRETSTUDY",
+    "StudyDescription": "SECRET study description",
+    "SeriesDescription": "SECRET series",
+    "InstitutionAddress": "SECRET address",
+    "StationName": "SECRETSTATION",
+    "DeviceSerialNumber": "SECRETSERIAL",
+    "PatientTelephoneNumbers": "SECRET0101",
+    "ImageComments": "SECRET comment",
+    "PatientAge": "081Y",
+    "StudyTime": "101112",
+    "AcquisitionDateTime": "20190405101112",
+    "PatientComments": "SECRET comment 2",
+    "InstitutionalDepartmentName": "SECRET cardiology",
+    "RequestingPhysician": "Doctor^SECRETREQUEST",
 }
 
 
@@ -34,11 +49,20 @@ def _frames(n_frames: int, seed: int, preset: str) -> np.ndarray:
     return np.concatenate(list(polar_speckle.iter_frames(plan)))
 
 
-def phantom_file(path: Path, *, n_frames: int = 8, seed: int = 3, preset: str = "heavy", rle: bool = False,
-                 pullback_rate_mm_s: float = 0.5, patient_id: str = "MRN0000001") -> Path:
+def phantom_file(
+    path: Path,
+    *,
+    n_frames: int = 8,
+    seed: int = 3,
+    preset: str = "heavy",
+    rle: bool = False,
+    pullback_rate_mm_s: float = 0.5,
+    patient_id: str = "MRN0000001",
+) -> Path:
     frames = _frames(n_frames, seed, preset)
-    files.write_pullback(path, [frames], n_frames=n_frames, rle=rle, pullback_rate_mm_s=pullback_rate_mm_s,
-                         patient_id=patient_id)
+    files.write_pullback(
+        path, [frames], n_frames=n_frames, rle=rle, pullback_rate_mm_s=pullback_rate_mm_s, patient_id=patient_id
+    )
     return path
 
 
@@ -78,8 +102,15 @@ def simple_model_store(folder: Path) -> Path:
     for name, weight in (("peak", 1.0), ("shadow_near", -1.0), ("narrowness", -0.5)):
         if name in names:
             coef[names.index(name)] = weight
-    model = DetectorModel(feature_names=names, mean=np.zeros(len(names)), scale=np.ones(len(names)), coef=coef,
-                          intercept=0.0, post=PostProcessing(), n_alines=128)
+    model = DetectorModel(
+        feature_names=names,
+        mean=np.zeros(len(names)),
+        scale=np.ones(len(names)),
+        coef=coef,
+        intercept=0.0,
+        post=PostProcessing(),
+        n_alines=128,
+    )
     save_model(model, name="default", store=folder)
     return folder
 
@@ -115,9 +146,17 @@ def jpeg_file(path: Path, *, n_frames: int = 6, seed: int = 3, colour_box: bool 
         Image.fromarray(rgb, "RGB").save(buffer, format="JPEG", quality=95, subsampling=1)  # 4:2:2
         fragments.append(buffer.getvalue())
     rows, columns = frames.shape[1:]
-    ds = files._base_dataset(n_frames=n_frames, rows=rows, columns=columns, frame_rate_hz=30.0,
-                             pullback_rate_mm_s=0.5, pixel_spacing_mm=0.02, patient_id="MRN-JPEG",
-                             patient_name="Jpeg^Patient", transfer_syntax=JPEGBaseline8Bit)
+    ds = files._base_dataset(
+        n_frames=n_frames,
+        rows=rows,
+        columns=columns,
+        frame_rate_hz=30.0,
+        pullback_rate_mm_s=0.5,
+        pixel_spacing_mm=0.02,
+        patient_id="MRN-JPEG",
+        patient_name="Jpeg^Patient",
+        transfer_syntax=JPEGBaseline8Bit,
+    )
     ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "YBR_FULL_422", 0
     ds.PixelData = encapsulate(fragments)
     ds["PixelData"].VR = "OB"
@@ -128,8 +167,15 @@ def jpeg_file(path: Path, *, n_frames: int = 6, seed: int = 3, colour_box: bool 
 _counter = [0]
 
 
-def make_pullback(patient, *, length_mm: float = 50.0, ics: float | None = 100.0, qc_status: str = "included",
-                  labels: np.ndarray | None = None, **fields):
+def make_pullback(
+    patient,
+    *,
+    length_mm: float = 50.0,
+    ics: float | None = 100.0,
+    qc_status: str = "included",
+    labels: np.ndarray | None = None,
+    **fields,
+):
     """A Pullback row (no file) with, unless ``ics`` is None, a current successful run whose map
     has the given ICS (or the given labels)."""
     from scoring.detector import calcium_map
@@ -138,11 +184,23 @@ def make_pullback(patient, *, length_mm: float = 50.0, ics: float | None = 100.0
     _counter[0] += 1
     n = _counter[0]
     pullback = Pullback.objects.create(
-        patient=patient, file=f"pullbacks/test-{n}.dcm", file_size_bytes=1, sop_instance_uid=f"2.25.{n}",
-        content_sha256=f"{n:064d}", n_frames=100, frame_rate_hz=30.0, pullback_speed_mm_s=length_mm * 30.0 / 100,
-        length_mm=length_mm, pixel_spacing_mm=0.02, calibrated=True, rows=512, columns=512,
-        transfer_syntax_uid="1.2.840.10008.1.2.1", qc_status=qc_status,
-        exclusion_reason="" if qc_status == "included" else "poor_image_quality", **fields,
+        patient=patient,
+        file=f"pullbacks/test-{n}.dcm",
+        file_size_bytes=1,
+        sop_instance_uid=f"2.25.{n}",
+        content_sha256=f"{n:064d}",
+        n_frames=100,
+        frame_rate_hz=30.0,
+        pullback_speed_mm_s=length_mm * 30.0 / 100,
+        length_mm=length_mm,
+        pixel_spacing_mm=0.02,
+        calibrated=True,
+        rows=512,
+        columns=512,
+        transfer_syntax_uid="1.2.840.10008.1.2.1",
+        qc_status=qc_status,
+        exclusion_reason="" if qc_status == "included" else "poor_image_quality",
+        **fields,
     )
     if ics is None and labels is None:
         return pullback
@@ -150,9 +208,17 @@ def make_pullback(patient, *, length_mm: float = 50.0, ics: float | None = 100.0
         labels = np.zeros((100, 100), bool)
         labels.flat[: int(round(ics * 10))] = True  # ICS = positives / 10000 x 1000
     ScoringRun.objects.create(
-        pullback=pullback, model_name="default", model_version="default-test", status="succeeded",
-        progress_percent=100, is_current=True, ics=calcium_map.ics(labels), n_frames=labels.shape[0],
-        n_alines=labels.shape[1], calcium_alines=int(labels.sum()), calcium_alines_per_frame=labels.sum(axis=1).tolist(),
+        pullback=pullback,
+        model_name="default",
+        model_version="default-test",
+        status="succeeded",
+        progress_percent=100,
+        is_current=True,
+        ics=calcium_map.ics(labels),
+        n_frames=labels.shape[0],
+        n_alines=labels.shape[1],
+        calcium_alines=int(labels.sum()),
+        calcium_alines_per_frame=labels.sum(axis=1).tolist(),
         calcium_map=calcium_map.pack(labels),
     )
     # The row is written directly; the scoring services store the patient's study ICS, so do what they do.

@@ -25,8 +25,16 @@ def test_score_pullback_prints_json_and_writes_labels(tiny_phantom, tmp_path, ca
     labels_path = tmp_path / "labels.npz"
     call_command("score_pullback", str(tiny_phantom), "--json", "--labels", str(labels_path), "--workers", "1")
     result = json.loads(capsys.readouterr().out)
-    assert set(result) == {"ics", "frames", "alines", "length_mm", "calcium_alines", "max_arc_deg",
-                           "model_version", "seconds"}
+    assert set(result) == {
+        "ics",
+        "frames",
+        "alines",
+        "length_mm",
+        "calcium_alines",
+        "max_arc_deg",
+        "model_version",
+        "seconds",
+    }
     assert result["frames"] == 6 and result["alines"] == 256
     assert result["model_version"].startswith("default-")
     labels = np.load(labels_path)["labels"]
@@ -63,7 +71,8 @@ def _truth_arcs(row: np.ndarray) -> list:
 
 @pytest.mark.django_db
 def test_train_detector_annotated_trains_on_the_annotated_frames_and_registers_a_version(
-        settings, tmp_path, patient, coordinator, django_capture_on_commit_callbacks, capsys):
+    settings, tmp_path, patient, coordinator, django_capture_on_commit_callbacks, capsys
+):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from scoring import annotations
@@ -77,16 +86,22 @@ def test_train_detector_annotated_trains_on_the_annotated_frames_and_registers_a
     pullbacks = {}
     for seed, frames in annotated_frames.items():
         with django_capture_on_commit_callbacks(execute=False):  # no background scoring run
-            pullback = pullback_upload(user=coordinator, patient=patient, uploaded_file=SimpleUploadedFile(
-                f"p{seed}.dcm", phantom_file(tmp_path / f"p{seed}.dcm", n_frames=8, seed=seed).read_bytes())).pullback
+            pullback = pullback_upload(
+                user=coordinator,
+                patient=patient,
+                uploaded_file=SimpleUploadedFile(
+                    f"p{seed}.dcm", phantom_file(tmp_path / f"p{seed}.dcm", n_frames=8, seed=seed).read_bytes()
+                ),
+            ).pullback
         truth = polar_speckle.phantom_truth(polar_speckle.make_phantom(8, seed=seed, preset="heavy"), n_alines=256).calcium
         for frame in frames:
             arcs = _truth_arcs(truth[frame])
             for start, end in arcs:
                 annotations.annotation_add(user=coordinator, pullback=pullback, frame=frame, start_deg=start, end_deg=end)
             if not arcs:
-                annotations.annotation_add(user=coordinator, pullback=pullback, frame=frame, start_deg=0.0,
-                                           end_deg=0.0, no_calcium=True)
+                annotations.annotation_add(
+                    user=coordinator, pullback=pullback, frame=frame, start_deg=0.0, end_deg=0.0, no_calcium=True
+                )
         pullbacks[pullback.pk] = truth[frames]
     call_command("train_detector", "--annotated", "--out", "site-model", "--workers", "1", "--seed", "5")
     result = json.loads(capsys.readouterr().out)
@@ -99,6 +114,7 @@ def test_train_detector_annotated_trains_on_the_annotated_frames_and_registers_a
     # The annotated labels reached the classifier: trained on them, it reproduces them.
     assert result["metrics"]["training"]["accuracy"] >= 0.9
     from scoring.detector.model_store import load_model
+
     assert load_model("site-model", store=tmp_path / "store").version == row.version
 
 

@@ -29,9 +29,17 @@ def store(settings, tmp_path):
     """A store with "default" (tests' simple model) and "candidate" (calls everything calcium)."""
     folder = simple_model_store(tmp_path / "models")
     names = feature_names()
-    candidate = DetectorModel(feature_names=names, mean=np.zeros(len(names)), scale=np.ones(len(names)),
-                              coef=np.zeros(len(names)), intercept=5.0, post=PostProcessing(), n_alines=64,
-                              metrics={"training": {"accuracy": 0.97}}, training={"phantoms": 12, "seed": 7})
+    candidate = DetectorModel(
+        feature_names=names,
+        mean=np.zeros(len(names)),
+        scale=np.ones(len(names)),
+        coef=np.zeros(len(names)),
+        intercept=5.0,
+        post=PostProcessing(),
+        n_alines=64,
+        metrics={"training": {"accuracy": 0.97}},
+        training={"phantoms": 12, "seed": 7},
+    )
     save_model(candidate, name="candidate", store=folder)
     settings.SCORING_MODEL_STORE = str(folder)
     return folder
@@ -81,8 +89,10 @@ def test_at_most_one_version_is_active(store, admin_user):
     second.refresh_from_db()
     assert (first.is_active, second.is_active) == (False, True)
     assert second.activated_by == admin_user and second.activated_at is not None
-    changes = [e.changes["is_active"] for e in AuditEntry.objects.filter(entity="detectormodelversion", action="update")
-               .order_by("pk")]
+    changes = [
+        e.changes["is_active"]
+        for e in AuditEntry.objects.filter(entity="detectormodelversion", action="update").order_by("pk")
+    ]
     assert changes == [[False, True], [True, False], [False, True]]
     with pytest.raises(IntegrityError), transaction.atomic():
         DetectorModelVersion.objects.filter(pk=first.pk).update(is_active=True)
@@ -91,9 +101,19 @@ def test_at_most_one_version_is_active(store, admin_user):
 def test_activating_refuses_a_store_file_changed_since_registration(store, admin_user):
     row = model_version_register(user=admin_user, name="candidate")
     names = feature_names()
-    save_model(DetectorModel(feature_names=names, mean=np.zeros(len(names)), scale=np.ones(len(names)),
-                             coef=np.ones(len(names)), intercept=0.0, post=PostProcessing(), n_alines=64),
-               name="candidate", store=store)
+    save_model(
+        DetectorModel(
+            feature_names=names,
+            mean=np.zeros(len(names)),
+            scale=np.ones(len(names)),
+            coef=np.ones(len(names)),
+            intercept=0.0,
+            post=PostProcessing(),
+            n_alines=64,
+        ),
+        name="candidate",
+        store=store,
+    )
     with pytest.raises(ValidationError, match="register it again"):
         model_version_activate(user=admin_user, version=row)
     row.refresh_from_db()
@@ -101,10 +121,14 @@ def test_activating_refuses_a_store_file_changed_since_registration(store, admin
 
 
 def test_scoring_uses_the_active_version_and_activation_rescores_keeping_history(
-        store, patient, coordinator, admin_user, tmp_path, django_capture_on_commit_callbacks):
+    store, patient, coordinator, admin_user, tmp_path, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
-        outcome = services.pullback_upload(user=coordinator, patient=patient, uploaded_file=SimpleUploadedFile(
-            "a.dcm", phantom_file(tmp_path / "a.dcm", n_frames=4).read_bytes()))
+        outcome = services.pullback_upload(
+            user=coordinator,
+            patient=patient,
+            uploaded_file=SimpleUploadedFile("a.dcm", phantom_file(tmp_path / "a.dcm", n_frames=4).read_bytes()),
+        )
     first = ScoringRun.objects.get(pullback=outcome.pullback)
     assert first.status == "succeeded" and first.model_name == "default" and first.model_version.startswith("default-")
 
@@ -114,7 +138,9 @@ def test_scoring_uses_the_active_version_and_activation_rescores_keeping_history
     assert services.settings_model_name() == "candidate"
     runs = list(ScoringRun.objects.filter(pullback=outcome.pullback).order_by("pk"))
     assert [(r.model_version, r.status, r.is_current) for r in runs] == [
-        (first.model_version, "succeeded", False), (row.version, "succeeded", True)]
+        (first.model_version, "succeeded", False),
+        (row.version, "succeeded", True),
+    ]
     assert runs[1].n_alines == 64 and runs[1].ics == pytest.approx(1000.0)  # the candidate calls every A-line calcium
     with django_capture_on_commit_callbacks(execute=True):
         model_version_activate(user=admin_user, version=row)  # again: already scored with it, nothing new
@@ -131,7 +157,6 @@ def test_the_admin_page_registers_and_activates(store, admin_user):
     assert added.status_code == 302
     row = DetectorModelVersion.objects.get()
     assert row.name == "candidate" and row.metrics["training"]["accuracy"] == 0.97
-    client.post("/admin/scoring/detectormodelversion/", {"action": "activate", "_selected_action": [row.pk],
-                                                         "post": "yes"})
+    client.post("/admin/scoring/detectormodelversion/", {"action": "activate", "_selected_action": [row.pk], "post": "yes"})
     row.refresh_from_db()
     assert row.is_active and row.activated_by == admin_user

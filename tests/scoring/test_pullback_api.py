@@ -44,20 +44,20 @@ ENDPOINTS = {
 # Written out on purpose. Frame images only for roles that may see identifiers (burned-in text).
 MATRIX = {
     #                 coordinator clinician investigator admin outsider anonymous other-site
-    "upload":         (201, 403, 403, 201, 403, 401, 404),
-    "list":           (200, 200, 200, 200, 403, 401, 404),
-    "detail":         (200, 200, 200, 200, 403, 401, 404),
-    "results":        (200, 200, 200, 200, 403, 401, 404),
-    "calcium map":    (200, 200, 200, 200, 403, 401, 404),
-    "segment":        (200, 200, 200, 200, 403, 401, 404),
-    "frame":          (200, 200, 403, 200, 403, 401, 404),
-    "retry":          (202, 403, 403, 202, 403, 401, 404),
-    "qc":             (200, 403, 403, 200, 403, 401, 404),
-    "page: upload":   (200, 403, 403, 200, 403, 302, 404),
+    "upload": (201, 403, 403, 201, 403, 401, 404),
+    "list": (200, 200, 200, 200, 403, 401, 404),
+    "detail": (200, 200, 200, 200, 403, 401, 404),
+    "results": (200, 200, 200, 200, 403, 401, 404),
+    "calcium map": (200, 200, 200, 200, 403, 401, 404),
+    "segment": (200, 200, 200, 200, 403, 401, 404),
+    "frame": (200, 200, 403, 200, 403, 401, 404),
+    "retry": (202, 403, 403, 202, 403, 401, 404),
+    "qc": (200, 403, 403, 200, 403, 401, 404),
+    "page: upload": (200, 403, 403, 200, 403, 302, 404),
     "page: pullback": (200, 200, 200, 200, 403, 302, 404),
-    "page: qc":       (302, 403, 403, 302, 403, 302, 404),
-    "page: retry":    (302, 403, 403, 302, 403, 302, 404),
-    "page: study":    (302, 403, 403, 302, 403, 302, 404),
+    "page: qc": (302, 403, 403, 302, 403, 302, 404),
+    "page: retry": (302, 403, 403, 302, 403, 302, 404),
+    "page: study": (302, 403, 403, 302, 403, 302, 404),
 }
 
 
@@ -75,15 +75,19 @@ def _api(user) -> APIClient:
 
 def _scored(patient, phantom_bytes, coordinator, django_capture_on_commit_callbacks) -> Pullback:
     with django_capture_on_commit_callbacks(execute=True):
-        response = _api(coordinator).post(f"/api/pullbacks/patients/{patient.study_id}/",
-                                          {"file": SimpleUploadedFile("a.dcm", phantom_bytes)}, format="multipart")
+        response = _api(coordinator).post(
+            f"/api/pullbacks/patients/{patient.study_id}/",
+            {"file": SimpleUploadedFile("a.dcm", phantom_bytes)},
+            format="multipart",
+        )
     assert response.status_code == 201, response.content
     return Pullback.objects.get(pk=response.json()["id"])
 
 
 @pytest.mark.parametrize("endpoint", list(ENDPOINTS))
-def test_role_matrix(endpoint, request, patient, coordinator, phantom_bytes, scoring_model, tmp_path,
-                     django_capture_on_commit_callbacks):
+def test_role_matrix(
+    endpoint, request, patient, coordinator, phantom_bytes, scoring_model, tmp_path, django_capture_on_commit_callbacks
+):
     pullback = _scored(patient, phantom_bytes, coordinator, django_capture_on_commit_callbacks)
     method, template = ENDPOINTS[endpoint]
     url = template.format(study_id=patient.study_id, pk=pullback.pk)
@@ -93,8 +97,14 @@ def test_role_matrix(endpoint, request, patient, coordinator, phantom_bytes, sco
         if endpoint == "retry":
             ScoringRun.objects.filter(pullback=pullback).update(status="failed", is_current=False)
         if endpoint == "upload":
-            body, kind = {"file": SimpleUploadedFile("b.dcm", phantom_file(tmp_path / f"{persona}.dcm", n_frames=4,
-                                                                               seed=len(got) + 20).read_bytes())}, "multipart"
+            body, kind = (
+                {
+                    "file": SimpleUploadedFile(
+                        "b.dcm", phantom_file(tmp_path / f"{persona}.dcm", n_frames=4, seed=len(got) + 20).read_bytes()
+                    )
+                },
+                "multipart",
+            )
         elif endpoint == "qc":
             body, kind = {"qc_status": "included", "note": ""}, "json"
         else:
@@ -108,8 +118,9 @@ def test_role_matrix(endpoint, request, patient, coordinator, phantom_bytes, sco
     assert tuple(got) == MATRIX[endpoint]
 
 
-def test_an_upload_through_the_api_is_scored_and_its_results_served(patient, coordinator, clinician, phantom_bytes,
-                                                                    scoring_model, django_capture_on_commit_callbacks):
+def test_an_upload_through_the_api_is_scored_and_its_results_served(
+    patient, coordinator, clinician, phantom_bytes, scoring_model, django_capture_on_commit_callbacks
+):
     pullback = _scored(patient, phantom_bytes, coordinator, django_capture_on_commit_callbacks)
     run = ScoringRun.objects.get(pullback=pullback)
     detail = _api(clinician).get(f"/api/pullbacks/{pullback.pk}/").json()
@@ -125,8 +136,11 @@ def test_an_upload_through_the_api_is_scored_and_its_results_served(patient, coo
     segment = _api(clinician).get(f"/api/pullbacks/{pullback.pk}/segment-ics/?start_mm=0.02&end_mm=0.06").json()
     assert (segment["first_frame"], segment["last_frame"]) == (2, 3)
     assert segment["ics"] == pytest.approx(labels[2:4].mean() * 1000)
-    again = _api(coordinator).post(f"/api/pullbacks/patients/{patient.study_id}/",
-                                   {"file": SimpleUploadedFile("again.dcm", phantom_bytes)}, format="multipart")
+    again = _api(coordinator).post(
+        f"/api/pullbacks/patients/{patient.study_id}/",
+        {"file": SimpleUploadedFile("again.dcm", phantom_bytes)},
+        format="multipart",
+    )
     assert again.status_code == 200 and again.json()["duplicate"] is True and again.json()["id"] == pullback.pk
 
 
@@ -167,8 +181,9 @@ def test_arcs_are_drawn_at_the_angle_convention():
     assert orange.any() and ys.max() < 40 and abs(xs.mean() - 99.5) < 3
 
 
-def test_the_frame_image_is_the_stored_frame_with_its_arcs(patient, coordinator, clinician, phantom_bytes, scoring_model,
-                                                           django_capture_on_commit_callbacks):
+def test_the_frame_image_is_the_stored_frame_with_its_arcs(
+    patient, coordinator, clinician, phantom_bytes, scoring_model, django_capture_on_commit_callbacks
+):
     pullback = _scored(patient, phantom_bytes, coordinator, django_capture_on_commit_callbacks)
     response = _api(clinician).get(f"/api/pullbacks/{pullback.pk}/frames/2.png")
     assert response.status_code == 200 and response["Content-Type"] == "image/png"
@@ -185,8 +200,10 @@ def test_the_frame_image_is_the_stored_frame_with_its_arcs(patient, coordinator,
 def test_quality_control_and_study_choice_on_the_page_are_audited(patient, coordinator):
     pullback = make_pullback(patient, length_mm=30, ics=10)
     client = client_for(coordinator)
-    client.post(f"/pullbacks/{pullback.pk}/qc/", {"qc_status": "excluded", "exclusion_reason": "stent_struts",
-                                                  "note": "struts 10-25 mm"})
+    client.post(
+        f"/pullbacks/{pullback.pk}/qc/",
+        {"qc_status": "excluded", "exclusion_reason": "stent_struts", "note": "struts 10-25 mm"},
+    )
     pullback.refresh_from_db()
     assert pullback.qc_status == "excluded" and pullback.qc_note == "struts 10-25 mm"
     client.post(f"/pullbacks/{pullback.pk}/qc/", {"qc_status": "included", "note": "re-read: no struts"})

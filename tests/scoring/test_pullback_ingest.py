@@ -14,8 +14,9 @@ pytestmark = pytest.mark.django_db
 scoring_model, _model_folder = pullback_files.scoring_model, pullback_files._model_folder
 
 
-def test_files_are_matched_by_hospital_number_and_unmatched_ones_reported(tmp_path, site, scoring_model, capsys,
-                                                                         django_capture_on_commit_callbacks):
+def test_files_are_matched_by_hospital_number_and_unmatched_ones_reported(
+    tmp_path, site, scoring_model, capsys, django_capture_on_commit_callbacks
+):
     known = PatientFactory(site=site, study_id="ICS-0042")
     IdentityFactory(patient=known, hospital_number="MRN0000042")
     folder = tmp_path / "export"
@@ -23,8 +24,7 @@ def test_files_are_matched_by_hospital_number_and_unmatched_ones_reported(tmp_pa
     phantom_file(folder / "a.dcm", n_frames=4, seed=1, patient_id="MRN0000042")
     phantom_file(folder / "sub" / "b.dcm", n_frames=4, seed=2, patient_id="MRN9999999")
     (folder / "notes.txt").write_text("not an image")
-    with pytest.raises(CommandError, match="1 unmatched and 1 invalid"), \
-            django_capture_on_commit_callbacks(execute=True):
+    with pytest.raises(CommandError, match="1 unmatched and 1 invalid"), django_capture_on_commit_callbacks(execute=True):
         call_command("ingest_dicom", str(folder))
     out, err = capsys.readouterr()
     assert "STORED" in out and "-> ICS-0042" in out and "stored=1 duplicate=0 unmatched=1 invalid=1" in out

@@ -22,7 +22,10 @@ def test_the_study_pullback_is_the_longest_analyzable_one(patient):
     choice = selectors.study_pullback(patient)
     assert choice.pullback == longest and choice.overridden is False and choice.run.ics == pytest.approx(20)
     info = selectors.patient_ics(patient, selectors.pullback_rows_for_patient(patient))
-    assert info.ics == pytest.approx(20) and info.source == f"study pullback #{longest.pk} (longest analyzable, model default-test)"
+    assert (
+        info.ics == pytest.approx(20)
+        and info.source == f"study pullback #{longest.pk} (longest analyzable, model default-test)"
+    )
 
 
 def test_without_an_analyzable_pullback_the_imported_ics_is_shown_with_its_source(site):
@@ -67,9 +70,16 @@ def test_quality_control_excludes_with_a_reason_and_a_note_audited(patient, coor
         services.pullback_qc_update(user=coordinator, pullback=pullback, qc_status="excluded")
     assert "exclusion_reason" in info.value.message_dict
     with pytest.raises(ValidationError, match="note is required"):
-        services.pullback_qc_update(user=coordinator, pullback=pullback, qc_status="excluded", exclusion_reason="stent_struts")
-    services.pullback_qc_update(user=coordinator, pullback=pullback, qc_status="excluded",
-                                exclusion_reason="false_lumen", note="catheter in the false lumen from 20 mm")
+        services.pullback_qc_update(
+            user=coordinator, pullback=pullback, qc_status="excluded", exclusion_reason="stent_struts"
+        )
+    services.pullback_qc_update(
+        user=coordinator,
+        pullback=pullback,
+        qc_status="excluded",
+        exclusion_reason="false_lumen",
+        note="catheter in the false lumen from 20 mm",
+    )
     pullback.refresh_from_db()
     assert (pullback.qc_status, pullback.exclusion_reason) == ("excluded", "false_lumen")
     assert selectors.study_pullback(patient) is None

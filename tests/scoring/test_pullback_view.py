@@ -68,11 +68,17 @@ def test_the_pullback_page_shows_progress_or_failure_with_retry(patient, coordin
     from scoring.models import ScoringRun
 
     pullback = make_pullback(patient, ics=None)
-    ScoringRun.objects.create(pullback=pullback, model_name="default", status="failed",
-                              error="The pullback could not be scored: The file is truncated.")
+    ScoringRun.objects.create(
+        pullback=pullback,
+        model_name="default",
+        status="failed",
+        error="The pullback could not be scored: The file is truncated.",
+    )
     html = client_for(coordinator).get(f"/pullbacks/{pullback.pk}/").content.decode()
     assert "The file is truncated." in html and "Retry scoring" in html
     assert "Retry scoring" not in client_for(clinician).get(f"/pullbacks/{pullback.pk}/").content.decode()
     ScoringRun.objects.update(status="running", progress_percent=35, error="")
     html = client_for(clinician).get(f"/pullbacks/{pullback.pk}/").content.decode()
-    assert 'data-done="false"' in html and 'value="35"' in html and f'data-status-url="/api/pullbacks/{pullback.pk}/"' in html
+    assert (
+        'data-done="false"' in html and 'value="35"' in html and f'data-status-url="/api/pullbacks/{pullback.pk}/"' in html
+    )

@@ -30,8 +30,9 @@ scoring_model, _model_folder = pullback_files.scoring_model, pullback_files._mod
 def uploaded(tmp_path, coordinator, patient, scoring_model):
     """A pullback stored without running its scoring (on_commit callbacks not executed)."""
     src = phantom_file(tmp_path / "a.dcm", n_frames=8)
-    outcome = services.pullback_upload(user=coordinator, patient=patient,
-                                       uploaded_file=SimpleUploadedFile("a.dcm", src.read_bytes()))
+    outcome = services.pullback_upload(
+        user=coordinator, patient=patient, uploaded_file=SimpleUploadedFile("a.dcm", src.read_bytes())
+    )
     return outcome.pullback, outcome.run
 
 
@@ -84,8 +85,9 @@ def test_an_unexpected_error_is_recorded_and_re_raised(uploaded, monkeypatch):
 def test_a_run_whose_worker_died_is_requeued_and_scored_once_on_its_own_row(uploaded):
     pullback, run = uploaded
     beat_long_ago = timezone.now() - timedelta(minutes=10)
-    ScoringRun.objects.filter(pk=run.pk).update(status="running", progress_percent=40, attempts=1,
-                                                lease="dead-worker", heartbeat_at=beat_long_ago)
+    ScoringRun.objects.filter(pk=run.pk).update(
+        status="running", progress_percent=40, attempts=1, lease="dead-worker", heartbeat_at=beat_long_ago
+    )
     services.scoring_run_execute(run_id=run.pk)  # the broker re-delivers while it still looks running: no
     assert ScoringRun.objects.get(pk=run.pk).status == "running"
 
@@ -98,14 +100,26 @@ def test_a_run_whose_worker_died_is_requeued_and_scored_once_on_its_own_row(uplo
     assert again.finished_at == first.finished_at and again.attempts == 2
 
 
-def test_rescoring_with_a_new_model_keeps_the_earlier_score_as_history(uploaded, coordinator, scoring_model,
-                                                                       django_capture_on_commit_callbacks):
+def test_rescoring_with_a_new_model_keeps_the_earlier_score_as_history(
+    uploaded, coordinator, scoring_model, django_capture_on_commit_callbacks
+):
     pullback, run = uploaded
     services.scoring_run_execute(run_id=run.pk)
     assert services.pullbacks_rescore(user=coordinator, pullbacks=[pullback])[0].pk == run.pk  # same model: no new run
     old = load_model("default", store=Path(scoring_model))
-    save_model(DetectorModel(feature_names=old.feature_names, mean=old.mean, scale=old.scale, coef=-old.coef,
-                             intercept=0.5, post=PostProcessing(), n_alines=64), name="default", store=Path(scoring_model))
+    save_model(
+        DetectorModel(
+            feature_names=old.feature_names,
+            mean=old.mean,
+            scale=old.scale,
+            coef=-old.coef,
+            intercept=0.5,
+            post=PostProcessing(),
+            n_alines=64,
+        ),
+        name="default",
+        store=Path(scoring_model),
+    )
     try:
         with django_capture_on_commit_callbacks(execute=True):
             new_run = services.pullbacks_rescore(user=coordinator, pullbacks=[pullback])[0]

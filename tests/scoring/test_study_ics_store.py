@@ -31,8 +31,9 @@ def _chosen(patient) -> tuple:
 
 def _upload_and_score(tmp_path, coordinator, patient, *, name: str, seed: int, speed: float):
     src = phantom_file(tmp_path / name, n_frames=8, seed=seed, pullback_rate_mm_s=speed)
-    outcome = services.pullback_upload(user=coordinator, patient=patient,
-                                       uploaded_file=SimpleUploadedFile(name, src.read_bytes()))
+    outcome = services.pullback_upload(
+        user=coordinator, patient=patient, uploaded_file=SimpleUploadedFile(name, src.read_bytes())
+    )
     services.scoring_run_execute(run_id=outcome.run.pk)
     outcome.pullback.refresh_from_db()
     return outcome.pullback
@@ -46,10 +47,14 @@ def test_every_scoring_write_keeps_the_stored_study_ics_equal_to_the_rule(tmp_pa
     assert long_one.long_enough
     stored = _stored(patient)
     assert stored == _chosen(patient) and stored[0] is not None
-    assert stored[1] == f"study pullback #{long_one.pk} (longest analyzable, model {selectors.current_run(long_one).model_version})"
+    assert (
+        stored[1]
+        == f"study pullback #{long_one.pk} (longest analyzable, model {selectors.current_run(long_one).model_version})"
+    )
 
-    services.pullback_qc_update(user=coordinator, pullback=long_one, qc_status="excluded",
-                                exclusion_reason="poor_image_quality", note="blurred")
+    services.pullback_qc_update(
+        user=coordinator, pullback=long_one, qc_status="excluded", exclusion_reason="poor_image_quality", note="blurred"
+    )
     assert _stored(patient) == (None, "", 25.0) == _chosen(patient)  # back to the imported ICS
 
     services.pullback_qc_update(user=coordinator, pullback=long_one, qc_status="included", note="re-read: fine")
@@ -63,8 +68,9 @@ def test_every_scoring_write_keeps_the_stored_study_ics_equal_to_the_rule(tmp_pa
     stored = _stored(patient)
     assert stored == _chosen(patient) and stored[1].startswith(f"study pullback #{short.pk} (reviewer's choice")
 
-    services.pullback_qc_update(user=coordinator, pullback=short, qc_status="excluded",
-                                exclusion_reason="stent_struts", note="struts")  # also ends the override
+    services.pullback_qc_update(
+        user=coordinator, pullback=short, qc_status="excluded", exclusion_reason="stent_struts", note="struts"
+    )  # also ends the override
     assert _stored(patient) == _chosen(patient) and _stored(patient)[1].startswith(f"study pullback #{long_one.pk} ")
 
     services.study_pullback_override(user=coordinator, patient=patient, pullback=None, reason="rule again")

@@ -30,8 +30,9 @@ def _stored_files(settings) -> list[Path]:
     return sorted(folder.glob("*")) if folder.exists() else []
 
 
-def test_an_upload_is_stored_with_its_metadata_and_scored(tmp_path, coordinator, patient, scoring_model,
-                                                          django_capture_on_commit_callbacks, settings):
+def test_an_upload_is_stored_with_its_metadata_and_scored(
+    tmp_path, coordinator, patient, scoring_model, django_capture_on_commit_callbacks, settings
+):
     src = phantom_file(tmp_path / "Jansen_Jan.dcm", n_frames=8, pullback_rate_mm_s=0.5)
     with django_capture_on_commit_callbacks(execute=True):
         outcome = services.pullback_upload(user=coordinator, patient=patient, uploaded_file=_upload(src))
@@ -42,7 +43,10 @@ def test_an_upload_is_stored_with_its_metadata_and_scored(tmp_path, coordinator,
     assert pullback.pullback_speed_mm_s == 0.5 and pullback.pullback_speed_assumed is False
     assert pullback.length_mm == pytest.approx(8 / 30 * 0.5, abs=1e-3)
     assert pullback.pixel_spacing_mm == pytest.approx(0.02) and pullback.calibrated is True
-    assert pullback.ivus_acquisition == "MOTOR_PULLBACK" and (pullback.pullback_start_frame, pullback.pullback_stop_frame) == (1, 8)
+    assert pullback.ivus_acquisition == "MOTOR_PULLBACK" and (
+        pullback.pullback_start_frame,
+        pullback.pullback_stop_frame,
+    ) == (1, 8)
     assert pullback.manufacturer == "ICS registry" and str(pullback.acquisition_date) == "2020-01-01"
     assert pullback.original_filename == "Jansen_Jan.dcm"
     assert "Jansen" not in pullback.file.name and pullback.file.name.startswith("pullbacks/")
@@ -59,8 +63,9 @@ def test_an_upload_is_stored_with_its_metadata_and_scored(tmp_path, coordinator,
     assert entry.action == "create" and entry.patient == patient and "Jansen" not in str(entry.changes)
 
 
-def test_the_same_file_twice_is_recognised_and_not_scored_twice(tmp_path, coordinator, patient, scoring_model,
-                                                                django_capture_on_commit_callbacks):
+def test_the_same_file_twice_is_recognised_and_not_scored_twice(
+    tmp_path, coordinator, patient, scoring_model, django_capture_on_commit_callbacks
+):
     src = phantom_file(tmp_path / "a.dcm")
     with django_capture_on_commit_callbacks(execute=True):
         first = services.pullback_upload(user=coordinator, patient=patient, uploaded_file=_upload(src))
@@ -69,8 +74,9 @@ def test_the_same_file_twice_is_recognised_and_not_scored_twice(tmp_path, coordi
     assert Pullback.objects.count() == 1 and ScoringRun.objects.count() == 1
 
 
-def test_the_same_sop_instance_with_other_bytes_is_a_duplicate(tmp_path, coordinator, patient, scoring_model,
-                                                               django_capture_on_commit_callbacks, settings):
+def test_the_same_sop_instance_with_other_bytes_is_a_duplicate(
+    tmp_path, coordinator, patient, scoring_model, django_capture_on_commit_callbacks, settings
+):
     src = phantom_file(tmp_path / "a.dcm")
     changed = with_header(src, tmp_path / "b.dcm", lambda ds: setattr(ds, "SeriesDescription", "re-export"))
     assert src.read_bytes() != changed.read_bytes()
@@ -81,8 +87,9 @@ def test_the_same_sop_instance_with_other_bytes_is_a_duplicate(tmp_path, coordin
     assert Pullback.objects.count() == 1 and ScoringRun.objects.count() == 1 and len(_stored_files(settings)) == 1
 
 
-def test_a_file_of_another_patient_is_refused(tmp_path, coordinator, patient, scoring_model,
-                                              django_capture_on_commit_callbacks):
+def test_a_file_of_another_patient_is_refused(
+    tmp_path, coordinator, patient, scoring_model, django_capture_on_commit_callbacks
+):
     from tests.factories import PatientFactory
 
     src = phantom_file(tmp_path / "a.dcm")
@@ -117,8 +124,9 @@ BAD_HEADERS = [
 
 
 @pytest.mark.parametrize("mutate, code, message", BAD_HEADERS)
-def test_each_bad_header_has_its_own_message_and_nothing_is_stored(tmp_path, coordinator, patient, settings,
-                                                                   mutate, code, message):
+def test_each_bad_header_has_its_own_message_and_nothing_is_stored(
+    tmp_path, coordinator, patient, settings, mutate, code, message
+):
     bad = with_header(phantom_file(tmp_path / "a.dcm"), tmp_path / "bad.dcm", mutate)
     with pytest.raises(ValidationError) as info:
         services.pullback_upload(user=coordinator, patient=patient, uploaded_file=_upload(bad))
@@ -179,8 +187,9 @@ def test_the_boston_scientific_private_speed_is_read(tmp_path, coordinator, pati
 
 
 @pytest.mark.parametrize("kind", ["rle", "jpeg"])
-def test_compressed_pullbacks_are_stored_and_scored(tmp_path, coordinator, patient, scoring_model,
-                                                    django_capture_on_commit_callbacks, kind):
+def test_compressed_pullbacks_are_stored_and_scored(
+    tmp_path, coordinator, patient, scoring_model, django_capture_on_commit_callbacks, kind
+):
     path = phantom_file(tmp_path / "a.dcm", n_frames=6, rle=True) if kind == "rle" else jpeg_file(tmp_path / "a.dcm")
     with django_capture_on_commit_callbacks(execute=True):
         pullback = services.pullback_upload(user=coordinator, patient=patient, uploaded_file=_upload(path)).pullback

@@ -62,17 +62,23 @@ def test_a_verification_and_a_notes_patch_at_the_same_moment_both_stand(site):
     second = UserFactory(username="note-taker", roles=[COORDINATOR])
     patient = PatientFactory(study_id="ICS-0001", site=site)
     for attempt in range(TRIES):
-        event = EventFactory(patient=patient, event_type="stroke", target_vessel=None,
-                             event_date=date(2016, 1, 1 + attempt % 28),
-                             source="hospital_record", notes="")
+        event = EventFactory(
+            patient=patient,
+            event_type="stroke",
+            target_vessel=None,
+            event_date=date(2016, 1, 1 + attempt % 28),
+            source="hospital_record",
+            notes="",
+        )
         url = f"/api/patients/ICS-0001/events/{event.pk}/"
         decision = "rejected" if attempt % 2 else "verified"
         verify, patch = _at_once(
             lambda url=url, decision=decision: _client(first).post(
-                url + "verify/", {"decision": decision, "source_document": "letter", "reason": "checked"},
-                format="json"),
+                url + "verify/", {"decision": decision, "source_document": "letter", "reason": "checked"}, format="json"
+            ),
             lambda url=url, attempt=attempt: _client(second).patch(
-                url, {"notes": f"note {attempt}", "reason": "phoned"}, format="json"),
+                url, {"notes": f"note {attempt}", "reason": "phoned"}, format="json"
+            ),
         )
         assert (verify.status_code, patch.status_code) == (200, 200), (verify.content, patch.content)
         event.refresh_from_db()
@@ -90,10 +96,11 @@ def test_two_saves_of_the_same_version_at_the_same_moment_one_wins_one_gets_409(
         version = Patient.objects.get(study_id="ICS-0001").version
         a, b = _at_once(
             lambda attempt=attempt, version=version: _client(first).patch(
-                "/api/patients/ICS-0001/", {"egfr": 30 + attempt, "reason": "lab", "version": version}, format="json"),
+                "/api/patients/ICS-0001/", {"egfr": 30 + attempt, "reason": "lab", "version": version}, format="json"
+            ),
             lambda attempt=attempt, version=version: _client(second).patch(
-                "/api/patients/ICS-0001/", {"age_at_index": 66 + attempt, "reason": "age", "version": version},
-                format="json"),
+                "/api/patients/ICS-0001/", {"age_at_index": 66 + attempt, "reason": "age", "version": version}, format="json"
+            ),
         )
         assert sorted([a.status_code, b.status_code]) == [200, 409], (a.content, b.content)
         patient = Patient.objects.get(study_id="ICS-0001")

@@ -64,9 +64,19 @@ def test_a_worker_scores_a_pullback_uploaded_through_the_api(celery_worker_proce
 def _slow_model_store(folder: Path) -> Path:
     """2048 A-lines per frame: ~40 ms per frame, so that a 400-frame run lasts long enough to be killed."""
     names = feature_names()
-    save_model(DetectorModel(feature_names=names, mean=np.zeros(len(names)), scale=np.ones(len(names)),
-                             coef=np.ones(len(names)), intercept=0.0, post=PostProcessing(), n_alines=2048),
-               name="default", store=folder)
+    save_model(
+        DetectorModel(
+            feature_names=names,
+            mean=np.zeros(len(names)),
+            scale=np.ones(len(names)),
+            coef=np.ones(len(names)),
+            intercept=0.0,
+            post=PostProcessing(),
+            n_alines=2048,
+        ),
+        name="default",
+        store=folder,
+    )
     return folder
 
 
@@ -74,10 +84,17 @@ def test_a_run_whose_worker_dies_is_finished_by_another_worker(transactional_db,
     broker = os.environ.get("CELERY_BROKER_URL", "")
     if not broker.startswith("redis://"):
         pytest.fail("this test needs CELERY_BROKER_URL pointing at Redis (see .ci/run)")
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DATABASE_URL": _database_url(),
-           "CELERY_BROKER_URL": broker, "MEDIA_ROOT": str(settings.MEDIA_ROOT), "DB_CONN_MAX_AGE": "0",
-           "CELERY_VISIBILITY_TIMEOUT": "5", "SCORING_MODEL_STORE": str(_slow_model_store(tmp_path / "models")),
-           **FAST_JOBS}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": _database_url(),
+        "CELERY_BROKER_URL": broker,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "DB_CONN_MAX_AGE": "0",
+        "CELERY_VISIBILITY_TIMEOUT": "5",
+        "SCORING_MODEL_STORE": str(_slow_model_store(tmp_path / "models")),
+        **FAST_JOBS,
+    }
     frames = _frames(32, 5, "heavy")
     path = tmp_path / "long.dcm"
     from scoring.dicom import files as dicom_io
@@ -102,8 +119,12 @@ def test_a_run_whose_worker_dies_is_finished_by_another_worker(transactional_db,
         time.sleep(6)  # past the stale time (and Redis's visibility timeout)
         workers.append(start_worker(env, log_path, name="kill"))
         workers[1].log_path = log_path
-        done = wait_for(lambda: ScoringRun.objects.filter(pullback_id=body["id"], status__in=["succeeded", "failed"]).first(),
-                        timeout=180, what="the re-delivered run", proc=workers[1])
+        done = wait_for(
+            lambda: ScoringRun.objects.filter(pullback_id=body["id"], status__in=["succeeded", "failed"]).first(),
+            timeout=180,
+            what="the re-delivered run",
+            proc=workers[1],
+        )
         assert done.status == "succeeded", done.error
         assert done.attempts == 2 and done.n_alines == 2048 and done.n_frames == 416 and done.is_current
         assert ScoringRun.objects.filter(pullback_id=body["id"]).count() == 1 and Pullback.objects.count() == 1

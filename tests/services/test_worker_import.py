@@ -31,7 +31,8 @@ def test_a_worker_imports_a_registry_queued_through_the_broker(celery_worker_pro
     assert connection.vendor == "postgresql"
     done = wait_for(
         lambda: ImportJob.objects.filter(pk=job.pk, status__in=["succeeded", "failed"]).first(),
-        what="the import job", proc=celery_worker_process,
+        what="the import job",
+        proc=celery_worker_process,
     )
     assert done.status == "succeeded", (done.problems, done.error)
     assert done.progress_percent == 100
@@ -50,7 +51,8 @@ def test_a_failing_import_is_reported_by_the_worker(celery_worker_process, coord
         job = import_job_start(user=coordinator, patients_file=_upload("patients.csv", bad))
     done = wait_for(
         lambda: ImportJob.objects.filter(pk=job.pk, status__in=["succeeded", "failed"]).first(),
-        what="the import job", proc=celery_worker_process,
+        what="the import job",
+        proc=celery_worker_process,
     )
     assert done.status == "failed"
     assert [(p["row"], p["column"]) for p in done.problems] == [(3, "age_at_index")]

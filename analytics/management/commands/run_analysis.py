@@ -10,8 +10,10 @@ from analytics.services import analysis_run
 
 
 class Command(BaseCommand):
-    help = ("Run the analysis SPEC.json (the format of POST /api/analyses/) on all patients, store the run, "
-            "and write its result JSON to --out (or stdout).")
+    help = (
+        "Run the analysis SPEC.json (the format of POST /api/analyses/) on all patients, store the run, "
+        "and write its result JSON to --out (or stdout)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("spec", type=Path)

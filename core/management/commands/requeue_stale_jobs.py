@@ -10,5 +10,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         for label, counts in requeue_stale_jobs().items():
-            self.stdout.write(f"{label}: {counts['requeued']} re-queued, {counts['resent']} re-sent, "
-                              f"{counts['failed']} given up")
+            self.stdout.write(
+                f"{label}: {counts['requeued']} re-queued, {counts['resent']} re-sent, {counts['failed']} given up"
+            )

@@ -31,8 +31,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--patients", type=int, default=60, help="number of synthetic patients (default 60)")
         parser.add_argument("--seed", type=int, default=2021)
-        parser.add_argument("--pullbacks", type=int, default=4,
-                            help="synthetic IVUS pullbacks (phantoms, ~42 mm) uploaded for the first demo patients")
+        parser.add_argument(
+            "--pullbacks",
+            type=int,
+            default=4,
+            help="synthetic IVUS pullbacks (phantoms, ~42 mm) uploaded for the first demo patients",
+        )
 
     def handle(self, *args, patients: int, seed: int, pullbacks: int, **options):
         ensure_role_groups()
@@ -75,9 +79,16 @@ class Command(BaseCommand):
         for patient in Patient.objects.filter(study_id__startswith="DEMO-", identity__isnull=True):
             number = patient.study_id.removeprefix("DEMO-")
             birth = patient.index_date - timedelta(days=round((patient.age_at_index or 60) * 365.25))
-            identity_set(user=None, patient=patient, data={
-                "name": f"Demo Patient {number}", "hospital_number": f"MRN{number}", "date_of_birth": birth,
-            }, reason="demo data")
+            identity_set(
+                user=None,
+                patient=patient,
+                data={
+                    "name": f"Demo Patient {number}",
+                    "hospital_number": f"MRN{number}",
+                    "date_of_birth": birth,
+                },
+                reason="demo data",
+            )
 
     def _add_pullbacks(self, count: int) -> None:
         """Phantom pullbacks, ingested like real files; the worker scores them once it starts."""
@@ -96,8 +107,14 @@ class Command(BaseCommand):
                 spec = phantom.PhantomSpec(n_frames=500, seed=1000 + i, preset=presets[i % len(presets)], frame_rate_hz=6.0)
                 plan = phantom.phantom_plan(spec)
                 path = Path(tmp) / f"{patient.study_id}.dcm"
-                dicom_io.write_pullback(path, phantom.iter_frames(plan), n_frames=spec.n_frames, rle=False,
-                                        frame_rate_hz=spec.frame_rate_hz, pullback_rate_mm_s=spec.pullback_rate_mm_s,
-                                        pixel_spacing_mm=spec.pixel_spacing_mm)
+                dicom_io.write_pullback(
+                    path,
+                    phantom.iter_frames(plan),
+                    n_frames=spec.n_frames,
+                    rle=False,
+                    frame_rate_hz=spec.frame_rate_hz,
+                    pullback_rate_mm_s=spec.pullback_rate_mm_s,
+                    pixel_spacing_mm=spec.pixel_spacing_mm,
+                )
                 pullback_ingest_path(patient=patient, path=path)
                 self.stdout.write(f"Demo pullback for {patient.study_id} ({spec.preset}): queued for scoring")

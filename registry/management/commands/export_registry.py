@@ -18,10 +18,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("folder", type=Path)
-        parser.add_argument("--horizon-days", type=int, default=HORIZON_DAYS,
-                            help=f"follow-up horizon of the analysis dataset (default {HORIZON_DAYS})")
-        parser.add_argument("--exclude-pending", action="store_true",
-                            help="count only verified events in the analysis dataset")
+        parser.add_argument(
+            "--horizon-days",
+            type=int,
+            default=HORIZON_DAYS,
+            help=f"follow-up horizon of the analysis dataset (default {HORIZON_DAYS})",
+        )
+        parser.add_argument(
+            "--exclude-pending", action="store_true", help="count only verified events in the analysis dataset"
+        )
 
     def handle(self, *args, folder: Path, horizon_days: int, exclude_pending: bool, **options):
         folder.mkdir(parents=True, exist_ok=True)
@@ -31,8 +36,12 @@ class Command(BaseCommand):
             PATIENTS_FILE: self._write(folder / PATIENTS_FILE, write_patients_csv, patients=patients),
             EVENTS_FILE: self._write(folder / EVENTS_FILE, write_events_csv, patients=patients),
             ANALYSIS_FILE: self._write(
-                folder / ANALYSIS_FILE, write_analysis_csv, user=None, patients=patients,
-                horizon_days=horizon_days, count_pending=not exclude_pending,
+                folder / ANALYSIS_FILE,
+                write_analysis_csv,
+                user=None,
+                patients=patients,
+                horizon_days=horizon_days,
+                count_pending=not exclude_pending,
             ),
         }
         for name, count in counts.items():

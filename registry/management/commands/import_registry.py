@@ -16,8 +16,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("folder", type=Path)
-        parser.add_argument("--site", dest="site_code", default=None,
-                            help="site code for new patients without a site cell (default: setting DEFAULT_SITE_CODE)")
+        parser.add_argument(
+            "--site",
+            dest="site_code",
+            default=None,
+            help="site code for new patients without a site cell (default: setting DEFAULT_SITE_CODE)",
+        )
         parser.add_argument("--dry-run", action="store_true", help="check the files and report; write nothing")
 
     def handle(self, *args, folder: Path, site_code: str | None, dry_run: bool, **options):
@@ -35,19 +39,26 @@ class Command(BaseCommand):
             raise CommandError(f"{len(exc.problems)} problem(s) found; nothing was imported.") from None
         s = report.summary
         self.stdout.write("Dry run: nothing was written. The import would give:" if dry_run else f"Imported {folder}:")
-        self.stdout.write(f"  patients: {s['patients_created']} created, {s['patients_updated']} updated, "
-                          f"{s['patients_unchanged']} unchanged")
-        self.stdout.write(f"  events: {s['events_created']} created, {s['events_updated']} updated, "
-                          f"{s['events_unchanged']} unchanged")
-        self.stdout.write(f"  last contacts: {s['contacts_created']} created, {s['contacts_updated']} updated, "
-                          f"{s['contacts_removed']} removed")
+        self.stdout.write(
+            f"  patients: {s['patients_created']} created, {s['patients_updated']} updated, "
+            f"{s['patients_unchanged']} unchanged"
+        )
+        self.stdout.write(
+            f"  events: {s['events_created']} created, {s['events_updated']} updated, {s['events_unchanged']} unchanged"
+        )
+        self.stdout.write(
+            f"  last contacts: {s['contacts_created']} created, {s['contacts_updated']} updated, "
+            f"{s['contacts_removed']} removed"
+        )
 
     def _import(self, patients_path: Path, events_path: Path | None, *, site_code, dry_run):
         # utf-8-sig: spreadsheets often write a byte-order mark; newline="" as the csv module wants.
         with open(patients_path, encoding="utf-8-sig", newline="") as patients_csv:
             if events_path is None:
-                return registry_import(user=None, patients_csv=patients_csv, events_csv=None,
-                                       site_code=site_code, dry_run=dry_run)
+                return registry_import(
+                    user=None, patients_csv=patients_csv, events_csv=None, site_code=site_code, dry_run=dry_run
+                )
             with open(events_path, encoding="utf-8-sig", newline="") as events_csv:
-                return registry_import(user=None, patients_csv=patients_csv, events_csv=events_csv,
-                                       site_code=site_code, dry_run=dry_run)
+                return registry_import(
+                    user=None, patients_csv=patients_csv, events_csv=events_csv, site_code=site_code, dry_run=dry_run
+                )

@@ -75,8 +75,14 @@ LOOKS = {
     "none": Look(),
     # Low contrast and noisy: weaker calcium echo, partial shadow, high noise, gain drift.
     "noisy": Look(
-        calcium_db=-5.0, fibrous_db=-12.0, noise_db=-39.0, display_range_db=50.0,
-        display_min_db=-46.0, calcium_alpha_per_mm=14.0, gain_jitter_db=2.0, plaque_db=-24.0,
+        calcium_db=-5.0,
+        fibrous_db=-12.0,
+        noise_db=-39.0,
+        display_range_db=50.0,
+        display_min_db=-46.0,
+        calcium_alpha_per_mm=14.0,
+        gain_jitter_db=2.0,
+        plaque_db=-24.0,
     ),
 }
 
@@ -86,15 +92,30 @@ LOOKS = {
 # shadow is what makes calcium calcium; overlapping ranges taught the SVM to call fibrous
 # plaque with a mild shadow calcium (ICS 14-42 on calcium-free pullbacks).
 TRAIN_RANGES = {
-    "blood_db": (-48.0, -32.0), "plaque_db": (-31.0, -21.0), "fibrous_db": (-15.0, -6.0),
-    "media_db": (-42.0, -33.0), "adventitia_db": (-13.0, -5.0), "periadventitia_db": (-29.0, -19.0),
-    "calcium_db": (-6.0, 3.0), "noise_db": (-58.0, -38.0), "display_min_below_noise_db": (0.0, 8.0),
-    "display_range_db": (46.0, 64.0), "calcium_alpha_per_mm": (14.0, 40.0), "fibrous_alpha_per_mm": (0.3, 1.2),
-    "gain_offset_db": (-5.0, 5.0), "gain_drift_db": (0.0, 2.0), "tgc_db_per_mm": (-0.5, 1.5),
-    "speckle_shape_k": (2.0, 20.0), "speckle_shape_nakagami": (0.6, 2.0),
-    "psf_depth_samples": (1, 3), "psf_angle_lines": (1, 3), "guidewire_radius_mm": (0.06, 0.2),
-    "guidewire_db": (-2.0, 6.0), "guidewire_shadow_np_per_mm": (40.0, 150.0),
-    "ringdown_mm": (0.15, 0.4), "ringdown_db": (-10.0, 0.0),
+    "blood_db": (-48.0, -32.0),
+    "plaque_db": (-31.0, -21.0),
+    "fibrous_db": (-15.0, -6.0),
+    "media_db": (-42.0, -33.0),
+    "adventitia_db": (-13.0, -5.0),
+    "periadventitia_db": (-29.0, -19.0),
+    "calcium_db": (-6.0, 3.0),
+    "noise_db": (-58.0, -38.0),
+    "display_min_below_noise_db": (0.0, 8.0),
+    "display_range_db": (46.0, 64.0),
+    "calcium_alpha_per_mm": (14.0, 40.0),
+    "fibrous_alpha_per_mm": (0.3, 1.2),
+    "gain_offset_db": (-5.0, 5.0),
+    "gain_drift_db": (0.0, 2.0),
+    "tgc_db_per_mm": (-0.5, 1.5),
+    "speckle_shape_k": (2.0, 20.0),
+    "speckle_shape_nakagami": (0.6, 2.0),
+    "psf_depth_samples": (1, 3),
+    "psf_angle_lines": (1, 3),
+    "guidewire_radius_mm": (0.06, 0.2),
+    "guidewire_db": (-2.0, 6.0),
+    "guidewire_shadow_np_per_mm": (40.0, 150.0),
+    "ringdown_mm": (0.15, 0.4),
+    "ringdown_db": (-10.0, 0.0),
 }
 
 # Held-out parameter ranges: values OUTSIDE the training ranges (heavier-tailed speckle, more
@@ -104,20 +125,36 @@ TRAIN_RANGES = {
 # (An earlier version let fibrous plaque attenuate more than thin calcium: no reader, and no
 # detector of "a bright border with a shadow behind it", can tell those apart.)
 SHIFTED_RANGES = {
-    "blood_db": (-31.0, -28.0), "plaque_db": (-33.0, -31.0), "fibrous_db": (-5.0, -4.0),
-    "media_db": (-44.0, -42.0), "adventitia_db": (-5.0, -3.0), "periadventitia_db": (-19.0, -17.0),
-    "calcium_db": (3.0, 5.0), "noise_db": (-60.0, -57.0), "display_min_below_noise_db": (8.0, 10.0),
-    "display_range_db": (66.0, 70.0), "calcium_alpha_per_mm": (12.0, 13.5), "fibrous_alpha_per_mm": (1.25, 1.4),
-    "gain_offset_db": (-8.0, -5.5), "gain_drift_db": (2.0, 3.0), "tgc_db_per_mm": (1.6, 2.2),
-    "speckle_shape_k": (1.2, 1.6), "speckle_shape_nakagami": (0.45, 0.55),
-    "psf_depth_samples": (4, 4), "psf_angle_lines": (4, 4), "guidewire_radius_mm": (0.21, 0.23),
-    "guidewire_db": (6.0, 8.0), "guidewire_shadow_np_per_mm": (25.0, 35.0),
-    "ringdown_mm": (0.42, 0.5), "ringdown_db": (0.0, 2.0),
+    "blood_db": (-31.0, -28.0),
+    "plaque_db": (-33.0, -31.0),
+    "fibrous_db": (-5.0, -4.0),
+    "media_db": (-44.0, -42.0),
+    "adventitia_db": (-5.0, -3.0),
+    "periadventitia_db": (-19.0, -17.0),
+    "calcium_db": (3.0, 5.0),
+    "noise_db": (-60.0, -57.0),
+    "display_min_below_noise_db": (8.0, 10.0),
+    "display_range_db": (66.0, 70.0),
+    "calcium_alpha_per_mm": (12.0, 13.5),
+    "fibrous_alpha_per_mm": (1.25, 1.4),
+    "gain_offset_db": (-8.0, -5.5),
+    "gain_drift_db": (2.0, 3.0),
+    "tgc_db_per_mm": (1.6, 2.2),
+    "speckle_shape_k": (1.2, 1.6),
+    "speckle_shape_nakagami": (0.45, 0.55),
+    "psf_depth_samples": (4, 4),
+    "psf_angle_lines": (4, 4),
+    "guidewire_radius_mm": (0.21, 0.23),
+    "guidewire_db": (6.0, 8.0),
+    "guidewire_shadow_np_per_mm": (25.0, 35.0),
+    "ringdown_mm": (0.42, 0.5),
+    "ringdown_db": (0.0, 2.0),
 }
 
 
 def random_look(rng, ranges: dict = TRAIN_RANGES) -> Look:
     """A look drawn uniformly from ``ranges`` (integers for the PSF widths, a random speckle model)."""
+
     def u(key):
         low, high = ranges[key]
         return float(rng.uniform(low, high))
@@ -129,14 +166,39 @@ def random_look(rng, ranges: dict = TRAIN_RANGES) -> Look:
     speckle = SPECKLE_MODELS[int(rng.integers(len(SPECKLE_MODELS)))]
     shape = {"rayleigh": 1.0, "k": u("speckle_shape_k"), "nakagami": u("speckle_shape_nakagami")}[speckle]
     noise_db = u("noise_db")
-    levels = {key: u(key) for key in ("blood_db", "plaque_db", "fibrous_db", "media_db", "adventitia_db",
-                                      "periadventitia_db", "calcium_db", "display_range_db",
-                                      "calcium_alpha_per_mm", "fibrous_alpha_per_mm", "gain_offset_db",
-                                      "gain_drift_db", "tgc_db_per_mm", "guidewire_radius_mm", "guidewire_db",
-                                      "guidewire_shadow_np_per_mm", "ringdown_mm", "ringdown_db")}
-    return Look(**levels, noise_db=noise_db, display_min_db=noise_db - u("display_min_below_noise_db"),
-                gain_jitter_db=0.0, speckle=speckle, speckle_shape=shape,
-                psf_depth_samples=n("psf_depth_samples"), psf_angle_lines=n("psf_angle_lines"))
+    levels = {
+        key: u(key)
+        for key in (
+            "blood_db",
+            "plaque_db",
+            "fibrous_db",
+            "media_db",
+            "adventitia_db",
+            "periadventitia_db",
+            "calcium_db",
+            "display_range_db",
+            "calcium_alpha_per_mm",
+            "fibrous_alpha_per_mm",
+            "gain_offset_db",
+            "gain_drift_db",
+            "tgc_db_per_mm",
+            "guidewire_radius_mm",
+            "guidewire_db",
+            "guidewire_shadow_np_per_mm",
+            "ringdown_mm",
+            "ringdown_db",
+        )
+    }
+    return Look(
+        **levels,
+        noise_db=noise_db,
+        display_min_db=noise_db - u("display_min_below_noise_db"),
+        gain_jitter_db=0.0,
+        speckle=speckle,
+        speckle_shape=shape,
+        psf_depth_samples=n("psf_depth_samples"),
+        psf_angle_lines=n("psf_angle_lines"),
+    )
 
 
 # Lesions per 10 mm of pullback and the largest calcium arc (degrees) of each preset.
@@ -276,8 +338,12 @@ def _draw_lesion(rng, kind: str, pullback_mm: float, max_arc_deg: float) -> Lesi
     start = rng.uniform(-0.3 * lesion_mm, max(pullback_mm - 0.5 * lesion_mm, 0.0))
     deep = rng.random() < 0.4
     return Lesion(
-        start_mm=start, length_mm=lesion_mm, centre_rad=rng.uniform(0, 2 * np.pi),
-        twist_rad=rng.normal(0.0, 0.4), arc_max_rad=min(arc_max, 2 * np.pi), arc_min_rad=arc_min,
+        start_mm=start,
+        length_mm=lesion_mm,
+        centre_rad=rng.uniform(0, 2 * np.pi),
+        twist_rad=rng.normal(0.0, 0.4),
+        arc_max_rad=min(arc_max, 2 * np.pi),
+        arc_min_rad=arc_min,
         depth_frac=rng.uniform(0.4, 0.8) if deep else rng.uniform(0.0, 0.1),
         thickness_mm=rng.uniform(0.1, 0.35),
     )
@@ -316,8 +382,11 @@ def phantom_plan(spec: PhantomSpec) -> PullbackPlan:
     offset_dir = _smooth_series(rng, z_mm, knot_mm=5.0, low=0.0, high=2 * np.pi)
     rates = _LESION_RATES[spec.preset]
     return PullbackPlan(
-        spec=spec, look=look, rotation_rad=rotation,
-        offset_x_mm=offset_r * np.cos(offset_dir), offset_y_mm=offset_r * np.sin(offset_dir),
+        spec=spec,
+        look=look,
+        rotation_rad=rotation,
+        offset_x_mm=offset_r * np.cos(offset_dir),
+        offset_y_mm=offset_r * np.sin(offset_dir),
         eem_radius_mm=_smooth_series(rng, z_mm, knot_mm=4.0, low=1.9, high=2.7),
         plaque_min_mm=_smooth_series(rng, z_mm, knot_mm=3.0, low=0.05, high=0.25),
         plaque_ecc_mm=_smooth_series(rng, z_mm, knot_mm=3.0, low=0.1, high=1.0 if heavy else 0.8),
@@ -380,8 +449,7 @@ def _rays(plan: PullbackPlan, frames: np.ndarray, n_alines: int) -> _Rays:
     truth &= ~branch
     calcium = np.where(branch, np.inf, calcium)
     fibrous &= ~branch
-    return _Rays(lumen, media, eem, calcium, calcium_end, fibrous, branch,
-                 _guidewire_depth(plan, frames, phi), truth)
+    return _Rays(lumen, media, eem, calcium, calcium_end, fibrous, branch, _guidewire_depth(plan, frames, phi), truth)
 
 
 def _calcium_layers(plan, psi, z_mm, lumen, media):
@@ -445,16 +513,41 @@ def _base_events(rays: _Rays, look: Look):
     branch = rays.branch
     wall_end = np.where(branch, rays.eem + 1.2, rays.eem + 0.35)
     open_ = np.where(branch, wall_end, np.inf)  # a side branch replaces the wall by blood
-    starts = np.stack([
-        np.zeros_like(rays.lumen), np.full_like(rays.lumen, CATHETER_RADIUS_MM),
-        np.minimum(rays.lumen, open_), np.minimum(rays.media, open_), np.minimum(rays.eem, open_), wall_end,
-    ], axis=-1)
+    starts = np.stack(
+        [
+            np.zeros_like(rays.lumen),
+            np.full_like(rays.lumen, CATHETER_RADIUS_MM),
+            np.minimum(rays.lumen, open_),
+            np.minimum(rays.media, open_),
+            np.minimum(rays.eem, open_),
+            wall_end,
+        ],
+        axis=-1,
+    )
     plaque_db = np.where(rays.fibrous, look.fibrous_db, look.plaque_db)
     ones = np.ones_like(rays.lumen)
-    levels = np.stack([ones * _SILENT_DB, ones * look.blood_db, plaque_db, ones * look.media_db,
-                       ones * look.adventitia_db, ones * look.periadventitia_db], axis=-1)
-    alphas = np.stack([ones * 0.0, ones * 0.05, np.where(rays.fibrous, look.fibrous_alpha_per_mm, 0.3), ones * 0.3,
-                       ones * 0.35, ones * 0.25], axis=-1)
+    levels = np.stack(
+        [
+            ones * _SILENT_DB,
+            ones * look.blood_db,
+            plaque_db,
+            ones * look.media_db,
+            ones * look.adventitia_db,
+            ones * look.periadventitia_db,
+        ],
+        axis=-1,
+    )
+    alphas = np.stack(
+        [
+            ones * 0.0,
+            ones * 0.05,
+            np.where(rays.fibrous, look.fibrous_alpha_per_mm, 0.3),
+            ones * 0.3,
+            ones * 0.35,
+            ones * 0.25,
+        ],
+        axis=-1,
+    )
     return starts, levels, alphas
 
 
@@ -471,9 +564,11 @@ def _events(rays: _Rays, look: Look):
     has = np.isfinite(top)
     top = np.where(has, top, 1e3)
     end = np.where(has, end, 1e3)
-    ca = [(top, look.calcium_db, look.calcium_alpha_per_mm),
-          (np.minimum(top + 0.05, end), look.calcium_db - 12.0, look.calcium_alpha_per_mm),
-          (end, _base_at(starts, levels, end), _base_at(starts, alphas, end))]
+    ca = [
+        (top, look.calcium_db, look.calcium_alpha_per_mm),
+        (np.minimum(top + 0.05, end), look.calcium_db - 12.0, look.calcium_alpha_per_mm),
+        (end, _base_at(starts, levels, end), _base_at(starts, alphas, end)),
+    ]
     # Base layer changes inside the calcium are suppressed (moved beyond the field of view).
     inside = (starts > top[..., None]) & (starts < end[..., None])
     starts = np.where(inside, 1e3, starts)
@@ -645,12 +740,12 @@ def scan_convert(polar: np.ndarray) -> np.ndarray:
 def _burn_annotations(images: np.ndarray, frames: np.ndarray, spec: PhantomSpec) -> None:
     """Burn a scale bar, depth ticks and a frame counter into the corners (outside the FOV)."""
     one_mm_px = int(round(1.0 / spec.pixel_spacing_mm))
-    images[:, 492:496, 440:440 + one_mm_px] = 255  # 1 mm scale bar, bottom right
+    images[:, 492:496, 440 : 440 + one_mm_px] = 255  # 1 mm scale bar, bottom right
     for tick in range(5):
-        images[:, 8 + 10 * tick:10 + 10 * tick, 8:20] = 230  # ruler ticks, top left
+        images[:, 8 + 10 * tick : 10 + 10 * tick, 8:20] = 230  # ruler ticks, top left
     bits = ((frames[:, None] >> np.arange(12)[None, :]) & 1).astype(np.uint8) * 200
     for b in range(12):  # frame counter as blocks, top right: changes every frame
-        images[:, 8:16, 400 + 8 * b:406 + 8 * b] = bits[:, b, None, None]
+        images[:, 8:16, 400 + 8 * b : 406 + 8 * b] = bits[:, b, None, None]
 
 
 def render_frames(plan: PullbackPlan, start: int, stop: int) -> np.ndarray:
@@ -673,6 +768,20 @@ def make_phantom(n_frames: int, *, seed: int, preset: str = "typical", randomise
 
 
 __all__ = [
-    "CENTRE_PX", "PRESETS", "SHIFTED_RANGES", "TRAIN_RANGES", "Look", "PhantomSpec", "random_look", "PhantomTruth", "PullbackPlan", "iter_frames",
-    "make_phantom", "phantom_plan", "phantom_truth", "render_frames", "render_polar", "scan_convert",
+    "CENTRE_PX",
+    "PRESETS",
+    "SHIFTED_RANGES",
+    "TRAIN_RANGES",
+    "Look",
+    "PhantomSpec",
+    "random_look",
+    "PhantomTruth",
+    "PullbackPlan",
+    "iter_frames",
+    "make_phantom",
+    "phantom_plan",
+    "phantom_truth",
+    "render_frames",
+    "render_polar",
+    "scan_convert",
 ]

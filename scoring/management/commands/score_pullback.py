@@ -29,10 +29,14 @@ class Command(BaseCommand):
         if opts["labels"]:
             np.savez_compressed(opts["labels"], labels=result.labels, alines=result.n_alines)
         summary = {
-            "ics": round(result.ics, 2), "frames": result.n_frames, "alines": result.n_alines,
-            "length_mm": round(result.length_mm, 2), "calcium_alines": result.calcium_alines,
+            "ics": round(result.ics, 2),
+            "frames": result.n_frames,
+            "alines": result.n_alines,
+            "length_mm": round(result.length_mm, 2),
+            "calcium_alines": result.calcium_alines,
             "max_arc_deg": float(result.arc_deg_per_frame.max(initial=0.0)),
-            "model_version": result.model_version, "seconds": round(result.seconds, 3),
+            "model_version": result.model_version,
+            "seconds": round(result.seconds, 3),
         }
         if opts["json"]:
             self.stdout.write(json.dumps(summary))

@@ -14,14 +14,21 @@ from scoring.detector.train import N_ALINES, annotated_set, train_on_sets, train
 
 
 class Command(BaseCommand):
-    help = ("Train the calcium detector on phantoms and/or annotated pullbacks (grouped CV report), save it in "
-            "the model store and, with --annotated, register it as a model version.")
+    help = (
+        "Train the calcium detector on phantoms and/or annotated pullbacks (grouped CV report), save it in "
+        "the model store and, with --annotated, register it as a model version."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--phantoms", type=int, default=None,
-                            help="domain-randomised phantoms per preset (default 3, or 0 with --annotated)")
-        parser.add_argument("--annotated", action="store_true",
-                            help="train on the annotated frames of the registry's included pullbacks")
+        parser.add_argument(
+            "--phantoms",
+            type=int,
+            default=None,
+            help="domain-randomised phantoms per preset (default 3, or 0 with --annotated)",
+        )
+        parser.add_argument(
+            "--annotated", action="store_true", help="train on the annotated frames of the registry's included pullbacks"
+        )
         parser.add_argument("--seed", type=int, default=20240401)
         parser.add_argument("--frames", type=int, default=240, help="frames per phantom")
         parser.add_argument("--workers", type=int, default=2, help="processes for reading annotated pullbacks")
@@ -34,10 +41,15 @@ class Command(BaseCommand):
         sets += annotated
         if not sets:
             raise CommandError("Nothing to train on: no annotated pullbacks and no phantoms (--phantoms N).")
-        summary = {"source": "+".join(s for s, n in (("phantoms", n_phantoms), ("annotations", len(annotated))) if n),
-                   "seed": opts["seed"], "n_per_preset": n_phantoms, "n_frames": opts["frames"],
-                   "domain_randomised": bool(n_phantoms), "annotated_pullbacks": [s.seed for s in annotated],
-                   "annotated_frames": int(sum(len(s.truth.calcium) for s in annotated))}
+        summary = {
+            "source": "+".join(s for s, n in (("phantoms", n_phantoms), ("annotations", len(annotated))) if n),
+            "seed": opts["seed"],
+            "n_per_preset": n_phantoms,
+            "n_frames": opts["frames"],
+            "domain_randomised": bool(n_phantoms),
+            "annotated_pullbacks": [s.seed for s in annotated],
+            "annotated_frames": int(sum(len(s.truth.calcium) for s in annotated)),
+        }
         try:
             model = train_on_sets(sets, seed=opts["seed"], summary=summary, compare=False)
         except ValueError as exc:
@@ -54,6 +66,7 @@ class Command(BaseCommand):
         from scoring.annotations import annotated_training_data
         from scoring.models import Pullback
 
-        return [annotated_set(item.path, pullback_id=item.pullback_id, frames=item.frames, labels=item.labels,
-                              workers=workers)
-                for item in annotated_training_data(Pullback.objects.order_by("pk"), n_alines=N_ALINES)]
+        return [
+            annotated_set(item.path, pullback_id=item.pullback_id, frames=item.frames, labels=item.labels, workers=workers)
+            for item in annotated_training_data(Pullback.objects.order_by("pk"), n_alines=N_ALINES)
+        ]

@@ -92,7 +92,7 @@ def test_labels_block_by_block_equal_labels_from_the_full_feature_array(held_out
 
     monkeypatch.setattr(pipeline, "DECISION_BLOCK_FRAMES", 5)  # 24 frames: 5 blocks over 2 threads
     model = load_model()
-    base = held_out[0].features[..., :len(fe.BASE_FEATURES)]
+    base = held_out[0].features[..., : len(fe.BASE_FEATURES)]
     full = fe.add_context(base)
     assert np.allclose(decisions_from_base(base, model, threads=2), model.decision(full), atol=1e-4)
     assert np.array_equal(labels_from_base(base, model), labels_from_features(full, model))
@@ -102,8 +102,15 @@ def test_an_unknown_model_kind_is_refused():
     from scoring.detector.model import DetectorModel, UnknownModelKind
 
     with pytest.raises(UnknownModelKind, match="'svc_poly'"):
-        DetectorModel(feature_names=[], mean=np.zeros(1), scale=np.ones(1), coef=np.ones(1), intercept=0.0,
-                      post=PostProcessing(), kind="svc_poly")
+        DetectorModel(
+            feature_names=[],
+            mean=np.zeros(1),
+            scale=np.ones(1),
+            coef=np.ones(1),
+            intercept=0.0,
+            post=PostProcessing(),
+            kind="svc_poly",
+        )
 
 
 def test_guidewire_mask_covers_a_narrow_shadow_but_not_the_edge_of_a_calcium_arc():
@@ -179,8 +186,15 @@ def test_training_pullbacks_are_distinct_so_grouped_folds_do_not_leak(monkeypatc
     from scoring.detector.phantoms import polar_speckle
 
     rendered = []
-    monkeypatch.setattr(train, "phantom_set", lambda seed, preset, n, randomise: rendered.append(
-        next(polar_speckle.iter_frames(polar_speckle.make_phantom(n, seed=seed, preset=preset, randomise=randomise))).tobytes()))
+    monkeypatch.setattr(
+        train,
+        "phantom_set",
+        lambda seed, preset, n, randomise: rendered.append(
+            next(
+                polar_speckle.iter_frames(polar_speckle.make_phantom(n, seed=seed, preset=preset, randomise=randomise))
+            ).tobytes()
+        ),
+    )
     train.training_sets(n_per_preset=2, seed=7, n_frames=2)
     assert len(rendered) == 2 * len(train.TRAIN_PRESETS) and len(set(rendered)) == len(rendered)
     # why: with one seed, a randomised "noisy" pullback is the typical one again

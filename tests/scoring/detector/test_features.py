@@ -116,8 +116,7 @@ def test_context_built_block_by_block_equals_the_whole_pullback_at_once():
     # frame context of frame 4 (block boundary) = mean over frames 2..6 of the same A-line
     col = names.index("dark_frac_frames2")
     assert whole[4, 7, col] == pytest.approx(base[2:7, 7, fe.BASE_FEATURES.index("dark_frac")].mean(), abs=1e-6)
-    assert np.allclose(whole[..., names.index("peak_vs_pullback")],
-                       base[..., 0] - np.median(base[..., 0]), atol=1e-6)
+    assert np.allclose(whole[..., names.index("peak_vs_pullback")], base[..., 0] - np.median(base[..., 0]), atol=1e-6)
 
 
 def test_frame_levels_are_order_statistics_of_the_tissue_samples():

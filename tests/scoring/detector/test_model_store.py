@@ -13,8 +13,14 @@ from scoring.detector.postprocess import PostProcessing
 def _model():
     n = len(feature_names())
     rng = np.random.default_rng(0)
-    return DetectorModel(feature_names=feature_names(), mean=rng.normal(size=n), scale=rng.uniform(1, 2, n),
-                         coef=rng.normal(size=n), intercept=0.3, post=PostProcessing(threshold=0.25))
+    return DetectorModel(
+        feature_names=feature_names(),
+        mean=rng.normal(size=n),
+        scale=rng.uniform(1, 2, n),
+        coef=rng.normal(size=n),
+        intercept=0.3,
+        post=PostProcessing(threshold=0.25),
+    )
 
 
 def test_a_saved_model_loads_back_identically(tmp_path):
@@ -29,7 +35,9 @@ def test_the_shipped_default_model_loads():
     model = load_model()
     assert model.version.startswith("default-") and model.kind == "nystroem_rbf"
     assert model.components.shape == (len(model.coef), len(feature_names())) and model.gamma > 0
-    assert (DEFAULT_STORE / "default.npz").stat().st_size < 500_000  # 200 components + their 200 x 200 normalization, float64
+    assert (
+        DEFAULT_STORE / "default.npz"
+    ).stat().st_size < 500_000  # 200 components + their 200 x 200 normalization, float64
 
 
 def _kernel_model():

@@ -6,7 +6,9 @@ from scoring.detector.phantoms import polar_speckle
 
 def test_frames_do_not_depend_on_the_chunk_size(small_plan):
     whole = polar_speckle.render_frames(small_plan, 0, 6)
-    chunked = np.concatenate(list(polar_speckle.iter_frames(polar_speckle.make_phantom(24, seed=11, preset="heavy"), chunk_frames=4)))[:6]
+    chunked = np.concatenate(
+        list(polar_speckle.iter_frames(polar_speckle.make_phantom(24, seed=11, preset="heavy"), chunk_frames=4))
+    )[:6]
     assert np.array_equal(whole, chunked)
 
 
@@ -25,7 +27,9 @@ def test_calcium_truth_points_at_the_shadow_in_the_image(small_plan):
     for k in range(64):
         theta = 2 * np.pi * k / 64
         r = np.arange(200, 240)
-        means.append(image[np.rint(255.5 - r * np.sin(theta)).astype(int), np.rint(255.5 + r * np.cos(theta)).astype(int)].mean())
+        means.append(
+            image[np.rint(255.5 - r * np.sin(theta)).astype(int), np.rint(255.5 + r * np.cos(theta)).astype(int)].mean()
+        )
     means = np.array(means)
     calcium, wire = truth.calcium[0], truth.guidewire[0]
     assert calcium.any() and (~calcium & ~wire).any()

@@ -45,9 +45,17 @@ def test_rgb_frames_become_luminance(tmp_path):
 
 def _small_ds(frames):
     path_frames = iter([frames])
-    ds = files._base_dataset(n_frames=len(frames), rows=16, columns=16, frame_rate_hz=30.0, pullback_rate_mm_s=0.5,
-                             pixel_spacing_mm=0.02, patient_id="X", patient_name="X^Y",
-                             transfer_syntax=pydicom.uid.ExplicitVRLittleEndian)
+    ds = files._base_dataset(
+        n_frames=len(frames),
+        rows=16,
+        columns=16,
+        frame_rate_hz=30.0,
+        pullback_rate_mm_s=0.5,
+        pixel_spacing_mm=0.02,
+        patient_id="X",
+        patient_name="X^Y",
+        transfer_syntax=pydicom.uid.ExplicitVRLittleEndian,
+    )
     ds.PixelData = next(path_frames).tobytes()
     return ds
 
@@ -99,6 +107,7 @@ def test_it_rejects_a_file_without_pixel_data(tmp_path):
 def test_it_rejects_an_unknown_frame_rate(tmp_path):
     def drop(ds):
         del ds.FrameTime, ds.CineRate
+
     assert _code(_write(tmp_path, drop)) == "unknown_frame_rate"
 
 

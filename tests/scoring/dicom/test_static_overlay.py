@@ -30,7 +30,7 @@ def test_static_grey_marks_inside_the_image_are_found(tmp_path, frames_with_grey
     # ... but not the frame counter, which changes, nor any tissue.
     assert not mask[8:16, 400:496].any()
     rows, cols = np.ogrid[:512, :512]
-    inside = (rows - 256) ** 2 + (cols - 256) ** 2 < 240 ** 2
+    inside = (rows - 256) ** 2 + (cols - 256) ** 2 < 240**2
     marks = np.zeros_like(mask)
     marks[300:303, 240:300] = marks[250:254, 250:254] = True
     assert not (mask & inside & ~marks).any()
