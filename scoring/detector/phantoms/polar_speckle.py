@@ -283,16 +283,38 @@ class PullbackPlan:
 
 @dataclass
 class PhantomTruth:
-    """Per-A-line truth masks (frames x n_alines, bool) at the scoring angle convention."""
+    """Per-A-line truth masks (frames x n_alines, bool) at the scoring angle convention.
+
+    ``calcium``, ``guidewire`` and ``fibrous`` always; the morphology masks (``superficial``,
+    ``deep``, ``spotty``, ``side_branch``, ``nodule``, ``attenuated``) when made by
+    :func:`phantom_truth`, None when a caller builds a truth of its own (rule: :func:`phantom_truth`).
+    """
 
     calcium: np.ndarray
     guidewire: np.ndarray
     fibrous: np.ndarray
+    superficial: np.ndarray | None = None
+    deep: np.ndarray | None = None
+    spotty: np.ndarray | None = None
+    side_branch: np.ndarray | None = None
+    nodule: np.ndarray | None = None
+    attenuated: np.ndarray | None = None
 
     @property
     def ics(self) -> float:
         """ICS of the truth: calcium A-lines / all A-lines x 1000."""
         return float(self.calcium.mean() * 1000.0)
+
+
+MASK_NAMES = ("calcium", "guidewire", "fibrous", "superficial", "deep", "spotty", "side_branch", "nodule", "attenuated")
+SUPERFICIAL_MM = 0.3  # leading edge of the calcium at most this far below the lumen: superficial
+SPOTTY_MAX_ARC_DEG = 90.0  # spotty calcium: a lesion narrower than this ...
+SPOTTY_LENGTH_MM = (1.0, 3.0)  # ... and this long
+
+
+def truth_arrays(truth: PhantomTruth) -> dict:
+    """Every mask of ``truth`` that is set, by name, ready for ``numpy.savez``."""
+    return {name: getattr(truth, name) for name in MASK_NAMES if getattr(truth, name) is not None}
 
 
 # --------------------------------------------------------------------------------------
@@ -418,6 +440,7 @@ class _Rays:
     branch: np.ndarray  # bool
     guidewire: np.ndarray  # depth of the wire surface, inf when the ray misses it
     calcium_truth: np.ndarray  # bool, the annotated arc (also under the guidewire shadow)
+    calcium_lesion: np.ndarray  # int, index into plan.calcium of the first calcium on the ray (-1: none)
 
 
 def _in_arc(angle: np.ndarray, lesion: Lesion, z_mm: np.ndarray) -> np.ndarray:
@@ -439,7 +462,7 @@ def _rays(plan: PullbackPlan, frames: np.ndarray, n_alines: int) -> _Rays:
     plaque = plan.plaque_min_mm[frames, None] + plan.plaque_ecc_mm[frames, None] * ecc
     media = eem - 0.15
     lumen = np.maximum(media - plaque, 1.15)
-    calcium, calcium_end, truth = _calcium_layers(plan, psi, z_mm, lumen, media)
+    calcium, calcium_end, truth, lesion_index = _calcium_layers(plan, psi, z_mm, lumen, media)
     fibrous = np.zeros_like(truth)
     for lesion in plan.fibrous:
         fibrous |= _in_arc(psi, lesion, z_mm)
@@ -449,20 +472,23 @@ def _rays(plan: PullbackPlan, frames: np.ndarray, n_alines: int) -> _Rays:
     truth &= ~branch
     calcium = np.where(branch, np.inf, calcium)
     fibrous &= ~branch
-    return _Rays(lumen, media, eem, calcium, calcium_end, fibrous, branch, _guidewire_depth(plan, frames, phi), truth)
+    wire = _guidewire_depth(plan, frames, phi)
+    return _Rays(lumen, media, eem, calcium, calcium_end, fibrous, branch, wire, truth, lesion_index)
 
 
 def _calcium_layers(plan, psi, z_mm, lumen, media):
-    """Depth of the first calcium surface on each ray (inf: none), its far side and truth."""
+    """Depth of the first calcium surface on each ray (inf: none), its far side, truth and lesion index."""
     calcium = np.full(psi.shape, np.inf)
     calcium_end = np.full(psi.shape, np.inf)
-    for lesion in plan.calcium:
+    index = np.full(psi.shape, -1)
+    for k, lesion in enumerate(plan.calcium):
         hit = _in_arc(psi, lesion, z_mm)
         top = lumen + lesion.depth_frac * np.maximum(media - lumen - 0.1, 0.0)
         nearer = hit & (top < calcium)
         calcium = np.where(nearer, top, calcium)
         calcium_end = np.where(nearer, top + lesion.thickness_mm, calcium_end)
-    return calcium, calcium_end, np.isfinite(calcium)
+        index = np.where(nearer, k, index)
+    return calcium, calcium_end, np.isfinite(calcium), index
 
 
 def _guidewire_depth(plan: PullbackPlan, frames: np.ndarray, phi: np.ndarray) -> np.ndarray:
@@ -490,11 +516,36 @@ def phantom_truth(plan: PullbackPlan, *, n_alines: int = 256) -> PhantomTruth:
     -------
     PhantomTruth
         ``calcium``: the annotated calcium arc (an annotator draws it through the guidewire
-        shadow); ``guidewire``: rays that hit the wire; ``fibrous``: fibrous plaque arcs.
+        shadow, so an A-line can be calcium and guidewire at once); ``guidewire``: rays that hit
+        the wire; ``fibrous``: fibrous plaque arcs. Morphology of the first calcium lesion on
+        each calcium A-line: ``superficial`` (its leading edge at most :data:`SUPERFICIAL_MM`
+        below the lumen on that ray) or ``deep`` (the others; the two partition ``calcium``),
+        ``spotty`` (a lesion narrower than :data:`SPOTTY_MAX_ARC_DEG` at its widest and
+        :data:`SPOTTY_LENGTH_MM` long; overlaps the two others). ``side_branch``: rays through a
+        branch opening. ``nodule`` and ``attenuated``: empty, this family draws neither.
     """
     frames = np.arange(plan.spec.n_frames)
     rays = _rays(plan, frames, n_alines)
-    return PhantomTruth(calcium=rays.calcium_truth, guidewire=np.isfinite(rays.guidewire), fibrous=rays.fibrous)
+    calcium = rays.calcium_truth
+    superficial = calcium & (rays.calcium - rays.lumen <= SUPERFICIAL_MM)
+    spotty_lesions = np.array([_is_spotty(lesion) for lesion in plan.calcium] + [False])
+    none = np.zeros_like(calcium)
+    return PhantomTruth(
+        calcium=calcium,
+        guidewire=np.isfinite(rays.guidewire),
+        fibrous=rays.fibrous,
+        superficial=superficial,
+        deep=calcium & ~superficial,
+        spotty=calcium & spotty_lesions[rays.calcium_lesion],
+        side_branch=rays.branch,
+        nodule=none,
+        attenuated=none.copy(),
+    )
+
+
+def _is_spotty(lesion: Lesion) -> bool:
+    low, high = SPOTTY_LENGTH_MM
+    return bool(lesion.arc_max_rad < np.deg2rad(SPOTTY_MAX_ARC_DEG) and low <= lesion.length_mm <= high)
 
 
 # --------------------------------------------------------------------------------------
@@ -775,6 +826,7 @@ __all__ = [
     "Look",
     "PhantomSpec",
     "random_look",
+    "MASK_NAMES",
     "PhantomTruth",
     "PullbackPlan",
     "iter_frames",
@@ -784,4 +836,5 @@ __all__ = [
     "render_frames",
     "render_polar",
     "scan_convert",
+    "truth_arrays",
 ]

@@ -32,14 +32,18 @@ The plan is drawn once from the seed; frame ``i`` is rendered from
 ``numpy.random.default_rng([seed, FAMILY_TAG, i])`` alone, so chunking does not change pixels.
 
 Truth rule (per A-line at the displayed angle convention of :mod:`scoring.detector.geometry`):
-an A-line is **calcium** when its beam meets calcium anywhere in the field of view (5.12 mm) and
-does not meet the guidewire first; if it meets the guidewire first it is **guidewire** and not
-calcium (``calcium_behind_wire`` keeps those A-lines for who wants to count them; family 1's
-annotated truth does count them as calcium). The calcium kind masks (``superficial``, ``deep``,
-``spotty``, ``nodule``) name the first calcium the beam meets; ``reverberation`` marks calcium
-A-lines whose first calcium reverberates with its second echo inside the field of view.
-``fibrous``, ``attenuated`` and ``side_branch`` are beams that cross that component and are
-neither calcium nor guidewire.
+an A-line is **calcium** when its beam meets calcium anywhere in the field of view (5.12 mm), also
+when it meets the guidewire first: an annotator draws the calcium arc through the wire's shadow,
+and the detector's post-processing closes that gap. This is family 1's convention
+(:func:`scoring.detector.phantoms.polar_speckle.phantom_truth`: its ``calcium`` ignores the wire),
+so ICS means the same in both families. An A-line is **guidewire** when its beam meets the wire
+before any calcium; it can then be guidewire and calcium at once, as in family 1, and
+``guidewire_over_calcium`` holds exactly those A-lines (for who wants to leave them out). The
+calcium kind masks (``superficial``, ``deep``, ``spotty``, ``nodule``) name the first calcium the
+beam meets (behind the wire too), so they partition ``calcium``; ``reverberation`` marks calcium
+A-lines not hidden by the wire whose first calcium reverberates with its second echo inside the
+field of view. ``fibrous``, ``attenuated`` and ``side_branch`` are beams that cross that component
+and are neither calcium nor guidewire.
 """
 
 from collections.abc import Iterator
@@ -80,7 +84,7 @@ MASK_NAMES = (
     "attenuated",
     "side_branch",
     "reverberation",
-    "calcium_behind_wire",
+    "guidewire_over_calcium",
 )
 
 # Tissue labels of every depth sample.
@@ -296,7 +300,7 @@ class PhantomTruth:
     attenuated: np.ndarray
     side_branch: np.ndarray
     reverberation: np.ndarray
-    calcium_behind_wire: np.ndarray
+    guidewire_over_calcium: np.ndarray
 
     @property
     def ics(self) -> float:
@@ -613,7 +617,7 @@ def _truth_row(plan: PullbackPlan, facts: RayFacts) -> dict:
     has_calcium = facts.first_calcium < N_DEPTH
     has_wire = facts.first_wire < N_DEPTH
     guidewire = has_wire & (facts.first_wire < facts.first_calcium)
-    calcium = has_calcium & ~guidewire
+    calcium = has_calcium  # behind the wire too (module docstring)
     kinds = np.array([c.kind for c in plan.components] + [""])
     reverberant = np.array([c.reverberant for c in plan.components] + [False])
     first_kind = kinds[facts.first_kind]  # -1 -> ""
@@ -625,8 +629,8 @@ def _truth_row(plan: PullbackPlan, facts: RayFacts) -> dict:
         "fibrous": facts.crosses[FIBROUS] & plain,
         "attenuated": facts.crosses[LIPID] & plain,
         "side_branch": facts.crosses[BRANCH] & plain,
-        "reverberation": calcium & reverberant[facts.first_kind] & echo_in_view,
-        "calcium_behind_wire": has_calcium & guidewire,
+        "reverberation": calcium & ~guidewire & reverberant[facts.first_kind] & echo_in_view,
+        "guidewire_over_calcium": calcium & guidewire,
     }
     for kind in CALCIUM_KINDS:
         row[kind] = calcium & (first_kind == kind)
