@@ -100,7 +100,8 @@ def main() -> int:
         gunicorn = subprocess.Popen(
             [
                 str(BIN / "gunicorn"),
-                "config.wsgi:application",
+                "-c",
+                "config/gunicorn.conf.py",  # the production settings: each worker warms up at start
                 "--workers",
                 str(args.workers),
                 "--worker-class",
