@@ -8,7 +8,7 @@ DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: help lint venv demo test test-services migrate check clean analytics-fixtures benchmark-analytics detector-model benchmark-detector benchmark-load
+.PHONY: help lint venv demo test test-services migrate check clean analytics-fixtures benchmark-analytics detector-model benchmark-detector benchmark-cross-family benchmark-load
 
 help:
 	@echo "make demo   - install, migrate, load demo data, run web server + Celery worker"
@@ -70,6 +70,10 @@ detector-model: $(STAMP)
 
 benchmark-detector: $(STAMP)
 	$(BIN)/python benchmarks/detector_benchmark.py
+
+# Train on phantom family 1, on 2 and on both; test on unseen seeds of both (~15 min; QUICK=1: ~3 min).
+benchmark-cross-family: $(STAMP)
+	$(BIN)/python benchmarks/cross_family_benchmark.py $(if $(QUICK),--quick)
 
 # Load scenario: scratch PostgreSQL database (127.0.0.1:5432, user postgres), 10,000 patients,
 # gunicorn (3 workers), locust with 20 users for 60 s; see benchmarks/load/run.py --help.
