@@ -266,7 +266,7 @@ def evaluate_sets(model: Any, sets: list) -> dict:
     for label, name in CONFOUNDERS.items():
         mask = _mask(sets, name)
         confounders[label] = _rate(called, None if mask is None else mask & ~calcium)
-    result = {
+    result: dict[str, Any] = {
         "pooled": train.aline_metrics(called, calcium),
         "pullbacks": rows,
         "mean_ics_error": float(errors.mean()),
