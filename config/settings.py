@@ -103,7 +103,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "config.sqlite_backend",
-            "NAME": _SQLITE_PATH,
+            "NAME": _SQLITE_PATH,  # type: ignore[typeddict-item]  # Django takes a Path here; the stubs say str
             "OPTIONS": {
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
                 "transaction_mode": "IMMEDIATE",

@@ -6,6 +6,7 @@ Every app's API view derives from `ApiView` and states `roles` per method (core.
 """
 
 from collections.abc import Mapping
+from typing import ClassVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers, status
@@ -69,6 +70,8 @@ class ApiView(APIView):
     # missing or bad token is a 401 (WWW-Authenticate: Token) rather than a 403.
     authentication_classes = [tokens.ExpiringTokenAuthentication, SessionAuthentication]
     parser_classes = [DepthLimitedJSONParser]
+    # The serializer of the view's rows, for `represent` (each view that writes rows sets it).
+    OutputSerializer: ClassVar[type[serializers.BaseSerializer]]
 
     def get_permissions(self):
         method = "GET" if self.request.method == "HEAD" else self.request.method
@@ -93,7 +96,9 @@ class ApiView(APIView):
 
     def paginate(self, items) -> tuple[Pagination, list]:
         paginator = Pagination()
-        return paginator, paginator.paginate_queryset(items, self.request, view=self)
+        page: list | None = paginator.paginate_queryset(items, self.request, view=self)
+        assert page is not None  # None only without a page size, and settings set PAGE_SIZE
+        return paginator, page
 
 
 def valid_input(serializer_class, data, **kwargs) -> dict:

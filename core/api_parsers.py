@@ -9,7 +9,7 @@ import math
 import re
 
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser, get_encoding
+from rest_framework.parsers import JSONParser, get_encoding  # type: ignore[attr-defined]  # public in DRF, missing from the stubs
 
 # Deeper than any document the API defines (a spec is 4 levels), far below the recursion limit.
 MAX_JSON_DEPTH = 64

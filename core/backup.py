@@ -17,6 +17,7 @@ copies the media back and then verifies row counts and media hashes against the 
 """
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
@@ -80,6 +81,7 @@ def _inventory(execute: Execute) -> dict:
     media: dict[str, str] = {}
     for label, field in file_fields():
         table, column = field.model._meta.db_table, field.column
+        assert column is not None  # a concrete field has a column
         for (name,) in execute(f"SELECT {_q(column)} FROM {_q(table)} WHERE {_q(column)} <> ''"):  # noqa: S608
             media.setdefault(name, label)
     latest: dict[str, str] = {}
@@ -175,9 +177,9 @@ def _pg_backup(target: Path) -> dict:
 def _pg_args_env() -> tuple[list[str], dict]:
     db = settings.DATABASES["default"]
     args = [f"--dbname={db['NAME']}"]
-    for option, key in (("--host", "HOST"), ("--port", "PORT"), ("--username", "USER")):
-        if db.get(key):
-            args.append(f"{option}={db[key]}")
+    for option, value in (("--host", db.get("HOST")), ("--port", db.get("PORT")), ("--username", db.get("USER"))):
+        if value:
+            args.append(f"{option}={value}")
     env = dict(os.environ)
     if db.get("PASSWORD"):
         env["PGPASSWORD"] = str(db["PASSWORD"])  # never on the command line, where `ps` shows it
@@ -395,7 +397,7 @@ def restore_verify(manifest: dict, *, log: Callable[[str], None] = print) -> dic
         storage = _field_storage(entry["field"])
         try:
             with storage.open(name, "rb") as f:
-                digest, size = _hash_chunks(iter(lambda f=f: f.read(CHUNK_BYTES), b""))
+                digest, size = _hash_chunks(iter(functools.partial(f.read, CHUNK_BYTES), b""))
         except FileNotFoundError:
             differences.append(f"{name}: missing after restore")
             continue

@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any, Generic, TypeVar
 
 from django.apps import apps
 from django.conf import settings
@@ -69,16 +70,19 @@ class LeaseLost(Exception):
     """The job was handed to another worker (this one's heartbeat had stopped): write nothing."""
 
 
+_JobT = TypeVar("_JobT", bound=BackgroundJob)
+
+
 @dataclass
-class JobRun:
+class JobRun(Generic[_JobT]):
     """The job being run by this worker, as `body` sees it."""
 
-    model: type[BackgroundJob]
+    model: type[_JobT]
     pk: int
     lease: str
-    job: BackgroundJob
+    job: _JobT
     committed: bool = False
-    _last_progress: list = field(default_factory=lambda: [0])
+    _last_progress: list[int] = field(default_factory=lambda: [0])
 
     def progress(self, percent: int) -> None:
         """Show progress (0-99; success sets 100), written at most every 5 %."""
@@ -119,7 +123,7 @@ def enqueue(job: BackgroundJob, task_path: str) -> None:
     transaction.on_commit(lambda: import_string(task_path).delay(job.pk))
 
 
-def claim(model: type[BackgroundJob], pk: int) -> JobRun | None:
+def claim(model: type[_JobT], pk: int) -> JobRun[_JobT] | None:
     """Take a queued job for this worker; None if it is not queued (running elsewhere, or done)."""
     lease, now = uuid.uuid4().hex, timezone.now()
     taken = model.objects.filter(pk=pk, status=JobStatus.QUEUED).update(
@@ -138,12 +142,12 @@ def claim(model: type[BackgroundJob], pk: int) -> JobRun | None:
 
 
 def run_job(
-    model: type[BackgroundJob],
+    model: type[_JobT],
     pk: int,
-    body: Callable[[JobRun], dict | None],
+    body: Callable[[JobRun[_JobT]], dict | None],
     *,
     unexpected: Callable[[Exception], str],
-) -> JobRun | None:
+) -> JobRun[_JobT] | None:
     """Claim the job, run `body` with a heartbeat, record the outcome. Returns the run, or None
     when the job was not ours to run. An unexpected error is recorded (`unexpected(exc)` is the
     message) and re-raised for the worker's log."""
@@ -164,10 +168,10 @@ def run_job(
         logger.warning("%s %s was handed to another worker; this one wrote nothing", model._meta.label, pk)
         outcome = None
     except JobFailed as exc:
-        outcome |= {"error": exc.message, **exc.fields}
+        outcome = {"status": JobStatus.FAILED, "error": exc.message, **exc.fields}
     except Exception as exc:
         logger.exception("%s %s failed unexpectedly", model._meta.label, pk)
-        outcome |= {"error": unexpected(exc)}
+        outcome = {"status": JobStatus.FAILED, "error": unexpected(exc)}
         raise
     finally:
         if beat is not None:
@@ -189,7 +193,7 @@ def _in_worker() -> bool:
 class _Heartbeat:
     """A daemon thread that writes heartbeat_at every JOB_HEARTBEAT_SECONDS while the job runs."""
 
-    def __init__(self, run: JobRun):
+    def __init__(self, run: JobRun[Any]):
         self._run, self._stopped = run, threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{run.pk}", daemon=True)
         self._thread.start()
@@ -256,7 +260,9 @@ def _requeue(model: type[BackgroundJob], task_path: str) -> dict[str, int]:
         if same.update(status=JobStatus.QUEUED, lease="", heartbeat_at=None, enqueued_at=now):
             counts["requeued" if status == JobStatus.RUNNING else "resent"] += 1
             to_send.append(pk)
-    task = import_string(task_path) if to_send else None
+    if not to_send:
+        return counts
+    task = import_string(task_path)
     for pk in to_send:
         logger.warning("%s %s: re-queued (its worker stopped, or its message was lost)", model._meta.label, pk)
         task.delay(pk)

@@ -27,6 +27,10 @@ class BackgroundJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    # Declared here (the manager every concrete job model gets anyway) so that `core.jobs`, which
+    # works on `type[BackgroundJob]`, can query any job model.
+    objects = models.Manager()
+
     class Meta:
         abstract = True
 

@@ -35,7 +35,7 @@ def user_roles(user: User | AnonymousUser) -> frozenset[str]:
         if user.is_superuser:
             names.add(ADMIN)
         cached = frozenset(names)
-        user._core_roles = cached
+        user._core_roles = cached  # type: ignore[attr-defined]  # a per-request cache on the user object
     return cached
 
 

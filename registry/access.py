@@ -15,6 +15,7 @@ site until an admin grants some (the demo and the test factory grant all sites u
 from collections.abc import Iterable
 
 from django.contrib.auth.models import AnonymousUser, User
+from django.db.models import QuerySet
 from django.http import Http404
 
 from core.roles import VIEW_PATIENTS, require_role
@@ -37,25 +38,25 @@ def user_site_ids(user: User | AnonymousUser) -> frozenset[int] | None:
     return frozenset(profile.sites.values_list("pk", flat=True))
 
 
-def patients_of_sites(site_ids: Iterable[int] | None):
+def patients_of_sites(site_ids: Iterable[int] | None) -> QuerySet[Patient]:
     """The patients of these sites (None: of every site): the one place a site scope becomes a query."""
     patients = Patient.objects.select_related("site")
     return patients if site_ids is None else patients.filter(site_id__in=sorted(site_ids))
 
 
-def sites_for_user(user: User):
+def sites_for_user(user: User | AnonymousUser) -> QuerySet[Site]:
     """The sites a user may see, enrol at and import into."""
     site_ids = user_site_ids(user)
     return Site.objects.all() if site_ids is None else Site.objects.filter(pk__in=sorted(site_ids))
 
 
-def patients_for_user(user: User):
+def patients_for_user(user: User | AnonymousUser) -> QuerySet[Patient]:
     """The patients this user may see: those of the user's sites (`user_site_ids`)."""
     require_role(user, VIEW_PATIENTS)
     return patients_of_sites(user_site_ids(user))
 
 
-def patient_get_for_user(*, user: User, study_id: str):
+def patient_get_for_user(*, user: User | AnonymousUser, study_id: str) -> Patient:
     """One patient by study_id, or 404 when it does not exist or belongs to another site."""
     try:
         return patients_for_user(user).get(study_id=study_id)

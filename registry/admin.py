@@ -42,7 +42,7 @@ class UserProfileInline(admin.StackedInline):
 
 class RegistryUserAdmin(UserAdmin):
     inlines = (*UserAdmin.inlines, UserProfileInline)
-    list_display = (*UserAdmin.list_display, "registry_sites")
+    list_display = (*UserAdmin.list_display, "registry_sites")  # type: ignore[misc]  # the stubs type it with ModelAdmin's type variable
 
     @admin.display(description="registry sites")
     def registry_sites(self, user: User) -> str:

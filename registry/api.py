@@ -8,6 +8,8 @@ field-keyed messages. Investigators (no SEE_IDENTIFIERS role) never receive dire
 or free text: output serializers drop those fields unless the context allows them.
 """
 
+from typing import ClassVar
+
 from django.db.models import prefetch_related_objects
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -74,7 +76,7 @@ class IdentifiersSerializer(RejectUnknownKeysMixin, serializers.ModelSerializer)
         model = PatientIdentity
         fields = services.IDENTITY_FIELDS
         # Uniqueness of the hospital number is checked by the service, with the other rules.
-        extra_kwargs = {"hospital_number": {"validators": []}}
+        extra_kwargs: ClassVar[dict[str, dict[str, object]]] = {"hospital_number": {"validators": []}}
         ref_name = "Identifiers"
 
 
@@ -111,7 +113,7 @@ class PatientInputSerializer(RejectUnknownKeysMixin, serializers.ModelSerializer
 
     class Meta:
         model = Patient
-        fields = services.PATIENT_FIELDS
+        fields: ClassVar[tuple[str, ...]] = services.PATIENT_FIELDS
         # Uniqueness of study_id is checked by the service (it knows which patient is changed).
         extra_kwargs = {
             "study_id": {"validators": []},
@@ -143,7 +145,7 @@ class ContactOutputSerializer(ConfidentialFieldsMixin, serializers.ModelSerializ
 class ContactInputSerializer(RejectUnknownKeysMixin, serializers.ModelSerializer):
     class Meta:
         model = FollowUpContact
-        fields = services.CONTACT_FIELDS
+        fields: ClassVar[tuple[str, ...]] = services.CONTACT_FIELDS
         ref_name = "ContactInput"
 
 
@@ -173,7 +175,7 @@ class EventOutputSerializer(ConfidentialFieldsMixin, serializers.ModelSerializer
 class EventInputSerializer(RejectUnknownKeysMixin, serializers.ModelSerializer):
     class Meta:
         model = ClinicalEvent
-        fields = services.EVENT_FIELDS
+        fields: ClassVar[tuple[str, ...]] = services.EVENT_FIELDS
         ref_name = "EventInput"
 
 

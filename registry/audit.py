@@ -30,7 +30,13 @@ _BOOKKEEPING = ("created_at", "updated_at", "version", "fu_last_contact", "fu_da
 def snapshot(instance: models.Model, fields: list[str] | None = None) -> dict:
     """The instance's concrete field values (foreign keys as ids), JSON-ready."""
     names = fields or [f.name for f in instance._meta.concrete_fields if f.name not in _BOOKKEEPING]
-    return {name: _jsonable(getattr(instance, instance._meta.get_field(name).attname)) for name in names}
+    return {name: _jsonable(getattr(instance, _attname(instance, name))) for name in names}
+
+
+def _attname(instance: models.Model, name: str) -> str:
+    field = instance._meta.get_field(name)
+    assert isinstance(field, models.Field)  # a concrete field, not the reverse side of a relation
+    return field.attname
 
 
 def diff(old: dict, new: dict) -> dict:
@@ -54,7 +60,7 @@ def audit_entry(
         user=acting_user(user),
         username=getattr(user, "username", "") or "system",
         action=action,
-        entity=instance._meta.model_name,
+        entity=instance._meta.model_name or "",  # always set on a model class
         object_id=str(instance.pk),
         patient_id=patient_id,
         changes=changes,

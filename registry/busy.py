@@ -14,6 +14,7 @@ Three places answer it: `BusyMiddleware` (an exception from a view), `api_except
 
 import logging
 import sys
+from typing import TypeGuard
 
 from django.db.utils import OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -31,7 +32,7 @@ _SQLITE_BUSY = ("database is locked", "database table is locked")
 _POSTGRESQL_BUSY = {"55P03", "40001", "40P01"}  # lock_not_available, serialization_failure, deadlock_detected
 
 
-def is_busy(exc: BaseException | None) -> bool:
+def is_busy(exc: BaseException | None) -> TypeGuard[OperationalError]:
     """The database refused a write for now (locked, timed out, serialization): worth retrying."""
     if not isinstance(exc, OperationalError):
         return False
@@ -41,6 +42,7 @@ def is_busy(exc: BaseException | None) -> bool:
 
 
 def busy_response(request: HttpRequest) -> HttpResponse:
+    response: HttpResponse
     if request.path.startswith("/api/"):
         response = JsonResponse({"detail": BUSY_MESSAGE}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
     else:

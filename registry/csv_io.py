@@ -16,9 +16,10 @@ import csv
 import io
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import Protocol, TypeVar, overload
 
 from registry.variables import BASELINE_FLAGS
 
@@ -28,6 +29,21 @@ ANALYSIS_FILE = "analysis_dataset.csv"
 
 # The CSV dialect of every file we write; the reader accepts "\r\n" line ends as well.
 LINE_TERMINATOR = "\n"
+
+
+_T = TypeVar("_T")
+
+
+class TextSource(Protocol):
+    """What a CSV file is read from: an open text file, a StringIO."""
+
+    def read(self) -> str: ...
+
+
+class TextSink(Protocol):
+    """Where CSV text is written: an open text file, a StringIO, an HttpResponse."""
+
+    def write(self, text: str, /) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -129,7 +145,11 @@ class Table:
         return not any(p.row in (None, 1) for p in self.problems)
 
 
-def parse_cell(column: Column, text: str):
+# A parsed cell: text (or a choice's code), a date, a number, a 0/1 flag, or missing.
+CellValue = str | date | float | bool | None
+
+
+def parse_cell(column: Column, text: str) -> CellValue:
     """Parse one stripped cell. Empty -> None ("" for text and choices); bad values raise CellError."""
     if "\x00" in text:
         # Not text, and PostgreSQL refuses it even in a query parameter (found by the CSV fuzz run).
@@ -159,7 +179,7 @@ def _parse_flag(text: str) -> bool:
 
 def _parse_choice_name(column: Column, text: str) -> str:
     """The code of a choice given by another case of its code or by its label."""
-    named = {}
+    named: dict[str, str] = {}
     for code, label in zip(column.choices, column.labels or (), strict=bool(column.labels)):
         named[code.casefold()] = named[label.casefold()] = code
     if text.casefold() not in named:
@@ -183,7 +203,9 @@ def parse_number(text: str) -> float:
     return value
 
 
-def read_table(file_obj, *, file: str, columns: tuple[Column, ...], optional_columns: tuple[Column, ...] = ()) -> Table:
+def read_table(
+    file_obj: TextSource, *, file: str, columns: tuple[Column, ...], optional_columns: tuple[Column, ...] = ()
+) -> Table:
     """Read and type one CSV file: header checks, cell counts and per-cell parsing.
 
     Rows whose cells are all empty (spreadsheets leave them at the end) are skipped; they still
@@ -211,7 +233,7 @@ def read_table(file_obj, *, file: str, columns: tuple[Column, ...], optional_col
     return table
 
 
-def _read_rows(table: Table, records, by_name: Mapping[str, Column]) -> None:
+def _read_rows(table: Table, records: Iterator[list[str]], by_name: Mapping[str, Column]) -> None:
     file, header, problems = table.file, table.columns, table.problems
     row = 1
     while True:
@@ -229,7 +251,7 @@ def _read_rows(table: Table, records, by_name: Mapping[str, Column]) -> None:
             message = f"has {len(cells)} cells, expected {len(header)} as in the header"
             problems.append(CsvProblem(file, row, None, message))
             continue
-        values = {}
+        values: dict[str, CellValue] = {}
         for name, cell in zip(header, cells, strict=True):
             try:
                 values[name] = parse_cell(by_name[name], cell.strip())
@@ -239,7 +261,9 @@ def _read_rows(table: Table, records, by_name: Mapping[str, Column]) -> None:
         table.rows.append((row, values))
 
 
-def _header_problems(header: list[str], *, file: str, columns, known: Mapping[str, Column]) -> list[CsvProblem]:
+def _header_problems(
+    header: list[str], *, file: str, columns: tuple[Column, ...], known: Mapping[str, Column]
+) -> list[CsvProblem]:
     problems = []
     missing = [c.name for c in columns if c.name not in header]
     if missing:
@@ -255,7 +279,7 @@ def _header_problems(header: list[str], *, file: str, columns, known: Mapping[st
     return problems
 
 
-def format_value(value) -> str:
+def format_value(value: object) -> str:
     """How a value is written: dates ISO, booleans 0/1, missing empty, floats shortest round-trip.
 
     A whole float is written without ".0" (78.0 -> "78"); `parse_number` reads it back exactly.
@@ -272,7 +296,11 @@ def format_value(value) -> str:
     return str(value)
 
 
-def spreadsheet_safe(value):
+@overload
+def spreadsheet_safe(value: str) -> str: ...
+@overload
+def spreadsheet_safe(value: _T) -> _T: ...
+def spreadsheet_safe(value: object) -> object:
     """A cell value that no spreadsheet runs as a formula: text starting with =, +, -, @, a tab or a
     carriage return gets a "'" in front (the OWASP rule). Anything else is returned as it is: numbers
     (also negative ones, -1.5 stays -1.5), dates, missing values, text that is a plain number ("-1.5"
@@ -289,7 +317,7 @@ def spreadsheet_safe(value):
     return value.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def write_rows(out, *, columns: Iterable[str], rows: Iterable[Mapping]) -> int:
+def write_rows(out: TextSink, *, columns: Iterable[str], rows: Iterable[Mapping[str, object]]) -> int:
     """Write a header and one line per row (values through `format_value`, text through
     `spreadsheet_safe`). Returns rows written."""
     columns = list(columns)
@@ -302,6 +330,6 @@ def write_rows(out, *, columns: Iterable[str], rows: Iterable[Mapping]) -> int:
     return count
 
 
-def _cell(value) -> str:
+def _cell(value: object) -> str:
     # Only text is neutralised: a number formatted as "-1.5" is a number, not a formula.
     return spreadsheet_safe(format_value(value)) if isinstance(value, str) else format_value(value)

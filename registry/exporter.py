@@ -16,19 +16,19 @@ source documents and direct identifiers are not part of the format.
 baseline fields, ICS and time/status per endpoint, from `selectors.analysis_rows`.
 """
 
-from typing import TextIO
+from typing import Any
 
 from django.db.models import QuerySet
 
 from registry import follow_up, selectors
-from registry.csv_io import EVENT_COLUMNS, PATIENT_COLUMNS, PATIENT_OPTIONAL_COLUMNS, write_rows
+from registry.csv_io import EVENT_COLUMNS, PATIENT_COLUMNS, PATIENT_OPTIONAL_COLUMNS, TextSink, write_rows
 from registry.models import ClinicalEvent, Verification
 
 PATIENTS_CSV_COLUMNS = [c.name for c in (*PATIENT_COLUMNS, *PATIENT_OPTIONAL_COLUMNS)]
 EVENTS_CSV_COLUMNS = [c.name for c in EVENT_COLUMNS]
 
 
-def write_patients_csv(out: TextIO, *, patients: QuerySet) -> int:
+def write_patients_csv(out: TextSink, *, patients: QuerySet) -> int:
     """patients.csv for these patients. Returns the number of rows written."""
     contacts, events = selectors.follow_up_facts(patients)
     rows = []
@@ -44,14 +44,14 @@ def write_patients_csv(out: TextIO, *, patients: QuerySet) -> int:
     return write_rows(out, columns=PATIENTS_CSV_COLUMNS, rows=rows)
 
 
-def write_events_csv(out: TextIO, *, patients: QuerySet) -> int:
+def write_events_csv(out: TextSink, *, patients: QuerySet) -> int:
     """events.csv for these patients' events, rejected ones excluded. Returns the number of rows written."""
     events = (
         ClinicalEvent.objects.filter(patient__in=patients.values("pk"))
         .exclude(verification=Verification.REJECTED)
         .values_list("pk", "patient__study_id", "event_type", "event_date", "target_vessel", "verification")
     )
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "study_id": study_id,
             "event_type": kind,
@@ -67,7 +67,7 @@ def write_events_csv(out: TextIO, *, patients: QuerySet) -> int:
 
 
 def write_analysis_csv(
-    out: TextIO,
+    out: TextSink,
     *,
     user,
     horizon_days: int = follow_up.HORIZON_DAYS,

@@ -11,7 +11,7 @@ Rules (study protocol):
 - for non-fatal endpoints, a death first is a competing event (status 2).
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -19,7 +19,7 @@ HORIZON_DAYS = 2191
 MAX_HORIZON_DAYS = 36525  # 100 years: any longer horizon is a typing error, not a study design
 
 # Endpoint name -> predicate on (event_type, target_vessel).
-ENDPOINTS = {
+ENDPOINTS: dict[str, Callable[[str, bool | None], bool]] = {
     "poce": lambda kind, tv: kind in ("death", "stroke", "mi", "revascularization"),
     "death": lambda kind, tv: kind == "death",
     "stroke": lambda kind, tv: kind == "stroke",

@@ -2,6 +2,8 @@
 `registry.rules` and are applied by the services, whose errors `add_service_errors` puts next
 to the named field."""
 
+from typing import Any
+
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -53,7 +55,7 @@ def _reason_field(*, required: bool, label: str = "Reason for change") -> forms.
     return forms.CharField(label=label, required=required, widget=forms.Textarea(attrs={"rows": 2}))
 
 
-def add_service_errors(form: forms.Form, error: ValidationError) -> None:
+def add_service_errors(form: forms.BaseForm, error: ValidationError) -> None:
     """Show a service's ValidationError next to the fields it names; the rest above the form."""
     if not hasattr(error, "error_dict"):
         form.add_error(None, error.messages)
@@ -122,7 +124,9 @@ class PatientForm(_RegistryForm):
 
     def _build_fields(self) -> dict[str, forms.Field]:
         fields = _model_fields(Patient, PATIENT_FIELDS)
-        fields["site"].queryset = self._sites
+        site = fields["site"]
+        assert isinstance(site, forms.ModelChoiceField)  # the form field of a foreign key
+        site.queryset = self._sites
         if len(self._sites) == 1:
             fields["site"].initial = self._sites[0].pk
         fields["study_id"].label = "Study ID"
@@ -166,8 +170,11 @@ class WithdrawForm(forms.Form):
     reason = _reason_field(required=True, label="Reason for withdrawal")
 
 
-def _without_choice(field: forms.ChoiceField, value: str) -> None:
-    field.choices = [c for c in field.choices if c[0] != value]
+def _without_choice(field: forms.Field, value: str) -> None:
+    assert isinstance(field, forms.ChoiceField)  # the form field of a model field with choices
+    # Set, the choices are kept as a list of (value, label) pairs; the stubs type them as any choices input.
+    pairs: list[tuple[Any, Any]] = list(field.choices)  # type: ignore[arg-type]
+    field.choices = [c for c in pairs if c[0] != value]
 
 
 class ContactForm(_RegistryForm):
@@ -234,7 +241,9 @@ class PatientFilterForm(forms.Form):
 
     def __init__(self, *args, site_codes: list[str], search_label: str, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["site"].choices = [("", "All sites"), *((c, c) for c in site_codes)]
+        site = self.fields["site"]
+        assert isinstance(site, forms.ChoiceField)
+        site.choices = [("", "All sites"), *((c, c) for c in site_codes)]
         self.fields["q"].label = search_label
 
 
@@ -269,7 +278,7 @@ class AnalysisExportForm(forms.Form):
         required=False,
         choices=[("yes", "Yes"), ("no", "No (verified events only)")],
         coerce=lambda v: v == "yes",
-        empty_value=True,
+        empty_value=True,  # type: ignore[arg-type]  # any value is allowed; the stubs say str | None
     )
 
     def clean_horizon_days(self) -> int:

@@ -51,7 +51,7 @@ from datetime import date
 from typing import TextIO
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from core import jobs
@@ -160,8 +160,8 @@ def registry_import(
     return ImportReport(summary=run.summary, dry_run=dry_run)
 
 
-def _problem_order(p: ImportProblem):
-    return _FILE_ORDER.get(p.file, 9), p.row or 0, _COLUMN_ORDER.get(p.file, {}).get(p.column, -1)
+def _problem_order(p: ImportProblem) -> tuple[int, int, int]:
+    return _FILE_ORDER.get(p.file, 9), p.row or 0, _COLUMN_ORDER.get(p.file, {}).get(p.column or "", -1)
 
 
 # Checking ------------------------------------------------------------------------------------
@@ -346,7 +346,11 @@ class _Import:
         """All rules for one patient: the row, its events, and both against what the registry keeps."""
         existing = self.db_patients.get(study_id)
         row, values = self.file_patients.get(study_id, (None, None))
-        index_date = values["index_date"] if values else existing.index_date
+        if values:
+            index_date = values["index_date"]
+        else:
+            assert existing is not None  # an event's patient is in the file or in the registry (unknown ones are dropped)
+            index_date = existing.index_date
         file_keys = {e.key for e in file_events}
         kept_events = [
             e
@@ -373,7 +377,7 @@ class _Import:
         self._plan_events(file_events)
 
     def _check_patient_row(
-        self, row: int, values: dict, existing: Patient | None, *, death_date: date | None, kept_dates: list[date]
+        self, row: int | None, values: dict, existing: Patient | None, *, death_date: date | None, kept_dates: list[date]
     ) -> None:
         index_date = values["index_date"]
         for p in rules.patient_problems(
@@ -468,7 +472,7 @@ class _Import:
                 index_date=index_date or date.min,
                 today=self.today,
                 death_date=None if is_death else (deaths[0] if deaths else None),
-                other_death_date=(kept_deaths + file_deaths or [None])[0] if is_death else None,
+                other_death_date=next(iter(kept_deaths + file_deaths), None) if is_death else None,
                 latest_other_date=max(kept_dates, default=None) if is_death else None,
             )
             for p in problems:
@@ -506,11 +510,12 @@ class _Import:
 
     def _plan_contact(self, study_id: str, existing: Patient, last_contact: date | None) -> None:
         current = next((c for c in self.db_contacts[existing.pk] if c.method == ContactMethod.REGISTRY_IMPORT), None)
-        if current is None and last_contact is not None:
-            self.plan.new_contacts.append((study_id, last_contact))
-        elif current is not None and last_contact is None:
+        if current is None:
+            if last_contact is not None:
+                self.plan.new_contacts.append((study_id, last_contact))
+        elif last_contact is None:
             self.plan.contact_removals.append(current)
-        elif current is not None and current.contact_date != last_contact:
+        elif current.contact_date != last_contact:
             self.plan.contact_updates.append((current, last_contact))
 
     def _plan_events(self, file_events: list[_FileEvent]) -> None:
@@ -579,7 +584,7 @@ class _Import:
             (ClinicalEvent, [e for e, _ in plan.event_updates]),
         ):
             read = {row.pk: row for row in rows}
-            now = {}
+            now: dict[int, int] = {}
             for chunk in _chunks(list(read)):
                 now |= dict(model.objects.select_for_update().filter(pk__in=chunk).values_list("pk", "version"))
             for pk, row in read.items():
@@ -806,14 +811,16 @@ def _execute(statements: list[_Statement]) -> int:
     return sum(len(s.rows) for s in statements)
 
 
-def _reserve_ids(counts: dict[type, int]) -> dict[type, list[int]]:
+def _reserve_ids(counts: dict[type[models.Model], int]) -> dict[type[models.Model], list[int]]:
     """Primary keys for new rows that no other writer will take, reserved in a transaction of their
     own (milliseconds), so that rows and the audit entries naming them are built before the write
     transaction. An import that fails afterwards leaves a gap, as a rolled-back insert does."""
     ids = {}
     with transaction.atomic(), connection.cursor() as cursor:
         for model, count in counts.items():
-            ids[model] = _reserve(cursor, model._meta.db_table, model._meta.pk.column, count) if count else []
+            pk_column = model._meta.pk.column
+            assert pk_column is not None  # a primary key is a concrete column
+            ids[model] = _reserve(cursor, model._meta.db_table, pk_column, count) if count else []
     return ids
 
 

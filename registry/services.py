@@ -9,6 +9,7 @@ never undo each other and the audit matches the data after any interleaving. Row
 """
 
 from datetime import date
+from typing import TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
@@ -61,7 +62,7 @@ class StaleVersion(versions.StaleVersion):
             .first()
         )
         by = f" by {last[0]} at {timezone.localtime(last[1]):%Y-%m-%d %H:%M}" if last else ""
-        what = _ENTITY_LABELS.get(current._meta.model_name, "This record")
+        what = _ENTITY_LABELS.get(current._meta.model_name or "", "This record")
         super().__init__(
             current,
             expected,
@@ -80,7 +81,11 @@ _ENTITY_LABELS = {
 }
 
 
-def _locked(instance: models.Model, expected_version: int | None = None) -> models.Model:
+# The models with a row version (`version`), which writes check against the copy the user saw.
+_Versioned = TypeVar("_Versioned", Patient, PatientIdentity, FollowUpContact, ClinicalEvent)
+
+
+def _locked(instance: _Versioned, expected_version: int | None = None) -> _Versioned:
     """The row as it is now, locked until the transaction ends; StaleVersion if it moved on."""
     current = type(instance).objects.select_for_update().get(pk=instance.pk)
     if expected_version is not None and current.version != expected_version:
@@ -88,11 +93,11 @@ def _locked(instance: models.Model, expected_version: int | None = None) -> mode
     return current
 
 
-def _save_changes(instance: models.Model, changes: dict) -> None:
+def _save_changes(instance: _Versioned, changes: dict) -> None:
     """Write only the changed fields (plus the version and timestamps the row keeps)."""
     instance.version += 1
-    bookkeeping = [f.name for f in instance._meta.concrete_fields if f.name == "updated_at"]
-    fields = [instance._meta.get_field(name).name for name in changes]
+    bookkeeping: list[str] = [f.name for f in instance._meta.concrete_fields if f.name == "updated_at"]
+    fields: list[str] = [instance._meta.get_field(name).name for name in changes]
     instance.save(update_fields=[*fields, "version", *bookkeeping])
 
 
@@ -159,8 +164,8 @@ def _earliest_follow_up_date(patient: Patient) -> date | None:
         .values_list("event_date", flat=True)
         .first(),
     ]
-    dates = [d for d in dates if d is not None]
-    return min(dates) if dates else None
+    known = [d for d in dates if d is not None]
+    return min(known) if known else None
 
 
 @transaction.atomic
@@ -217,12 +222,14 @@ def identity_set(
     if unknown:
         raise ValidationError({f: "is not an identifier field" for f in sorted(unknown)})
     _lock_patient(patient)
-    identity = PatientIdentity.objects.select_for_update().filter(patient=patient).first()
-    created = identity is None
-    if created:
+    existing = PatientIdentity.objects.select_for_update().filter(patient=patient).first()
+    created = existing is None
+    if existing is None:
         identity = PatientIdentity(patient=patient)
-    elif expected_version is not None and identity.version != expected_version:
-        raise StaleVersion(identity, expected_version)
+    elif expected_version is not None and existing.version != expected_version:
+        raise StaleVersion(existing, expected_version)
+    else:
+        identity = existing
     before = {} if created else snapshot(identity)
     for name, value in data.items():
         setattr(identity, name, value if value != "" or name != "hospital_number" else None)

@@ -7,18 +7,22 @@ does not depend on them at import time.
 
 from collections.abc import Callable
 from functools import wraps
+from typing import TypeVar
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db import models
 from django.db.models import QuerySet
-from django.forms import Form
+from django.forms import BaseForm
 from django.forms.models import model_to_dict
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.datastructures import MultiValueDict
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -103,11 +107,21 @@ def _event(request: HttpRequest, study_id: str, pk: int) -> ClinicalEvent:
     return get_object_or_404(_patient(request, study_id).events, pk=pk)
 
 
-def _posted(request: HttpRequest, *, files: bool = False) -> tuple:
-    """A form's data arguments: bound on POST (even an empty one), unbound on GET."""
-    if request.method != "POST":
-        return (None, None) if files else (None,)
-    return (request.POST, request.FILES) if files else (request.POST,)
+def _posted(request: HttpRequest) -> QueryDict | None:
+    """A form's data: bound on POST (even an empty one), unbound on GET."""
+    return request.POST if request.method == "POST" else None
+
+
+def _posted_files(request: HttpRequest) -> MultiValueDict | None:
+    """A form's files, as `_posted` its data."""
+    return request.FILES if request.method == "POST" else None
+
+
+def _signed_in(request: HttpRequest) -> User:
+    """The user of a view behind `role_required` (an anonymous user has no role, so never gets here)."""
+    if not request.user.is_authenticated:
+        raise PermissionDenied("Your role does not allow this.")
+    return request.user
 
 
 def _safe_next(request: HttpRequest, default: str) -> str:
@@ -117,8 +131,11 @@ def _safe_next(request: HttpRequest, default: str) -> str:
     return default
 
 
+_FormT = TypeVar("_FormT", bound=BaseForm)
+
+
 def _form_page(
-    request: HttpRequest, *, form: Form, write: Callable[[Form], tuple[str, str]], template: str, context: dict
+    request: HttpRequest, *, form: _FormT, write: Callable[[_FormT], tuple[str, str]], template: str, context: dict
 ) -> HttpResponse:
     """On a valid POST run `write(form) -> (redirect_url, success_message)`; service errors go
     next to their fields. Otherwise (GET or errors) render the form. A save from a stale copy
@@ -136,18 +153,20 @@ def _form_page(
     return render(request, template, {"form": form, **context})
 
 
-def _show_current(form: Form, stale: services.StaleVersion) -> None:
+def _show_current(form: BaseForm, stale: services.StaleVersion) -> None:
     """Put the record's current values (and version) into the form, and say what differs from
     what the user submitted; the reason they typed is kept."""
     names = [n for n in form.fields if n not in ("version", "reason")]
-    current = model_to_dict(stale.current, fields=names)
+    row = stale.current
+    assert isinstance(row, Patient | PatientIdentity | FollowUpContact | ClinicalEvent)  # the models with a version
+    current = model_to_dict(row, fields=names)
     differences = [
         f"{form.fields[n].label}: you submitted {_shown(form.fields[n], form.cleaned_data.get(n))}, "
         f"it is now {_shown(form.fields[n], current[n])}."
         for n in current
         if n in form.cleaned_data and form.fields[n].prepare_value(form.cleaned_data[n]) != current[n]
     ]
-    form.data = {**current, "version": stale.current.version, "reason": form.cleaned_data.get("reason", "")}
+    form.data = {**current, "version": row.version, "reason": form.cleaned_data.get("reason", "")}
     form.add_error(None, [stale.message, *differences])
 
 
@@ -162,6 +181,12 @@ def _shown(field, value) -> str:
 def _versioned_initial(instance, fields: tuple[str, ...]) -> dict:
     """An edit form's initial values: the fields and the version they were read at."""
     return {**model_to_dict(instance, fields=fields), "version": instance.version}
+
+
+def _verbose_name(model: type[models.Model], name: str) -> str:
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field)  # a column, not the reverse side of a relation
+    return str(field.verbose_name)
 
 
 def _detail_url(patient: Patient) -> str:
@@ -214,7 +239,7 @@ def patient_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(_GET_POST)
 @role_required(EDIT_REGISTRY)
 def patient_create(request: HttpRequest) -> HttpResponse:
-    form = PatientEnrolForm(*_posted(request), sites=_sites_for(request.user))
+    form = PatientEnrolForm(_posted(request), sites=_sites_for(request.user))
 
     def write(form: PatientEnrolForm) -> tuple[str, str]:
         patient = services.patient_create(
@@ -239,7 +264,7 @@ def patient_detail(request: HttpRequest, study_id: str) -> HttpResponse:
     context = {
         "patient": patient,
         "state": selectors.follow_up_state_of(patient, as_of=timezone.localdate()),
-        "baseline": [(Patient._meta.get_field(f).verbose_name, getattr(patient, f)) for f in BASELINE_FLAGS],
+        "baseline": [(_verbose_name(Patient, f), getattr(patient, f)) for f in BASELINE_FLAGS],
         "timeline": selectors.patient_timeline(patient),
         # Free text may name people: shown only to roles that may see identifiers.
         "show_notes": see_identifiers,
@@ -256,7 +281,7 @@ def patient_detail(request: HttpRequest, study_id: str) -> HttpResponse:
 def patient_edit(request: HttpRequest, study_id: str) -> HttpResponse:
     patient = _patient(request, study_id)
     form = PatientEditForm(
-        *_posted(request), sites=_sites_for(request.user), initial=_versioned_initial(patient, PATIENT_FIELDS)
+        _posted(request), sites=_sites_for(request.user), initial=_versioned_initial(patient, PATIENT_FIELDS)
     )
 
     def write(form: PatientEditForm) -> tuple[str, str]:
@@ -284,7 +309,7 @@ def identity_edit(request: HttpRequest, study_id: str) -> HttpResponse:
     patient = _patient(request, study_id)
     identity = PatientIdentity.objects.filter(patient=patient).first()
     initial = _versioned_initial(identity, IDENTITY_FIELDS) if identity else {}
-    form = IdentityForm(*_posted(request), initial=initial)
+    form = IdentityForm(_posted(request), initial=initial)
 
     def write(form: IdentityForm) -> tuple[str, str]:
         services.identity_set(
@@ -309,7 +334,7 @@ def identity_edit(request: HttpRequest, study_id: str) -> HttpResponse:
 @role_required(EDIT_REGISTRY)
 def patient_withdraw(request: HttpRequest, study_id: str) -> HttpResponse:
     patient = _patient(request, study_id)
-    form = WithdrawForm(*_posted(request))
+    form = WithdrawForm(_posted(request))
 
     def write(form: WithdrawForm) -> tuple[str, str]:
         services.patient_withdraw(
@@ -341,7 +366,7 @@ def patient_withdraw(request: HttpRequest, study_id: str) -> HttpResponse:
 @role_required(EDIT_REGISTRY)
 def contact_create(request: HttpRequest, study_id: str) -> HttpResponse:
     patient = _patient(request, study_id)
-    form = ContactForm(*_posted(request), initial={"contact_date": timezone.localdate()})
+    form = ContactForm(_posted(request), initial={"contact_date": timezone.localdate()})
 
     def write(form: ContactForm) -> tuple[str, str]:
         services.contact_record(user=request.user, patient=patient, data=form.data_for(CONTACT_FIELDS))
@@ -360,7 +385,7 @@ def contact_create(request: HttpRequest, study_id: str) -> HttpResponse:
 @role_required(EDIT_REGISTRY)
 def contact_edit(request: HttpRequest, study_id: str, pk: int) -> HttpResponse:
     contact = _contact(request, study_id, pk)
-    form = ContactEditForm(*_posted(request), initial=_versioned_initial(contact, CONTACT_FIELDS))
+    form = ContactEditForm(_posted(request), initial=_versioned_initial(contact, CONTACT_FIELDS))
 
     def write(form: ContactEditForm) -> tuple[str, str]:
         services.contact_update(
@@ -385,7 +410,7 @@ def contact_edit(request: HttpRequest, study_id: str, pk: int) -> HttpResponse:
 @role_required(EDIT_REGISTRY)
 def contact_delete(request: HttpRequest, study_id: str, pk: int) -> HttpResponse:
     contact = _contact(request, study_id, pk)
-    form = DeleteForm(*_posted(request), initial={"version": contact.version})
+    form = DeleteForm(_posted(request), initial={"version": contact.version})
 
     def write(form: DeleteForm) -> tuple[str, str]:
         services.contact_delete(
@@ -419,7 +444,7 @@ _EVENT_FORM_PAGE = {"form_id": "event-form", "script": "js/event_form.js"}
 @role_required(EDIT_REGISTRY)
 def event_create(request: HttpRequest, study_id: str) -> HttpResponse:
     patient = _patient(request, study_id)
-    form = EventForm(*_posted(request))
+    form = EventForm(_posted(request))
 
     def write(form: EventForm) -> tuple[str, str]:
         event = services.event_record(user=request.user, patient=patient, data=form.data_for(EVENT_FIELDS))
@@ -440,7 +465,7 @@ def event_create(request: HttpRequest, study_id: str) -> HttpResponse:
 @role_required(EDIT_REGISTRY)
 def event_edit(request: HttpRequest, study_id: str, pk: int) -> HttpResponse:
     event = _event(request, study_id, pk)
-    form = EventEditForm(*_posted(request), initial=_versioned_initial(event, EVENT_FIELDS))
+    form = EventEditForm(_posted(request), initial=_versioned_initial(event, EVENT_FIELDS))
 
     def write(form: EventEditForm) -> tuple[str, str]:
         services.event_update(
@@ -465,7 +490,7 @@ def event_edit(request: HttpRequest, study_id: str, pk: int) -> HttpResponse:
 @role_required(EDIT_REGISTRY)
 def event_delete(request: HttpRequest, study_id: str, pk: int) -> HttpResponse:
     event = _event(request, study_id, pk)
-    form = DeleteForm(*_posted(request), initial={"version": event.version})
+    form = DeleteForm(_posted(request), initial={"version": event.version})
 
     def write(form: DeleteForm) -> tuple[str, str]:
         services.event_delete(
@@ -493,7 +518,7 @@ def event_verify(request: HttpRequest, study_id: str, pk: int) -> HttpResponse:
 
     A POST with errors shows this page, with the messages next to the fields."""
     event = _event(request, study_id, pk)
-    form = EventVerifyForm(*_posted(request), initial={"source_document": event.source_document, "version": event.version})
+    form = EventVerifyForm(_posted(request), initial={"source_document": event.source_document, "version": event.version})
     back = _safe_next(request, _detail_url(event.patient))
 
     def write(form: EventVerifyForm) -> tuple[str, str]:
@@ -543,11 +568,12 @@ def _section_page(request: HttpRequest, rows, param: str):
 
     def url(number: int) -> str:
         query = request.GET.copy()
-        query[param] = number
+        query[param] = str(number)
         return f"?{query.urlencode()}"
 
-    page.previous_url = url(page.previous_page_number()) if page.has_previous() else ""
-    page.next_url = url(page.next_page_number()) if page.has_next() else ""
+    # Links for the template, kept on the page it already has.
+    page.previous_url = url(page.previous_page_number()) if page.has_previous() else ""  # type: ignore[attr-defined]
+    page.next_url = url(page.next_page_number()) if page.has_next() else ""  # type: ignore[attr-defined]
     return page
 
 
@@ -558,14 +584,14 @@ def _import_job(request: HttpRequest, pk: int) -> ImportJob:
     # An import's problems quote rows of its files: only the uploader (or an admin) sees them.
     jobs = ImportJob.objects.all()
     if ADMIN not in user_roles(request.user):
-        jobs = jobs.filter(created_by=request.user)
+        jobs = jobs.filter(created_by=_signed_in(request))
     return get_object_or_404(jobs, pk=pk)
 
 
 @require_http_methods(_GET_POST)
 @role_required(IMPORT_EXPORT)
 def import_upload(request: HttpRequest) -> HttpResponse:
-    form = ImportForm(*_posted(request, files=True))
+    form = ImportForm(_posted(request), _posted_files(request))
 
     def write(form: ImportForm) -> tuple[str, str]:
         from registry.importer import import_job_start
@@ -575,7 +601,7 @@ def import_upload(request: HttpRequest) -> HttpResponse:
         )
         return reverse("import_detail", args=[job.pk]), f"Import {job.pk} queued."
 
-    recent = ImportJob.objects.filter(created_by=request.user)[:10]
+    recent = ImportJob.objects.filter(created_by=_signed_in(request))[:10]
     return _form_page(
         request,
         form=form,

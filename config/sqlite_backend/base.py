@@ -25,7 +25,7 @@ from django.db.utils import OperationalError
 class WriteGate:
     """A lock handed directly to the longest waiter (first come, first served), with a timeout."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._mutex = threading.Lock()
         self._waiting: deque[threading.Event] = deque()
         self._held = False

@@ -25,12 +25,12 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="check the files and report; write nothing")
 
     def handle(self, *args, folder: Path, site_code: str | None, dry_run: bool, **options):
-        patients_path, events_path = folder / PATIENTS_FILE, folder / EVENTS_FILE
+        patients_path, events_file = folder / PATIENTS_FILE, folder / EVENTS_FILE
         if not patients_path.is_file():
             raise CommandError(f"{patients_path} not found")
-        if not events_path.is_file():
+        events_path = events_file if events_file.is_file() else None
+        if events_path is None:
             self.stdout.write(f"No {EVENTS_FILE} in {folder}: importing patients only.")
-            events_path = None
         try:
             report = self._import(patients_path, events_path, site_code=site_code, dry_run=dry_run)
         except ImportFailed as exc:
