@@ -10,6 +10,7 @@ import importlib.metadata
 import io
 import math
 import os
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,7 @@ DEFAULT_COVARIATES = ["age_at_index", "acs", "egfr", "diabetes", "prior_cabg"]
 DEFAULT_HORIZON_DAYS = follow_up.HORIZON_DAYS
 
 
-def validate_spec(spec: dict, df: pd.DataFrame) -> dict:
+def validate_spec(spec: object, df: pd.DataFrame) -> dict[str, Any]:
     """The spec with defaults filled in; SpecError (a ValueError) with a clear message otherwise.
 
     Every value is checked for its type, numbers also for being finite and in range, so that a
@@ -61,7 +62,7 @@ def validate_spec(spec: dict, df: pd.DataFrame) -> dict:
     }
 
 
-def _valid_filters(cohort) -> list:
+def _valid_filters(cohort: object) -> list[Any]:
     cohort = {} if cohort is None else cohort
     if not isinstance(cohort, dict) or set(cohort) - {"filters"}:
         raise SpecError("cohort must be an object with 'filters'")
@@ -71,7 +72,7 @@ def _valid_filters(cohort) -> list:
     return filters
 
 
-def _valid_grouping(grouping) -> tuple:
+def _valid_grouping(grouping: object) -> tuple[str, object]:
     """(variable, cutoff) of the grouping, ICS at the median by default."""
     grouping = {"variable": "ics", "cutoff": "median"} if grouping is None else grouping
     if not isinstance(grouping, dict) or set(grouping) - {"variable", "cutoff"}:
@@ -83,14 +84,16 @@ def _valid_grouping(grouping) -> tuple:
     return variable, grouping.get("cutoff", "median")
 
 
-def _valid_horizon(horizon):
+def _valid_horizon(horizon: object) -> float:
+    """The horizon as given (an int stays an int: the spec is stored and hashed as sent)."""
     number = finite_number(horizon)
-    if number is None or not 1 <= number <= MAX_HORIZON_DAYS:
+    # (A finite number is an int or a float; the isinstance check only tells the type checker.)
+    if number is None or not isinstance(horizon, int | float) or not 1 <= number <= MAX_HORIZON_DAYS:
         raise SpecError(f"horizon_days must be a number of days from 1 to {MAX_HORIZON_DAYS}, got {shown(horizon)}")
     return horizon
 
 
-def _valid_covariates(covariates) -> list[str]:
+def _valid_covariates(covariates: object) -> list[str]:
     if not isinstance(covariates, list) or not all(isinstance(c, str) for c in covariates):
         raise SpecError(f"covariates must be a list of field names, got {shown(covariates)}")
     allowed = set(tables.CATEGORICAL) | set(tables.CONTINUOUS) | set(tables.TABLE2_VARIABLES)
@@ -100,7 +103,7 @@ def _valid_covariates(covariates) -> list[str]:
     return covariates
 
 
-def run_analysis(df: pd.DataFrame, spec: dict) -> dict:
+def run_analysis(df: pd.DataFrame, spec: dict[str, Any]) -> dict[str, Any]:
     """Run the study's analyses on the cohort that `spec` selects from the analysis rows `df`.
 
     Parameters
@@ -131,16 +134,17 @@ def run_analysis(df: pd.DataFrame, spec: dict) -> dict:
     frame = frame[frame["group"].notna()]
     if len(keys) < 2 or frame["group"].nunique() < 2:
         raise SpecError("the cohort has fewer than two non-empty groups")
-    result = {"spec": spec, "n": len(frame), "excluded_without_group": excluded, "cutoffs": cuts}
+    result: dict[str, Any] = {"spec": spec, "n": len(frame), "excluded_without_group": excluded, "cutoffs": cuts}
     result.update(_survival_results(frame, spec, keys))
     result["baseline_table"] = tables.baseline_table(frame, group_col="group", keys=keys)
     result["sqrt_ics_regression"] = tables.sqrt_ics_regression(frame)
     result["data_hash"] = data_hash(frame)
     result["versions"] = versions()
-    return _clean(result)
+    cleaned: dict[str, Any] = _clean(result)
+    return cleaned
 
 
-def _level(value):
+def _level(value: object) -> object:
     if isinstance(value, float) and value.is_integer():
         return bool(value) if value in (0.0, 1.0) else int(value)
     return value
@@ -150,13 +154,13 @@ def _group_terms(keys: list[str]) -> list[str]:
     return ["ics_high"] if keys == ["low", "high"] else [f"group_{k}" for k in keys[1:]]
 
 
-def _survival_results(frame: pd.DataFrame, spec: dict, keys: list[str]) -> dict:
+def _survival_results(frame: pd.DataFrame, spec: dict[str, Any], keys: list[str]) -> dict[str, Any]:
     endpoint = spec["endpoint"]
     time = frame[f"{endpoint}_days"].to_numpy(float)
     status = frame[f"{endpoint}_status"].to_numpy(int)
     event = status == 1
     group = frame["group"].to_numpy(object)
-    out = {
+    out: dict[str, Any] = {
         "groups": [
             {"key": k, "label": _label(k, spec), "n": int((group == k).sum()), "events": int(event[group == k].sum())}
             for k in keys
@@ -198,8 +202,16 @@ def _survival_results(frame: pd.DataFrame, spec: dict, keys: list[str]) -> dict:
     return out
 
 
-def _competing(time, status, group, keys, group_x, terms, ics_100) -> dict:
-    cif = {}
+def _competing(
+    time: np.ndarray,
+    status: np.ndarray,
+    group: np.ndarray,
+    keys: list[str],
+    group_x: np.ndarray,
+    terms: list[str],
+    ics_100: np.ndarray,
+) -> dict[str, Any]:
+    cif: dict[str, dict[str, np.ndarray]] = {}
     for k in keys:
         est = survival.cumulative_incidence(time[group == k], status[group == k])
         cif[k] = {"time": est.time, "cif": est.cif, "at_risk": est.n_risk}
@@ -219,29 +231,29 @@ def _competing(time, status, group, keys, group_x, terms, ics_100) -> dict:
     }
 
 
-def _fine_gray_rows(time, status, X, terms) -> list[dict]:
+def _fine_gray_rows(time: np.ndarray, status: np.ndarray, X: np.ndarray, terms: list[str]) -> list[dict[str, Any]]:
     """Univariable Fine-Gray subdistribution hazard ratios (as cmprsk::crr), one model per call."""
     fit = fine_gray(time, status, X, terms=terms)
     return [{**row, "converged": fit.converged} for row in fit.table()]
 
 
-def _label(key: str, spec: dict) -> str:
+def _label(key: str, spec: dict[str, Any]) -> str:
     if spec["grouping"]["variable"] != "ics":
         return f"{spec['grouping']['variable']} = {key}"
     return {"low": "ICS < cut-off", "high": "ICS >= cut-off"}.get(key, f"ICS {key}")
 
 
-def _cox_rows(time, event, X, terms) -> list[dict]:
+def _cox_rows(time: np.ndarray, event: np.ndarray, X: np.ndarray, terms: list[str]) -> list[dict[str, Any]]:
     return _cox_table(survival.cox_ph(time, event, X, terms=terms))
 
 
-def _cox_table(fit: survival.CoxFit) -> list[dict]:
+def _cox_table(fit: survival.CoxFit) -> list[dict[str, Any]]:
     return [
         {**row, "possibly_infinite": row["term"] in fit.possibly_infinite, "converged": fit.converged} for row in fit.table()
     ]
 
 
-def _km_json(km: survival.KaplanMeier) -> dict:
+def _km_json(km: survival.KaplanMeier) -> dict[str, np.ndarray]:
     return {
         "time": km.time,
         "survival": km.survival,
@@ -287,7 +299,7 @@ def _csv_text(frame: pd.DataFrame, columns: list[str]) -> str | None:
         return None
     series = [frame[c] for c in columns]
     floats = [j for j, s in enumerate(series) if s.dtype == np.float64]
-    parts = {}  # column -> (distinct cells, codes or None)
+    parts: dict[int, tuple[np.ndarray | None, np.ndarray | None]] = {}  # column -> (distinct cells, codes or None)
     if floats:
         values = np.column_stack([series[j].to_numpy() for j in floats])
         codes, bits = pd.factorize(values.view(np.int64).ravel())  # distinct bits: -0.0 is not 0.0
@@ -300,7 +312,7 @@ def _csv_text(frame: pd.DataFrame, columns: list[str]) -> str | None:
         if j not in parts:
             parts[j] = _csv_cells(s, s.dtype)
     table = np.empty((n_rows, n_cols), dtype=object)
-    rendered = {}  # id(cells) -> fields, for the shared float cells
+    rendered: dict[int, np.ndarray | None] = {}  # id(cells) -> fields, for the shared float cells
     for j in range(n_cols):
         cells, codes = parts[j]
         if cells is None:
@@ -315,7 +327,7 @@ def _csv_text(frame: pd.DataFrame, columns: list[str]) -> str | None:
     return ",".join(header.tolist()) + terminator + "".join(table.ravel().tolist())
 
 
-def _csv_cells(column: pd.Series, dtype) -> tuple[np.ndarray | None, np.ndarray | None]:
+def _csv_cells(column: pd.Series, dtype: object) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(cells, codes) for a column not float64: the objects pandas hands the csv writer, as
     distinct cells and each row's index into them (codes None: one cell per row); (None, None) for
     dtypes not handled here."""
@@ -349,19 +361,19 @@ def _csv_fields(cells: np.ndarray, terminator: str) -> np.ndarray | None:
     return np.array(fields[:-1], dtype=object) if len(fields) == len(cells) + 1 else None
 
 
-def versions() -> dict:
+def versions() -> dict[str, str]:
     """The installed numpy, scipy and pandas versions (a new dict each call)."""
     return dict(_versions())
 
 
 @functools.cache
-def _versions() -> tuple:
+def _versions() -> tuple[tuple[str, str], ...]:
     # Looked up once per process: importlib.metadata scans site-packages (~15 ms), and the modules
     # this process runs do not change when a package is upgraded under it.
     return tuple((name, importlib.metadata.version(name)) for name in ("numpy", "scipy", "pandas"))
 
 
-def _clean(value):
+def _clean(value: object) -> Any:
     """JSON-ready: numpy -> Python, NaN/inf -> None, full float precision kept."""
     if isinstance(value, dict):
         return {str(k): _clean(v) for k, v in value.items()}

@@ -2,13 +2,14 @@
 saved cohorts. Same roles as the analysis data set (ANALYSIS_DATA); results are aggregates and
 never carry a patient identifier. A bad spec is a 400 with the reason, never a 500."""
 
+from typing import ClassVar
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from analytics import cohort_data, selectors, services, tables
-from analytics.analysis import MAX_HORIZON_DAYS
 from analytics.cohort_data import SpecError
 from analytics.forms import COVARIATES
 from analytics.models import AnalysisRun, SavedCohort
@@ -16,9 +17,15 @@ from core.api import ApiView, Pagination
 from core.api_parsers import JSONInputError, json_loads
 from core.roles import ANALYSIS_DATA
 from registry import follow_up
+from registry.follow_up import MAX_HORIZON_DAYS
 from registry.selectors import analysis_columns
 
-_ALL = {"GET": ANALYSIS_DATA, "POST": ANALYSIS_DATA, "PATCH": ANALYSIS_DATA, "DELETE": ANALYSIS_DATA}
+_ALL: dict[str, tuple[str, ...]] = {
+    "GET": ANALYSIS_DATA,
+    "POST": ANALYSIS_DATA,
+    "PATCH": ANALYSIS_DATA,
+    "DELETE": ANALYSIS_DATA,
+}
 
 
 class AnalysisApi(ApiView):
@@ -90,7 +97,7 @@ class AnalysisRunOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AnalysisRun
-        fields = (
+        fields: ClassVar[tuple[str, ...]] = (
             "id",
             "status",
             "done",

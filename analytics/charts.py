@@ -2,6 +2,7 @@
 statistics; the page passes the dicts to plotly.js (served from static/vendor/plotly/)."""
 
 import json
+from collections.abc import Iterable
 
 import plotly.graph_objects as go
 
@@ -15,11 +16,11 @@ def _rgba(hex_colour: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def _years(days) -> list[float]:
+def _years(days: Iterable[float]) -> list[float]:
     return [d / YEAR_DAYS for d in days]
 
 
-def _p_text(p) -> str:
+def _p_text(p: float | None) -> str:
     if p is None:
         return "p = n/a"
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"

@@ -4,6 +4,8 @@ patient, the columns of analysis_columns()); no Django.
 """
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,7 +20,7 @@ DATE_COLUMNS = ("index_date", "last_contact_date")
 ENDPOINTS = tuple(follow_up.ENDPOINTS)
 FATAL_ENDPOINTS = follow_up.FATAL_ENDPOINTS
 # Derived 0/1 variables used by Table 1 / Table 2 / Cox covariates.
-DERIVED = {
+DERIVED: dict[str, Callable[[pd.DataFrame], pd.Series]] = {
     "male": lambda df: _indicator(df["sex"], "M"),
     "study_vessel_lad": lambda df: _indicator(df["study_vessel"], "LAD"),
 }
@@ -33,7 +35,7 @@ class SpecError(ValueError):
     """An analysis spec that cannot be run: unknown field, op, endpoint, covariate or cut-off."""
 
 
-def finite_number(value) -> float | None:
+def finite_number(value: object) -> float | None:
     """`value` as a float when it is a finite number (not a boolean), else None. JSON integers
     may be too large for a float (10**400): that is None too, not an OverflowError."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -45,7 +47,7 @@ def finite_number(value) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def shown(value) -> str:
+def shown(value: object) -> str:
     """A client's value for an error message: its repr, shortened when long (a 400-digit number)."""
     text = repr(value)
     return text if len(text) <= 40 else f"{text[:30]}... ({len(text)} characters)"
@@ -55,28 +57,28 @@ def shown(value) -> str:
 # index and name as `Series.map(rule)`; the rule itself runs only on the few NA-like elements).
 
 
-def _none_or_nan(v) -> bool:
+def _none_or_nan(v: object) -> bool:
     return v is None or (isinstance(v, float) and np.isnan(v))
 
 
-def _indicator_rule(level: str):
+def _indicator_rule(level: str) -> Callable[[object], float]:
     return lambda v: np.nan if v is None or v == "" or (isinstance(v, float) and np.isnan(v)) else float(v == level)
 
 
-def _float_rule(v) -> float:
+def _float_rule(v: Any) -> float:  # a raw cell: None, "", a number, a boolean or text
     return np.nan if v is None or v == "" else float(v)
 
 
-def _category_rule(v) -> str:
+def _category_rule(v: object) -> str:
     return "" if _none_or_nan(v) else str(v)
 
 
-def _where_flagged(values: np.ndarray, rule) -> np.ndarray:
+def _where_flagged(values: np.ndarray, rule: Callable[[Any], bool]) -> np.ndarray:
     """Boolean mask of `rule(v)` for a rule that can only hold where pd.isna(v) (None, NaN, NaT,
     pd.NA): pd.isna finds those candidates at C speed, `rule` decides them one by one."""
     if _all_text(values):
         return np.zeros(len(values), dtype=bool)
-    mask = pd.isna(values)
+    mask: np.ndarray = pd.isna(values)
     candidates = np.flatnonzero(mask)
     if len(candidates):
         mask[candidates] = [bool(rule(v)) for v in values[candidates]]
@@ -84,7 +86,8 @@ def _where_flagged(values: np.ndarray, rule) -> np.ndarray:
 
 
 def _all_text(values: np.ndarray) -> bool:
-    return pd.api.types.infer_dtype(values, skipna=False) == "string"  # every element a str
+    kind: str = pd.api.types.infer_dtype(values, skipna=False)
+    return kind == "string"  # every element a str
 
 
 def _indicator(values: pd.Series, level: str) -> pd.Series:
@@ -127,7 +130,7 @@ def _category(values: pd.Series) -> pd.Series:
     return pd.Series(arr, index=values.index, name=values.name)
 
 
-def analysis_frame(rows) -> pd.DataFrame:
+def analysis_frame(rows: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
     """Typed analysis DataFrame from analysis rows (list of dicts) or a DataFrame of them.
 
     Booleans and numbers become float (NaN = missing, never "no"), categories stay strings with
@@ -154,7 +157,7 @@ def filterable_fields(df: pd.DataFrame) -> list[str]:
     return [c for c in df.columns if c != "study_id"]
 
 
-def apply_filters(df: pd.DataFrame, filters: list[dict]) -> pd.DataFrame:
+def apply_filters(df: pd.DataFrame, filters: list[dict[str, Any]]) -> pd.DataFrame:
     """Rows matching every filter `{"field", "op", "value"}`; SpecError for unknown fields or ops
     and for values of the wrong shape or type (the message names the field and the problem)."""
     if not isinstance(filters, list):
@@ -167,9 +170,10 @@ def apply_filters(df: pd.DataFrame, filters: list[dict]) -> pd.DataFrame:
     return df[mask]
 
 
-def _filter_mask(df: pd.DataFrame, f: dict) -> pd.Series:
+def _filter_mask(df: pd.DataFrame, f: dict[str, Any]) -> pd.Series:
     if not isinstance(f, dict) or set(f) - {"field", "op", "value"} or "field" not in f or "op" not in f:
         raise SpecError(f"a filter is an object with field, op and value: {shown(f)}")
+    value: Any  # a JSON value from the client, checked below
     field, op, value = f["field"], f["op"], f.get("value")
     if not isinstance(field, str) or field not in filterable_fields(df):
         raise SpecError(f"unknown filter field {shown(field)}")
@@ -203,7 +207,7 @@ def _filter_mask(df: pd.DataFrame, f: dict) -> pd.Series:
     return result & ~missing
 
 
-def _check_value_shape(field, op, value) -> None:
+def _check_value_shape(field: str, op: str, value: Any) -> None:
     """`in` takes a list, `between` a list of two, the other ops one value; values are plain
     (text, number, true/false), never lists or objects."""
     values = value if op in ("in", "between") else [value]
@@ -215,14 +219,14 @@ def _check_value_shape(field, op, value) -> None:
         raise SpecError(f"{field} {op} needs plain values (text, numbers, true/false), got {shown(value)}")
 
 
-def _numeric_value(field, op, value):
+def _numeric_value(field: str, op: str, value: Any) -> float | list[float] | tuple[float, ...]:
     numbers = [_number(field, op, v) for v in (value if op in ("in", "between") else [value])]
     if op == "in":
         return numbers
     return tuple(numbers) if op == "between" else numbers[0]
 
 
-def _number(field, op, value) -> float:
+def _number(field: str, op: str, value: object) -> float:
     """A finite number; true/false (flags are 1/0) and numbers written as text count too."""
     if isinstance(value, bool):
         return float(value)
@@ -237,8 +241,8 @@ def _number(field, op, value) -> float:
     return number
 
 
-def _date_value(field, op, value):
-    dates = []
+def _date_value(field: str, op: str, value: Any) -> pd.Timestamp | list[pd.Timestamp]:
+    dates: list[pd.Timestamp] = []
     for v in value if op in ("in", "between") else [value]:
         if not isinstance(v, str):
             raise SpecError(f"bad filter value for {field} {op}: a date is text YYYY-MM-DD, got {shown(v)}")
@@ -249,7 +253,7 @@ def _date_value(field, op, value):
     return dates if op in ("in", "between") else dates[0]
 
 
-def ics_groups(ics: pd.Series, cutoff) -> tuple[pd.Series, list[str], list[float]]:
+def ics_groups(ics: pd.Series, cutoff: object) -> tuple[pd.Series, list[str], list[float]]:
     """Group labels by ICS: ICS >= cut-off is the upper group.
 
     `cutoff`: "median" (cohort median, the default), a number, "tertiles" or "quartiles" (R type 7
@@ -267,18 +271,22 @@ def ics_groups(ics: pd.Series, cutoff) -> tuple[pd.Series, list[str], list[float
         cuts = [float(q) for q in np.quantile(present, np.arange(1, k) / k)]  # numpy's default = R type 7
         keys = [f"{cutoff[0]}{i}" for i in range(1, k + 1)]
     else:
-        cuts, keys = [check_cutoff(cutoff)], ["low", "high"]
+        cuts, keys = [_cutoff_number(cutoff)], ["low", "high"]
     idx = np.searchsorted(np.asarray(cuts), values.to_numpy(), side="right")
     labels = pd.Series(np.asarray(keys, dtype=object)[np.minimum(idx, len(keys) - 1)], index=ics.index)
     labels[values.isna()] = np.nan
     return labels, keys, cuts
 
 
-def check_cutoff(cutoff) -> float | str:
+def check_cutoff(cutoff: object) -> float | str:
     """An ICS cut-off as given: "median", "tertiles", "quartiles" (None = "median"), or a number
     in the ICS range 0-1000 (as a float); SpecError otherwise."""
     if cutoff is None or (isinstance(cutoff, str) and cutoff in ICS_CUTOFFS):
         return cutoff or "median"
+    return _cutoff_number(cutoff)
+
+
+def _cutoff_number(cutoff: object) -> float:
     number = finite_number(cutoff)
     if number is None or not ICS_RANGE[0] <= number <= ICS_RANGE[1]:
         raise SpecError(f"unknown ICS cut-off {shown(cutoff)}; a number from 0 to 1000, 'median', 'tertiles' or 'quartiles'")

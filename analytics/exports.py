@@ -10,6 +10,7 @@ import csv
 import io
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from openpyxl import Workbook
 
@@ -23,7 +24,7 @@ class Table:
     name: str
     title: str
     columns: list[str]
-    rows: list[list] = field(default_factory=list)
+    rows: list[list[Any]] = field(default_factory=list)
 
 
 # Building the tables ------------------------------------------------------------------------
@@ -251,7 +252,7 @@ def tables_xlsx(tables: dict[str, Table], *, spec: dict | None = None) -> bytes:
 # Display --------------------------------------------------------------------------------------
 
 
-def display(value, column: str = "") -> str:
+def display(value: object, column: str = "") -> str:
     """A cell for the page: p values to 3 significant digits (< 0.001), ratios to 2 decimals."""
     if value is None:
         return "-"

@@ -5,8 +5,10 @@ Newton-Raphson path with step halving and stopping rule, and the same robust (sa
 """
 
 from dataclasses import dataclass
+from typing import Any, Literal, overload
 
 import numpy as np
+import numpy.typing as npt
 from scipy import stats
 
 TYPE1, CENSORED, OTHER = 1, 0, 2
@@ -28,7 +30,7 @@ class FineGrayFit:
     def se(self) -> np.ndarray:
         return np.sqrt(np.diag(self.var))
 
-    def table(self, level: float = 0.95) -> list[dict]:
+    def table(self, level: float = 0.95) -> list[dict[str, Any]]:
         """Per term: coef, se, hr, 95% CI of the hr, two-sided Wald p (as summary.crr)."""
         z = stats.norm.ppf(0.5 + level / 2)
         rows = []
@@ -90,7 +92,7 @@ def _prefix(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def _risk_sums(d: _Data, eb: np.ndarray, order: int):
+def _risk_sums(d: _Data, eb: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """S0, S1 (and S2 if order == 2) over each failure time's risk set: those with t >= f weigh
     exp(xb); those who failed from another cause before f weigh exp(xb) * G(f-) / G(t-)."""
     other_w = np.where(d.is_other, eb / d.g, 0.0)
@@ -104,7 +106,15 @@ def _risk_sums(d: _Data, eb: np.ndarray, order: int):
     return s0, s1, s2
 
 
-def _lik_score_info(d: _Data, b: np.ndarray, *, derivatives: bool = True):
+@overload
+def _lik_score_info(
+    d: _Data, b: np.ndarray, *, derivatives: Literal[True] = ...
+) -> tuple[float, np.ndarray, np.ndarray]: ...
+@overload
+def _lik_score_info(d: _Data, b: np.ndarray, *, derivatives: Literal[False]) -> tuple[float, None, None]: ...
+def _lik_score_info(
+    d: _Data, b: np.ndarray, *, derivatives: bool = True
+) -> tuple[float, np.ndarray | None, np.ndarray | None]:
     """Negative log pseudo-likelihood, negative score and information (Breslow ties)."""
     xb = d.x @ b
     eb = np.exp(xb)
@@ -112,6 +122,7 @@ def _lik_score_info(d: _Data, b: np.ndarray, *, derivatives: bool = True):
     lik = float(-(d.x_fail_sum @ b).sum() + (d.d * np.log(s0)).sum())
     if not derivatives:
         return lik, None, None
+    assert s2 is not None  # order 2
     xbar = s1 / s0[:, None]
     score = -d.x_fail_sum.sum(axis=0) + d.d @ xbar
     info = np.einsum("k,kij->ij", d.d / s0, s2) - np.einsum("k,ki,kj->ij", d.d, xbar, xbar)
@@ -160,9 +171,9 @@ def _robust_variance(d: _Data, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fine_gray(
-    duration,
-    status,
-    X,
+    duration: npt.ArrayLike,
+    status: npt.ArrayLike,
+    X: npt.ArrayLike,
     *,
     terms: list[str],
     cause: int = 1,

@@ -2,14 +2,17 @@
 baseline field, and the analysis options; both ways between the form and a spec's filters."""
 
 import math
+from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 from django import forms
 from django.forms import formset_factory
 
 from analytics import cohort_data, tables
-from analytics.analysis import DEFAULT_COVARIATES, DEFAULT_HORIZON_DAYS, MAX_HORIZON_DAYS
+from analytics.analysis import DEFAULT_COVARIATES, DEFAULT_HORIZON_DAYS
 from analytics.services import SUBGROUP_VARIABLES
+from registry.follow_up import MAX_HORIZON_DAYS
 from registry.models import IndexTreatment, Vessel
 
 ANY, YES, NO, MISSING = "", "yes", "no", "missing"
@@ -72,9 +75,11 @@ class CohortForm(forms.Form):
     )
     cohort_name = forms.CharField(label="Save the cohort as", required=False, max_length=120)
 
-    def __init__(self, *args, sites: list[str] = (), **kwargs):
+    def __init__(self, *args, sites: Sequence[str] = (), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["site"].choices = [(s, s) for s in sites]
+        site = self.fields["site"]
+        assert isinstance(site, forms.ChoiceField)
+        site.choices = [(s, s) for s in sites]
 
     def clean(self):
         data = super().clean()
@@ -93,7 +98,9 @@ class FilterRowForm(forms.Form):
     def __init__(self, *args, field_kinds: dict[str, str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.field_kinds = field_kinds or {}
-        self.fields["field"].choices = [("", "-"), *[(f, f) for f in self.field_kinds]]
+        field = self.fields["field"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", "-"), *[(f, f) for f in self.field_kinds]]
 
     def clean(self):
         data = super().clean()
@@ -199,12 +206,12 @@ def spec_from(data: dict, filters: list[dict]) -> dict:
     return spec
 
 
-def initial_from(filters: list[dict]) -> tuple[dict, list[dict]]:
+def initial_from(filters: list[dict[str, Any]]) -> tuple[dict, list[dict]]:
     """The builder's initial quick filters and free rows for a saved cohort's filters."""
     initial, rows = {}, []
     for f in filters:
         key = (f.get("field"), f.get("op"))
-        value = f.get("value")
+        value: Any = f.get("value")  # a JSON value: a list for "in"
         if key == ("index_date", "ge") and "index_date_from" not in initial:
             initial["index_date_from"] = value
         elif key == ("index_date", "le") and "index_date_to" not in initial:

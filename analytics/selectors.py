@@ -31,7 +31,9 @@ def analysis_run_list(*, user) -> QuerySet:
     if mine is None:
         return runs
     within = [
-        pk for pk, site_ids in runs.filter(site_ids__isnull=False).values_list("pk", "site_ids") if set(site_ids) <= mine
+        pk
+        for pk, site_ids in runs.filter(site_ids__isnull=False).values_list("pk", "site_ids")
+        if set(site_ids or ()) <= mine
     ]
     return runs.filter(pk__in=within)
 
@@ -131,7 +133,7 @@ def analysis_run_changes(*, run: AnalysisRun) -> dict | None:
     """Against the previous run of the same spec: whether the data changed, and every key number
     with its old and new value. None when there is no previous run or this one has no result."""
     previous = analysis_run_previous(run=run)
-    if previous is None or run.result is None:
+    if previous is None or previous.result is None or run.result is None:
         return None
     old, new = key_numbers(previous.result), key_numbers(run.result)
     numbers = [

@@ -160,7 +160,7 @@ def analysis_run_execute(*, run_id: int) -> None:
     cannot be analysed (e.g. one group empty) -> failed with that message; an unexpected error ->
     failed, re-raised."""
 
-    def body(job: jobs.JobRun) -> dict:
+    def body(job: jobs.JobRun[AnalysisRun]) -> dict:
         run, started = job.job, time.monotonic()
         try:
             df = datasets.analysis_dataframe(

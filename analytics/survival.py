@@ -9,18 +9,22 @@ patients, so 100,000 patients take well under a second per model.
 """
 
 from dataclasses import dataclass
+from typing import Any, Literal, overload
 
 import numpy as np
+import numpy.typing as npt
 from scipy import stats
 
 Z_95 = float(stats.norm.ppf(0.975))  # R's qnorm(0.975)
 
 
-def _as_float(values) -> np.ndarray:
+def _as_float(values: npt.ArrayLike) -> npt.NDArray[np.float64]:
     return np.asarray(values, dtype=float)
 
 
-def _distinct(duration, *indicators):
+def _distinct(
+    duration: npt.ArrayLike, *indicators: npt.ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
     """Distinct sorted times, the number at risk (duration >= t) and per-time sums of each indicator."""
     t = _as_float(duration)
     order = np.argsort(t, kind="stable")
@@ -45,7 +49,7 @@ class KaplanMeier:
     ci_upper: np.ndarray
 
 
-def kaplan_meier(duration, event) -> KaplanMeier:
+def kaplan_meier(duration: npt.ArrayLike, event: npt.ArrayLike) -> KaplanMeier:
     """Kaplan-Meier estimate with a 95% CI, as R `survfit(Surv(duration, event) ~ 1)`.
 
     Parameters
@@ -70,7 +74,7 @@ def kaplan_meier(duration, event) -> KaplanMeier:
     return KaplanMeier(times, n_risk, d, counts - d, survival, std_err, lower, upper)
 
 
-def survival_at(km: KaplanMeier, times) -> np.ndarray:
+def survival_at(km: KaplanMeier, times: npt.ArrayLike) -> np.ndarray:
     """The KM step function (right-continuous) evaluated at `times`; 1 before the first time."""
     idx = np.searchsorted(km.time, _as_float(times), side="right") - 1
     return np.where(idx >= 0, km.survival[np.maximum(idx, 0)], 1.0)
@@ -79,7 +83,7 @@ def survival_at(km: KaplanMeier, times) -> np.ndarray:
 # --------------------------------------------------------------------------- log-rank
 
 
-def _at_risk_by_group(duration, g, k, times) -> np.ndarray:
+def _at_risk_by_group(duration: npt.ArrayLike, g: np.ndarray, k: int, times: np.ndarray) -> np.ndarray:
     """Number at risk (duration >= t) per group at each of `times`: shape (len(times), k)."""
     duration = _as_float(duration)
     out = np.empty((len(times), k))
@@ -89,7 +93,7 @@ def _at_risk_by_group(duration, g, k, times) -> np.ndarray:
     return out
 
 
-def logrank_test(duration, event, group) -> dict:
+def logrank_test(duration: npt.ArrayLike, event: npt.ArrayLike, group: npt.ArrayLike) -> dict[str, Any]:
     """K-sample log-rank test, as R `survdiff(Surv(duration, event) ~ group)` (rho = 0).
 
     Returns
@@ -132,7 +136,7 @@ class CumulativeIncidence:
     n_risk: np.ndarray
 
 
-def cumulative_incidence(duration, status, *, cause: int = 1) -> CumulativeIncidence:
+def cumulative_incidence(duration: npt.ArrayLike, status: npt.ArrayLike, *, cause: int = 1) -> CumulativeIncidence:
     """Aalen-Johansen cumulative incidence of `cause`, other non-zero codes competing.
 
     As cmprsk::cuminc's estimate (and survfit's multi-state `pstate`): deterministic with ties,
@@ -150,7 +154,7 @@ def cumulative_incidence(duration, status, *, cause: int = 1) -> CumulativeIncid
     return CumulativeIncidence(times, np.cumsum(s_before * d_cause / n_risk), n_risk)
 
 
-def gray_test(duration, status, group, *, cause: int = 1) -> dict:
+def gray_test(duration: npt.ArrayLike, status: npt.ArrayLike, group: npt.ArrayLike, *, cause: int = 1) -> dict[str, Any]:
     """Gray's K-sample test for cumulative incidence (rho = 0), as cmprsk::cuminc's `Tests`.
 
     A vectorised transcription of cmprsk's Fortran `crst` (Gray 1988, Ann. Stat. 16:1141-1154)
@@ -223,8 +227,8 @@ def gray_test(duration, status, group, *, cause: int = 1) -> dict:
 @dataclass(frozen=True)
 class CoxFit:
     terms: list[str]
-    coef: np.ndarray
-    se: np.ndarray
+    coef: npt.NDArray[np.float64]
+    se: npt.NDArray[np.float64]
     var: np.ndarray
     loglik: tuple[float, float]  # (null model, fitted), as coxph's loglik
     iterations: int
@@ -232,7 +236,9 @@ class CoxFit:
     n: int
     n_events: int
     linear_predictor: np.ndarray  # centred X beta, as coxph's linear.predictors
-    zph_inputs: tuple  # for cox_zph: (_EfronData, the per-event (mean, var_rows) at coef)
+    zph_inputs: tuple[
+        "_EfronData", tuple[np.ndarray, np.ndarray]
+    ]  # for cox_zph: (_EfronData, the per-event (mean, var_rows) at coef)
 
     possibly_infinite: list[str]  # terms coxph would warn about ("coefficient may be infinite")
 
@@ -253,9 +259,10 @@ class CoxFit:
 
     @property
     def p(self) -> np.ndarray:
-        return 2 * stats.norm.sf(np.abs(self.coef / self.se))
+        p: np.ndarray = 2 * stats.norm.sf(np.abs(self.coef / self.se))
+        return p
 
-    def table(self) -> list[dict]:
+    def table(self) -> list[dict[str, Any]]:
         """One dict per term: term, coef, se, hr, ci_lower, ci_upper, p (Wald)."""
         cols = zip(self.terms, self.coef, self.se, self.hr, self.ci_lower, self.ci_upper, self.p, strict=True)
         keys = ("term", "coef", "se", "hr", "ci_lower", "ci_upper", "p")
@@ -265,7 +272,7 @@ class CoxFit:
 class _EfronData:
     """Sorted data and the tie structure, computed once per model."""
 
-    def __init__(self, duration, event, X):
+    def __init__(self, duration: np.ndarray, event: np.ndarray, X: np.ndarray) -> None:
         order = np.lexsort((~event, duration))  # by time; at tied times events last (irrelevant to sums)
         self.time, self.event, self.X = duration[order], event[order], X[order]
         self.order = order
@@ -278,9 +285,17 @@ class _EfronData:
         self.risk_first = np.searchsorted(self.time, uniq, side="left")
         self.frac = (np.arange(len(ev_idx)) - self.ev_first[self.ev_group]) / self.ev_count[self.ev_group]
         self.event_times = uniq
-        self._buffers = None  # see pieces
+        self._buffers: tuple[np.ndarray, np.ndarray] | None = None  # see pieces
 
-    def pieces(self, beta, *, second: bool = True):
+    @overload
+    def pieces(
+        self, beta: np.ndarray, *, second: Literal[True] = ...
+    ) -> tuple[float, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]: ...
+    @overload
+    def pieces(self, beta: np.ndarray, *, second: Literal[False]) -> tuple[float, np.ndarray, None, None]: ...
+    def pieces(
+        self, beta: np.ndarray, *, second: bool = True
+    ) -> tuple[float, np.ndarray, np.ndarray | None, tuple[np.ndarray, np.ndarray] | None]:
         """Efron log-likelihood, score, information, and per-event-row pieces for cox.zph."""
         X = self.X
         eta = X @ beta
@@ -313,7 +328,15 @@ class _EfronData:
         return loglik, score, var_rows.sum(axis=0), (mean, var_rows)
 
 
-def cox_ph(duration, event, X, *, terms: list[str], max_iter: int = 20, eps: float = 1e-9) -> CoxFit:
+def cox_ph(
+    duration: npt.ArrayLike,
+    event: npt.ArrayLike,
+    X: npt.ArrayLike,
+    *,
+    terms: list[str],
+    max_iter: int = 20,
+    eps: float = 1e-9,
+) -> CoxFit:
     """Cox proportional hazards model with Efron ties, as R `coxph(..., ties = "efron")`.
 
     Parameters
@@ -331,10 +354,10 @@ def cox_ph(duration, event, X, *, terms: list[str], max_iter: int = 20, eps: flo
     CI on the log scale. Efron's approximation as in Therneau's coxfit6.c.
     """
     duration, event = _as_float(duration), np.asarray(event, dtype=bool)
-    X = np.atleast_2d(_as_float(X).T).T
-    X = X - X.mean(axis=0)
-    data = _EfronData(duration, event, X)
-    p = X.shape[1]
+    x: np.ndarray = np.atleast_2d(_as_float(X).T).T
+    x = x - x.mean(axis=0)
+    data = _EfronData(duration, event, x)
+    p = x.shape[1]
     beta = np.zeros(p)
     loglik, score, info, _ = data.pieces(beta)
     loglik0 = loglik
@@ -371,13 +394,13 @@ def cox_ph(duration, event, X, *, terms: list[str], max_iter: int = 20, eps: flo
         converged,
         len(duration),
         int(event.sum()),
-        X @ beta,
+        x @ beta,
         (data, rows),
         flagged,
     )
 
 
-def cox_zph(fit: CoxFit) -> dict:
+def cox_zph(fit: CoxFit) -> dict[str, Any]:
     """Proportional-hazards score test per term and global, as R `cox.zph(fit)` of survival >= 3.
 
     Notes
@@ -404,7 +427,7 @@ def cox_zph(fit: CoxFit) -> dict:
     imat[:p, p:] = imat[p:, :p] = np.einsum("e,eij->ij", g_rows, var_rows)
     imat[p:, p:] = np.einsum("e,eij->ij", g_rows**2, var_rows)
     u = np.concatenate((np.zeros(p), u_gamma))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for j, term in enumerate(fit.terms):
         kk = [*range(p), p + j]
         uj = u[kk]
@@ -417,7 +440,7 @@ def cox_zph(fit: CoxFit) -> dict:
 # --------------------------------------------------------------------------- concordance
 
 
-def concordance_index(duration, event, risk) -> dict:
+def concordance_index(duration: npt.ArrayLike, event: npt.ArrayLike, risk: npt.ArrayLike) -> dict[str, float]:
     """Harrell's C, as R `survival::concordance` of a coxph fit (risk = linear predictor).
 
     A pair is comparable when the shorter time is an event; a censored time equal to an event time
@@ -452,7 +475,7 @@ def concordance_index(duration, event, risk) -> dict:
     return {"c_index": float(c), "concordant": concordant, "discordant": discordant, "tied_risk": tied}
 
 
-def _count_below_prefix(values, ends, bounds) -> np.ndarray:
+def _count_below_prefix(values: npt.ArrayLike, ends: npt.ArrayLike, bounds: npt.ArrayLike) -> np.ndarray:
     """For each query q: the number of p < ends[q] with values[p] < bounds[q] (non-negative ints).
 
     A merge-sort tree: at level L the positions form blocks of 2**L, each block's values sorted

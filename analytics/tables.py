@@ -2,9 +2,15 @@
 reproducing the study's rules with R's numbers. Pure numpy/scipy/pandas; no Django.
 """
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy import stats
+
+FloatArray = npt.NDArray[np.float64]
 
 CONTINUOUS = ("age_at_index", "egfr")
 CATEGORICAL = (
@@ -47,7 +53,7 @@ NORMALITY_ALPHA = 0.05
 SELECTION_P = 0.1  # Table 2: univariable p < 0.1 enters the multivariable model
 
 
-def describe(x: np.ndarray) -> dict:
+def describe(x: FloatArray) -> dict[str, Any]:
     """n, mean, SD (n - 1), median and IQR (R quantile type 7), Shapiro-Wilk p (None outside 3..5000)."""
     n = len(x)
     q1, median, q3 = np.quantile(x, [0.25, 0.5, 0.75]) if n else (np.nan,) * 3
@@ -62,14 +68,14 @@ def describe(x: np.ndarray) -> dict:
     }
 
 
-def shapiro_p(x: np.ndarray) -> float | None:
+def shapiro_p(x: FloatArray) -> float | None:
     """Shapiro-Wilk p as R shapiro.test (AS R94; scipy uses the same algorithm). R refuses n > 5000."""
     if not 3 <= len(x) <= 5000 or np.ptp(x) == 0:
         return None
     return float(stats.shapiro(x).pvalue)
 
 
-def continuous_row(x: pd.Series, groups: pd.Series, keys: list[str]) -> dict:
+def continuous_row(x: pd.Series, groups: pd.Series, keys: list[str]) -> dict[str, Any]:
     """Shapiro-Wilk p >= 0.05 in every group -> mean +/- SD and Student's t (two groups) / one-way
     ANOVA (more); otherwise median (IQR) and Mann-Whitney U, normal approximation with continuity
     correction (R wilcox.test(exact = FALSE, correct = TRUE)) / Kruskal-Wallis (more groups)."""
@@ -104,7 +110,7 @@ def continuous_row(x: pd.Series, groups: pd.Series, keys: list[str]) -> dict:
     }
 
 
-def categorical_row(x: pd.Series, groups: pd.Series, keys: list[str]) -> dict:
+def categorical_row(x: pd.Series, groups: pd.Series, keys: list[str]) -> dict[str, Any]:
     """Counts n (%) of non-missing values per group (denominators given); Pearson chi-square
     without continuity correction, Fisher's exact test for a 2x2 table with an expected count < 5."""
     keep = x.notna() & (x != "") & groups.notna()
@@ -112,7 +118,7 @@ def categorical_row(x: pd.Series, groups: pd.Series, keys: list[str]) -> dict:
     table = pd.crosstab(x, groups).reindex(columns=keys, fill_value=0)
     levels = [_level(v) for v in table.index]
     counts = table.to_numpy(float)
-    row = {
+    row: dict[str, Any] = {
         "kind": "categorical",
         "levels": levels,
         "overall": _counts(counts.sum(axis=1)),
@@ -130,7 +136,7 @@ def categorical_row(x: pd.Series, groups: pd.Series, keys: list[str]) -> dict:
     return row
 
 
-def _counts(column: np.ndarray) -> dict:
+def _counts(column: FloatArray) -> dict[str, Any]:
     total = float(column.sum())
     return {
         "n": [int(c) for c in column],
@@ -139,19 +145,24 @@ def _counts(column: np.ndarray) -> dict:
     }
 
 
-def _level(value):
+def _level(value: object) -> object:
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return bool(value) if value in (0.0, 1.0) else int(value)
     return value
 
 
-def _float(value):
+def _float(value: float | None) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
 
 
 def baseline_table(
-    df: pd.DataFrame, *, group_col: str, keys: list[str], continuous=CONTINUOUS, categorical=CATEGORICAL
-) -> list[dict]:
+    df: pd.DataFrame,
+    *,
+    group_col: str,
+    keys: list[str],
+    continuous: Sequence[str] = CONTINUOUS,
+    categorical: Sequence[str] = CATEGORICAL,
+) -> list[dict[str, Any]]:
     """Table 1: one row per variable, {variable, overall, by_group, test, p, ...}."""
     groups = df[group_col]
     rows = [{"variable": v, **continuous_row(df[v], groups, keys)} for v in continuous if v in df]
@@ -159,7 +170,7 @@ def baseline_table(
     return rows
 
 
-def ols(y: np.ndarray, X: np.ndarray, terms: list[str]) -> list[dict]:
+def ols(y: FloatArray, X: FloatArray, terms: list[str]) -> list[dict[str, Any]]:
     """Least squares with intercept, as R lm: beta, se, 95% CI (t quantile), p per term."""
     design = np.column_stack([np.ones(len(y)), X])
     q, r = np.linalg.qr(design)
@@ -184,11 +195,11 @@ def ols(y: np.ndarray, X: np.ndarray, terms: list[str]) -> list[dict]:
     ]
 
 
-def sqrt_ics_regression(df: pd.DataFrame, variables=TABLE2_VARIABLES) -> dict:
+def sqrt_ics_regression(df: pd.DataFrame, variables: Sequence[str] = TABLE2_VARIABLES) -> dict[str, Any]:
     """Table 2: sqrt(ICS) on each variable (complete cases per model), then the multivariable model
     of the variables with univariable p < 0.1 (complete cases over them), as R lm."""
     y_all = np.sqrt(df["ics"].astype(float))
-    univariable = []
+    univariable: list[dict[str, Any]] = []
     for v in variables:
         if v not in df:
             continue
@@ -197,7 +208,7 @@ def sqrt_ics_regression(df: pd.DataFrame, variables=TABLE2_VARIABLES) -> dict:
         if keep.sum() > 2 and np.ptp(x) > 0:
             univariable += ols(y_all[keep].to_numpy(), x[:, None], [v])
     selected = [r["term"] for r in univariable if r["p"] < SELECTION_P]
-    multivariable = []
+    multivariable: list[dict[str, Any]] = []
     if selected:
         keep = y_all.notna() & df[selected].notna().all(axis=1)
         multivariable = ols(y_all[keep].to_numpy(), df.loc[keep, selected].astype(float).to_numpy(), selected)

@@ -4,6 +4,7 @@ or selector, render. Login is required by Django's LoginRequiredMiddleware (sett
 
 from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -55,7 +56,8 @@ def builder(request: HttpRequest) -> HttpResponse:
     """GET: the builder (?cohort=<id> loads a saved cohort). POST action=run: run and show the run;
     action=save: save the filters as a named cohort."""
     if request.method == "GET":
-        initial, rows = {}, []
+        initial: dict[str, Any] = {}
+        rows: list[dict[str, Any]] = []
         cohort_id = request.GET.get("cohort", "")
         # ASCII digits only ("²".isdigit() is true, int("²") fails), and few enough for int().
         if cohort_id.isascii() and cohort_id.isdigit() and len(cohort_id) <= 18:

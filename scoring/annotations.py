@@ -186,8 +186,8 @@ def _import_row(row: int, values: dict, known: dict, problems: list) -> tuple | 
 _COLUMN_ORDER = {c.name: i for i, c in enumerate((*ANNOTATION_COLUMNS, *ANNOTATION_OPTIONAL_COLUMNS))}
 
 
-def _problem_order(p: CsvProblem):
-    return p.row or 0, _COLUMN_ORDER.get(p.column, -1)
+def _problem_order(p: CsvProblem) -> tuple[int, int]:
+    return p.row or 0, _COLUMN_ORDER.get(p.column or "", -1)
 
 
 def annotations_export_csv(*, out, pullbacks) -> int:

@@ -7,8 +7,10 @@ towards the top of the image (counter-clockwise as displayed).
 
 import functools
 import json
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import plotly.graph_objects as go
 
 MAX_MAP_COLUMNS = 600  # pullback positions drawn in the heatmap (frames are averaged in bins)
@@ -23,7 +25,7 @@ def _config(filename: str) -> dict:
     }
 
 
-def _new_figure(trace) -> go.Figure:
+def _new_figure(trace: Any) -> go.Figure:  # a plotly trace (plotly is untyped)
     # An empty template: plotly would otherwise validate and copy its default template into every
     # figure; _figure puts the page's template in as JSON (two-thirds of the time of a figure).
     return go.Figure(trace, layout={"template": {}})
@@ -85,7 +87,9 @@ def calcium_map_figure(labels: np.ndarray, *, frame_spacing_mm: float, title: st
     return _figure(fig, "calcium-map")
 
 
-def arc_figure(arc_deg_per_frame, *, frame_spacing_mm: float, title: str = "Calcium arc along the pullback") -> dict:
+def arc_figure(
+    arc_deg_per_frame: npt.ArrayLike, *, frame_spacing_mm: float, title: str = "Calcium arc along the pullback"
+) -> dict:
     """Line: calcium arc (degrees) per frame against pullback position (mm)."""
     arcs = np.asarray(arc_deg_per_frame, float)
     fig = _new_figure(

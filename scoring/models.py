@@ -148,6 +148,8 @@ class ScoringRun(BackgroundJob):
 
     def labels(self) -> np.ndarray:
         """The calcium map as bool (frames, A-lines)."""
+        if self.calcium_map is None or self.n_frames is None or self.n_alines is None:
+            raise ValueError(f"{self} has no calcium map (only a succeeded run has one)")
         return calcium_map.unpack(bytes(self.calcium_map), n_frames=self.n_frames, n_alines=self.n_alines)
 
 

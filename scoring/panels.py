@@ -37,7 +37,7 @@ def pullback_view(request: HttpRequest, pullback: Pullback, run: ScoringRun | No
         "pullback": pullback,
         "run": run,
         "frame_spacing_mm": spacing,
-        "last_frame": run.n_frames - 1,
+        "last_frame": len(labels) - 1,  # labels: (frames, A-lines)
         "can_see_frames": has_role(request.user, SEE_IDENTIFIERS),
         "can_annotate": has_role(request.user, EDIT_REGISTRY),
         "figures": {

@@ -43,7 +43,7 @@ def frame_png(pullback: Pullback, index: int) -> bytes:
     from scoring.services import stored_file_path
 
     run = current_run(pullback)
-    row = run.labels()[index] if run is not None and index < run.n_frames else None
+    row = run.labels()[index] if run is not None and index < (run.n_frames or 0) else None
     with stored_file_path(pullback.file) as path:
         grey = files.read_frame(files.read_metadata(path), index)
     return frames.png_with_arcs(grey, row)
@@ -72,7 +72,8 @@ def pullback_rows_for_patient(patient: Patient) -> list[PullbackRow]:
     runs = (
         ScoringRun.objects.filter(pullback__in=[p.pk for p in pullbacks]).defer("calcium_map").order_by("-created_at", "-pk")
     )
-    current, latest = {}, {}
+    current: dict[int, ScoringRun] = {}
+    latest: dict[int, ScoringRun] = {}
     for run in runs:
         latest.setdefault(run.pullback_id, run)
         if run.is_current and run.status == ScoringRun.Status.SUCCEEDED:
@@ -97,6 +98,7 @@ def study_choice(rows: list[PullbackRow]) -> StudyChoice | None:
     if not candidates:
         return None
     best = max(candidates, key=lambda r: (r.pullback.length_mm, -r.pullback.created_at.timestamp(), -r.pullback.pk))
+    assert best.current is not None  # analyzable: it has a current run
     return StudyChoice(best.pullback, best.current, False)
 
 
@@ -153,7 +155,8 @@ def chosen_study_ics(patient_ids) -> dict[int, tuple[float | None, str]]:
     rows = (
         Patient.objects.filter(pk__in=list(patient_ids))
         .annotate(**study_ics_annotations())
-        .values_list("pk", "chosen_ics", "chosen_pullback_id", "chosen_override", "chosen_model_version")
+        # The plugin cannot see annotations passed as **kwargs, so it does not know the chosen_* names.
+        .values_list("pk", "chosen_ics", "chosen_pullback_id", "chosen_override", "chosen_model_version")  # type: ignore[misc]
     )
     return {
         pk: (None, "") if ics is None else (ics, study_source_text(pullback_id, override, model_version))

@@ -145,8 +145,9 @@ def _validated(path: str) -> files.PullbackMetadata:
 
 def _metadata_fields(meta: files.PullbackMetadata) -> dict:
     speed = meta.pullback_rate_mm_s
-    assumed = not speed or speed <= 0
-    speed = settings.PULLBACK_ASSUMED_SPEED_MM_S if assumed else speed
+    assumed = speed is None or speed <= 0
+    if speed is None or speed <= 0:
+        speed = settings.PULLBACK_ASSUMED_SPEED_MM_S
     return {
         "n_frames": meta.n_frames,
         "frame_rate_hz": meta.frame_rate_hz,
@@ -265,7 +266,8 @@ def settings_model_name() -> str:
     from scoring.models import DetectorModelVersion
 
     active = DetectorModelVersion.objects.filter(is_active=True).values_list("name", flat=True).first()
-    return active or getattr(settings, "SCORING_MODEL_NAME", DEFAULT_MODEL)
+    configured: str = getattr(settings, "SCORING_MODEL_NAME", DEFAULT_MODEL)
+    return active or configured
 
 
 def scoring_run_start(*, pullback: Pullback, user=None, model_name: str | None = None) -> ScoringRun:

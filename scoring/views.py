@@ -82,7 +82,7 @@ def pullback_qc(request: HttpRequest, pk: int) -> HttpResponse:
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
     else:
-        messages.error(request, "Quality control not saved: " + " ".join(e for es in form.errors.values() for e in es))
+        messages.error(request, "Quality control not saved: " + " ".join(str(e) for es in form.errors.values() for e in es))
     return redirect(reverse("pullback_detail", args=[pk]))
 
 
@@ -131,7 +131,7 @@ def annotation_add(request: HttpRequest, pk: int) -> HttpResponse:
         except ValidationError as exc:
             messages.error(request, "Annotation not added: " + " ".join(exc.messages))
     else:
-        messages.error(request, "Annotation not added: " + " ".join(e for es in form.errors.values() for e in es))
+        messages.error(request, "Annotation not added: " + " ".join(str(e) for es in form.errors.values() for e in es))
     return redirect(reverse("pullback_detail", args=[pk]) + "#annotations")
 
 

@@ -21,7 +21,9 @@ allowed to see identifiers.
 
 import hashlib
 import hmac
+from collections.abc import Iterable
 
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.tag import Tag
@@ -268,7 +270,7 @@ def _clean(ds: Dataset, uid_key: bytes) -> None:
         _clean_element(ds, elem, uid_key)
 
 
-def _clean_element(ds: Dataset, elem, uid_key: bytes) -> None:
+def _clean_element(ds: Dataset, elem: DataElement, uid_key: bytes) -> None:
     """Drop, empty or remap one element by its group and value representation (sequences recursively)."""
     tag = Tag(elem.tag)
     if 0x5000 <= tag.group <= 0x50FF or 0x6000 <= tag.group <= 0x60FF:
@@ -284,8 +286,8 @@ def _clean_element(ds: Dataset, elem, uid_key: bytes) -> None:
         elem.value = _remap_value(elem.value, uid_key)
 
 
-def _remap_value(value, uid_key: bytes):
-    def one(uid) -> str:
+def _remap_value(value: str | Iterable[object], uid_key: bytes) -> str | list[str]:
+    def one(uid: object) -> str:
         return str(uid) if str(uid).startswith(STANDARD_UID_ROOT) else remap_uid(str(uid), key=uid_key)
 
     return one(value) if isinstance(value, str) else [one(v) for v in value]

@@ -7,10 +7,12 @@ and frames are read in chunks, from a numpy memmap of the pixel data for native
 """
 
 import datetime as dt
+import os
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
 import pydicom
@@ -34,6 +36,9 @@ ACCEPTED_MODALITIES = {"IVUS", "US"}
 NATIVE_SYNTAXES = {ExplicitVRLittleEndian, ImplicitVRLittleEndian}
 PIXEL_DATA_TAG = 0x7FE00010
 DEFAULT_CHUNK_FRAMES = 64
+
+# A file name: text or a Path.
+StrPath = str | os.PathLike[str]
 
 
 class DicomInputError(ValueError):
@@ -98,7 +103,7 @@ def _base_dataset(
     transfer_syntax: UID,
 ) -> Dataset:
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = US_MULTIFRAME_SOP_CLASS
+    meta.MediaStorageSOPClassUID = UID(US_MULTIFRAME_SOP_CLASS)
     meta.MediaStorageSOPInstanceUID = generate_uid()
     meta.TransferSyntaxUID = transfer_syntax
     ds = Dataset()
@@ -148,7 +153,7 @@ def _region(*, rows: int, columns: int, pixel_spacing_mm: float) -> Dataset:
 
 
 def write_pullback(
-    path,
+    path: StrPath,
     frame_chunks: Iterable[np.ndarray],
     *,
     n_frames: int,
@@ -191,7 +196,7 @@ def write_pullback(
     written = 0
     with open(path, "wb") as fp:
         ds.save_as(fp, enforce_file_format=True)
-        writer = _RleWriter(fp) if rle else _NativeWriter(fp, n_frames * rows * columns)
+        writer: _RleWriter | _NativeWriter = _RleWriter(fp) if rle else _NativeWriter(fp, n_frames * rows * columns)
         for chunk in _chain(first, chunks):
             writer.write(np.ascontiguousarray(chunk, np.uint8))
             written += len(chunk)
@@ -200,7 +205,7 @@ def write_pullback(
         raise ValueError(f"wrote {written} frames but the header says {n_frames}")
 
 
-def _chain(first, rest):
+def _chain(first: np.ndarray, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
     yield first
     yield from rest
 
@@ -208,7 +213,7 @@ def _chain(first, rest):
 class _NativeWriter:
     """Pixel Data (7FE0,0010) OB with an explicit length, then raw frames."""
 
-    def __init__(self, fp, n_bytes: int):
+    def __init__(self, fp: BinaryIO, n_bytes: int) -> None:
         self.fp = fp
         fp.write(struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OB", 0, n_bytes + n_bytes % 2))
         self.pad = n_bytes % 2
@@ -223,7 +228,7 @@ class _NativeWriter:
 class _RleWriter:
     """Encapsulated Pixel Data: empty basic offset table, one RLE fragment per frame."""
 
-    def __init__(self, fp):
+    def __init__(self, fp: BinaryIO) -> None:
         self.fp = fp
         fp.write(struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OB", 0, 0xFFFFFFFF))
         fp.write(struct.pack("<HHI", 0xFFFE, 0xE000, 0))
@@ -258,7 +263,7 @@ class _RleWriter:
 # Reading and validation
 
 
-def read_metadata(path) -> PullbackMetadata:
+def read_metadata(path: StrPath) -> PullbackMetadata:
     """Read and validate a pullback's header without touching its frames.
 
     Raises
@@ -268,20 +273,20 @@ def read_metadata(path) -> PullbackMetadata:
         ``no_pixel_data``, ``unknown_frame_rate``, ``unsupported_transfer_syntax``,
         ``unsupported_pixels``, each with a readable message.
     """
-    path = str(path)
-    with open(path, "rb") as fp:
+    name = str(path)
+    with open(name, "rb") as fp:
         ds = _read_header(fp)
         pixel_offset = _pixel_data_value_offset(fp, ds)
     _check_kind(ds)
     syntax = _check_transfer_syntax(ds)
     _check_pixels(ds)
-    meta = _metadata(path, ds, syntax, pixel_offset if syntax in NATIVE_SYNTAXES else None)
+    meta = _metadata(name, ds, syntax, pixel_offset if syntax in NATIVE_SYNTAXES else None)
     if meta.is_native:
         _check_native_length(meta)
     return meta
 
 
-def _read_header(fp) -> Dataset:
+def _read_header(fp: BinaryIO) -> Dataset:
     try:
         return pydicom.dcmread(fp, stop_before_pixels=True)
     except InvalidDicomError as exc:
@@ -290,7 +295,7 @@ def _read_header(fp) -> Dataset:
         raise DicomInputError("truncated", f"The DICOM header is truncated: {exc}.") from exc
 
 
-def _pixel_data_value_offset(fp, ds: Dataset) -> int:
+def _pixel_data_value_offset(fp: BinaryIO, ds: Dataset) -> int:
     """Byte offset of the Pixel Data value; the header read stopped right at its tag."""
     header = fp.read(12)
     if len(header) < 8:
@@ -371,6 +376,8 @@ def _pullback_rate_mm_s(ds: Dataset) -> float | None:
 
 
 def _metadata(path: str, ds: Dataset, syntax: UID, pixel_offset: int | None) -> PullbackMetadata:
+    frame_rate_hz = _frame_rate_hz(ds)
+    assert frame_rate_hz is not None  # _check_kind refused a file without one
     return PullbackMetadata(
         path=path,
         n_frames=int(ds.NumberOfFrames),
@@ -379,7 +386,7 @@ def _metadata(path: str, ds: Dataset, syntax: UID, pixel_offset: int | None) -> 
         samples_per_pixel=int(ds.SamplesPerPixel),
         photometric=str(ds.PhotometricInterpretation),
         transfer_syntax_uid=str(syntax),
-        frame_rate_hz=_frame_rate_hz(ds),
+        frame_rate_hz=frame_rate_hz,
         pullback_rate_mm_s=_pullback_rate_mm_s(ds),
         pixel_spacing_mm=_pixel_spacing_mm(ds),
         sop_class_uid=str(ds.SOPClassUID),
@@ -397,7 +404,7 @@ def _metadata(path: str, ds: Dataset, syntax: UID, pixel_offset: int | None) -> 
     )
 
 
-def _int_or_none(value) -> int | None:
+def _int_or_none(value: Any) -> int | None:  # a DICOM element's value
     try:
         return None if value in (None, "") else int(value)
     except (TypeError, ValueError):
@@ -409,6 +416,7 @@ def _frame_bytes(meta: PullbackMetadata) -> int:
 
 
 def _check_native_length(meta: PullbackMetadata) -> None:
+    assert meta.pixel_data_offset is not None  # native
     needed = meta.pixel_data_offset + meta.n_frames * _frame_bytes(meta)
     size = Path(meta.path).stat().st_size
     if size < needed:
@@ -431,6 +439,7 @@ def iter_frame_chunks(
 
 def _iter_native(meta: PullbackMetadata, chunk_frames: int, first: int, stop: int) -> Iterator[np.ndarray]:
     shape = (meta.n_frames, meta.rows, meta.columns) + ((3,) if meta.samples_per_pixel == 3 else ())
+    assert meta.pixel_data_offset is not None  # native
     frames = np.memmap(meta.path, dtype=np.uint8, mode="r", offset=meta.pixel_data_offset, shape=shape)
     try:
         for start in range(first, stop, chunk_frames):
@@ -441,7 +450,7 @@ def _iter_native(meta: PullbackMetadata, chunk_frames: int, first: int, stop: in
 
 
 def _iter_encapsulated(meta: PullbackMetadata, chunk_frames: int, start: int, stop: int) -> Iterator[np.ndarray]:
-    buffer = []
+    buffer: list[np.ndarray] = []
     try:
         for frame in pydicom.pixels.iter_pixels(meta.path, as_rgb=True, indices=range(start, stop)):
             buffer.append(_luminance(frame[None]) if frame.ndim == 3 else frame)
@@ -454,7 +463,7 @@ def _iter_encapsulated(meta: PullbackMetadata, chunk_frames: int, start: int, st
         yield _stack(buffer)
 
 
-def _stack(frames: list) -> np.ndarray:
+def _stack(frames: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([f if f.ndim == 3 else f[None] for f in frames]).astype(np.uint8, copy=False)
 
 
@@ -467,7 +476,7 @@ COLOUR_OVERLAY_MIN_CHROMA = 48
 def _luminance(rgb: np.ndarray) -> np.ndarray:
     """BT.601 luma of uint8 RGB (..., 3) in integer arithmetic; coloured overlay pixels -> 0."""
     weights = np.array([77, 150, 29], np.uint16)  # 0.299, 0.587, 0.114 x 256
-    luma = ((rgb.astype(np.uint16) * weights).sum(axis=-1, dtype=np.uint32) + 128 >> 8).astype(np.uint8)
+    luma: np.ndarray = ((rgb.astype(np.uint16) * weights).sum(axis=-1, dtype=np.uint32) + 128 >> 8).astype(np.uint8)
     chroma = rgb.max(axis=-1).astype(np.int16) - rgb.min(axis=-1)
     luma[chroma > COLOUR_OVERLAY_MIN_CHROMA] = 0
     return luma
@@ -477,7 +486,7 @@ def _luminance(rgb: np.ndarray) -> np.ndarray:
 # Rewriting the header (de-identification) while streaming the pixel data
 
 
-def read_header(path) -> tuple[Dataset, int]:
+def read_header(path: StrPath) -> tuple[Dataset, int]:
     """The header as a Dataset (no pixel data) and the byte offset of the Pixel Data element.
 
     For a file already accepted by :func:`read_metadata`; ``ds`` can be changed and written
@@ -493,7 +502,7 @@ def read_header(path) -> tuple[Dataset, int]:
 
 
 def write_with_header(
-    src_path, dst_path, ds: Dataset, *, pixel_element_offset: int, copy_chunk_bytes: int = 8 * 1024 * 1024
+    src_path: StrPath, dst_path: StrPath, ds: Dataset, *, pixel_element_offset: int, copy_chunk_bytes: int = 8 * 1024 * 1024
 ) -> None:
     """Write ``ds`` (header only, same transfer syntax) then the source's Pixel Data element and
     everything after it, copied in chunks (memory bounded)."""
@@ -523,12 +532,15 @@ def static_overlay_mask(meta: PullbackMetadata) -> np.ndarray | None:
     if meta.n_frames < 8:
         return None
     indices = np.unique(np.linspace(0, meta.n_frames - 1, min(STATIC_SAMPLE_FRAMES, meta.n_frames)).round().astype(int))
-    lowest = highest = None
+    lowest: np.ndarray | None = None
+    highest: np.ndarray | None = None
     for index in indices:
         frame = read_frame(meta, int(index))
         lowest = frame.copy() if lowest is None else np.minimum(lowest, frame)
         highest = frame.copy() if highest is None else np.maximum(highest, frame)
-    return (highest.astype(np.int16) - lowest <= STATIC_MAX_RANGE) & (lowest >= STATIC_MIN_VALUE)
+    assert lowest is not None and highest is not None  # at least 8 frames were read
+    mask: np.ndarray = (highest.astype(np.int16) - lowest <= STATIC_MAX_RANGE) & (lowest >= STATIC_MIN_VALUE)
+    return mask
 
 
 def without_overlay(chunks: Iterable[np.ndarray], mask: np.ndarray | None) -> Iterator[np.ndarray]:
@@ -544,4 +556,5 @@ def read_frame(meta: PullbackMetadata, index: int) -> np.ndarray:
     """One grey uint8 frame (rows, columns)."""
     if not 0 <= index < meta.n_frames:
         raise IndexError(f"frame {index} out of range 0..{meta.n_frames - 1}")
-    return next(iter_frame_chunks(meta, chunk_frames=1, start=index, stop=index + 1))[0]
+    frame: np.ndarray = next(iter_frame_chunks(meta, chunk_frames=1, start=index, stop=index + 1))[0]
+    return frame
