@@ -8,13 +8,14 @@ DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: help lint venv demo test test-services migrate check clean analytics-fixtures benchmark-analytics detector-model benchmark-detector benchmark-cross-family benchmark-load
+.PHONY: help lint typecheck venv demo test test-services migrate check clean analytics-fixtures benchmark-analytics detector-model benchmark-detector benchmark-cross-family benchmark-load
 
 help:
 	@echo "make demo   - install, migrate, load demo data, run web server + Celery worker"
 	@echo "make test   - run the whole test suite on the embedded defaults (SQLite, eager Celery)"
 	@echo "make check  - Django system checks, incl. --deploy with production-like settings"
 	@echo "make lint   - ruff check and ruff format --check (rules and the reason for each ignore in pyproject.toml)"
+	@echo "make typecheck - mypy with django-stubs on the app code"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else "Python 3.11 or newer is required (found %d.%d); run make PYTHON=python3.11 ..." % v[:2])'
@@ -41,6 +42,10 @@ test-services: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# mypy with django-stubs and the DRF plugin on the app code; settings in pyproject.toml
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 check: $(STAMP)
 	$(BIN)/python manage.py check
