@@ -81,7 +81,8 @@ def arc_runs(row: np.ndarray) -> list[tuple[int, int]]:
     if not row.any():
         return []
     start = int(np.flatnonzero(~row)[0]) + 1  # begin scanning just after a gap: wrap-around runs stay whole
-    runs, first, count = [], None, 0
+    runs: list[tuple[int, int]] = []
+    first, count = 0, 0
     for step in range(n):
         k = (start + step) % n
         if row[k]:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from scoring.detector.postprocess import ics
 from scoring.detector.train import aline_metrics
@@ -68,24 +69,17 @@ def icc_agreement(y: np.ndarray) -> float | None:
     return float((msr - mse) / denom) if denom > 1e-12 else None
 
 
-def bland_altman(reference: np.ndarray, other: np.ndarray) -> dict:
+def bland_altman(reference: npt.ArrayLike, other: npt.ArrayLike) -> dict:
     """Mean difference (other - reference), its SD and the 95% limits of agreement.
 
     Returns ``{"n", "mean_diff", "sd_diff", "lower", "upper"}``; SD and limits are None with
     fewer than two pairs (Bland and Altman, Lancet 1986).
     """
     diff = np.asarray(other, float) - np.asarray(reference, float)
-    out = {
-        "n": len(diff),
-        "mean_diff": float(diff.mean()) if len(diff) else None,
-        "sd_diff": None,
-        "lower": None,
-        "upper": None,
-    }
-    if len(diff) > 1:
-        sd = float(diff.std(ddof=1))
-        out.update(sd_diff=sd, lower=out["mean_diff"] - LOA_Z * sd, upper=out["mean_diff"] + LOA_Z * sd)
-    return out
+    mean = float(diff.mean()) if len(diff) else None
+    sd = float(diff.std(ddof=1)) if len(diff) > 1 else None
+    limits = (mean - LOA_Z * sd, mean + LOA_Z * sd) if mean is not None and sd is not None else (None, None)
+    return {"n": len(diff), "mean_diff": mean, "sd_diff": sd, "lower": limits[0], "upper": limits[1]}
 
 
 def ics_group(value: float, *, cutoff: float = ICS_STUDY_CUTOFF) -> str:
@@ -186,12 +180,13 @@ def bland_altman_figure(comparison: dict, *, active_label: str, candidate_label:
     rows = comparison["pullbacks"]
     agreement = comparison["agreement"]
     means = [(r["ics_active"] + r["ics_candidate"]) / 2 for r in rows]
+    differences = [r["ics_difference"] for r in rows]
     data = [
         {
             "type": "scatter",
             "mode": "markers",
             "x": means,
-            "y": [r["ics_difference"] for r in rows],
+            "y": differences,
             "text": [f"Pullback {r['pullback_id']} ({r['patient']})" for r in rows],
             "name": "Pullbacks",
             "marker": {"color": "#1f4e79", "size": 9},
@@ -233,7 +228,7 @@ def bland_altman_figure(comparison: dict, *, active_label: str, candidate_label:
                 "font": {"size": 11, "color": colour},
             }
         )
-    spread = max([abs(d) for d in data[0]["y"]] + [abs(v) for _, v, _ in lines if v is not None] + [10.0])
+    spread = max([abs(d) for d in differences] + [abs(v) for _, v, _ in lines if v is not None] + [10.0])
     layout = {
         "title": {"text": f"ICS agreement: {candidate_label} vs {active_label}"},
         "xaxis": {"title": {"text": "Mean ICS of the two models (whole pullback)"}, "zeroline": False},

@@ -53,7 +53,8 @@ def _npz_bytes(model: DetectorModel) -> bytes:
     arrays = {key: np.asarray(getattr(model, key), np.float64) for key in _ARRAYS[model.kind]}
     if model.kind == "nystroem_rbf":
         arrays["gamma"] = np.array([model.gamma], np.float64)  # in the hashed file, not only the manifest
-    np.savez(buffer, **arrays, intercept=np.array([model.intercept]))
+    arrays["intercept"] = np.array([model.intercept], np.float64)
+    np.savez(buffer, allow_pickle=False, **arrays)
     return buffer.getvalue()
 
 
