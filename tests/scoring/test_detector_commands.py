@@ -19,6 +19,11 @@ def test_make_phantom_writes_the_dicom_and_its_truth(tiny_phantom):
     assert tiny_phantom.stat().st_size > 6 * 1000
     assert truth["calcium"].shape == (6, 256) and truth["calcium"].dtype == bool
     assert float(truth["ics"]) == pytest.approx(truth["calcium"].mean() * 1000)
+    # the morphology masks too, as family 2 writes them: superficial and deep split the calcium
+    assert {"guidewire", "fibrous", "superficial", "deep", "spotty", "side_branch"} <= set(truth.files)
+    assert int(truth["family"]) == 1
+    assert np.array_equal(truth["superficial"] | truth["deep"], truth["calcium"])
+    assert not (truth["superficial"] & truth["deep"]).any()
 
 
 def test_score_pullback_prints_json_and_writes_labels(tiny_phantom, tmp_path, capsys):

@@ -54,17 +54,8 @@ class Command(BaseCommand):
         )
         truth = generator.phantom_truth(plan, n_alines=opts["alines"])
         truth_path = out.with_suffix(".truth.npz")
-        if opts["family"] == 1:
-            np.savez_compressed(
-                truth_path,
-                calcium=truth.calcium,
-                guidewire=truth.guidewire,
-                fibrous=truth.fibrous,
-                alines=opts["alines"],
-                ics=truth.ics,
-            )
-        else:
-            np.savez_compressed(
-                truth_path, **generator.truth_arrays(truth), alines=opts["alines"], ics=truth.ics, family=opts["family"]
-            )
+        # Every mask of the family (calcium, guidewire, fibrous and the morphology masks), same keys in both.
+        np.savez_compressed(
+            truth_path, **generator.truth_arrays(truth), alines=opts["alines"], ics=truth.ics, family=opts["family"]
+        )
         self.stdout.write(f"{out} ({opts['frames']} frames, ICS truth {truth.ics:.1f}); truth in {truth_path}")
