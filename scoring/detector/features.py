@@ -11,13 +11,32 @@ intensity is therefore mapped per frame to ``z = (x - dark) / (bright - dark)``,
 shadow / blood floor and the brightest echoes), so ``z`` is unchanged by any increasing affine
 change of grey levels. The shadow criterion ("darker than ``DARK_Z``") and the end of the
 catheter ring-down are both defined on ``z``, i.e. adaptive to the frame.
+
+What two independent phantom generators and real images share (issue 11): the brightness of the
+leading edge against the wall (``edge_contrast``, ``peak_vs_wall``, ``peak_vs_ring``), its
+sharpness (``edge``), the shadow against the other A-lines at the same depth
+(``shadow_median_vs_ring``: a median, so reverberation lines in a shadow do not lift it), how
+abruptly the echo falls into the shadow (``fall_mm``), the first reverberation (``reverb``) and a
+lumen/wall border per A-line (``lumen_mm``) found beyond a ring-down end that is set by a tenth of
+the A-lines, not their median (an echo at the lumen border close to the catheter is wall, not
+ring-down). A shadow with no bright edge in front of it (attenuated plaque) has a low
+``edge_contrast`` (:func:`leading_edge`, also a post-processing veto).
 """
+
+from dataclasses import dataclass
 
 import numpy as np
 
 RINGDOWN_MIN_MM = 0.5  # the catheter itself: never tissue
 RINGDOWN_MAX_MM = 1.1  # the ring-down ends before this depth (the lumen is wider than the catheter)
-RINGDOWN_Z = 0.3  # the ring-down ends where the angular median falls below this (dark lumen)
+RINGDOWN_Z = 0.3  # the ring-down ends where the angular low percentile falls below this (dark lumen)
+RINGDOWN_PERCENTILE = 10.0  # of the A-lines at each depth: the catheter may touch the wall on most of the circle
+LUMEN_FRACTION = 0.3  # the lumen border: the first sample beyond the ring-down above 0.3 x the peak ...
+LUMEN_Z = 0.3  # ... and above this (blood stays below)
+FALL_MAX_MM = 1.5  # fall_mm is capped here (no shadow)
+SHADOW_MEDIAN_MM = 1.0  # depth window behind the echo of the median shadow (robust to reverberations)
+REVERB_HALF_MM = 0.08  # the first reverberation is searched at twice the echo depth +- this
+WALL_FRONT_MM = 0.2  # the wall's front: this much tissue from the lumen border on
 SHADOW_GAP_MM = 0.12  # skip the far side of the bright echo itself
 SHADOW_NEAR_MM = 0.6
 EDGE_MM = 0.12
@@ -40,8 +59,18 @@ BASE_FEATURES = (
     "peak_vs_ring",
     "shadow_near_vs_ring",
     "shadow_far_vs_ring",
+    "peak_vs_frame",
+    "lumen_mm",
+    "peak_behind_lumen_mm",
+    "fall_mm",
+    "shadow_median",
+    "shadow_median_vs_ring",
+    "reverb",
+    "peak_vs_wall",
+    "peak_raw",
+    "edge_contrast",
 )
-CONTEXT_SOURCES = ("shadow_near", "after_max", "dark_frac", "contrast", "shadow_near_vs_ring")
+CONTEXT_SOURCES = ("shadow_near", "after_max", "dark_frac", "contrast", "shadow_near_vs_ring", "fall_mm", "edge_contrast")
 RING_STRIDE = 4  # the same-depth ring median of a frame from every 4th A-line
 ALINE_HALF_WIDTHS = (2, 8)
 FRAME_HALF_WIDTH = 2
@@ -117,10 +146,14 @@ def normalise(polar: np.ndarray, *, first_sample: int) -> np.ndarray:
 
 
 def ringdown_end(z: np.ndarray, *, sample_spacing_mm: float) -> np.ndarray:
-    """First tissue sample of every frame (f,): where the angular median leaves the ring-down."""
+    """First tissue sample of every frame (f,): where the ring-down has faded on a tenth of the A-lines.
+
+    A low percentile over A-lines, not the median: where the catheter lies against the wall on
+    most of the circle, the wall (superficial calcium too) starts inside ``RINGDOWN_MAX_MM``.
+    """
     lo = int(np.ceil(RINGDOWN_MIN_MM / sample_spacing_mm))
     hi = int(np.ceil(RINGDOWN_MAX_MM / sample_spacing_mm))
-    profile = np.median(z[:, :, lo:hi], axis=1)
+    profile = np.percentile(z[:, :, lo:hi], RINGDOWN_PERCENTILE, axis=1)
     below = profile < RINGDOWN_Z
     first = np.where(below.any(axis=1), np.argmax(below, axis=1), hi - lo)
     return lo + first + 1
@@ -197,6 +230,88 @@ def base_features(polar: np.ndarray, *, sample_spacing_mm: float) -> np.ndarray:
     out[..., 9] = peak - np.take_along_axis(ring, peak_idx, -1)
     out[..., 10] = out[..., 3] - _profile_mean(ring_cum, behind, behind + near)
     out[..., 11] = out[..., 4] - _profile_mean(ring_cum, behind, np.full_like(peak_idx, n_sm))
+    echo = EchoGeometry(s0, peak_idx, peak, behind, width, sample_spacing_mm)
+    out[..., 12:20] = edge_and_shadow_shape(smooth, ring, echo)
+    # the unsmoothed echo: a thin calcium surface (one or two samples) is diluted by the box filter
+    raw = _window(z, np.maximum(peak_idx - 1, 0), width + 2).max(axis=-1)
+    out[..., 20] = raw
+    out[..., 21] = raw - out[..., 16]
+    return out
+
+
+@dataclass(frozen=True)
+class EchoGeometry:
+    """Where the echo of every A-line sits (smoothed-sample indices, see :func:`base_features`)."""
+
+    ringdown_end: np.ndarray  # (f,)
+    peak_idx: np.ndarray  # (f, A)
+    peak: np.ndarray  # (f, A)
+    behind: np.ndarray  # (f, A) first sample behind the echo
+    width: int  # depth box filter (samples)
+    spacing_mm: float
+
+
+def lumen_border(smooth: np.ndarray, echo: EchoGeometry) -> np.ndarray:
+    """Lumen/wall border of every A-line (f, A), smoothed-sample index: the first sample beyond the
+    ring-down at or above ``max(LUMEN_FRACTION * peak, LUMEN_Z)`` (the peak itself where none is).
+
+    The first tissue after the ring-down and the blood: an echo AT the border (superficial
+    calcium, the intima) is wall, not ring-down or blood.
+    """
+    depth = np.arange(smooth.shape[-1])
+    level = np.maximum(LUMEN_FRACTION * echo.peak, LUMEN_Z)[..., None]
+    hit = (depth >= echo.ringdown_end[:, None, None]) & (depth <= echo.peak_idx[..., None]) & (smooth >= level)
+    return np.where(hit.any(axis=-1), np.argmax(hit, axis=-1), echo.peak_idx)
+
+
+def lumen_border_mm(polar: np.ndarray, *, sample_spacing_mm: float) -> np.ndarray:
+    """Lumen border depth (mm from the catheter centre) of every A-line (f, A) of polar frames."""
+    names = list(BASE_FEATURES)
+    return base_features(polar, sample_spacing_mm=sample_spacing_mm)[..., names.index("lumen_mm")]
+
+
+def _window(values: np.ndarray, start: np.ndarray, length: int) -> np.ndarray:
+    """``values[f, a, start[f, a] + k]`` for k < length, clipped at the last sample (f, A, length)."""
+    idx = np.minimum(start[..., None] + np.arange(length), values.shape[-1] - 1)
+    return np.take_along_axis(values, idx, -1)
+
+
+def edge_and_shadow_shape(smooth: np.ndarray, ring: np.ndarray, echo: EchoGeometry) -> np.ndarray:
+    """The leading edge against its wall and the shape of the shadow (f, A, 8) float32.
+
+    ``peak_vs_frame``: peak minus the frame's median peak (a calcium edge is brighter than the
+    wall; attenuated plaque is not); ``lumen_mm`` (:func:`lumen_border`) and
+    ``peak_behind_lumen_mm``; ``fall_mm``: distance behind the peak to the first dark sample
+    (calcium: a step into the shadow; lipid: a slow fade; capped at ``FALL_MAX_MM``);
+    ``shadow_median`` and ``shadow_median_vs_ring`` over ``SHADOW_MEDIAN_MM`` behind the echo
+    (a median: reverberation lines in a shadow do not lift it); ``reverb``: brightest sample
+    around twice the echo depth minus that median (0 beyond the field of view); ``peak_vs_wall``:
+    peak minus the frame's median brightness of the wall's front (``WALL_FRONT_MM`` from the
+    lumen border): a calcium edge outshines the intima of the other A-lines, attenuated plaque
+    does not.
+    """
+    sp = echo.spacing_mm
+    n = smooth.shape[-1]
+    depth = np.arange(n)
+    out = np.empty(echo.peak.shape + (8,), np.float32)
+    out[..., 0] = echo.peak - np.median(echo.peak, axis=1, keepdims=True)
+    lumen = lumen_border(smooth, echo)
+    out[..., 1] = (lumen + (echo.width - 1) / 2.0) * sp
+    out[..., 2] = (echo.peak_idx - lumen) * sp
+    dark = (depth > echo.peak_idx[..., None]) & (smooth < DARK_Z)
+    fall = np.where(dark.any(axis=-1), np.argmax(dark, axis=-1) - echo.peak_idx, n)
+    out[..., 3] = np.minimum(fall * sp, FALL_MAX_MM)
+    length = max(3, int(round(SHADOW_MEDIAN_MM / sp)))
+    win = _window(smooth, echo.behind, length)
+    ring_win = _window(np.broadcast_to(ring[:, None, :], smooth.shape), echo.behind, length)
+    out[..., 4] = np.median(win, axis=-1)
+    out[..., 5] = np.median(win - ring_win, axis=-1)
+    half = max(1, int(round(REVERB_HALF_MM / sp)))
+    centre = 2 * echo.peak_idx + (echo.width - 1) // 2
+    reverb = _window(smooth, centre - half, 2 * half + 1).max(axis=-1) - out[..., 4]
+    out[..., 6] = np.where(centre + half < n, reverb, 0.0)
+    front = _window(smooth, lumen, max(1, int(round(WALL_FRONT_MM / sp)))).mean(axis=-1)
+    out[..., 7] = echo.peak - np.median(front, axis=1, keepdims=True)
     return out
 
 
@@ -215,6 +330,16 @@ def shadow_contrast(features: np.ndarray) -> np.ndarray:
     far = features[..., BASE_FEATURES.index("shadow_far_vs_ring")]
     dark = features[..., BASE_FEATURES.index("dark_frac")]
     return np.where(dark >= NO_SHADOW_DARK_FRAC, np.float32(np.inf), -far).astype(np.float32)
+
+
+def leading_edge(features: np.ndarray) -> np.ndarray:
+    """Strength of the leading edge of every A-line (frames, A) float32: the unsmoothed echo minus
+    the median of the 1 mm behind it (``edge_contrast``). Calcium is a bright edge in front of its
+    shadow; attenuated (lipid-rich) plaque fades into a shadow with no bright edge in front.
+
+    ``features``: base or full features (the base ones come first, in ``BASE_FEATURES`` order).
+    """
+    return features[..., BASE_FEATURES.index("edge_contrast")].astype(np.float32, copy=False)
 
 
 def _along(axis: int, ndim: int, a, b) -> tuple:

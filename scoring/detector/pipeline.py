@@ -127,7 +127,7 @@ def labels_from_features(full: np.ndarray, model: DetectorModel, post: PostProce
     """Calcium labels (frames, A) from full features: SVM, guidewire mask and post-processing."""
     names = fe.feature_names()
     wire = guidewire_mask(full[..., names.index("narrowness")], full[..., names.index("dark_frac")])
-    return postprocess(model.decision(full), wire, post or model.post, fe.shadow_contrast(full))
+    return postprocess(model.decision(full), wire, post or model.post, fe.shadow_contrast(full), fe.leading_edge(full))
 
 
 def labels_from_base(base: np.ndarray, model: DetectorModel, post: PostProcessing | None = None) -> np.ndarray:
@@ -139,7 +139,7 @@ def labels_from_base(base: np.ndarray, model: DetectorModel, post: PostProcessin
     decision = decisions_from_base(base, model)
     dark = base[..., fe.BASE_FEATURES.index("dark_frac")]
     wire = guidewire_mask(fe.narrowness(dark), dark)
-    return postprocess(decision, wire, post or model.post, fe.shadow_contrast(base))
+    return postprocess(decision, wire, post or model.post, fe.shadow_contrast(base), fe.leading_edge(base))
 
 
 def score_pullback(

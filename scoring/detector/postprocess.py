@@ -18,6 +18,7 @@ class PostProcessing:
     close_radius: int = 5  # fills gaps up to 2 x radius A-lines, e.g. the guidewire shadow in an arc
     open_radius: int = 3  # drops arcs shorter than 2 x radius + 1 A-lines
     shadow_veto: float | None = None  # if set: an A-line whose shadow contrast is below this is not calcium
+    edge_veto: float | None = None  # if set: an A-line whose leading edge is weaker than this is not calcium
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -54,8 +55,23 @@ def _wire_gaps_in_arcs(labels: np.ndarray, guidewire: np.ndarray) -> np.ndarray:
     return out
 
 
+def _vetoes(labels: np.ndarray, params: PostProcessing, shadow, edge) -> np.ndarray:
+    """Labels without the A-lines that lack a shadow or a bright leading edge (where asked)."""
+    for limit, values, what in ((params.shadow_veto, shadow, "shadow contrast"), (params.edge_veto, edge, "leading edge")):
+        if limit is None:
+            continue
+        if values is None:
+            raise ValueError(f"this post-processing vetoes A-lines on their {what}: pass it")
+        labels &= values >= limit
+    return labels
+
+
 def postprocess(
-    decision: np.ndarray, guidewire: np.ndarray, params: PostProcessing, shadow: np.ndarray | None = None
+    decision: np.ndarray,
+    guidewire: np.ndarray,
+    params: PostProcessing,
+    shadow: np.ndarray | None = None,
+    edge: np.ndarray | None = None,
 ) -> np.ndarray:
     """Calcium labels (frames, A) bool.
 
@@ -72,6 +88,10 @@ def postprocess(
         Shadow contrast of every A-line (:func:`scoring.detector.features.shadow_contrast`);
         with ``params.shadow_veto`` set, A-lines below it are never calcium (applied before the
         closing, which may still bridge them inside an arc).
+    edge : ndarray (frames, A), optional
+        Leading-edge strength of every A-line (:func:`scoring.detector.features.leading_edge`);
+        with ``params.edge_veto`` set, A-lines below it are never calcium: a shadow with no bright
+        edge in front of it (attenuated, lipid-rich plaque) is not calcium.
 
     Notes
     -----
@@ -82,10 +102,7 @@ def postprocess(
     smooth = circular_mean(decision, params.aline_half_width, axis=1)
     smooth = edge_mean(smooth, params.frame_half_width, axis=0)
     labels = (smooth > params.threshold) & ~guidewire
-    if params.shadow_veto is not None:
-        if shadow is None:
-            raise ValueError("this post-processing vetoes A-lines without a shadow: pass their shadow contrast")
-        labels &= shadow >= params.shadow_veto
+    labels = _vetoes(labels, params, shadow, edge)
     labels |= _wire_gaps_in_arcs(labels, guidewire)
     if params.close_radius:
         labels = _erode(_dilate(labels, params.close_radius), params.close_radius)

@@ -213,3 +213,18 @@ def test_the_shadow_veto_removes_shadowless_a_lines_only_when_asked():
     assert not vetoed[0, :8].any() and vetoed[0, 8:].all()
     with pytest.raises(ValueError, match="shadow contrast"):
         postprocess(decision, wire, PostProcessing(shadow_veto=0.0))
+
+
+def test_the_edge_veto_removes_shadows_without_a_bright_leading_edge():
+    """Attenuated plaque: a shadow with no bright edge in front of it is never calcium."""
+    decision = np.ones((1, 32))
+    shadow = np.full((1, 32), 0.4, np.float32)
+    edge = np.full((1, 32), 0.9, np.float32)
+    edge[0, 20:] = 0.3  # a dim fade into the shadow
+    wire = np.zeros((1, 32), bool)
+    raw = PostProcessing(aline_half_width=0, frame_half_width=0, close_radius=0, open_radius=0)
+    assert postprocess(decision, wire, raw, shadow, edge).all()
+    vetoed = postprocess(decision, wire, PostProcessing(**{**raw.as_dict(), "edge_veto": 0.6}), shadow, edge)
+    assert vetoed[0, :20].all() and not vetoed[0, 20:].any()
+    with pytest.raises(ValueError, match="leading edge"):
+        postprocess(decision, wire, PostProcessing(edge_veto=0.6), shadow)

@@ -173,3 +173,27 @@ def test_an_arc_whose_shadow_is_also_the_ring_keeps_its_shadow():
     polar = np.stack([_aline("calcium")] * 8)[None]
     polar[0, :, 60:] += np.linspace(0, 3, 8, dtype=np.float32)[:, None]  # not bit-equal lines
     assert np.isinf(fe.shadow_contrast(fe.base_features(polar, sample_spacing_mm=SPACING_MM))).all()
+
+
+def test_a_bright_edge_into_a_shadow_has_a_strong_leading_edge_and_a_fade_has_not():
+    calcium = _polar("calcium")
+    fade = _polar("normal")
+    fade[0, -1, 40:] = np.linspace(120.0, 5.0, 88)  # lipid: no bright edge, a slow fade into darkness
+    strong = fe.leading_edge(fe.base_features(calcium, sample_spacing_mm=SPACING_MM))[0, -1]
+    weak = fe.leading_edge(fe.base_features(fade, sample_spacing_mm=SPACING_MM))[0, -1]
+    assert strong > 1.0 and weak < 0.5
+    f = _features(calcium)
+    assert f["fall_mm"] <= 0.12 and f["shadow_median_vs_ring"] < -0.3
+
+
+def test_the_lumen_border_is_the_first_wall_sample_even_close_to_the_catheter():
+    """Superficial calcium 0.8 mm from the centre on 3/4 of the circle: the median over A-lines
+    would put the end of the ring-down behind its edge (the shadow is dark), a tenth does not."""
+    polar = np.stack([_aline("normal")] * 32)[None]
+    polar[0, :24, 20:23] = 250.0  # the catheter against the wall: calcium right after the ring-down
+    polar[0, :24, 23:] = 5.0
+    z = fe.normalise(polar, first_sample=28)
+    assert fe.ringdown_end(z, sample_spacing_mm=SPACING_MM)[0] <= 21
+    border = fe.lumen_border_mm(polar, sample_spacing_mm=SPACING_MM)[0]
+    assert border[:24] == pytest.approx(np.full(24, 21 * SPACING_MM), abs=2 * SPACING_MM)
+    assert border[24:] == pytest.approx(np.full(8, 41 * SPACING_MM), abs=2 * SPACING_MM)
