@@ -261,7 +261,8 @@ def lumen_border(smooth: np.ndarray, echo: EchoGeometry) -> np.ndarray:
     depth = np.arange(smooth.shape[-1])
     level = np.maximum(LUMEN_FRACTION * echo.peak, LUMEN_Z)[..., None]
     hit = (depth >= echo.ringdown_end[:, None, None]) & (depth <= echo.peak_idx[..., None]) & (smooth >= level)
-    return np.where(hit.any(axis=-1), np.argmax(hit, axis=-1), echo.peak_idx)
+    first = np.argmax(hit, axis=-1)  # 0 where there is none: check the sample it points at
+    return np.where(np.take_along_axis(hit, first[..., None], -1)[..., 0], first, echo.peak_idx)
 
 
 def lumen_border_mm(polar: np.ndarray, *, sample_spacing_mm: float) -> np.ndarray:
@@ -283,8 +284,8 @@ def edge_and_shadow_shape(smooth: np.ndarray, ring: np.ndarray, echo: EchoGeomet
     wall; attenuated plaque is not); ``lumen_mm`` (:func:`lumen_border`) and
     ``peak_behind_lumen_mm``; ``fall_mm``: distance behind the peak to the first dark sample
     (calcium: a step into the shadow; lipid: a slow fade; capped at ``FALL_MAX_MM``);
-    ``shadow_median`` and ``shadow_median_vs_ring`` over ``SHADOW_MEDIAN_MM`` behind the echo
-    (a median: reverberation lines in a shadow do not lift it); ``reverb``: brightest sample
+    ``shadow_median`` over ``SHADOW_MEDIAN_MM`` behind the echo (a median: reverberation lines in
+    a shadow do not lift it) and ``shadow_median_vs_ring``, that minus the ring's mean there; ``reverb``: brightest sample
     around twice the echo depth minus that median (0 beyond the field of view); ``peak_vs_wall``:
     peak minus the frame's median brightness of the wall's front (``WALL_FRONT_MM`` from the
     lumen border): a calcium edge outshines the intima of the other A-lines, attenuated plaque
@@ -299,13 +300,14 @@ def edge_and_shadow_shape(smooth: np.ndarray, ring: np.ndarray, echo: EchoGeomet
     out[..., 1] = (lumen + (echo.width - 1) / 2.0) * sp
     out[..., 2] = (echo.peak_idx - lumen) * sp
     dark = (depth > echo.peak_idx[..., None]) & (smooth < DARK_Z)
-    fall = np.where(dark.any(axis=-1), np.argmax(dark, axis=-1) - echo.peak_idx, n)
+    first = np.argmax(dark, axis=-1)
+    fall = np.where(np.take_along_axis(dark, first[..., None], -1)[..., 0], first - echo.peak_idx, n)
     out[..., 3] = np.minimum(fall * sp, FALL_MAX_MM)
+    # the median of every other smoothed sample (they overlap by the box filter anyway): half the cost
     length = max(3, int(round(SHADOW_MEDIAN_MM / sp)))
-    win = _window(smooth, echo.behind, length)
-    ring_win = _window(np.broadcast_to(ring[:, None, :], smooth.shape), echo.behind, length)
-    out[..., 4] = np.median(win, axis=-1)
-    out[..., 5] = np.median(win - ring_win, axis=-1)
+    win = _window(smooth, echo.behind, length)[..., ::2]
+    out[..., 4] = np.partition(win, win.shape[-1] // 2, axis=-1)[..., win.shape[-1] // 2]
+    out[..., 5] = out[..., 4] - _profile_mean(_cumsum0(ring), echo.behind, echo.behind + length)
     half = max(1, int(round(REVERB_HALF_MM / sp)))
     centre = 2 * echo.peak_idx + (echo.width - 1) // 2
     reverb = _window(smooth, centre - half, 2 * half + 1).max(axis=-1) - out[..., 4]
