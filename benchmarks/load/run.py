@@ -133,6 +133,7 @@ def main() -> int:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        _wait_worker_ready(worker, source, env, timeout=60)
         step("gunicorn and the Celery worker up")
 
         idle_analysis = _idle_analysis(base, fixture, repeats=3)
@@ -280,6 +281,18 @@ def _wait_healthy(base: str, proc: subprocess.Popen, timeout: float) -> None:
             pass
         time.sleep(0.5)
     raise RuntimeError(f"gunicorn not healthy after {timeout} s")
+
+
+def _wait_worker_ready(proc: subprocess.Popen, source, env: dict, timeout: float) -> None:
+    """Until the worker answers a ping: it has started and loaded the statistics stack (config/celery.py)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the Celery worker exited with {proc.returncode}")
+        ping = [str(BIN / "celery"), "-A", "config", "inspect", "ping", "--timeout", "1"]
+        if subprocess.run(ping, cwd=source, env=env, capture_output=True).returncode == 0:
+            return
+    raise RuntimeError(f"the Celery worker did not answer a ping within {timeout} s")
 
 
 def _idle_analysis(base: str, fixture: dict, repeats: int) -> dict:
