@@ -12,6 +12,9 @@ from scoring.dicom.files import DicomInputError
 
 class Command(BaseCommand):
     help = "Score an IVUS DICOM pullback (ICS) and print the result."
+    # Scores a file and touches no database or URL: the system checks would import every view
+    # (pandas, scipy, plotly), 1.7 s of the command's 5.4 s on a 2400-frame pullback.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser):
         parser.add_argument("file")
