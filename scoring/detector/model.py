@@ -69,6 +69,7 @@ class DetectorModel:
         )
 
     def _kernel_decision(self, features: np.ndarray, dtype, threads: int) -> np.ndarray:
+        assert self.components is not None and self.normalization is not None  # kind "nystroem_rbf"
         flat = features.reshape(-1, features.shape[-1])
         out = np.empty(len(flat), dtype)
         weights = (self.normalization.T @ self.coef).astype(dtype)  # (n_components,)

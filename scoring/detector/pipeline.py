@@ -19,7 +19,7 @@ import numpy as np
 from scoring.detector import features as fe
 from scoring.detector.guidewire import guidewire_mask
 from scoring.detector.model import DetectorModel
-from scoring.detector.polar import polar_grid, to_polar
+from scoring.detector.polar import PolarGrid, polar_grid, to_polar
 from scoring.detector.postprocess import PostProcessing, arc_deg, ics, postprocess
 from scoring.dicom import files
 
@@ -48,10 +48,10 @@ class PullbackScore:
         return int(self.labels.sum())
 
 
-_GRIDS = {}
+_GRIDS: dict[tuple, PolarGrid] = {}
 
 
-def _grid(image_shape: tuple, n_alines: int):
+def _grid(image_shape: tuple, n_alines: int) -> PolarGrid:
     """Polar lookup of this frame size, built once per process."""
     key = (tuple(image_shape), n_alines)
     if key not in _GRIDS:
@@ -98,6 +98,7 @@ def pullback_base_features(meta, *, n_alines: int, pixel_spacing_mm: float, work
                 base = np.empty((meta.n_frames,) + part.shape[1:], part.dtype)
             base[futures[future] : futures[future] + len(part)] = part
             del part
+        assert base is not None  # at least one sub-range
         return base
 
 

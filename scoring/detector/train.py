@@ -3,6 +3,7 @@
 import dataclasses
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import sklearn
@@ -52,6 +53,15 @@ FREE_EXCESS_CAP = 25.0  # ICS units above 5 that one calcium-free pullback can c
 RAW = PostProcessing(threshold=0.0, aline_half_width=0, frame_half_width=0, close_radius=0, open_radius=0)
 
 
+class Truth(Protocol):
+    """Per-A-line truth: a phantom family's ``PhantomTruth`` or an annotated pullback's ``LabelledTruth``."""
+
+    calcium: np.ndarray
+
+    @property
+    def ics(self) -> float: ...
+
+
 @dataclass
 class PhantomSet:
     """Features and truth of one phantom pullback."""
@@ -59,7 +69,7 @@ class PhantomSet:
     seed: int
     preset: str
     features: np.ndarray  # (frames, A, n_features)
-    truth: polar_speckle.PhantomTruth
+    truth: "Truth"
     randomise: bool = False
     _wire: np.ndarray | None = None
     _shadow: np.ndarray | None = None
@@ -136,7 +146,7 @@ def linear_svm(c: float = 1.0):
     return make_pipeline(StandardScaler(), LinearSVC(class_weight="balanced", C=c, random_state=0))
 
 
-def kernel_svm(n_components: int = None):
+def kernel_svm(n_components: int | None = None):
     """Scaler -> Nystroem RBF feature map -> linear SVM (a kernel SVM at linear-SVM cost per A-line)."""
     return make_pipeline(
         StandardScaler(),
@@ -467,7 +477,7 @@ def cv_ics_agreement(sets, decisions, post: PostProcessing) -> dict:
     pred = np.array([ics(s.post(d, post)) for s, d in zip(sets, decisions, strict=True)])
     truth = np.array([s.truth.ics for s in sets])
     diff = pred - truth
-    out = {
+    out: dict[str, object] = {
         "mean_diff": float(diff.mean()),
         "max_abs_diff": float(np.abs(diff).max()),
         "limits_of_agreement": None,
