@@ -16,6 +16,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -187,6 +188,24 @@ class ReasonSerializer(RejectUnknownKeysMixin, serializers.Serializer):
         ref_name = "Reason"
 
 
+# The user model's username length; a password longer than any a person types (bcrypt and PBKDF2
+# need no more). Checked before authenticate(): django-axes records a failed sign-in's username in
+# a 255-character column, so a longer one was a 500 on PostgreSQL (found by the schema fuzzer).
+USERNAME_MAX_LENGTH = 150
+PASSWORD_MAX_LENGTH = 4096
+
+
+class TokenSignInSerializer(AuthTokenSerializer):
+    username = serializers.CharField(label="Username", write_only=True, max_length=USERNAME_MAX_LENGTH)
+    password = serializers.CharField(
+        label="Password",
+        style={"input_type": "password"},
+        trim_whitespace=False,
+        write_only=True,
+        max_length=PASSWORD_MAX_LENGTH,
+    )
+
+
 class TokenObtainApi(ObtainAuthToken):
     """POST: exchange a username and password for the user's API token (header `Authorization:
     Token <key>`), a new one if theirs has expired; 429 while sign-in is locked after too many
@@ -194,6 +213,7 @@ class TokenObtainApi(ObtainAuthToken):
 
     authentication_classes = [tokens.ExpiringTokenAuthentication, SessionAuthentication]
     parser_classes = [FormParser, MultiPartParser, DepthLimitedJSONParser]
+    serializer_class = TokenSignInSerializer
 
     def get_permissions(self):
         return [IsAuthenticated()] if self.request.method == "DELETE" else []

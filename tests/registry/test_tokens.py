@@ -181,3 +181,16 @@ def test_the_schema_describes_token_authentication(coordinator):
     }
     assert {"tokenAuth": []} in schema["paths"]["/api/patients/"]["get"]["security"]
     assert set(schema["paths"]["/api/auth/token/"]) == {"post", "delete"}
+
+
+@pytest.mark.parametrize(("field", "limit"), [("username", 150), ("password", 4096)])
+def test_an_over_long_sign_in_is_a_400_that_names_the_limit_and_records_no_attempt(field, limit):
+    # Found by the schema fuzzer on PostgreSQL: a 300-character username reached django-axes'
+    # failed-attempt row (varchar 255) and was a 500.
+    from axes.models import AccessAttempt
+
+    data = {"username": "investigator", "password": PASSWORD} | {field: "x" * (limit + 1)}
+    response = APIClient().post("/api/auth/token/", data, format="json")
+    assert response.status_code == 400
+    assert response.json() == {field: [f"Ensure this field has no more than {limit} characters."]}
+    assert not AccessAttempt.objects.exists()
