@@ -117,8 +117,7 @@ def test_reverberations_repeat_the_calcium_echo_inside_the_shadow():
         lines = np.flatnonzero(row["reverberation"])
         if len(lines) > 10:
             break
-    else:
-        pytest.skip("no reverberant calcium in this phantom")
+    assert len(lines) > 10, "seed 2 typical draws reverberant calcium within its first 12 frames"
     echo = [polar[k, max(2 * facts.first_calcium[k] - 4, 0) : 2 * facts.first_calcium[k] + 5].max() for k in lines]
     between = [polar[k, int(1.4 * facts.first_calcium[k]) : int(1.7 * facts.first_calcium[k])].mean() for k in lines]
     assert np.median(echo) > 0.5 and np.median(between) < 0.2
