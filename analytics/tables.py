@@ -10,22 +10,14 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 
+from registry.variables import BASELINE_FLAGS
+
 FloatArray = npt.NDArray[np.float64]
 
 CONTINUOUS = ("age_at_index", "egfr")
 CATEGORICAL = (
     "male",
-    "hypertension",
-    "hypercholesterolemia",
-    "statin",
-    "diabetes",
-    "family_history",
-    "smoking",
-    "prior_mi",
-    "prior_pci",
-    "prior_cabg",
-    "prior_stroke",
-    "prior_pad",
+    *BASELINE_FLAGS,
     "renal_impairment",
     "acs",
     "vessel_revascularized",

@@ -12,22 +12,14 @@ import math
 import random
 from datetime import date, timedelta
 
+from registry.variables import BASELINE_FLAGS
+
 PATIENT_COLUMNS = (
     "study_id",
     "sex",
     "age_at_index",
     "index_date",
-    "hypertension",
-    "hypercholesterolemia",
-    "statin",
-    "diabetes",
-    "family_history",
-    "smoking",
-    "prior_mi",
-    "prior_pci",
-    "prior_cabg",
-    "prior_stroke",
-    "prior_pad",
+    *BASELINE_FLAGS,
     "egfr",
     "presentation",
     "index_treatment",
