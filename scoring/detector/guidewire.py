@@ -2,11 +2,17 @@
 
 It is the main false positive of calcium detection (bright echo with a shadow); calcium
 arcs are wide (>= 20 degrees), the wire's shadow is a few degrees and drifts slowly.
+
+What gives the wire away in both phantom families, and in real images, is where its echo lies:
+in the lumen, in front of the wall around it (:func:`in_lumen`). A narrow shadow alone is not
+enough: a wire close to the catheter shadows 20-35 degrees, as wide as a small calcium arc, and a
+wire in front of attenuated plaque or at the edge of an arc has a dark run on either side.
 """
 
 import numpy as np
 
-from scoring.detector.features import relative_dark
+from scoring.detector.features import BASE_FEATURES, relative_dark
+from scoring.detector.features import narrowness as narrowness_of
 
 MAX_STEP_DEG = 3.0  # the wire moves at most this much between frames
 STEP_COST = 0.05  # per A-line of movement, in units of the narrowness score
@@ -14,6 +20,15 @@ PRESENT_SCORE = 0.3  # narrowness on the path above which the wire is visible in
 MIN_HALF_WIDTH_DEG = 3.0  # A-lines always masked either side of the path when visible
 MAX_HALF_WIDTH_DEG = 22.0  # a dark run wider than this on a side is calcium, not the wire
 DARK_RUN = 0.5  # relative dark fraction (features.relative_dark) above which an A-line belongs to the wire's shadow
+IN_FRONT_MM = 0.3  # the wire's echo lies at least this far in front of the wall around it ...
+IN_FRONT_RAMP_MM = 0.3  # ... fully so this much further (the in-lumen score ramps from 0 to 1)
+WALL_HALF_WIDTH_DEG = 60.0  # the wall around an A-line: its lumen borders within +-this ...
+WALL_PERCENTILE = 50.0  # ... their median (the wire covers less than half of them; a failed border far out does not count)
+WALL_STRIDE = 4  # the wall from every 4th A-line (it varies slowly around the circle)
+AT_BORDER_MM = 0.2  # ... and it is the first echo of its A-line: at most this behind the A-line's lumen border
+ECHO_RUN_MM = 0.15  # the wire's A-lines: a lumen border (first echo) within this depth of the path's
+IN_LUMEN_WEIGHT = 0.5  # weight of the in-lumen score in the tracking score (narrowness weighs 1)
+FRAME_BLOCK = 256
 
 
 def track_guidewire(narrowness: np.ndarray) -> np.ndarray:
@@ -56,7 +71,52 @@ def track_guidewire(narrowness: np.ndarray) -> np.ndarray:
     return path
 
 
-def guidewire_mask(narrowness: np.ndarray, dark_frac: np.ndarray | None = None) -> np.ndarray:
+def wall_around(lumen_mm: np.ndarray) -> np.ndarray:
+    """Depth of the wall around every A-line (frames, A): the median of the lumen borders
+    within +-60 degrees (every 4th A-line), so the lumen border a wire's echo fakes does not count."""
+    n_frames, n_alines = lumen_mm.shape
+    half = max(1, int(round(WALL_HALF_WIDTH_DEG / 360.0 * n_alines / WALL_STRIDE)))
+    coarse_idx = np.arange(0, n_alines, WALL_STRIDE)
+    out = np.empty((n_frames, n_alines), np.float32)
+    for a in range(0, n_frames, FRAME_BLOCK):
+        coarse = lumen_mm[a : a + FRAME_BLOCK, coarse_idx]
+        padded = np.concatenate([coarse[:, -half:], coarse, coarse[:, :half]], axis=1)
+        windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1, axis=1)
+        wall = np.percentile(windows, WALL_PERCENTILE, axis=2)
+        out[a : a + FRAME_BLOCK] = np.repeat(wall, WALL_STRIDE, axis=1)[:, :n_alines]
+    return out
+
+
+def in_lumen(echo_mm: np.ndarray, lumen_mm: np.ndarray, rel_dark: np.ndarray) -> np.ndarray:
+    """How much every A-line looks like a wire (frames, A) in [0, 1]: its echo lies in front of the
+    wall around it (0 up to 0.3 mm in front, 1 from 0.6 mm), nothing lies in front of it (it is
+    the A-line's own lumen border) and it is shadowed behind the echo."""
+    front = np.where(echo_mm - lumen_mm <= AT_BORDER_MM, wall_around(lumen_mm) - echo_mm, 0.0)
+    score = np.clip((front - IN_FRONT_MM) / IN_FRONT_RAMP_MM, 0.0, 1.0)
+    return (score * rel_dark).astype(np.float32)
+
+
+def _echo_runs(path: np.ndarray, lumen_mm: np.ndarray, rel: np.ndarray, hi: int) -> tuple:
+    """A-lines either side of the path whose first echo (lumen border) lies at the path's and that
+    are shadowed: the wire's own A-lines, whatever lies around them (frames,), (frames,)."""
+    n_frames, n_alines = lumen_mm.shape
+    rows = np.arange(n_frames)[:, None]
+    offsets = np.arange(1, hi + 1)
+    on_path = lumen_mm[np.arange(n_frames), path][:, None]
+    runs = []
+    for side in (-1, 1):
+        cols = (path[:, None] + side * offsets[None, :]) % n_alines
+        same = (np.abs(lumen_mm[rows, cols] - on_path) <= ECHO_RUN_MM) & (rel[rows, cols] > DARK_RUN)
+        runs.append(np.where((~same).any(axis=1), np.argmin(same, axis=1), hi))
+    return runs[0], runs[1]
+
+
+def guidewire_mask(
+    narrowness: np.ndarray,
+    dark_frac: np.ndarray | None = None,
+    echo_mm: np.ndarray | None = None,
+    lumen_mm: np.ndarray | None = None,
+) -> np.ndarray:
     """Bool (frames, A): A-lines covered by the tracked wire where it is visible.
 
     With ``dark_frac`` (frames, A) the mask spans the dark run around the path (the wire's
@@ -64,10 +124,21 @@ def guidewire_mask(narrowness: np.ndarray, dark_frac: np.ndarray | None = None) 
     :func:`scoring.detector.features.relative_dark`), and nothing is masked where the run is wider than
     ``MAX_HALF_WIDTH_DEG`` on a side: the path sits on the edge of a calcium arc, or the wire
     lies inside one (an annotator draws the arc through the wire's shadow).
+
+    With ``echo_mm`` and ``lumen_mm`` too (the depth of each A-line's brightest echo and its lumen
+    border) the tracker also follows an echo in front of the wall (:func:`in_lumen`), and where the
+    tracked echo lies in front of the wall the mask spans the A-lines with an echo at the same depth,
+    even when the dark run around them is wide (attenuated plaque behind the wire, the wire at the
+    edge of an arc or inside one: post-processing then gives it to the arc when calcium flanks it).
     """
     n_frames, n_alines = narrowness.shape
-    path = track_guidewire(narrowness)
-    visible = narrowness[np.arange(n_frames), path] > PRESENT_SCORE
+    score = narrowness
+    front = None
+    if dark_frac is not None and echo_mm is not None and lumen_mm is not None:
+        front = in_lumen(echo_mm, lumen_mm, relative_dark(dark_frac))
+        score = narrowness + IN_LUMEN_WEIGHT * front
+    path = track_guidewire(score)
+    visible = score[np.arange(n_frames), path] > PRESENT_SCORE
     lo = max(1, int(round(MIN_HALF_WIDTH_DEG / 360.0 * n_alines)))
     hi = max(lo, int(round(MAX_HALF_WIDTH_DEG / 360.0 * n_alines)))
     left = np.full(n_frames, lo)
@@ -82,7 +153,14 @@ def guidewire_mask(narrowness: np.ndarray, dark_frac: np.ndarray | None = None) 
             run = np.where((~dark).any(axis=1), np.argmin(dark, axis=1), hi)
             bounded &= run < hi
             out[:] = np.maximum(run, lo)
-        # A dark run unbounded on a side is a calcium arc (its edge, or the wire inside it): no mask.
+        # A dark run unbounded on a side is a calcium arc (its edge, or the wire inside it): no mask,
+        # unless the echo on the path lies in front of the wall: then the wire's own A-lines.
+        if front is not None:
+            echo_wire = front[np.arange(n_frames), path] >= 0.5
+            run_left, run_right = _echo_runs(path, lumen_mm, rel, hi)
+            left[echo_wire] = np.maximum(run_left, lo)[echo_wire]
+            right[echo_wire] = np.maximum(run_right, lo)[echo_wire]
+            bounded |= echo_wire
         visible &= bounded
     span = np.arange(-hi, hi + 1)[None, :]
     inside = (span >= -left[:, None]) & (span <= right[:, None]) & visible[:, None]
@@ -91,3 +169,11 @@ def guidewire_mask(narrowness: np.ndarray, dark_frac: np.ndarray | None = None) 
     rows = np.broadcast_to(np.arange(n_frames)[:, None], cols.shape)
     mask[rows[inside], cols[inside]] = True
     return mask
+
+
+def guidewire_of(features: np.ndarray) -> np.ndarray:
+    """:func:`guidewire_mask` of a pullback from its base or full features (frames, A, n):
+    narrowness, dark fraction, echo depth and lumen border as the detector computes them."""
+    column = {name: features[..., BASE_FEATURES.index(name)] for name in ("dark_frac", "peak_depth_mm", "lumen_mm")}
+    dark = column["dark_frac"]
+    return guidewire_mask(narrowness_of(dark), dark, column["peak_depth_mm"], column["lumen_mm"])

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scoring.detector import features as fe
-from scoring.detector.guidewire import guidewire_mask
+from scoring.detector.guidewire import guidewire_of
 from scoring.detector.model import DetectorModel
 from scoring.detector.polar import PolarGrid, polar_grid, to_polar
 from scoring.detector.postprocess import PostProcessing, arc_deg, ics, postprocess
@@ -126,8 +126,7 @@ def decisions_from_base(base: np.ndarray, model: DetectorModel, *, threads: int 
 
 def labels_from_features(full: np.ndarray, model: DetectorModel, post: PostProcessing | None = None) -> np.ndarray:
     """Calcium labels (frames, A) from full features: SVM, guidewire mask and post-processing."""
-    names = fe.feature_names()
-    wire = guidewire_mask(full[..., names.index("narrowness")], full[..., names.index("dark_frac")])
+    wire = guidewire_of(full)
     return postprocess(model.decision(full), wire, post or model.post, fe.shadow_contrast(full), fe.leading_edge(full))
 
 
@@ -138,8 +137,7 @@ def labels_from_base(base: np.ndarray, model: DetectorModel, post: PostProcessin
     feature array of the pullback in memory.
     """
     decision = decisions_from_base(base, model)
-    dark = base[..., fe.BASE_FEATURES.index("dark_frac")]
-    wire = guidewire_mask(fe.narrowness(dark), dark)
+    wire = guidewire_of(base)
     return postprocess(decision, wire, post or model.post, fe.shadow_contrast(base), fe.leading_edge(base))
 
 

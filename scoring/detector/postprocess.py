@@ -36,9 +36,14 @@ def _erode(mask: np.ndarray, radius: int) -> np.ndarray:
 
 
 def _wire_gaps_in_arcs(labels: np.ndarray, guidewire: np.ndarray) -> np.ndarray:
-    """Wire A-lines with calcium right beside the wire on both sides (frames, A) bool: the wire
-    lies inside a calcium arc, and an annotator draws the arc through its shadow."""
+    """Wire A-lines given to a calcium arc beside them (frames, A) bool.
+
+    An annotator draws an arc through the wire's shadow, so with calcium right beside the wire on
+    both sides every wire A-line is calcium. With calcium on one side only, the wire hides where
+    the arc ends: the half of the wire's A-lines next to the arc is calcium (the unbiased guess,
+    where no half would undercount every arc that ends behind a wire and all would overcount)."""
     out = np.zeros_like(labels)
+    n_alines = labels.shape[1]
     for f in np.nonzero(guidewire.any(axis=1))[0]:
         wire = guidewire[f]
         if wire.all():
@@ -47,11 +52,17 @@ def _wire_gaps_in_arcs(labels: np.ndarray, guidewire: np.ndarray) -> np.ndarray:
         starts = np.nonzero(wire & ~np.roll(wire, 1))[0]
         for start in starts:
             stop = start
-            while wire[(stop + 1) % len(wire)]:
+            while wire[(stop + 1) % n_alines]:
                 stop += 1
-            before, after = labels[f, (start - 1) % len(wire)], labels[f, (stop + 1) % len(wire)]
+            run = np.arange(start, stop + 1) % n_alines
+            before, after = labels[f, (start - 1) % n_alines], labels[f, (stop + 1) % n_alines]
+            half = (len(run) + 1) // 2
             if before and after:
-                out[f, np.arange(start, stop + 1) % len(wire)] = True
+                out[f, run] = True
+            elif before:
+                out[f, run[:half]] = True
+            elif after:
+                out[f, run[len(run) - half :]] = True
     return out
 
 

@@ -14,7 +14,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from scoring.detector import features as fe
-from scoring.detector.guidewire import guidewire_mask
+from scoring.detector.guidewire import guidewire_of
 from scoring.detector.model import DetectorModel, from_pipeline
 from scoring.detector.phantoms import family as phantom_family
 from scoring.detector.phantoms import polar_speckle
@@ -98,10 +98,7 @@ class PhantomSet:
     def wire(self) -> np.ndarray:
         """Tracked guidewire mask (computed once)."""
         if self._wire is None:
-            names = fe.feature_names()
-            self._wire = guidewire_mask(
-                self.features[..., names.index("narrowness")], self.features[..., names.index("dark_frac")]
-            )
+            self._wire = guidewire_of(self.features)
         return self._wire
 
 
@@ -520,7 +517,6 @@ def annotated_set(path, *, pullback_id: int, frames: np.ndarray, labels: np.ndar
     base = pullback_base_features(
         meta, n_alines=labels.shape[1], pixel_spacing_mm=meta.pixel_spacing_mm or 0.02, workers=workers
     )
-    dark = base[..., fe.BASE_FEATURES.index("dark_frac")]
-    wire = guidewire_mask(fe.narrowness(dark), dark)[frames]
+    wire = guidewire_of(base)[frames]
     features = fe.add_context(base)[frames]
     return PhantomSet(pullback_id, "annotated", features, LabelledTruth(labels[frames]), _wire=wire)

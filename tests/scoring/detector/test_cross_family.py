@@ -1,7 +1,5 @@
 """Cross-family validation: metrics of hand-made predictions, the seed plan, one truth convention."""
 
-import hashlib
-
 import numpy as np
 import pytest
 
@@ -10,9 +8,38 @@ from scoring.detector import train, train_default
 from scoring.detector.phantoms import polar_speckle as ps
 from scoring.detector.phantoms import rf_scatter as rf
 
-# sha256 of the 24 rendered frames of family 1, seed 0, "typical", taken before the morphology
-# masks were added to the truth: adding truth must not move a pixel.
-FAMILY_1_SEED_0_TYPICAL_24_SHA256 = "2fc7773a30c790a6efeb83f6c37927ae0848034959b10844e4525dcd104e6968"
+# Mean grey level of each of the 24 rendered frames of family 1, seed 0, "typical", and the std of
+# all their pixels, as rendered before the morphology masks were added to the truth: adding truth
+# must not move the image. (A sha256 of the pixels was used first; it differs between CPUs, whose
+# vectorised exp/log round a few pixels to the neighbouring grey level: that moves a mean by < 0.001,
+# a changed generator by far more.)
+FAMILY_1_SEED_0_TYPICAL_24_MEANS = (
+    64.884,
+    64.99,
+    65.016,
+    64.894,
+    65.018,
+    64.845,
+    64.803,
+    64.774,
+    64.722,
+    64.582,
+    64.4,
+    64.469,
+    64.361,
+    64.577,
+    64.558,
+    64.598,
+    64.329,
+    64.221,
+    64.246,
+    64.274,
+    64.106,
+    64.168,
+    64.027,
+    64.181,
+)
+FAMILY_1_SEED_0_TYPICAL_24_STD = 50.6012
 
 
 def _truth(**masks) -> rf.PhantomTruth:
@@ -132,10 +159,9 @@ def test_training_seeds_follow_train_training_sets_and_stay_below_the_limit():
 
 def test_family_1_pixels_are_unchanged_by_the_morphology_masks():
     plan = ps.make_phantom(24, seed=0, preset="typical")
-    digest = hashlib.sha256()
-    for chunk in ps.iter_frames(plan):
-        digest.update(chunk.tobytes())
-    assert digest.hexdigest() == FAMILY_1_SEED_0_TYPICAL_24_SHA256
+    frames = np.concatenate(list(ps.iter_frames(plan))).reshape(24, -1)
+    assert frames.mean(axis=1) == pytest.approx(FAMILY_1_SEED_0_TYPICAL_24_MEANS, abs=0.01)
+    assert frames.astype(np.float64).std() == pytest.approx(FAMILY_1_SEED_0_TYPICAL_24_STD, abs=0.01)
 
 
 def test_family_1_morphology_masks_follow_the_plan():

@@ -145,7 +145,48 @@ def test_postprocessing_gives_the_wire_inside_an_arc_to_the_arc():
     raw = PostProcessing(aline_half_width=0, frame_half_width=0, close_radius=0, open_radius=0)
     labels = postprocess(decision, wire, raw)
     assert labels[0, 10:40].all() and labels[0].sum() == 30
-    assert labels[1, 10:36].all() and labels[1].sum() == 26
+    # the wire hides where the arc ends: the half of its 8 A-lines next to the arc goes to it
+    assert labels[1, 10:40].all() and labels[1].sum() == 30
+
+
+def test_a_wire_alone_stays_out_of_the_calcium():
+    decision = -np.ones((1, 64))
+    decision[0, 20:28] = 1.0  # the wire's own A-lines look like calcium (bright echo, shadow)
+    wire = np.zeros((1, 64), bool)
+    wire[0, 20:28] = True
+    raw = PostProcessing(aline_half_width=0, frame_half_width=0, close_radius=0, open_radius=0)
+    assert not postprocess(decision, wire, raw).any()
+
+
+def _wire_in_front_of_attenuated_plaque(n_frames=30, n_alines=256):
+    """A wire (echo 0.8 mm from the catheter, 14 A-lines) in front of 70 A-lines of attenuated
+    plaque (dark behind a wall at 1.7 mm): the dark run around the wire is 50 degrees wide."""
+    rng = np.random.default_rng(3)
+    dark = np.clip(rng.normal(0.05, 0.03, (n_frames, n_alines)), 0, 1)
+    echo = np.full((n_frames, n_alines), 2.4)  # the brightest echo: in the wall
+    lumen = np.full((n_frames, n_alines), 1.7)
+    dark[:, 60:130] = 0.95  # attenuated plaque: a shadow, its wall border at 1.7 mm
+    echo[:, 60:130] = 1.75
+    wire = slice(88, 102)
+    dark[:, wire], echo[:, wire], lumen[:, wire] = 1.0, 0.8, 0.74
+    return dark, echo, lumen
+
+
+def test_a_wire_in_front_of_attenuated_plaque_is_found_by_its_echo_in_the_lumen():
+    dark, echo, lumen = _wire_in_front_of_attenuated_plaque()
+    # the shadow alone: the dark run is unbounded on both sides, so it was taken for a calcium arc
+    assert not guidewire_mask(narrowness(dark), dark)[:, 88:102].any()
+    mask = guidewire_mask(narrowness(dark), dark, echo, lumen)
+    assert mask[:, 88:102].all()
+    assert not mask[:, :86].any() and not mask[:, 104:].any()
+
+
+def test_an_echo_at_the_wall_is_never_taken_for_the_wire():
+    """Superficial calcium: a bright echo with a shadow at the wall, nothing in front of the wall."""
+    dark, echo, lumen = _wire_in_front_of_attenuated_plaque()
+    echo[:, 88:102], lumen[:, 88:102] = 1.72, 1.68  # no wire: the same A-lines hold calcium at the wall
+    mask = guidewire_mask(narrowness(dark), dark, echo, lumen)
+    assert not mask.any()
 
 
 def test_relative_dark_is_zero_on_the_background_and_one_in_a_shadow():
