@@ -9,7 +9,7 @@ Seed plan (every pullback is defined by family, preset and seed alone):
 
 * training seeds are below :data:`TRAIN_SEED_LIMIT` (10 000): ``seed + 1000 j + i`` for anatomy
   preset ``j`` and pullback ``i`` (family 1 exactly as :func:`scoring.detector.train.training_sets`);
-* evaluation seeds are ``EVAL_SEED_BASE[family] + 1000 j + i``, 50 000-54 999 for family 1 and
+* evaluation seeds are ``EVAL_SEED_BASE[family] + 1000 j + i``, 50 000-55 999 for family 1 and
   60 000-68 999 for family 2: never used to train, tune or test anything else (the shipped
   model was trained on seeds from 20 240 401, the other benchmarks use seeds below 10 000).
 

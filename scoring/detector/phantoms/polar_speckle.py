@@ -13,8 +13,8 @@ The phantom is simulated in the polar (A-line x depth) domain and scan-converted
 * the catheter ring-down is a fixed pattern of bright rings near the transducer.
 
 The anatomy is a plan drawn once from the seed (vessel radius, eccentricity and plaque
-burden changing along the pullback; calcium, fibrous-plaque and side-branch lesions; the
-guidewire path; catheter rotation), and every frame is rendered from it with its own
+burden changing along the pullback; calcium, fibrous-plaque, lipid-rich (attenuated) plaque
+and side-branch lesions; the guidewire path; catheter rotation), and every frame is rendered from it with its own
 random stream ``default_rng([seed, frame])``, so the result does not depend on the chunk
 size. Truth is computed from the same plan at any number of A-lines, at the angle
 convention of :mod:`scoring.detector.geometry`.
@@ -27,7 +27,7 @@ import numpy as np
 
 from scoring.detector.geometry import CENTRE_PX, IMAGE_SIZE_PX, aline_angles_rad, pixel_to_polar, wrap_angle_rad
 
-PRESETS = ("typical", "heavy", "none", "noisy", "shifted")
+PRESETS = ("typical", "heavy", "none", "noisy", "shifted", "attenuated")
 PIXEL_SPACING_MM = 0.02  # 512 px -> 10.24 mm field of view, typical for 40 MHz coronary IVUS
 FRAME_RATE_HZ = 30.0
 PULLBACK_RATE_MM_S = 0.5
@@ -54,6 +54,9 @@ class Look:
     display_range_db: float = 58.0
     calcium_alpha_per_mm: float = 30.0
     fibrous_alpha_per_mm: float = 0.9
+    # Attenuated (lipid-rich) plaque: echolucent, yet it attenuates - a shadow with no bright edge.
+    lipid_db: float = -31.0
+    lipid_alpha_per_mm: float = 9.0
     gain_jitter_db: float = 0.5  # sd of the pullback's overall gain
     gain_offset_db: float = 0.0
     gain_drift_db: float = 0.0  # slow gain changes along the pullback (+-)
@@ -73,6 +76,7 @@ LOOKS = {
     "typical": Look(),
     "heavy": Look(),
     "none": Look(),
+    "attenuated": Look(),
     # Low contrast and noisy: weaker calcium echo, partial shadow, high noise, gain drift.
     "noisy": Look(
         calcium_db=-5.0,
@@ -116,6 +120,10 @@ TRAIN_RANGES = {
     "guidewire_shadow_np_per_mm": (40.0, 150.0),
     "ringdown_mm": (0.15, 0.4),
     "ringdown_db": (-10.0, 0.0),
+    # lipid: as dark as plaque or darker, attenuating up to as much as the least attenuating calcium
+    # (a shadow behind a few tenths of a millimetre of it) - and never a bright leading edge
+    "lipid_db": (-36.0, -26.0),
+    "lipid_alpha_per_mm": (4.0, 16.0),
 }
 
 # Held-out parameter ranges: values OUTSIDE the training ranges (heavier-tailed speckle, more
@@ -189,15 +197,20 @@ def random_look(rng, ranges: dict = TRAIN_RANGES) -> Look:
             "ringdown_db",
         )
     }
+    display_min_db = noise_db - u("display_min_below_noise_db")
+    psf_depth, psf_angle = n("psf_depth_samples"), n("psf_angle_lines")
+    # drawn last, so the other parameters of a seed's look are what they were before lipid existed
+    lipid = {key: u(key) for key in ("lipid_db", "lipid_alpha_per_mm") if key in ranges}
     return Look(
         **levels,
+        **lipid,
         noise_db=noise_db,
-        display_min_db=noise_db - u("display_min_below_noise_db"),
+        display_min_db=display_min_db,
         gain_jitter_db=0.0,
         speckle=speckle,
         speckle_shape=shape,
-        psf_depth_samples=n("psf_depth_samples"),
-        psf_angle_lines=n("psf_angle_lines"),
+        psf_depth_samples=psf_depth,
+        psf_angle_lines=psf_angle,
     )
 
 
@@ -208,6 +221,8 @@ _LESION_RATES = {
     "none": {"calcium": 0.0, "fibrous": 2.0, "branch": 0.6, "max_arc_deg": 0.0},
     "noisy": {"calcium": 1.2, "fibrous": 1.0, "branch": 0.6, "max_arc_deg": 200.0},
     "shifted": {"calcium": 1.5, "fibrous": 1.2, "branch": 0.6, "max_arc_deg": 300.0},
+    # lipid-rich plaque beside calcium (the confounder: a shadow without a bright edge)
+    "attenuated": {"calcium": 1.0, "fibrous": 0.6, "branch": 0.5, "max_arc_deg": 200.0, "lipid": 3.0},
 }
 
 
@@ -279,6 +294,7 @@ class PullbackPlan:
     calcium: list = field(default_factory=list)
     fibrous: list = field(default_factory=list)
     branches: list = field(default_factory=list)
+    lipid: list = field(default_factory=list)
 
 
 @dataclass
@@ -333,13 +349,13 @@ def _random_walk(rng, n: int, *, step_sd: float, start: float) -> np.ndarray:
 
 
 def _draw_lesions(rng, kind: str, spec: PhantomSpec, rates: dict) -> list:
-    """Lesions of one kind, Poisson in number (at least one for calcium presets)."""
+    """Lesions of one kind, Poisson in number (at least one of calcium and of lipid where drawn)."""
     rate = rates[kind]
     if rate <= 0:
         return []
     length = spec.length_mm
     n = rng.poisson(rate * length / 10.0)
-    if kind == "calcium":
+    if kind in ("calcium", "lipid"):
         n = max(n, 1)
     lesions = []
     for _ in range(n):
@@ -351,7 +367,7 @@ def _draw_lesion(rng, kind: str, pullback_mm: float, max_arc_deg: float) -> Lesi
     if kind == "calcium":
         arc_max = np.deg2rad(rng.uniform(30.0, max_arc_deg))
         arc_min, lesion_mm = np.deg2rad(20.0), rng.uniform(1.5, 8.0)
-    elif kind == "fibrous":
+    elif kind in ("fibrous", "lipid"):
         arc_max = np.deg2rad(rng.uniform(40.0, 200.0))
         arc_min, lesion_mm = np.deg2rad(20.0), rng.uniform(1.5, 8.0)
     else:  # side branch: an opening in the wall
@@ -420,6 +436,8 @@ def phantom_plan(spec: PhantomSpec) -> PullbackPlan:
         calcium=_draw_lesions(rng, "calcium", spec, rates),
         fibrous=_draw_lesions(rng, "fibrous", spec, rates),
         branches=_draw_lesions(rng, "branch", spec, rates),
+        # drawn last: the rest of a seed's anatomy is what it was before lipid existed
+        lipid=_draw_lesions(rng, "lipid", spec, {**rates, "lipid": rates.get("lipid", 0.0)}),
     )
 
 
@@ -441,6 +459,7 @@ class _Rays:
     guidewire: np.ndarray  # depth of the wire surface, inf when the ray misses it
     calcium_truth: np.ndarray  # bool, the annotated arc (also under the guidewire shadow)
     calcium_lesion: np.ndarray  # int, index into plan.calcium of the first calcium on the ray (-1: none)
+    lipid: np.ndarray  # bool: lipid-rich (attenuated) plaque
 
 
 def _in_arc(angle: np.ndarray, lesion: Lesion, z_mm: np.ndarray) -> np.ndarray:
@@ -471,9 +490,13 @@ def _rays(plan: PullbackPlan, frames: np.ndarray, n_alines: int) -> _Rays:
         branch |= _in_arc(psi, lesion, z_mm)
     truth &= ~branch
     calcium = np.where(branch, np.inf, calcium)
-    fibrous &= ~branch
+    lipid = np.zeros_like(truth)
+    for lesion in plan.lipid:
+        lipid |= _in_arc(psi, lesion, z_mm)
+    lipid &= ~branch
+    fibrous &= ~branch & ~lipid
     wire = _guidewire_depth(plan, frames, phi)
-    return _Rays(lumen, media, eem, calcium, calcium_end, fibrous, branch, wire, truth, lesion_index)
+    return _Rays(lumen, media, eem, calcium, calcium_end, fibrous, branch, wire, truth, lesion_index, lipid)
 
 
 def _calcium_layers(plan, psi, z_mm, lumen, media):
@@ -522,7 +545,8 @@ def phantom_truth(plan: PullbackPlan, *, n_alines: int = 256) -> PhantomTruth:
         below the lumen on that ray) or ``deep`` (the others; the two partition ``calcium``),
         ``spotty`` (a lesion narrower than :data:`SPOTTY_MAX_ARC_DEG` at its widest and
         :data:`SPOTTY_LENGTH_MM` long; overlaps the two others). ``side_branch``: rays through a
-        branch opening. ``nodule`` and ``attenuated``: empty, this family draws neither.
+        branch opening. ``attenuated``: rays through lipid-rich plaque that meet no calcium (the
+        "attenuated" preset and randomised looks draw it). ``nodule``: empty, this family draws none.
     """
     frames = np.arange(plan.spec.n_frames)
     rays = _rays(plan, frames, n_alines)
@@ -539,7 +563,7 @@ def phantom_truth(plan: PullbackPlan, *, n_alines: int = 256) -> PhantomTruth:
         spotty=calcium & spotty_lesions[rays.calcium_lesion],
         side_branch=rays.branch,
         nodule=none,
-        attenuated=none.copy(),
+        attenuated=rays.lipid & ~calcium,
     )
 
 
@@ -575,7 +599,7 @@ def _base_events(rays: _Rays, look: Look):
         ],
         axis=-1,
     )
-    plaque_db = np.where(rays.fibrous, look.fibrous_db, look.plaque_db)
+    plaque_db = np.where(rays.lipid, look.lipid_db, np.where(rays.fibrous, look.fibrous_db, look.plaque_db))
     ones = np.ones_like(rays.lumen)
     levels = np.stack(
         [
@@ -592,7 +616,7 @@ def _base_events(rays: _Rays, look: Look):
         [
             ones * 0.0,
             ones * 0.05,
-            np.where(rays.fibrous, look.fibrous_alpha_per_mm, 0.3),
+            np.where(rays.lipid, look.lipid_alpha_per_mm, np.where(rays.fibrous, look.fibrous_alpha_per_mm, 0.3)),
             ones * 0.3,
             ones * 0.35,
             ones * 0.25,

@@ -134,7 +134,7 @@ def test_training_and_evaluation_seeds_never_overlap(size):
         for seeds in cf.evaluation_seeds(f, n_per_preset=size["eval_per_preset"]).values()
         for s in seeds
     ]
-    assert len(evaluation) == len(set(evaluation)) == (5 + 9) * size["eval_per_preset"]
+    assert len(evaluation) == len(set(evaluation)) == (6 + 9) * size["eval_per_preset"]
     assert not training & set(evaluation)
     assert all(s < cf.TRAIN_SEED_LIMIT for _, s in training) and all(s >= 50_000 for _, s in evaluation)
     shipped = {
@@ -219,7 +219,7 @@ def test_cross_family_report_trains_three_models_and_fills_both_tables():
     report = cf.cross_family_report(n_per_preset=1, frames=2, seed=1000, quick=True, model_factory=factory)
     assert trained == [("1", [1], 4), ("2", [2], 6), ("1+2", [1, 2], 10)]
     assert list(report["tables"]["cross-family"]) == ["train 1 -> test 2", "train 2 -> test 1", "train 1+2 -> test 1+2"]
-    assert len(report["tables"]["cross-family"]["train 1+2 -> test 1+2"]["pullbacks"]) == 5 + 9
+    assert len(report["tables"]["cross-family"]["train 1+2 -> test 1+2"]["pullbacks"]) == 6 + 9
     text = cf.format_report(report)
     assert sum(line.startswith("| train 1 -> test 1 |") for line in text.splitlines()) == 3  # main, morphology, FP
     assert "✗" not in text.split("### ICS per pullback")[0]

@@ -44,3 +44,41 @@ def test_no_calcium_preset_has_no_calcium_but_a_guidewire_and_fibrous_plaque():
 def test_unknown_preset_is_refused():
     with pytest.raises(ValueError, match="unknown preset"):
         polar_speckle.PhantomSpec(n_frames=3, seed=0, preset="soft")
+
+
+def _radial_means(image: np.ndarray, n_alines: int, r_px: np.ndarray) -> np.ndarray:
+    """Mean grey level of every A-line's ray over the radii ``r_px`` (pixels from the centre)."""
+    theta = 2 * np.pi * np.arange(n_alines)[:, None] / n_alines
+    rows = np.rint(255.5 - r_px[None, :] * np.sin(theta)).astype(int)
+    cols = np.rint(255.5 + r_px[None, :] * np.cos(theta)).astype(int)
+    return image[rows, cols].mean(axis=1)
+
+
+def test_attenuated_plaque_darkens_the_far_field_without_a_bright_edge():
+    """Family 1's lipid-rich plaque (the "attenuated" preset): its rays are darker behind than the
+    plain wall, and their brightest echo is far dimmer than a calcium surface's."""
+    plan = polar_speckle.make_phantom(48, seed=55001, preset="attenuated")
+    truth = polar_speckle.phantom_truth(plan, n_alines=128)
+    frame = int(np.argmax((truth.attenuated & ~truth.guidewire).sum(axis=1)))
+    image = polar_speckle.render_frames(plan, frame, frame + 1)[0].astype(float)
+    attenuated = truth.attenuated[frame] & ~truth.guidewire[frame]
+    calcium = truth.calcium[frame] & ~truth.guidewire[frame]
+    plain = ~(truth.calcium[frame] | truth.guidewire[frame] | truth.attenuated[frame] | truth.side_branch[frame])
+    assert attenuated.sum() > 10 and calcium.sum() > 10 and plain.sum() > 10
+    assert not (truth.attenuated & truth.calcium).any()
+    far = _radial_means(image, 128, np.arange(200, 240))
+    assert far[attenuated].mean() < 0.7 * far[plain].mean()
+    # the brightest echo of the ray from the catheter out to 4 mm: calcium's surface outshines lipid
+    brightest = np.array(
+        [
+            image[np.rint(255.5 - r * np.sin(t)).astype(int), np.rint(255.5 + r * np.cos(t)).astype(int)].max()
+            for t, r in ((2 * np.pi * k / 128, np.arange(40, 200)) for k in range(128))
+        ]
+    )
+    assert np.median(brightest[calcium]) > np.median(brightest[attenuated]) + 40
+
+
+def test_only_the_attenuated_preset_draws_lipid():
+    for randomise in (False, True):
+        assert not polar_speckle.make_phantom(240, seed=3, preset="typical", randomise=randomise).lipid
+        assert polar_speckle.make_phantom(240, seed=3, preset="attenuated", randomise=randomise).lipid
