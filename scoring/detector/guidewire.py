@@ -22,8 +22,8 @@ MAX_HALF_WIDTH_DEG = 22.0  # a dark run wider than this on a side is calcium, no
 DARK_RUN = 0.5  # relative dark fraction (features.relative_dark) above which an A-line belongs to the wire's shadow
 IN_FRONT_MM = 0.3  # the wire's echo lies at least this far in front of the wall around it ...
 IN_FRONT_RAMP_MM = 0.3  # ... fully so this much further (the in-lumen score ramps from 0 to 1)
-WALL_HALF_WIDTH_DEG = 60.0  # the wall around an A-line: its lumen borders within +-this ...
-WALL_PERCENTILE = 50.0  # ... their median (the wire covers less than half of them; a failed border far out does not count)
+WALL_HALF_WIDTH_DEG = 60.0  # the wall around an A-line: the median of its lumen borders within +-this
+# (the wire covers less than half of them; a border found far out where it failed does not count)
 WALL_STRIDE = 4  # the wall from every 4th A-line (it varies slowly around the circle)
 AT_BORDER_MM = 0.2  # ... and it is the first echo of its A-line: at most this behind the A-line's lumen border
 ECHO_RUN_MM = 0.15  # the wire's A-lines: a lumen border (first echo) within this depth of the path's
@@ -82,7 +82,7 @@ def wall_around(lumen_mm: np.ndarray) -> np.ndarray:
         coarse = lumen_mm[a : a + FRAME_BLOCK, coarse_idx]
         padded = np.concatenate([coarse[:, -half:], coarse, coarse[:, :half]], axis=1)
         windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1, axis=1)
-        wall = np.percentile(windows, WALL_PERCENTILE, axis=2)
+        wall = np.partition(windows, half, axis=2)[..., half]  # the median of 2 * half + 1 borders
         out[a : a + FRAME_BLOCK] = np.repeat(wall, WALL_STRIDE, axis=1)[:, :n_alines]
     return out
 
