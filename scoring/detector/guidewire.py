@@ -21,11 +21,11 @@ MIN_HALF_WIDTH_DEG = 3.0  # A-lines always masked either side of the path when v
 MAX_HALF_WIDTH_DEG = 22.0  # a dark run wider than this on a side is calcium, not the wire
 DARK_RUN = 0.5  # relative dark fraction (features.relative_dark) above which an A-line belongs to the wire's shadow
 IN_FRONT_MM = 0.3  # the wire's echo lies at least this far in front of the wall around it ...
-IN_FRONT_RAMP_MM = 0.3  # ... fully so this much further (the in-lumen score ramps from 0 to 1)
+IN_FRONT_RAMP_MM = 0.3  # ... fully so this much further (the in-lumen score ramps from 0 to 1) ...
+AT_BORDER_MM = 0.2  # ... and is its A-line's first echo: at most this behind the A-line's lumen border
 WALL_HALF_WIDTH_DEG = 60.0  # the wall around an A-line: the median of its lumen borders within +-this
 # (the wire covers less than half of them; a border found far out where it failed does not count)
 WALL_STRIDE = 4  # the wall from every 4th A-line (it varies slowly around the circle)
-AT_BORDER_MM = 0.2  # ... and it is the first echo of its A-line: at most this behind the A-line's lumen border
 ECHO_RUN_MM = 0.15  # the wire's A-lines: a lumen border (first echo) within this depth of the path's
 IN_LUMEN_WEIGHT = 0.5  # weight of the in-lumen score in the tracking score (narrowness weighs 1)
 FRAME_BLOCK = 256
@@ -155,7 +155,7 @@ def guidewire_mask(
             out[:] = np.maximum(run, lo)
         # A dark run unbounded on a side is a calcium arc (its edge, or the wire inside it): no mask,
         # unless the echo on the path lies in front of the wall: then the wire's own A-lines.
-        if front is not None:
+        if front is not None and lumen_mm is not None:
             echo_wire = front[np.arange(n_frames), path] >= 0.5
             run_left, run_right = _echo_runs(path, lumen_mm, rel, hi)
             left[echo_wire] = np.maximum(run_left, lo)[echo_wire]

@@ -14,9 +14,9 @@ The phantom is simulated in the polar (A-line x depth) domain and scan-converted
 
 The anatomy is a plan drawn once from the seed (vessel radius, eccentricity and plaque
 burden changing along the pullback; calcium, fibrous-plaque, lipid-rich (attenuated) plaque
-and side-branch lesions; the guidewire path; catheter rotation), and every frame is rendered from it with its own
-random stream ``default_rng([seed, frame])``, so the result does not depend on the chunk
-size. Truth is computed from the same plan at any number of A-lines, at the angle
+and side-branch lesions; the guidewire path; catheter rotation), and every frame is rendered
+from it with its own random stream ``default_rng([seed, frame])``, so the result does not depend
+on the chunk size. Truth is computed from the same plan at any number of A-lines, at the angle
 convention of :mod:`scoring.detector.geometry`.
 """
 
@@ -437,7 +437,7 @@ def phantom_plan(spec: PhantomSpec) -> PullbackPlan:
         fibrous=_draw_lesions(rng, "fibrous", spec, rates),
         branches=_draw_lesions(rng, "branch", spec, rates),
         # drawn last: the rest of a seed's anatomy is what it was before lipid existed
-        lipid=_draw_lesions(rng, "lipid", spec, {**rates, "lipid": rates.get("lipid", 0.0)}),
+        lipid=_draw_lesions(rng, "lipid", spec, {"lipid": 0.0, **rates}),
     )
 
 
@@ -545,8 +545,8 @@ def phantom_truth(plan: PullbackPlan, *, n_alines: int = 256) -> PhantomTruth:
         below the lumen on that ray) or ``deep`` (the others; the two partition ``calcium``),
         ``spotty`` (a lesion narrower than :data:`SPOTTY_MAX_ARC_DEG` at its widest and
         :data:`SPOTTY_LENGTH_MM` long; overlaps the two others). ``side_branch``: rays through a
-        branch opening. ``attenuated``: rays through lipid-rich plaque that meet no calcium (the
-        "attenuated" preset and randomised looks draw it). ``nodule``: empty, this family draws none.
+        branch opening. ``attenuated``: rays through lipid-rich plaque that meet no calcium (only
+        the "attenuated" preset draws it). ``nodule``: empty, this family draws none.
     """
     frames = np.arange(plan.spec.n_frames)
     rays = _rays(plan, frames, n_alines)
