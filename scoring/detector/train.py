@@ -260,7 +260,7 @@ def _best_of(sets, decisions, candidates, best, best_score) -> tuple:
 
 def tune_postprocessing(sets, decisions) -> tuple:
     """Choose post-processing on out-of-fold decisions (grouped CV): threshold and smoothing, then
-    morphology, then the shadow veto (with the threshold again).
+    morphology, then the shadow veto and the edge veto (each with the threshold again).
 
     Returns the chosen parameters and the CV table {"raw": ..., "chosen": ...} of pooled metrics.
     """
@@ -284,30 +284,13 @@ def tune_postprocessing(sets, decisions) -> tuple:
         best,
         best_score,
     )
-    # The shadow veto, then the threshold again with it (it removes false positives a lower
-    # threshold would otherwise have to pay for).
-    best, best_score = _best_of(
-        sets,
-        decisions,
-        [
-            dataclasses.replace(best, threshold=threshold, shadow_veto=veto)
-            for veto in _SHADOW_VETOES
-            for threshold in _THRESHOLDS
-        ],
-        best,
-        best_score,
-    )
-    best, best_score = _best_of(
-        sets,
-        decisions,
-        [
-            dataclasses.replace(best, threshold=threshold, edge_veto=veto)
-            for veto in _EDGE_VETOES
-            for threshold in _THRESHOLDS
-        ],
-        best,
-        best_score,
-    )
+    # The shadow veto, then the edge veto, each with the threshold again (a veto removes false
+    # positives a lower threshold would otherwise have to pay for).
+    for name, vetoes in (("shadow_veto", _SHADOW_VETOES), ("edge_veto", _EDGE_VETOES)):
+        candidates = [
+            dataclasses.replace(best, threshold=threshold, **{name: veto}) for veto in vetoes for threshold in _THRESHOLDS
+        ]
+        best, best_score = _best_of(sets, decisions, candidates, best, best_score)
     y = np.concatenate([s.truth.calcium.ravel() for s in sets])
     table = {}
     for label, post in (("raw", RAW), ("raw_with_wire_mask", None), ("chosen", best)):
