@@ -96,18 +96,16 @@ def in_lumen(echo_mm: np.ndarray, lumen_mm: np.ndarray, rel_dark: np.ndarray) ->
     return (score * rel_dark).astype(np.float32)
 
 
-def _echo_runs(path: np.ndarray, lumen_mm: np.ndarray, rel: np.ndarray, hi: int) -> tuple:
-    """A-lines either side of the path whose first echo (lumen border) lies at the path's and that
-    are shadowed: the wire's own A-lines, whatever lies around them (frames,), (frames,)."""
-    n_frames, n_alines = lumen_mm.shape
+def _runs(path: np.ndarray, member: np.ndarray, hi: int) -> tuple:
+    """A-lines of ``member`` (frames, A) bool next to the path on its left and on its right, up to
+    ``hi`` each (``hi``: the run does not end within reach) -> (frames,), (frames,)."""
+    n_frames, n_alines = member.shape
     rows = np.arange(n_frames)[:, None]
     offsets = np.arange(1, hi + 1)
-    on_path = lumen_mm[np.arange(n_frames), path][:, None]
     runs = []
     for side in (-1, 1):
-        cols = (path[:, None] + side * offsets[None, :]) % n_alines
-        same = (np.abs(lumen_mm[rows, cols] - on_path) <= ECHO_RUN_MM) & (rel[rows, cols] > DARK_RUN)
-        runs.append(np.where((~same).any(axis=1), np.argmin(same, axis=1), hi))
+        inside = member[rows, (path[:, None] + side * offsets[None, :]) % n_alines]
+        runs.append(np.where((~inside).any(axis=1), np.argmin(inside, axis=1), hi))
     return runs[0], runs[1]
 
 
@@ -132,10 +130,11 @@ def guidewire_mask(
     edge of an arc or inside one: post-processing then gives it to the arc when calcium flanks it).
     """
     n_frames, n_alines = narrowness.shape
+    rel = None if dark_frac is None else relative_dark(dark_frac)
     score = narrowness
     front = None
-    if dark_frac is not None and echo_mm is not None and lumen_mm is not None:
-        front = in_lumen(echo_mm, lumen_mm, relative_dark(dark_frac))
+    if rel is not None and echo_mm is not None and lumen_mm is not None:
+        front = in_lumen(echo_mm, lumen_mm, rel)
         score = narrowness + IN_LUMEN_WEIGHT * front
     path = track_guidewire(score)
     visible = score[np.arange(n_frames), path] > PRESENT_SCORE
@@ -143,21 +142,18 @@ def guidewire_mask(
     hi = max(lo, int(round(MAX_HALF_WIDTH_DEG / 360.0 * n_alines)))
     left = np.full(n_frames, lo)
     right = np.full(n_frames, lo)
-    if dark_frac is not None:
-        offsets = np.arange(1, hi + 1)
-        rows = np.arange(n_frames)[:, None]
-        bounded = np.ones(n_frames, bool)
-        rel = relative_dark(dark_frac)
-        for side, out in ((1, right), (-1, left)):
-            dark = rel[rows, (path[:, None] + side * offsets[None, :]) % n_alines] > DARK_RUN
-            run = np.where((~dark).any(axis=1), np.argmin(dark, axis=1), hi)
-            bounded &= run < hi
-            out[:] = np.maximum(run, lo)
+    if rel is not None:
+        shadowed = rel > DARK_RUN
+        run_left, run_right = _runs(path, shadowed, hi)
+        bounded = (run_left < hi) & (run_right < hi)
+        left[:], right[:] = np.maximum(run_left, lo), np.maximum(run_right, lo)
         # A dark run unbounded on a side is a calcium arc (its edge, or the wire inside it): no mask,
-        # unless the echo on the path lies in front of the wall: then the wire's own A-lines.
+        # unless the echo on the path lies in front of the wall: then the wire's own A-lines, those
+        # whose first echo (lumen border) lies at the path's and that are shadowed.
         if front is not None and lumen_mm is not None:
             echo_wire = front[np.arange(n_frames), path] >= 0.5
-            run_left, run_right = _echo_runs(path, lumen_mm, rel, hi)
+            on_path = lumen_mm[np.arange(n_frames), path][:, None]
+            run_left, run_right = _runs(path, shadowed & (np.abs(lumen_mm - on_path) <= ECHO_RUN_MM), hi)
             left[echo_wire] = np.maximum(run_left, lo)[echo_wire]
             right[echo_wire] = np.maximum(run_right, lo)[echo_wire]
             bounded |= echo_wire
