@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "csp",
     "core",
     "registry",
+    "followup",
     "scoring",
     "analytics",
     "demo",

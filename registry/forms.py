@@ -16,6 +16,7 @@ from registry.models import (
     BASELINE_FLAGS,
     ClinicalEvent,
     ContactMethod,
+    DatePrecision,
     EventSource,
     FollowUpContact,
     Patient,
@@ -204,6 +205,15 @@ class EventForm(_RegistryForm):
             _without_choice(fields["source"], EventSource.REGISTRY_IMPORT)
         fields["target_vessel"].help_text = "MI and revascularization only."
         fields["revascularization_method"].help_text = "Revascularization only."
+        # An exact date unless said otherwise (a patient's "March 2025" comes in as "month").
+        fields["event_date_precision"] = forms.TypedChoiceField(
+            label="Precision of the date",
+            choices=DatePrecision.choices,
+            required=False,
+            empty_value=DatePrecision.DAY,
+            initial=DatePrecision.DAY,
+            help_text="Set to exact once the source document gives the day.",
+        )
         return fields
 
 

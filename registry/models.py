@@ -91,6 +91,16 @@ class EventSource(models.TextChoices):
     REGISTRY_IMPORT = "registry_import", "Registry import"
 
 
+class DatePrecision(models.TextChoices):
+    """How much of a date is known. A patient may remember only the month or the year of an event;
+    the event keeps a full date (the middle of that month or year, inside follow-up) for ordering
+    and the rules, and this says how much of it to trust until the source document is checked."""
+
+    DAY = "day", "Exact date"
+    MONTH = "month", "Month and year only"
+    YEAR = "year", "Year only"
+
+
 class Verification(models.TextChoices):
     PENDING = "pending", "Pending verification"
     VERIFIED = "verified", "Verified against source documents"
@@ -231,6 +241,12 @@ class PatientIdentity(models.Model):
 
     patient = models.OneToOneField(Patient, on_delete=models.CASCADE, primary_key=True, related_name="identity")
     name = models.CharField(max_length=200, blank=True)
+    # What a municipal civil registry matches on (with the date of birth and sex), and where
+    # follow-up letters go.
+    family_name = models.CharField(max_length=100, blank=True)
+    postal_address = models.TextField(
+        blank=True, help_text="Where follow-up letters are posted; one line per line of the envelope."
+    )
     hospital_number = models.CharField("hospital number (MRN)", max_length=40, null=True, blank=True, unique=True)
     date_of_birth = models.DateField(null=True, blank=True)
     version = _version_field()
@@ -268,6 +284,9 @@ class ClinicalEvent(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="events")
     event_type = models.CharField(max_length=20, choices=EventType.choices)
     event_date = models.DateField()
+    event_date_precision = models.CharField(
+        "precision of the date", max_length=5, choices=DatePrecision.choices, default=DatePrecision.DAY
+    )
     revascularization_method = models.CharField(max_length=4, choices=RevascularizationMethod.choices, blank=True)
     target_vessel = models.BooleanField("involved the study vessel", null=True, blank=True)
     source = models.CharField(max_length=20, choices=EventSource.choices)
@@ -315,6 +334,7 @@ class AuditEntry(models.Model):
         VERIFY = "verify", "Verification"
         WITHDRAW = "withdraw", "Withdrawn"
         IMPORT = "import", "Imported"
+        EXPORT = "export", "Exported"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from core import versions
 from core.roles import acting_user
-from registry import follow_up, rules, selectors
+from registry import follow_up, rules, selectors, signals
 from registry.audit import audit_record, diff, require_reason, snapshot
 from registry.models import (
     BASELINE_FLAGS,
@@ -46,9 +46,17 @@ PATIENT_FIELDS = (
     "ics_imported",
     "ics_imported_source",
 )
-IDENTITY_FIELDS = ("name", "hospital_number", "date_of_birth")
+IDENTITY_FIELDS = ("name", "family_name", "hospital_number", "date_of_birth", "postal_address")
 CONTACT_FIELDS = ("contact_date", "method", "vital_status", "notes")
-EVENT_FIELDS = ("event_type", "event_date", "revascularization_method", "target_vessel", "source", "notes")
+EVENT_FIELDS = (
+    "event_type",
+    "event_date",
+    "event_date_precision",
+    "revascularization_method",
+    "target_vessel",
+    "source",
+    "notes",
+)
 
 
 class StaleVersion(versions.StaleVersion):
@@ -528,6 +536,9 @@ def event_verify(
         patient=event.patient,
         changes=changes,
         reason=(reason or "").strip(),
+    )
+    signals.event_verified.send(
+        sender=ClinicalEvent, event=event, decision=decision, reason=(reason or "").strip(), user=user
     )
     return event
 

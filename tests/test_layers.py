@@ -1,4 +1,4 @@
-"""Dependencies run one way: core <- registry <- scoring <- analytics <- demo. A module may import
+"""Dependencies run one way: core <- registry <- followup <- scoring <- analytics <- demo. A module may import
 its own layer and the layers below it, never one above (imports inside functions included)."""
 
 import ast
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ("core", "registry", "scoring", "analytics", "demo")
+LAYERS = ("core", "registry", "followup", "scoring", "analytics", "demo")
 
 
 def _imported(path: Path) -> set[str]:

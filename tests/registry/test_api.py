@@ -63,7 +63,13 @@ def test_list_item_has_patient_fields_follow_up_and_identifiers(coordinator, sit
         "vital_status": "alive",
         "status": "active",
     }
-    assert item["identifiers"] == {"name": "Anna de Vries", "hospital_number": "MRN42", "date_of_birth": "1950-02-03"}
+    assert item["identifiers"] == {
+        "name": "Anna de Vries",
+        "family_name": "",
+        "hospital_number": "MRN42",
+        "date_of_birth": "1950-02-03",
+        "postal_address": "",
+    }
 
 
 def test_list_shows_null_identifiers_when_none_were_recorded(clinician, patient):
