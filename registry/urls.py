@@ -27,4 +27,6 @@ urlpatterns = [
     path("export/patients.csv", views.export_patients, name="export_patients"),
     path("export/events.csv", views.export_events, name="export_events"),
     path("export/analysis_dataset.csv", views.export_analysis, name="export_analysis"),
+    path("civil-registry/", views.civil_registry, name="civil_registry"),
+    path("civil-registry/request.csv", views.civil_registry_export, name="civil_registry_export"),
 ]

@@ -5,10 +5,12 @@ The CSV importer and exporter are imported inside the views that use them, so th
 does not depend on them at import time.
 """
 
+import io
 from collections.abc import Callable
 from functools import wraps
 from typing import TypeVar
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.models import User
@@ -683,4 +685,88 @@ def export_analysis(request: HttpRequest) -> HttpResponse:
         horizon_days=form.cleaned_data["horizon_days"],
         count_pending=form.cleaned_data["count_pending"],
     )
+    return response
+
+
+# Civil-registry checks -----------------------------------------------------------------------
+# Survival from the municipal civil registry (registry.civil_registry): coordinators and admins
+# download the request file of their sites' living patients and upload the registry's response,
+# which is recorded all or nothing. The two forms live here: they belong to this page only.
+
+
+class CivilRegistryExportForm(forms.Form):
+    site = forms.ChoiceField(label="Site", required=False, help_text="Only the patients of this site, or all your sites.")
+
+    def __init__(self, *args, site_codes: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        site = self.fields["site"]
+        assert isinstance(site, forms.ChoiceField)
+        site.choices = [("", "All your sites"), *((code, code) for code in site_codes)]
+
+
+class CivilRegistryResponseForm(forms.Form):
+    response_file = forms.FileField(
+        label="Response file (CSV)",
+        help_text="The civil registry's answer: study_id, vital_status, date_of_death, checked_on.",
+        widget=forms.FileInput(attrs={"accept": ".csv,text/csv"}),
+    )
+
+    def clean_response_file(self):
+        upload = self.cleaned_data["response_file"]
+        if upload.size > settings.IMPORT_MAX_UPLOAD_BYTES:
+            raise ValidationError(f"The file is larger than the limit of {settings.IMPORT_MAX_UPLOAD_BYTES / 2**20:g} MB.")
+        return upload
+
+
+def _civil_registry_export_form(request: HttpRequest, data: QueryDict | None = None) -> CivilRegistryExportForm:
+    codes = list(_sites_for(request.user).values_list("code", flat=True))
+    return CivilRegistryExportForm(data, site_codes=codes, prefix="export")
+
+
+def _civil_registry_page(request: HttpRequest, *, status: int = 200, **context) -> HttpResponse:
+    context.setdefault("export_form", _civil_registry_export_form(request))
+    context.setdefault("response_form", CivilRegistryResponseForm(prefix="response"))
+    context["max_upload_mb"] = settings.IMPORT_MAX_UPLOAD_BYTES // 2**20
+    return render(request, "registry/civil_registry.html", context, status=status)
+
+
+@require_http_methods(_GET_POST)
+@role_required(IMPORT_EXPORT)
+def civil_registry(request: HttpRequest) -> HttpResponse:
+    """The page; a POST uploads the response file: a summary, or every problem and nothing saved."""
+    from registry.civil_registry import ResponseFailed, import_response, summary_items, summary_text
+
+    form = CivilRegistryResponseForm(_posted(request), _posted_files(request), prefix="response")
+    if request.method != "POST" or not form.is_valid():
+        return _civil_registry_page(request, response_form=form, status=400 if form.errors else 200)
+    upload = form.cleaned_data["response_file"]
+    try:
+        # utf-8-sig: spreadsheets often write a byte-order mark; a file that is not UTF-8 is a problem of the file.
+        summary = import_response(
+            io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline=""), user=request.user, file_name=upload.name
+        )
+    except ResponseFailed as failed:
+        return _civil_registry_page(request, response_form=form, file_name=upload.name, problems=failed.messages, status=400)
+    return _civil_registry_page(
+        request,
+        file_name=upload.name,
+        result=summary_text(summary),
+        result_items=summary_items(summary),
+    )
+
+
+@require_http_methods(["POST"])
+@role_required(IMPORT_EXPORT)
+def civil_registry_export(request: HttpRequest) -> HttpResponse:
+    """The request file (a POST: every export is written to the audit trail)."""
+    from registry.civil_registry import write_export
+
+    form = _civil_registry_export_form(request, request.POST)
+    if not form.is_valid():
+        return _civil_registry_page(request, export_form=form, status=400)
+    site = form.cleaned_data["site"] or None
+    name = f"civil_registry_request{'-' + site if site else ''}-{timezone.localdate():%Y-%m-%d}.csv"
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    write_export(response, user=request.user, site=site, file_name=name)
     return response
