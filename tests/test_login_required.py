@@ -7,7 +7,15 @@ from rest_framework.views import APIView
 
 from core.api import ApiView
 
-PAGES_WITHOUT_LOGIN = {"login", "healthz", "admin:login"}
+PAGES_WITHOUT_LOGIN = {
+    "login",
+    "healthz",
+    "admin:login",
+    # The patient's online questionnaire (followup.public_views): the single-use, expiring link
+    # from the letter is the key; its pages show nothing of any patient, and guessing is throttled.
+    "followup_public_form",
+    "followup_public_thanks",
+}
 # DRF views that are not core.api.ApiView (whose roles every method declares) and why they are safe
 API_OUTSIDE_ROLES = {
     "api-token",  # signing in with a password; DELETE needs a token
@@ -62,6 +70,8 @@ def test_every_api_view_declares_its_roles_or_is_named_as_safe():
         ("/api/docs/", 401, None),
         ("/healthz", 200, None),
         ("/accounts/login/", 200, None),
+        ("/q/not-a-link-we-know/", 404, None),
+        ("/q/thanks/", 200, None),
     ],
 )
 def test_an_anonymous_caller_is_sent_to_sign_in_or_refused(client, url, status, location):
