@@ -250,6 +250,17 @@ DEFAULT_SITE_CODE = env_str("DEFAULT_SITE_CODE", "MAIN")  # site of imported pat
 IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
 # Analyses of at most this many patients (in the user's scope) run in the request; larger ones in a worker.
 ANALYSIS_SYNC_MAX_PATIENTS = env_int("ANALYSIS_SYNC_MAX_PATIENTS", 2000)
+# Follow-up letters (followup.letters): the address patients type or scan to answer online (the
+# link is <base>/q/<token>/; no "/" at the end), and where paper questionnaires go back to (one
+# line per line of the envelope; "\n" in the variable also starts a new line).
+FOLLOWUP_PUBLIC_BASE_URL = env_str("FOLLOWUP_PUBLIC_BASE_URL", "http://127.0.0.1:8000").strip().rstrip("/")
+if not FOLLOWUP_PUBLIC_BASE_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(
+        f"FOLLOWUP_PUBLIC_BASE_URL must start with https:// or http://; got {FOLLOWUP_PUBLIC_BASE_URL!r}"
+    )
+FOLLOWUP_RETURN_ADDRESS = env_str(
+    "FOLLOWUP_RETURN_ADDRESS", "IVUS-calcium registry\nFollow-up office\n(set FOLLOWUP_RETURN_ADDRESS)"
+).replace("\\n", "\n")
 
 # IVUS pullbacks (scoring/): upload limit per file, uploads above this size go to a temporary
 # file (never into memory), and the pullback speed assumed when a file does not record one.

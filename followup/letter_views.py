@@ -1,0 +1,75 @@
+"""Downloads of a wave's letters (PDF, followup.letters) and personal links (CSV), for
+coordinators and admins. A user gets the members whose patients are of their own sites: others
+are left out of a wave's file, and another site's member letter is a 404."""
+
+import io
+
+from django.contrib import messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.utils import timezone
+from django.utils.text import slugify
+from django.views.decorators.http import require_GET
+
+from core.roles import FOLLOW_UP_WAVES
+from followup import services
+from followup.letters import member_letter_pdf, wave_letters_pdf, write_links
+from followup.models import Wave, WaveMember
+from registry.access import patients_of_sites, user_site_ids
+from registry.views import role_required
+
+
+def _visible(request: HttpRequest, members: QuerySet[WaveMember]) -> QuerySet[WaveMember]:
+    """The members whose patients the user may see, with what a letter needs, in study_id order."""
+    return (
+        members.filter(patient__in=patients_of_sites(user_site_ids(request.user)))
+        .select_related("patient", "patient__identity", "wave__questionnaire")
+        .order_by("patient__study_id")
+    )
+
+
+def _slug(wave: Wave) -> str:
+    return slugify(wave.name) or f"wave-{wave.pk}"
+
+
+def _download(content: bytes | str, *, content_type: str, name: str) -> HttpResponse:
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@require_GET
+@role_required(FOLLOW_UP_WAVES)
+def wave_letters(request: HttpRequest, pk: int) -> HttpResponse:
+    """All letters of the wave, or with ?reminders=1 the reminder letters of those due one today."""
+    wave = get_object_or_404(Wave, pk=pk)
+    reminders = request.GET.get("reminders") == "1"
+    today = timezone.localdate()
+    members = _visible(request, services.reminders_due(wave, today=today) if reminders else wave.members.all())
+    if not members.exists():
+        messages.info(request, "No reminder is due today." if reminders else "No patient of your sites is in this wave.")
+        return redirect("followup_wave_detail", pk=wave.pk)
+    pdf = wave_letters_pdf(wave, members, reminder=reminders, today=today)
+    name = f"reminders-{_slug(wave)}-{today.isoformat()}.pdf" if reminders else f"letters-{_slug(wave)}.pdf"
+    return _download(pdf, content_type="application/pdf", name=name)
+
+
+@require_GET
+@role_required(FOLLOW_UP_WAVES)
+def member_letter(request: HttpRequest, pk: int) -> HttpResponse:
+    """One patient's letter again (a lost letter); ?reminders=1 for the reminder's wording."""
+    member = get_object_or_404(_visible(request, WaveMember.objects.all()), pk=pk)
+    pdf = member_letter_pdf(member, reminder=request.GET.get("reminders") == "1")
+    name = f"letter-{_slug(member.wave)}-{slugify(member.patient.study_id) or member.pk}.pdf"
+    return _download(pdf, content_type="application/pdf", name=name)
+
+
+@require_GET
+@role_required(FOLLOW_UP_WAVES)
+def wave_links(request: HttpRequest, pk: int) -> HttpResponse:
+    """study_id,response_code,url of every member (of the user's sites), for a mail merge."""
+    wave = get_object_or_404(Wave, pk=pk)
+    out = io.StringIO()
+    write_links(out, _visible(request, wave.members.all()))
+    return _download(out.getvalue(), content_type="text/csv; charset=utf-8", name=f"links-{_slug(wave)}.csv")
