@@ -171,6 +171,21 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
+# Django's cache: counts of guessed follow-up links (followup.public_views). The default is each
+# process's memory; with several web processes set CACHE_URL=redis://host:6379/1 so that they
+# count together.
+CACHE_URL = env_str("CACHE_URL", "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+# The patient's online questionnaire: unknown links allowed per client address in the window.
+FOLLOWUP_LINK_GUESS_LIMIT = env_int("FOLLOWUP_LINK_GUESS_LIMIT", 20)
+FOLLOWUP_LINK_GUESS_WINDOW_SECONDS = env_int("FOLLOWUP_LINK_GUESS_WINDOW_SECONDS", 600)
+
 # Celery. The default broker is kombu's file-system transport under var/: no server needed.
 # Production: CELERY_BROKER_URL=redis://host:6379/0 (or amqp://...).
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")

@@ -27,5 +27,7 @@ urlpatterns = [
     path("api/", include("registry.api_urls")),
     path("pullbacks/", include("scoring.urls")),
     path("analytics/", include("analytics.urls")),
+    path("followup/", include("followup.urls")),
+    path("q/", include("followup.urls_public")),
     path("", include("registry.urls")),
 ]

@@ -24,6 +24,8 @@ SEE_IDENTIFIERS = (COORDINATOR, CLINICIAN, ADMIN)
 SEE_AUDIT = (COORDINATOR, CLINICIAN, ADMIN)
 IMPORT_EXPORT = (COORDINATOR, ADMIN)
 ANALYSIS_DATA = (COORDINATOR, INVESTIGATOR, ADMIN)
+# Follow-up waves, letters, returned questionnaires and source-document requests.
+FOLLOW_UP_WAVES = (COORDINATOR, ADMIN)
 
 
 def user_roles(user: User | AnonymousUser) -> frozenset[str]:
@@ -62,6 +64,7 @@ def roles_context(request) -> dict:
         "can_see_audit": bool(roles & set(SEE_AUDIT)),
         "can_import_export": bool(roles & set(IMPORT_EXPORT)),
         "can_get_analysis_data": bool(roles & set(ANALYSIS_DATA)),
+        "can_run_follow_up": bool(roles & set(FOLLOW_UP_WAVES)),
     }
 
 

@@ -142,9 +142,9 @@ def _events(wave: Wave, *, patients: QuerySet) -> list[dict]:
     """Per kind reported: how many, and what became of them (a pending, verified or rejected
     clinical event; not entered as an event, with the reason in `problem`; or a source-document
     request only: admissions, chest pain, TIA)."""
-    # A TIA is a "stroke" answer whose label (followup.questionnaire.occurrence_label) says TIA.
+    # A TIA is a "stroke" answer whose "which" is TIA.
     kind = Case(
-        When(question="stroke", description__startswith="TIA", then=Value("tia")),
+        When(question="stroke", which="tia", then=Value("tia")),
         default=F("question"),
         output_field=CharField(),
     )

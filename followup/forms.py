@@ -11,6 +11,7 @@ from django.utils import timezone
 from followup import questionnaire as qn
 from followup.models import MemberStatus, RequestStatus
 from registry.forms import DateInput
+from registry.models import Site
 
 _YES_NO = [("yes", "Yes"), ("no", "No")]
 _ORDINALS = ("First", "Second", "Third", "Fourth")
@@ -182,7 +183,9 @@ class ResponseCodeForm(forms.Form):
 
 class WaveCreateForm(forms.Form):
     name = forms.CharField(label="Name of the wave", max_length=80, help_text="For example “2026 autumn”.")
-    site = forms.ModelChoiceField(label="Only one site", queryset=None, required=False, empty_label="All my sites")
+    site: forms.ModelChoiceField = forms.ModelChoiceField(
+        label="Only one site", queryset=Site.objects.none(), required=False, empty_label="All my sites"
+    )
     no_contact_days = forms.IntegerField(
         label="Only patients without contact for at least (days)",
         required=False,
@@ -197,7 +200,9 @@ class WaveCreateForm(forms.Form):
 
     def __init__(self, *args, sites, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["site"].queryset = sites  # type: ignore[attr-defined]
+        site_field = self.fields["site"]
+        assert isinstance(site_field, forms.ModelChoiceField)
+        site_field.queryset = sites
 
 
 class LettersSentForm(forms.Form):

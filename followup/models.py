@@ -128,6 +128,8 @@ class ReportedEvent(models.Model):
     response = models.ForeignKey(QuestionnaireResponse, on_delete=models.PROTECT, related_name="reported")
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
     question = models.CharField(max_length=20)
+    # The answer to an occurrence's "which" (stroke or TIA, for the stroke question); else blank.
+    which = models.CharField(max_length=10, blank=True)
     description = models.CharField(max_length=300)
     year = models.PositiveSmallIntegerField()
     month = models.PositiveSmallIntegerField(null=True, blank=True)

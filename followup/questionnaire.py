@@ -141,11 +141,11 @@ class ApproximateDate:
         return "day" if self.day is not None else "month" if self.month is not None else "year"
 
     def __str__(self) -> str:
+        if self.month is None:
+            return str(self.year)
         if self.day is not None:
-            return f"{self.day} {MONTHS[self.month - 1]} {self.year}"  # type: ignore[index]
-        if self.month is not None:
-            return f"{MONTHS[self.month - 1]} {self.year}"
-        return str(self.year)
+            return f"{self.day} {MONTHS[self.month - 1]} {self.year}"
+        return f"{MONTHS[self.month - 1]} {self.year}"
 
     def first_day(self) -> date:
         return date(self.year, self.month or 1, self.day or 1)
@@ -240,7 +240,7 @@ def clinical_event_of(definition: dict, occurrence: Occurrence) -> tuple[str, st
 
 
 def occurrence_label(definition: dict, occurrence: Occurrence) -> str:
-    """What was reported, in words: "Heart attack, March 2025, St. Antonius"."""
+    """What was reported, in words: "Heart attack (MI), March 2025" (the hospital is kept apart)."""
     names = {
         "death": "Death",
         "admissions": "Hospital admission",
@@ -256,8 +256,6 @@ def occurrence_label(definition: dict, occurrence: Occurrence) -> str:
         else names.get(occurrence.question, occurrence.question)
     )
     parts = [name, str(occurrence.when)]
-    if occurrence.hospital:
-        parts.append(occurrence.hospital)
     if occurrence.reason:
         parts.append(f"reason: {occurrence.reason}")
     return ", ".join(parts)

@@ -77,8 +77,13 @@ def normalise_response_code(text: str) -> str:
     return f"{raw[:4]}-{raw[4:]}" if len(raw) == 8 else raw
 
 
+# Link tokens: 26 characters of 32 that are not easily confused when typed off a letter (no 0/o,
+# 1/l), 130 random bits.
+_TOKEN_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
+
+
 def new_token() -> str:
-    return secrets.token_urlsafe(16)  # 128 random bits, 22 characters
+    return "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(26))
 
 
 # Who is due ---------------------------------------------------------------------------------
@@ -389,6 +394,10 @@ def response_submit(
             }
         )
     today = timezone.localdate()
+    if not member.wave.is_open or member.status == MemberStatus.NO_RESPONSE:
+        raise ValidationError({"__all__": f"The wave “{member.wave.name}” no longer takes answers for this patient."})
+    if via == EntryMethod.ONLINE and member.token_expires_on < today:
+        raise ValidationError({"__all__": "This link has expired."})
     returned_on = returned_on or today
     patient = member.patient
     if returned_on > today:
@@ -452,6 +461,7 @@ def _report(*, user, response, patient: Patient, definition: dict, occurrence: q
         response=response,
         patient=patient,
         question=occurrence.question,
+        which=occurrence.which[:10],
         description=qn.occurrence_label(definition, occurrence)[:300],
         year=occurrence.when.year,
         month=occurrence.when.month,
@@ -518,7 +528,7 @@ _REQUEST_FIELDS = [
     "document_reference",
     "closed_reason",
 ]
-_REQUEST_MOVES = {
+_REQUEST_MOVES: dict[str, tuple[str, ...]] = {
     RequestStatus.REMINDED: (RequestStatus.REQUESTED,),
     RequestStatus.RECEIVED: (RequestStatus.REQUESTED, RequestStatus.REMINDED, RequestStatus.NOT_AVAILABLE),
     RequestStatus.NOT_AVAILABLE: (RequestStatus.REQUESTED, RequestStatus.REMINDED),

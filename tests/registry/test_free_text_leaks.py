@@ -22,6 +22,8 @@ from openpyxl import load_workbook
 from analytics import exports
 from analytics.models import SavedCohort
 from analytics.services import analysis_run
+from followup import services as followup_services
+from followup.models import QuestionnaireResponse, ReportedEvent, SourceDocumentRequest, Wave, WaveMember
 from registry import services
 from registry.models import AuditEntry, ImportJob
 from scoring import services as scoring_services
@@ -47,14 +49,27 @@ MARKERS = {
     "scoring.Pullback.original_filename": "LEAK-original-file.dcm",
     "scoring.Pullback.qc_note": "LEAK-qc-note",
     "scoring.Pullback.study_override_reason": "LEAK-override-reason",
+    "registry.PatientIdentity.family_name": "Markerfamilyname",
+    "registry.PatientIdentity.postal_address": "LEAK-postal-address",
+    "followup.WaveMember.status_note": "LEAK-wave-status-note",
+    "followup.WaveMember.token": "LEAK-token-x7",
+    "followup.ReportedEvent.description": "LEAK-reported-description",
+    "followup.ReportedEvent.hospital": "LEAK-reported-hospital",
+    "followup.SourceDocumentRequest.hospital": "LEAK-request-hospital",
+    "followup.SourceDocumentRequest.what": "LEAK-request-what",
+    "followup.SourceDocumentRequest.document_reference": "LEAK-request-document",
+    "followup.SourceDocumentRequest.closed_reason": "LEAK-request-closed-reason",
 }
 CONFIDENTIAL = set(MARKERS)
 # The date of birth as the pages or files might write it besides ISO.
 OTHER_DATE_OF_BIRTH_FORMS = ("July 19, 1931", "19.07.1931", "19/07/1931", "07/19/1931")
 # Also planted (JSON fields, not found by the introspection): old values in the audit trail, rows quoted by an import.
 AUDIT_OLD_VALUE, IMPORT_PROBLEM = "LEAK-audit-old-value", "LEAK-import-problem"
-ALL_MARKERS = (*MARKERS.values(), AUDIT_OLD_VALUE, IMPORT_PROBLEM)
+QUESTIONNAIRE_REMARK = "LEAK-questionnaire-remark"  # in the answers (a JSON field)
+ALL_MARKERS = (*MARKERS.values(), AUDIT_OLD_VALUE, IMPORT_PROBLEM, QUESTIONNAIRE_REMARK)
 IMPORT_MARKERS = {MARKERS["registry.ImportJob.error"], IMPORT_PROBLEM}  # only the uploader and admins see an import
+# The online link's token is in the links file and the letters, for coordinators and admins only.
+FOLLOW_UP_ONLY_MARKERS = {MARKERS["followup.WaveMember.token"]}
 PATIENT_PAGE_MARKERS = {MARKERS[f] for f in CONFIDENTIAL if f.startswith("registry.") and "ImportJob" not in f}
 
 # Text fields that are not free text and hold no direct identifier, with the reason.
@@ -87,13 +102,20 @@ NOT_FREE_TEXT = {
     "registry.ImportJob.lease": "a background worker's random claim token",
     "scoring.ScoringRun.lease": "a background worker's random claim token",
     "analytics.AnalysisRun.lease": "a background worker's random claim token",
+    "followup.Questionnaire.title": "the questionnaire's title, written by the study",
+    "followup.Wave.name": "a coordinator's name for a round of letters (e.g. 2026 autumn)",
+    "followup.WaveMember.reason": "written by the wave's selection rule (living, not withdrawn, last contact date)",
+    "followup.WaveMember.response_code": "a random code for finding a returned paper questionnaire",
+    "followup.ReportedEvent.question": "a question's code",
+    "followup.ReportedEvent.which": "a choice code (stroke or tia)",
+    "followup.ReportedEvent.problem": "written by the registry's validation, not typed by a user",
 }
 
 
 def _text_fields() -> set[str]:
     """Every CharField/TextField without choices of the three apps, and every identity field."""
     found = set()
-    for app in ("registry", "scoring", "analytics"):
+    for app in ("registry", "followup", "scoring", "analytics"):
         for model in apps.get_app_config(app).get_models():
             for f in model._meta.concrete_fields:
                 free = isinstance(f, models.CharField | models.TextField) and not f.choices
@@ -123,6 +145,8 @@ def world(site, coordinator, admin_user, investigator):
             "name": MARKERS["registry.PatientIdentity.name"],
             "date_of_birth": DATE_OF_BIRTH,
             "hospital_number": MARKERS["registry.PatientIdentity.hospital_number"],
+            "family_name": MARKERS["registry.PatientIdentity.family_name"],
+            "postal_address": MARKERS["registry.PatientIdentity.postal_address"],
         },
     )
     contact = ContactFactory(patient=patient, contact_date=date(2017, 6, 1), notes=MARKERS["registry.FollowUpContact.notes"])
@@ -179,6 +203,7 @@ def world(site, coordinator, admin_user, investigator):
     )
     run = analysis_run(spec={"endpoint": "poce", "subgroup": "vessel_revascularized"}, user=investigator)
     cohort = SavedCohort.objects.create(name="diabetics", filters=[], owner=investigator)
+    member, document_request = _follow_up(patient, coordinator)
     annotation = study.annotations.create(frame=1, start_deg=10, end_deg=50, created_by=coordinator)
     return {
         "patient": patient,
@@ -189,7 +214,54 @@ def world(site, coordinator, admin_user, investigator):
         "run": run,
         "cohort": cohort,
         "annotation": annotation,
+        "member": member,
+        "request": document_request,
     }
+
+
+def _follow_up(patient, coordinator):
+    """A returned questionnaire of the planted patient, with a reported event and its request, made
+    row by row: the planted patient is withdrawn, and a wave would leave them out."""
+    questionnaire = followup_services.current_questionnaire()
+    wave = Wave.objects.create(name="autumn", questionnaire=questionnaire, created_on=date(2020, 10, 1))
+    member = WaveMember.objects.create(
+        wave=wave,
+        patient=patient,
+        reason="living, not withdrawn",
+        status="returned",
+        returned_on=date(2020, 11, 2),
+        status_note=MARKERS["followup.WaveMember.status_note"],
+        response_code="AAAA-CCCC",
+        token=MARKERS["followup.WaveMember.token"],
+        token_expires_on=date(2021, 1, 1),
+    )
+    response = QuestionnaireResponse.objects.create(
+        member=member,
+        questionnaire=questionnaire,
+        answers={"health": "well", "remark": QUESTIONNAIRE_REMARK},
+        entered_via="paper",
+        entered_by=coordinator,
+        returned_on=date(2020, 11, 2),
+    )
+    reported = ReportedEvent.objects.create(
+        response=response,
+        patient=patient,
+        question="admissions",
+        description=MARKERS["followup.ReportedEvent.description"],
+        year=2020,
+        hospital=MARKERS["followup.ReportedEvent.hospital"],
+    )
+    document_request = SourceDocumentRequest.objects.create(
+        patient=patient,
+        reported_event=reported,
+        hospital=MARKERS["followup.SourceDocumentRequest.hospital"],
+        what=MARKERS["followup.SourceDocumentRequest.what"],
+        status="not_available",
+        requested_on=date(2020, 11, 3),
+        document_reference=MARKERS["followup.SourceDocumentRequest.document_reference"],
+        closed_reason=MARKERS["followup.SourceDocumentRequest.closed_reason"],
+    )
+    return member, document_request
 
 
 # Every URL ---------------------------------------------------------------------------------------
@@ -265,6 +337,18 @@ FETCHED = {
     "api-cohort-count": lambda w: [reverse("api-cohort-count")],
     "api-saved-cohorts": lambda w: [reverse("api-saved-cohorts")],
     "api-saved-cohort": lambda w: [reverse("api-saved-cohort", kwargs={"pk": w["cohort"].pk})],
+    "civil_registry": lambda w: [reverse("civil_registry")],
+    "followup_wave_list": lambda w: [reverse("followup_wave_list")],
+    "followup_wave_create": lambda w: [reverse("followup_wave_create")],
+    "followup_wave_detail": lambda w: [reverse("followup_wave_detail", kwargs={"pk": w["member"].wave_id})],
+    "followup_wave_dashboard": lambda w: [reverse("followup_wave_dashboard", kwargs={"pk": w["member"].wave_id})],
+    "followup_wave_links": lambda w: [reverse("followup_wave_links", kwargs={"pk": w["member"].wave_id})],
+    "followup_wave_letters": lambda w: [reverse("followup_wave_letters", kwargs={"pk": w["member"].wave_id})],
+    "followup_member_letter": lambda w: [reverse("followup_member_letter", kwargs={"pk": w["member"].pk})],
+    "followup_paper_find": lambda w: [reverse("followup_paper_find") + "?code=AAAA-CCCC"],
+    "followup_paper_entry": lambda w: [reverse("followup_paper_entry", kwargs={"code": "AAAA-CCCC"})],
+    "followup_requests": lambda w: [reverse("followup_requests") + "?show=all"],
+    "followup_request_update": lambda w: [reverse("followup_request_update", kwargs={"pk": w["request"].pk})],
 }
 # URL name -> why it is not fetched.
 NOT_FETCHED = {
@@ -290,6 +374,13 @@ NOT_FETCHED = {
     "api-pullback-qc": "POST only; answers as api-pullback does",
     "api-pullback-annotation": "DELETE only",
     "api-analysis-rerun": "POST only; answers as api-analysis does",
+    "civil_registry_export": "POST only; identifiers for coordinators and admins (tests/registry/test_civil_registry.py)",
+    "followup_letters_sent": "POST only, redirects",
+    "followup_reminders_sent": "POST only, redirects",
+    "followup_wave_close": "POST only, redirects",
+    "followup_member_mark": "POST only, redirects",
+    "followup_public_form": "the patient's own questionnaire, without login: shows no data (tests/followup/test_online.py)",
+    "followup_public_thanks": "a thank-you page without login: no data",
     "api-pullback-frame": "a PNG image (burned-in text is removed at upload: tests/scoring/test_deid.py), "
     "and only for roles that may see identifiers",
 }
@@ -356,6 +447,6 @@ def test_the_roles_that_may_see_them_receive_every_marker(world, personas, role)
     received = _received(personas[role], world)
 
     everything = set().union(*received.values())
-    expected = set(ALL_MARKERS) - (IMPORT_MARKERS if role == "clinician" else set())
+    expected = set(ALL_MARKERS) - (IMPORT_MARKERS | FOLLOW_UP_ONLY_MARKERS if role == "clinician" else set())
     assert everything == expected
     assert received[reverse("patient_detail", kwargs=_patient(world))] >= PATIENT_PAGE_MARKERS | {AUDIT_OLD_VALUE}

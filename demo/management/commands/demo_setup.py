@@ -1,6 +1,7 @@
 """Demo users (one per role, fresh random passwords printed) and synthetic demo patients."""
 
 import io
+import random
 import secrets
 import tempfile
 from datetime import timedelta
@@ -12,6 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.roles import ADMIN, CLINICIAN, COORDINATOR, INVESTIGATOR, ensure_role_groups
+from followup import services as followup_services
+from followup.models import Wave
 from registry.importer import registry_import
 from registry.models import Patient, UserProfile
 from registry.services import identity_set
@@ -23,6 +26,28 @@ DEMO_USERS = (
     ("investigator", INVESTIGATOR, "analyses pseudonymised data"),
     ("admin", ADMIN, "everything, plus /admin/"),
 )
+
+
+def _demo_answers(definition: dict, rng: random.Random, returned_on) -> dict:
+    """A filled-in questionnaire: mostly well, now and then an admission, a heart attack or a PCI."""
+    hospitals = ("Demo University Hospital", "St. Example Hospital", "Regional Heart Centre")
+    answers: dict = {"health": "well" if rng.random() < 0.8 else "not_well", "remark": ""}
+    rates = {"admissions": 0.15, "chest_pain": 0.06, "mi": 0.05, "stroke": 0.03, "pci": 0.08, "cabg": 0.02}
+    for q in definition["questions"]:
+        if q["kind"] != "events" or q["id"] == "death":
+            continue
+        if rng.random() >= rates.get(q["id"], 0):
+            answers[q["id"]] = {"answer": "no", "items": []}
+            continue
+        when = returned_on - timedelta(days=rng.randint(20, 300))
+        item = {"when": {"year": when.year, "month": when.month, "day": None}, "hospital": rng.choice(hospitals)}
+        if "reason" in q.get("item_fields", []):
+            item["reason"] = rng.choice(("pneumonia", "hip fracture", "heart failure"))
+        if "which" in q.get("item_fields", []):
+            item["which"] = rng.choice(("stroke", "tia"))
+        answers[q["id"]] = {"answer": "yes", "items": [item]}
+    answers["death"] = {"answer": "", "items": []}
+    return answers
 
 
 class Command(BaseCommand):
@@ -45,6 +70,7 @@ class Command(BaseCommand):
             self.stdout.write("Demo patients already loaded.")
         else:
             self._load_patients(patients, seed)
+        self._add_waves(seed)
         self._add_pullbacks(pullbacks)
         self.stdout.write("\nDemo logins (passwords are new on every `make demo`):")
         for (name, _, what), password in zip(DEMO_USERS, logins, strict=True):
@@ -84,11 +110,65 @@ class Command(BaseCommand):
                 patient=patient,
                 data={
                     "name": f"Demo Patient {number}",
+                    "family_name": f"Patient {number}",
                     "hospital_number": f"MRN{number}",
                     "date_of_birth": birth,
+                    "postal_address": f"Demo Street {int(number)}\n1234 AB Demotown",
                 },
                 reason="demo data",
             )
+
+    @transaction.atomic
+    def _add_waves(self, seed: int) -> None:
+        """One finished follow-up wave (a year ago) and one running (letters out a month ago)."""
+        if Wave.objects.exists():
+            return
+        rng = random.Random(seed)
+        today = timezone.localdate()
+        patients = Patient.objects.filter(study_id__startswith="DEMO-")
+        coordinator = User.objects.get(username="coordinator")
+        finished = followup_services.wave_create(
+            user=coordinator, name="Demo wave, last year", patients=patients, today=today - timedelta(days=400)
+        )
+        self._run_wave(finished, coordinator, rng, sent=today - timedelta(days=395), returns=0.75, days=80)
+        followup_services.wave_close(user=coordinator, wave=finished, on=today - timedelta(days=300))
+        running = followup_services.wave_create(
+            user=coordinator,
+            name="Demo wave, this autumn",
+            patients=patients,
+            no_contact_days=180,
+            today=today - timedelta(days=35),
+        )
+        self._run_wave(running, coordinator, rng, sent=today - timedelta(days=33), returns=0.45, days=30)
+        self.stdout.write(
+            f"Demo follow-up waves: “{finished.name}” (closed, {finished.members.count()} patients) and "
+            f"“{running.name}” (running, {running.members.count()} patients)"
+        )
+
+    def _run_wave(self, wave, coordinator, rng: random.Random, *, sent, returns: float, days: int) -> None:
+        followup_services.letters_sent(user=coordinator, wave=wave, on=sent)
+        definition = wave.questionnaire.definition
+        for member in wave.members.select_related("patient").order_by("patient__study_id"):
+            draw = rng.random()
+            if draw > returns + 0.04:
+                continue
+            if draw > returns:
+                followup_services.member_mark(
+                    user=coordinator, member=member, status="return_to_sender", note="address unknown"
+                )
+                continue
+            returned_on = sent + timedelta(days=rng.randint(4, days))
+            online = rng.random() < 0.4
+            followup_services.response_submit(
+                user=followup_services.PATIENT_ONLINE if online else coordinator,
+                member=member,
+                answers=_demo_answers(definition, rng, returned_on),
+                via="online" if online else "paper",
+                returned_on=returned_on,
+            )
+        reminder_day = sent + timedelta(weeks=wave.reminder_weeks)
+        if reminder_day <= timezone.localdate():
+            followup_services.reminders_sent(user=coordinator, wave=wave, on=reminder_day)
 
     def _add_pullbacks(self, count: int) -> None:
         """Phantom pullbacks, ingested like real files; the worker scores them once it starts."""
