@@ -29,7 +29,7 @@ class QuestionnaireForm(forms.Form):
         if paper:
             self.fields["returned_on"] = forms.DateField(
                 label="Date the questionnaire came back",
-                widget=DateInput,
+                widget=DateInput(attrs={"autofocus": True}),
                 initial=timezone.localdate,
                 help_text="The postmark or the day it arrived.",
             )

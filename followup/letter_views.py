@@ -17,6 +17,7 @@ from followup import services
 from followup.letters import member_letter_pdf, wave_letters_pdf, write_links
 from followup.models import Wave, WaveMember
 from registry.access import patients_of_sites, user_site_ids
+from registry.audit import audit_file_export
 from registry.views import role_required
 
 
@@ -33,7 +34,9 @@ def _slug(wave: Wave) -> str:
     return slugify(wave.name) or f"wave-{wave.pk}"
 
 
-def _download(content: bytes | str, *, content_type: str, name: str) -> HttpResponse:
+def _download(request: HttpRequest, content: bytes | str, *, content_type: str, name: str, patients: int) -> HttpResponse:
+    """The file as an attachment; handing it out is audited (names, addresses and links)."""
+    audit_file_export(user=request.user, entity="followup_letters", file_name=name, changes={"patients": [None, patients]})
     response = HttpResponse(content, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
@@ -52,7 +55,7 @@ def wave_letters(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("followup_wave_detail", pk=wave.pk)
     pdf = wave_letters_pdf(wave, members, reminder=reminders, today=today)
     name = f"reminders-{_slug(wave)}-{today.isoformat()}.pdf" if reminders else f"letters-{_slug(wave)}.pdf"
-    return _download(pdf, content_type="application/pdf", name=name)
+    return _download(request, pdf, content_type="application/pdf", name=name, patients=members.count())
 
 
 @require_GET
@@ -62,7 +65,7 @@ def member_letter(request: HttpRequest, pk: int) -> HttpResponse:
     member = get_object_or_404(_visible(request, WaveMember.objects.all()), pk=pk)
     pdf = member_letter_pdf(member, reminder=request.GET.get("reminders") == "1")
     name = f"letter-{_slug(member.wave)}-{slugify(member.patient.study_id) or member.pk}.pdf"
-    return _download(pdf, content_type="application/pdf", name=name)
+    return _download(request, pdf, content_type="application/pdf", name=name, patients=1)
 
 
 @require_GET
@@ -71,5 +74,7 @@ def wave_links(request: HttpRequest, pk: int) -> HttpResponse:
     """study_id,response_code,url of every member (of the user's sites), for a mail merge."""
     wave = get_object_or_404(Wave, pk=pk)
     out = io.StringIO()
-    write_links(out, _visible(request, wave.members.all()))
-    return _download(out.getvalue(), content_type="text/csv; charset=utf-8", name=f"links-{_slug(wave)}.csv")
+    members = _visible(request, wave.members.all())
+    write_links(out, members)
+    name = f"links-{_slug(wave)}.csv"
+    return _download(request, out.getvalue(), content_type="text/csv; charset=utf-8", name=name, patients=members.count())

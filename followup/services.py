@@ -396,9 +396,9 @@ def response_submit(
     today = timezone.localdate()
     if not member.wave.is_open or member.status == MemberStatus.NO_RESPONSE:
         raise ValidationError({"__all__": f"The wave “{member.wave.name}” no longer takes answers for this patient."})
-    if via == EntryMethod.ONLINE and member.token_expires_on < today:
-        raise ValidationError({"__all__": "This link has expired."})
     returned_on = returned_on or today
+    if via == EntryMethod.ONLINE and member.token_expires_on < returned_on:
+        raise ValidationError({"__all__": "This link has expired."})
     patient = member.patient
     if returned_on > today:
         raise ValidationError({"returned_on": f"{returned_on.isoformat()} is in the future."})
@@ -503,7 +503,7 @@ def _report(*, user, response, patient: Patient, definition: dict, occurrence: q
         clinical_event=event,
         hospital=reported.hospital,
         what=reported.description,
-        requested_on=timezone.localdate(),
+        requested_on=response.returned_on,  # the day the questionnaire that asks for it came back
         created_by=acting_user(user),
     )
     audit_record(

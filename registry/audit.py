@@ -87,6 +87,24 @@ def audit_record(
     return entry
 
 
+def audit_file_export(*, user, entity: str, file_name: str, changes: dict) -> AuditEntry:
+    """Store the audit row of a file of patient data handed out (the civil-registry request, the
+    follow-up letters and links): who, when, which file (`entity`, the file's name as its key) and
+    what it held (`changes`, e.g. {"patients": [None, 120]}). Not about one patient row, so no model
+    instance and no patient."""
+    entry = AuditEntry(
+        user=acting_user(user),
+        username=getattr(user, "username", "") or "system",
+        action=AuditEntry.Action.EXPORT,
+        entity=entity[:40],
+        object_id=file_name[:64],  # AuditEntry.object_id holds 64 characters
+        patient=None,
+        changes=changes,
+    )
+    entry.save()
+    return entry
+
+
 def require_reason(reason: str | None, changes: dict) -> str:
     """Changing an existing value needs a reason; the message says so."""
     reason = (reason or "").strip()

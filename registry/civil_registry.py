@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
@@ -41,11 +41,10 @@ from django.utils import timezone
 from core.roles import IMPORT_EXPORT, require_role
 from registry import csv_io, rules, services
 from registry.access import patients_of_sites, sites_for_user, user_site_ids
-from registry.audit import audit_record
+from registry.audit import audit_file_export
 from registry.csv_io import Column, CsvProblem, TextSink, TextSource
 from registry.importer import ImportFailed
 from registry.models import (
-    AuditEntry,
     ClinicalEvent,
     ContactMethod,
     DatePrecision,
@@ -146,25 +145,13 @@ def write_export(out: str | os.PathLike[str] | TextSink, *, user, site: str | No
             count = csv_io.write_rows(f, columns=REQUEST_COLUMNS, rows=rows)
     else:
         count = csv_io.write_rows(out, columns=REQUEST_COLUMNS, rows=rows)
-    audit_record(
+    audit_file_export(
         user=user,
-        action=AuditEntry.Action.EXPORT,
-        instance=cast(models.Model, _ExportedFile(file_name or REQUEST_FILE)),
-        patient=None,
+        entity=EXPORT_ENTITY,
+        file_name=Path(file_name or REQUEST_FILE).name,
         changes={"patients": [None, count], "site": [None, site or "all"]},
     )
     return count
-
-
-class _ExportedFile:
-    """The request file as the audit writer sees a record: entity "civil_registry_export", the
-    file name as its key. (audit_record asks a model instance only for these two.)"""
-
-    class _meta:  # what audit_record reads of a model: its name
-        model_name = EXPORT_ENTITY
-
-    def __init__(self, name: str):
-        self.pk = Path(name).name[:64]  # AuditEntry.object_id holds 64 characters
 
 
 # The response file -------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from core.roles import COORDINATOR
 from followup import services
 from followup.letters import member_letter_pdf, member_link, wave_letters_pdf
 from followup.models import MemberStatus, Wave, WaveMember
-from registry.models import Patient, PatientIdentity
+from registry.models import AuditEntry, Patient, PatientIdentity
 from tests.conftest import client_for
 from tests.factories import PatientFactory, SiteFactory, UserFactory
 
@@ -297,6 +297,13 @@ def test_the_downloads_are_attachments_named_after_the_wave(coordinator, wave):
     member = client.get(urls["member"])
     assert member["Content-Disposition"] == 'attachment; filename="letter-2026-autumn-p-a.pdf"'
     assert _text(member.content).count("\nPage 1\n") == 1
+    # Each file handed out is in the audit trail: who, which file, how many patients.
+    exports = AuditEntry.objects.filter(action="export", entity="followup_letters").order_by("id")
+    assert [(e.username, e.object_id, e.changes) for e in exports] == [
+        ("coordinator", "letters-2026-autumn.pdf", {"patients": [None, 3]}),
+        ("coordinator", "links-2026-autumn.csv", {"patients": [None, 3]}),
+        ("coordinator", "letter-2026-autumn-p-a.pdf", {"patients": [None, 1]}),
+    ]
 
 
 def test_a_user_gets_only_the_members_of_their_own_sites(wave, site):

@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from core.roles import ADMIN, CLINICIAN, COORDINATOR, INVESTIGATOR, ensure_role_groups
 from followup import services as followup_services
-from followup.models import Wave
+from followup.models import ReportedEvent, Wave
+from registry import services as registry_services
 from registry.importer import registry_import
 from registry.models import Patient, UserProfile
 from registry.services import identity_set
@@ -132,6 +133,7 @@ class Command(BaseCommand):
         )
         self._run_wave(finished, coordinator, rng, sent=today - timedelta(days=395), returns=0.75, days=80)
         followup_services.wave_close(user=coordinator, wave=finished, on=today - timedelta(days=300))
+        self._check_reported_events(finished, coordinator)
         running = followup_services.wave_create(
             user=coordinator,
             name="Demo wave, this autumn",
@@ -144,6 +146,23 @@ class Command(BaseCommand):
             f"Demo follow-up waves: “{finished.name}” (closed, {finished.members.count()} patients) and "
             f"“{running.name}” (running, {running.members.count()} patients)"
         )
+
+    def _check_reported_events(self, wave, coordinator) -> None:
+        """Last year's reported events checked against the hospitals' letters: most confirmed, one
+        in four not (the hospital's letter said otherwise)."""
+        reported = ReportedEvent.objects.filter(response__member__wave=wave, clinical_event__isnull=False).select_related(
+            "clinical_event", "clinical_event__patient"
+        )
+        for i, r in enumerate(reported.order_by("id")):
+            event = r.clinical_event
+            assert event is not None  # filtered above
+            if i % 4 == 3:
+                registry_services.event_verify(
+                    user=coordinator, event=event, decision="rejected", reason="the discharge letter shows no such event"
+                )
+            else:
+                letter = f"{r.hospital or 'hospital'} discharge letter {event.event_date:%Y-%m}"
+                registry_services.event_verify(user=coordinator, event=event, source_document=letter)
 
     def _run_wave(self, wave, coordinator, rng: random.Random, *, sent, returns: float, days: int) -> None:
         followup_services.letters_sent(user=coordinator, wave=wave, on=sent)

@@ -20,6 +20,7 @@ from django.utils import timezone
 from followup import services
 from followup.letters import wave_letters_pdf, write_links
 from followup.models import Wave
+from registry.audit import audit_file_export
 from registry.models import Patient, Site
 
 
@@ -83,6 +84,7 @@ class Command(BaseCommand):
                 count = write_links(out, members)
         except OSError as error:
             raise CommandError(f"cannot write {path}: {error.strerror or error}") from None
+        audit_file_export(user=None, entity="followup_letters", file_name=path.name, changes={"patients": [None, count]})
         self.stdout.write(f"Wrote {path}: the links of {count} patient(s) in “{wave.name}”.")
 
     def _letters(self, *, name: str, path: Path, reminders: bool, **options) -> None:
@@ -100,6 +102,7 @@ class Command(BaseCommand):
             path.write_bytes(pdf)
         except OSError as error:
             raise CommandError(f"cannot write {path}: {error.strerror or error}") from None
+        audit_file_export(user=None, entity="followup_letters", file_name=path.name, changes={"patients": [None, count]})
         kind = "reminder letter(s)" if reminders else "letter(s)"
         self.stdout.write(f"Wrote {path}: {count} {kind} of “{wave.name}”.")
 
