@@ -265,6 +265,10 @@ def paper_entry(request: HttpRequest, code: str) -> HttpResponse:
             services.response_submit(
                 user=request.user, member=member, answers=form.answers(), via="paper", returned_on=form.returned_on
             )
+        except services.AlreadyReturned as error:
+            # Returned meanwhile (online, or by a colleague): the page shows what was saved.
+            _flash_errors(request, error)
+            return redirect("followup_paper_entry", code=member.response_code)
         except ValidationError as error:
             add_service_errors(form, error)
         else:
