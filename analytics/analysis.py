@@ -8,22 +8,27 @@ import functools
 import hashlib
 import importlib.metadata
 import io
+import logging
 import math
 import os
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from analytics import cohort_data, survival, tables
+from analytics import cohort_data, rmst, spline, subgroups, survival, tables
 from analytics.cohort_data import SpecError, finite_number, shown
 from analytics.fine_gray import fine_gray
 from registry import follow_up
 from registry.follow_up import MAX_HORIZON_DAYS
 
 SPEC_FIELDS = {"cohort", "grouping", "endpoint", "horizon_days", "covariates", "competing_event", "count_pending"}
+OPTIONAL_ANALYSES = ("spline", "rmst", "subgroup_forest")  # spec keys of issue 13, in the result under the same keys
+SPEC_FIELDS |= set(OPTIONAL_ANALYSES)
 DEFAULT_COVARIATES = ["age_at_index", "acs", "egfr", "diabetes", "prior_cabg"]
 DEFAULT_HORIZON_DAYS = follow_up.HORIZON_DAYS
+logger = logging.getLogger(__name__)
 
 
 def validate_spec(spec: object, df: pd.DataFrame) -> dict[str, Any]:
@@ -51,7 +56,7 @@ def validate_spec(spec: object, df: pd.DataFrame) -> dict[str, Any]:
     count_pending = spec.get("count_pending", True)
     if not isinstance(count_pending, bool):
         raise SpecError(f"count_pending must be true or false, got {shown(count_pending)}")
-    return {
+    checked = {
         "cohort": {"filters": list(filters)},
         "grouping": {"variable": variable, "cutoff": cutoff},
         "endpoint": endpoint,
@@ -60,6 +65,14 @@ def validate_spec(spec: object, df: pd.DataFrame) -> dict[str, Any]:
         "competing_event": competing,
         "count_pending": count_pending,
     }
+    # Only when asked, so that the specs (and their hashes) of runs without them stay as they were.
+    if "spline" in spec:
+        checked["spline"] = spline.check_spec(spec["spline"], df["ics"] if "ics" in df else pd.Series(dtype=float))
+    if "rmst" in spec:
+        checked["rmst"] = rmst.check_spec(spec["rmst"], horizon)
+    if "subgroup_forest" in spec:
+        checked["subgroup_forest"] = subgroups.check_spec(spec["subgroup_forest"])
+    return checked
 
 
 def _valid_filters(cohort: object) -> list[Any]:
@@ -140,8 +153,28 @@ def run_analysis(df: pd.DataFrame, spec: dict[str, Any]) -> dict[str, Any]:
     result["sqrt_ics_regression"] = tables.sqrt_ics_regression(frame)
     result["data_hash"] = data_hash(frame)
     result["versions"] = versions()
+    if "spline" in spec:
+        result["spline"] = _optional(result, "spline", lambda: spline.spline_result(frame, spec))
+    if "rmst" in spec:
+        result["rmst"] = _optional(result, "rmst", lambda: rmst.rmst_result(frame, spec, result["groups"]))
+    if "subgroup_forest" in spec:
+        result["subgroup_forest"] = _optional(result, "subgroup_forest", lambda: subgroups.forest_result(frame, spec, keys))
     cleaned: dict[str, Any] = _clean(result)
     return cleaned
+
+
+def _optional(result: dict[str, Any], name: str, analysis: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
+    """An optional analysis's result, its warnings moved to result["warnings"]; None and a warning
+    when it fails, so that it never takes the rest of the result with it."""
+    found = result.setdefault("warnings", [])
+    try:
+        out = analysis()
+    except Exception as exc:  # any failure of an optional analysis is reported, not raised
+        logger.warning("optional analysis %s failed", name, exc_info=True)
+        found.append(spline.warning("analysis_failed", f"The {name.replace('_', ' ')} could not be computed: {exc}", name))
+        return None
+    found.extend(out.pop("warnings", []))
+    return out
 
 
 def _level(value: object) -> object:
