@@ -20,14 +20,13 @@ import pandas as pd
 from analytics import cohort_data, rmst, spline, subgroups, survival, tables
 from analytics.cohort_data import SpecError, finite_number, shown
 from analytics.fine_gray import fine_gray
-from registry import follow_up
+from analytics.variables import DEFAULT_COVARIATES as DEFAULT_COVARIATES
+from analytics.variables import DEFAULT_HORIZON_DAYS as DEFAULT_HORIZON_DAYS
 from registry.follow_up import MAX_HORIZON_DAYS
 
 SPEC_FIELDS = {"cohort", "grouping", "endpoint", "horizon_days", "covariates", "competing_event", "count_pending"}
 OPTIONAL_ANALYSES = ("spline", "rmst", "subgroup_forest")  # spec keys of issue 13, in the result under the same keys
 SPEC_FIELDS |= set(OPTIONAL_ANALYSES)
-DEFAULT_COVARIATES = ["age_at_index", "acs", "egfr", "diabetes", "prior_cabg"]
-DEFAULT_HORIZON_DAYS = follow_up.HORIZON_DAYS
 logger = logging.getLogger(__name__)
 
 

@@ -2,23 +2,29 @@
 saved cohorts. Same roles as the analysis data set (ANALYSIS_DATA); results are aggregates and
 never carry a patient identifier. A bad spec is a 400 with the reason, never a 500."""
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from analytics import cohort_data, selectors, services, tables
-from analytics.cohort_data import SpecError
+from analytics import variables
 from analytics.forms import COVARIATES
 from analytics.models import AnalysisRun, SavedCohort
+from analytics.variables import SpecError
 from core.api import ApiView, Pagination
 from core.api_parsers import JSONInputError, json_loads
+from core.lazy import lazy_module
 from core.roles import ANALYSIS_DATA
 from registry import follow_up
 from registry.follow_up import MAX_HORIZON_DAYS
 from registry.selectors import analysis_columns
+
+if TYPE_CHECKING:
+    from analytics import selectors, services
+else:  # pandas and scipy load with the first request, not with the URLconf (core/lazy.py)
+    selectors, services = lazy_module("analytics.selectors"), lazy_module("analytics.services")
 
 _ALL: dict[str, tuple[str, ...]] = {
     "GET": ANALYSIS_DATA,
@@ -45,10 +51,10 @@ class AnalysisApi(ApiView):
 
 class FilterSchemaSerializer(serializers.Serializer):
     field = serializers.ChoiceField(
-        choices=[c for c in analysis_columns() if c != "study_id"] + list(cohort_data.DERIVED),
+        choices=[c for c in analysis_columns() if c != "study_id"] + list(variables.DERIVED_INDICATORS),
         help_text="a column of the analysis data set",
     )
-    op = serializers.ChoiceField(choices=cohort_data.FILTER_OPS)
+    op = serializers.ChoiceField(choices=variables.FILTER_OPS)
     value = serializers.JSONField(required=False, help_text="a value; a list for in, [low, high] for between")
 
     class Meta:
@@ -68,7 +74,7 @@ class AnalysisSpecSerializer(serializers.Serializer):
             ref_name = "AnalysisCohort"
 
     class GroupingSerializer(serializers.Serializer):
-        variable = serializers.ChoiceField(choices=["ics", *tables.CATEGORICAL], required=False)
+        variable = serializers.ChoiceField(choices=["ics", *variables.CATEGORICAL], required=False)
         cutoff = serializers.JSONField(required=False, help_text="median, tertiles, quartiles or an ICS 0-1000")
 
         class Meta:
@@ -76,12 +82,12 @@ class AnalysisSpecSerializer(serializers.Serializer):
 
     cohort = CohortSerializer(required=False)
     grouping = GroupingSerializer(required=False)
-    endpoint = serializers.ChoiceField(choices=cohort_data.ENDPOINTS, required=False)
+    endpoint = serializers.ChoiceField(choices=variables.ENDPOINTS, required=False)
     horizon_days = serializers.IntegerField(min_value=1, max_value=MAX_HORIZON_DAYS, required=False)
     covariates = serializers.ListField(child=serializers.ChoiceField(choices=COVARIATES), required=False)
     competing_event = serializers.ChoiceField(choices=["death"], required=False)
     count_pending = serializers.BooleanField(required=False)
-    subgroup = serializers.ChoiceField(choices=services.SUBGROUP_VARIABLES, required=False)
+    subgroup = serializers.ChoiceField(choices=variables.SUBGROUP_VARIABLES, required=False)
 
     class Meta:
         ref_name = "AnalysisSpec"

@@ -10,29 +10,32 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+# The names live in analytics.variables (plain Python, for the forms and the API); used here by these names.
+from analytics.variables import BOOLEAN_COLUMNS as BOOLEAN_COLUMNS
+from analytics.variables import CATEGORICAL_COLUMNS as CATEGORICAL_COLUMNS
+from analytics.variables import DATE_COLUMNS as DATE_COLUMNS
+from analytics.variables import DERIVED_INDICATORS
+from analytics.variables import ENDPOINTS as ENDPOINTS
+from analytics.variables import FILTER_OPS as FILTER_OPS
+from analytics.variables import NUMERIC_COLUMNS as NUMERIC_COLUMNS
+from analytics.variables import SpecError as SpecError
 from registry import follow_up
-from registry.variables import BASELINE_FLAGS
 
-BOOLEAN_COLUMNS = (*BASELINE_FLAGS, "renal_impairment", "acs", "vessel_revascularized")
-NUMERIC_COLUMNS = ("age_at_index", "egfr", "ics", "follow_up_days")
-CATEGORICAL_COLUMNS = ("site", "sex", "presentation", "index_treatment", "study_vessel", "ics_source")
-DATE_COLUMNS = ("index_date", "last_contact_date")
-ENDPOINTS = tuple(follow_up.ENDPOINTS)
 FATAL_ENDPOINTS = follow_up.FATAL_ENDPOINTS
+
+
+def _derived(column: str, level: str) -> Callable[[pd.DataFrame], pd.Series]:
+    return lambda df: _indicator(df[column], level)
+
+
 # Derived 0/1 variables used by Table 1 / Table 2 / Cox covariates.
 DERIVED: dict[str, Callable[[pd.DataFrame], pd.Series]] = {
-    "male": lambda df: _indicator(df["sex"], "M"),
-    "study_vessel_lad": lambda df: _indicator(df["study_vessel"], "LAD"),
+    name: _derived(column, level) for name, (column, level) in DERIVED_INDICATORS.items()
 }
 
-FILTER_OPS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "between", "is_missing")
 MAX_FILTERS = 200  # the builder makes at most ~30; more is not a cohort but a load test
 ICS_RANGE = (0.0, 1000.0)
 ICS_CUTOFFS = ("median", "tertiles", "quartiles")
-
-
-class SpecError(ValueError):
-    """An analysis spec that cannot be run: unknown field, op, endpoint, covariate or cut-off."""
 
 
 def finite_number(value: object) -> float | None:

@@ -9,15 +9,14 @@ from typing import Any
 from django import forms
 from django.forms import formset_factory
 
-from analytics import cohort_data, tables
-from analytics.analysis import DEFAULT_COVARIATES, DEFAULT_HORIZON_DAYS
-from analytics.services import SUBGROUP_VARIABLES
+from analytics import variables
+from analytics.variables import DEFAULT_COVARIATES, DEFAULT_HORIZON_DAYS, SUBGROUP_VARIABLES
 from registry.follow_up import MAX_HORIZON_DAYS
 from registry.models import IndexTreatment, Vessel
 
 ANY, YES, NO, MISSING = "", "yes", "no", "missing"
 _YES_NO_MISSING = [(ANY, "any"), (YES, "yes"), (NO, "no"), (MISSING, "missing")]
-_OPS = [(op, op.replace("_", " ")) for op in cohort_data.FILTER_OPS]
+_OPS = [(op, op.replace("_", " ")) for op in variables.FILTER_OPS]
 CUTOFFS = [("median", "cohort median"), ("number", "a number"), ("tertiles", "tertiles"), ("quartiles", "quartiles")]
 # The quick filter fields of CohortForm (the rest are analysis options).
 FILTER_FIELDS = (
@@ -33,7 +32,7 @@ FILTER_FIELDS = (
 )
 COVARIATES = [
     c
-    for c in dict.fromkeys([*tables.CONTINUOUS, *tables.TABLE2_VARIABLES, *tables.CATEGORICAL])
+    for c in dict.fromkeys([*variables.CONTINUOUS, *variables.TABLE2_VARIABLES, *variables.CATEGORICAL])
     if c not in ("index_treatment", "study_vessel")
 ]
 
@@ -58,11 +57,11 @@ class CohortForm(forms.Form):
     site = forms.MultipleChoiceField(choices=[], required=False, widget=forms.CheckboxSelectMultiple)
 
     grouping = forms.ChoiceField(
-        label="Group by", initial="ics", choices=[("ics", "ICS cut-off"), *[(c, c) for c in tables.CATEGORICAL]]
+        label="Group by", initial="ics", choices=[("ics", "ICS cut-off"), *[(c, c) for c in variables.CATEGORICAL]]
     )
     cutoff = forms.ChoiceField(label="ICS cut-off", choices=CUTOFFS, initial="median")
     cutoff_value = forms.FloatField(label="Cut-off value", required=False, min_value=0)
-    endpoint = forms.ChoiceField(choices=[(e, e) for e in cohort_data.ENDPOINTS], initial="poce")
+    endpoint = forms.ChoiceField(choices=[(e, e) for e in variables.ENDPOINTS], initial="poce")
     horizon_days = forms.IntegerField(
         label="Horizon (days)", min_value=1, max_value=MAX_HORIZON_DAYS, initial=DEFAULT_HORIZON_DAYS
     )

@@ -20,6 +20,7 @@ from analytics import cohort_data, datasets
 from analytics.analysis import run_analysis, validate_spec, versions
 from analytics.cohort_data import SpecError
 from analytics.models import AnalysisRun, SavedCohort
+from analytics.variables import SUBGROUP_VARIABLES
 from core import jobs
 from core.roles import ANALYSIS_DATA, require_role
 from registry.access import patients_of_sites, user_site_ids
@@ -29,8 +30,6 @@ logger = logging.getLogger(__name__)
 
 # Spec keys handled here rather than by run_analysis.
 SUBGROUP_KEY = "subgroup"
-# Variables a subgroup view may split on: yes/no flags and categories of the analysis rows.
-SUBGROUP_VARIABLES = (*cohort_data.BOOLEAN_COLUMNS, *cohort_data.CATEGORICAL_COLUMNS, *cohort_data.DERIVED)
 DEFAULT_SYNC_MAX_PATIENTS = 2000
 
 

@@ -10,37 +10,13 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 
-from registry.variables import BASELINE_FLAGS
+# The variable lists live in analytics.variables (plain Python, for the forms and the API).
+from analytics.variables import CATEGORICAL as CATEGORICAL
+from analytics.variables import CONTINUOUS as CONTINUOUS
+from analytics.variables import TABLE2_VARIABLES as TABLE2_VARIABLES
 
 FloatArray = npt.NDArray[np.float64]
 
-CONTINUOUS = ("age_at_index", "egfr")
-CATEGORICAL = (
-    "male",
-    *BASELINE_FLAGS,
-    "renal_impairment",
-    "acs",
-    "vessel_revascularized",
-    "index_treatment",
-    "study_vessel",
-)
-TABLE2_VARIABLES = (
-    "male",
-    "age_at_index",
-    "hypertension",
-    "hypercholesterolemia",
-    "diabetes",
-    "family_history",
-    "smoking",
-    "prior_mi",
-    "prior_pci",
-    "prior_cabg",
-    "prior_stroke",
-    "prior_pad",
-    "egfr",
-    "acs",
-    "study_vessel_lad",
-)
 NORMALITY_ALPHA = 0.05
 SELECTION_P = 0.1  # Table 2: univariable p < 0.1 enters the multivariable model
 

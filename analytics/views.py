@@ -4,7 +4,7 @@ or selector, render. Login is required by Django's LoginRequiredMiddleware (sett
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -12,11 +12,17 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from analytics import charts, exports, selectors, services
-from analytics.cohort_data import SpecError
 from analytics.forms import FILTER_FIELDS, CohortForm, FilterRowFormSet, filters_from, initial_from, spec_from
+from analytics.variables import SpecError
+from core.lazy import lazy_module
 from core.roles import ANALYSIS_DATA, require_role
 from registry import follow_up
+
+if TYPE_CHECKING:
+    from analytics import charts, exports, selectors, services
+else:  # pandas, scipy and plotly load with the first request, not with the URLconf (core/lazy.py)
+    charts, exports = lazy_module("analytics.charts"), lazy_module("analytics.exports")
+    selectors, services = lazy_module("analytics.selectors"), lazy_module("analytics.services")
 
 
 def analysis_role_required(view: Callable) -> Callable:
@@ -177,7 +183,7 @@ def _results_context(run) -> dict:
     }
 
 
-def _shown(table: exports.Table) -> dict:
+def _shown(table: "exports.Table") -> dict:
     return {"name": table.name, "title": table.title, "columns": table.columns, "rows": exports.display_rows(table)}
 
 

@@ -13,9 +13,11 @@ def warm_up() -> None:
     import plotly.graph_objects as go
     from django.urls import get_resolver
 
+    from core import lazy
     from scoring import charts
 
     get_resolver().url_patterns  # noqa: B018 - imports every view module
+    lazy.import_named()  # and what they import on first use: pandas, scipy, plotly, pydicom, ReportLab
     charts.calcium_map_figure(np.zeros((2, 4), bool), frame_spacing_mm=0.1)
     charts.arc_figure([0.0, 10.0], frame_spacing_mm=0.1)
     # The analysis pages: lines with confidence bands, error bars, the simple_white template.

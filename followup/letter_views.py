@@ -3,6 +3,7 @@ coordinators and admins. A user gets the members whose patients are of their own
 are left out of a wave's file, and another site's member letter is a 404."""
 
 import io
+from typing import TYPE_CHECKING
 
 from django.contrib import messages
 from django.db.models import QuerySet
@@ -12,13 +13,18 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET
 
+from core.lazy import lazy_module
 from core.roles import FOLLOW_UP_WAVES
 from followup import services
-from followup.letters import member_letter_pdf, wave_letters_pdf, write_links
 from followup.models import Wave, WaveMember
 from registry.access import patients_of_sites, user_site_ids
 from registry.audit import audit_file_export
 from registry.views import role_required
+
+if TYPE_CHECKING:
+    from followup import letters
+else:  # ReportLab loads with the first letter, not with the URLconf (core/lazy.py)
+    letters = lazy_module("followup.letters")
 
 
 def _visible(request: HttpRequest, members: QuerySet[WaveMember]) -> QuerySet[WaveMember]:
@@ -53,7 +59,7 @@ def wave_letters(request: HttpRequest, pk: int) -> HttpResponse:
     if not members.exists():
         messages.info(request, "No reminder is due today." if reminders else "No patient of your sites is in this wave.")
         return redirect("followup_wave_detail", pk=wave.pk)
-    pdf = wave_letters_pdf(wave, members, reminder=reminders, today=today)
+    pdf = letters.wave_letters_pdf(wave, members, reminder=reminders, today=today)
     name = f"reminders-{_slug(wave)}-{today.isoformat()}.pdf" if reminders else f"letters-{_slug(wave)}.pdf"
     return _download(request, pdf, content_type="application/pdf", name=name, patients=members.count())
 
@@ -63,7 +69,7 @@ def wave_letters(request: HttpRequest, pk: int) -> HttpResponse:
 def member_letter(request: HttpRequest, pk: int) -> HttpResponse:
     """One patient's letter again (a lost letter); ?reminders=1 for the reminder's wording."""
     member = get_object_or_404(_visible(request, WaveMember.objects.all()), pk=pk)
-    pdf = member_letter_pdf(member, reminder=request.GET.get("reminders") == "1")
+    pdf = letters.member_letter_pdf(member, reminder=request.GET.get("reminders") == "1")
     name = f"letter-{_slug(member.wave)}-{slugify(member.patient.study_id) or member.pk}.pdf"
     return _download(request, pdf, content_type="application/pdf", name=name, patients=1)
 
@@ -75,6 +81,6 @@ def wave_links(request: HttpRequest, pk: int) -> HttpResponse:
     wave = get_object_or_404(Wave, pk=pk)
     out = io.StringIO()
     members = _visible(request, wave.members.all())
-    write_links(out, members)
+    letters.write_links(out, members)
     name = f"links-{_slug(wave)}.csv"
     return _download(request, out.getvalue(), content_type="text/csv; charset=utf-8", name=name, patients=members.count())

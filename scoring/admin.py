@@ -1,6 +1,8 @@
 """Django admin for pullbacks: read-only rows plus the "re-score with the active model" action.
 Quality control and the study pullback are changed on the site (audited services)."""
 
+from typing import TYPE_CHECKING
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -10,9 +12,14 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from core.lazy import lazy_module
 from core.roles import ADMIN, has_role, require_role
-from scoring import services
 from scoring.models import CalciumAnnotation, DetectorModelVersion, Pullback, ScoringRun
+
+if TYPE_CHECKING:
+    from scoring import services
+else:  # pydicom loads with the first use, not with the URLconf or the admin (core/lazy.py)
+    services = lazy_module("scoring.services")
 
 
 class ScoringRunInline(admin.TabularInline):

@@ -3,6 +3,8 @@ images, segment ICS, retry and quality control. Same roles as the pages: coordin
 admins upload and review; every registry role sees scores; frame images (they may carry
 burned-in identifiers) only for roles that may see identifiers."""
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -13,12 +15,18 @@ from rest_framework.response import Response
 
 from core.api import ApiView, valid_input
 from core.api_parsers import DepthLimitedJSONParser
+from core.lazy import lazy_module
 from core.roles import EDIT_REGISTRY, SEE_IDENTIFIERS, VIEW_PATIENTS, can_see_identifiers
 from registry.access import patient_get_for_user
-from scoring import selectors, services
+from scoring import selectors
 from scoring.detector import calcium_map
 from scoring.models import ExclusionReason, Pullback, QcStatus
 from scoring.uploads import pullback_upload_handlers, upload_too_large
+
+if TYPE_CHECKING:
+    from scoring import services
+else:  # pydicom loads with the first use, not with the URLconf or the admin (core/lazy.py)
+    services = lazy_module("scoring.services")
 
 SEE_FRAMES = SEE_IDENTIFIERS
 # Positions along a pullback (mm): far beyond any catheter's travel, small enough that mm / frame

@@ -2,12 +2,20 @@
 (registered with registry.panels in ScoringConfig.ready) and the view of one scored pullback
 (calcium map, arc, frame viewer), built here in Python, not in template tags."""
 
+from typing import TYPE_CHECKING
+
 from django.http import HttpRequest
 
+from core.lazy import lazy_module
 from core.roles import EDIT_REGISTRY, SEE_IDENTIFIERS, has_role
 from registry.models import Patient
-from scoring import charts, selectors
+from scoring import selectors
 from scoring.models import Pullback, ScoringRun
+
+if TYPE_CHECKING:
+    from scoring import charts
+else:  # plotly loads with the first figure, not with django.setup() (ScoringConfig.ready imports this module)
+    charts = lazy_module("scoring.charts")
 
 PATIENT_PANEL_TEMPLATE = "scoring/_patient_pullbacks.html"
 

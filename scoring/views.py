@@ -1,6 +1,8 @@
 """Pullback pages: upload (per-file progress through the API), a pullback's page (metadata,
 progress, failure and retry, quality control). Thin: role check, access helper, one service."""
 
+from typing import TYPE_CHECKING
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -8,11 +10,17 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from core.lazy import lazy_module
 from core.roles import EDIT_REGISTRY, SEE_IDENTIFIERS, VIEW_PATIENTS, has_role
 from registry.access import patient_get_for_user
 from registry.views import role_required
-from scoring import panels, selectors, services
+from scoring import panels, selectors
 from scoring.forms import QcForm
+
+if TYPE_CHECKING:
+    from scoring import services
+else:  # pydicom loads with the first use, not with the URLconf or the admin (core/lazy.py)
+    services = lazy_module("scoring.services")
 
 
 @require_GET
