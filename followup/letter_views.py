@@ -36,6 +36,29 @@ def _visible(request: HttpRequest, members: QuerySet[WaveMember]) -> QuerySet[Wa
     )
 
 
+# Letters per PDF when a wave is downloaded in parts (?part=1, 2, ...); the wave page offers the
+# parts when the wave has more patients than this.
+LETTERS_PER_PART = 250
+
+
+def _part(request: HttpRequest) -> int | None:
+    try:
+        part = int(request.GET.get("part", ""))
+    except ValueError:
+        return None
+    return part if part >= 1 else None
+
+
+def letter_parts(count: int) -> list[dict]:
+    """[{"part", "first", "last"}] of a wave of `count` letters; empty when one PDF will do."""
+    if count <= LETTERS_PER_PART:
+        return []
+    return [
+        {"part": i + 1, "first": start + 1, "last": min(start + LETTERS_PER_PART, count)}
+        for i, start in enumerate(range(0, count, LETTERS_PER_PART))
+    ]
+
+
 def _slug(wave: Wave) -> str:
     return slugify(wave.name) or f"wave-{wave.pk}"
 
@@ -56,11 +79,18 @@ def wave_letters(request: HttpRequest, pk: int) -> HttpResponse:
     reminders = request.GET.get("reminders") == "1"
     today = timezone.localdate()
     members = _visible(request, services.reminders_due(wave, today=today) if reminders else wave.members.all())
+    part = _part(request)
+    if part is not None:
+        # A big wave comes in parts of LETTERS_PER_PART (about 40 ms a letter: a part in seconds).
+        ids = list(members.values_list("pk", flat=True)[(part - 1) * LETTERS_PER_PART : part * LETTERS_PER_PART])
+        members = members.filter(pk__in=ids)
     if not members.exists():
         messages.info(request, "No reminder is due today." if reminders else "No patient of your sites is in this wave.")
         return redirect("followup_wave_detail", pk=wave.pk)
     pdf = letters.wave_letters_pdf(wave, members, reminder=reminders, today=today)
     name = f"reminders-{_slug(wave)}-{today.isoformat()}.pdf" if reminders else f"letters-{_slug(wave)}.pdf"
+    if part is not None:
+        name = name.removesuffix(".pdf") + f"-part-{part}.pdf"
     return _download(request, pdf, content_type="application/pdf", name=name, patients=members.count())
 
 

@@ -24,6 +24,7 @@ from followup.forms import (
     ResponseCodeForm,
     WaveCreateForm,
 )
+from followup.letter_views import letter_parts
 from followup.models import (
     OPEN_REQUEST_STATUSES,
     MemberStatus,
@@ -141,6 +142,7 @@ def wave_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "total": sum(counts.values()),
             "to_send": counts.get(MemberStatus.TO_SEND, 0),
             "reminders_due": due,
+            "letter_parts": letter_parts(sum(counts.values())),
             "sent_form": LettersSentForm(),
             "mark_form": MemberMarkForm(),
         },

@@ -18,7 +18,7 @@ from django.utils import timezone
 from reportlab import rl_config
 
 from core.roles import COORDINATOR
-from followup import services
+from followup import letter_views, services
 from followup.letters import member_letter_pdf, member_link, wave_letters_pdf
 from followup.models import MemberStatus, Wave, WaveMember
 from registry.models import AuditEntry, Patient, PatientIdentity
@@ -321,3 +321,18 @@ def test_reminder_letters_when_none_is_due_go_back_to_the_wave(coordinator, wave
     response = client_for(coordinator).get(_urls(wave)["letters"] + "?reminders=1")
     assert response.status_code == 302
     assert response["Location"] == reverse("followup_wave_detail", kwargs={"pk": wave.pk})
+
+
+def test_a_big_wave_comes_in_parts_in_study_id_order(coordinator, wave, monkeypatch):
+    monkeypatch.setattr(letter_views, "LETTERS_PER_PART", 2)
+    client = client_for(coordinator)
+    page = client.get(reverse("followup_wave_detail", kwargs={"pk": wave.pk})).content.decode()
+    assert '?part=1">1–2</a>' in page and '?part=2">3–3</a>' in page
+    first = client.get(_urls(wave)["letters"] + "?part=1")
+    second = client.get(_urls(wave)["letters"] + "?part=2")
+    assert first["Content-Disposition"] == 'attachment; filename="letters-2026-autumn-part-1.pdf"'
+    codes = [_member(s).response_code for s in ("P-A", "P-B", "P-OTHER")]
+    assert [c in _text(first.content) for c in codes] == [True, True, False]
+    assert [c in _text(second.content) for c in codes] == [False, False, True]
+    beyond = client.get(_urls(wave)["letters"] + "?part=3")
+    assert beyond.status_code == 302
