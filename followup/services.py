@@ -572,6 +572,12 @@ def request_update(
         request.received_on, request.document_reference = on, document_reference[:200]
     else:
         request.closed_reason = (note or "").strip()[:300]
+    _save_request(user, request, before, reason=(note or "").strip())
+    return request
+
+
+def _save_request(user, request: SourceDocumentRequest, before: dict, *, reason: str) -> None:
+    """Save a changed request (its version raised) with its audit row."""
     request.version += 1
     request.save()
     audit_record(
@@ -580,9 +586,8 @@ def request_update(
         instance=request,
         patient=request.patient,
         changes=diff(before, snapshot(request, _REQUEST_FIELDS)),
-        reason=(note or "").strip(),
+        reason=reason,
     )
-    return request
 
 
 def requests_close_for_event(*, user, event: ClinicalEvent, decision: str, reason: str) -> int:
@@ -602,15 +607,6 @@ def requests_close_for_event(*, user, event: ClinicalEvent, decision: str, reaso
             request.closed_reason = ""
         else:
             request.closed_reason = (reason or "event rejected")[:300]
-        request.version += 1
-        request.save()
-        audit_record(
-            user=user,
-            action=AuditEntry.Action.UPDATE,
-            instance=request,
-            patient=event.patient,
-            changes=diff(before, snapshot(request, _REQUEST_FIELDS)),
-            reason=reason,
-        )
+        _save_request(user, request, before, reason=reason)
         count += 1
     return count

@@ -149,22 +149,31 @@ def wave_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+def _record_posted(request: HttpRequest, wave: Wave, what: str, write) -> None:
+    """The form of "letters / reminders posted on <date>": `write(on)` records them, returns how many."""
+    form = LettersSentForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Give the date the {what} were posted.")
+        return
+    on = form.cleaned_data["on"]
+    try:
+        n = write(on)
+    except ValidationError as error:
+        _flash_errors(request, error)
+    else:
+        messages.success(request, f"{n} {what} recorded as posted on {on:%Y-%m-%d}.")
+
+
 @require_POST
 @role_required(FOLLOW_UP_WAVES)
 def letters_sent(request: HttpRequest, pk: int) -> HttpResponse:
     wave = _wave(pk)
-    form = LettersSentForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Give the date the letters were posted.")
-    else:
-        try:
-            n = services.letters_sent(
-                user=request.user, wave=wave, on=form.cleaned_data["on"], members=_members(request, wave)
-            )
-        except ValidationError as error:
-            _flash_errors(request, error)
-        else:
-            messages.success(request, f"{n} letters recorded as posted on {form.cleaned_data['on']:%Y-%m-%d}.")
+    _record_posted(
+        request,
+        wave,
+        "letters",
+        lambda on: services.letters_sent(user=request.user, wave=wave, on=on, members=_members(request, wave)),
+    )
     return redirect("followup_wave_detail", pk=wave.pk)
 
 
@@ -172,23 +181,19 @@ def letters_sent(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(FOLLOW_UP_WAVES)
 def reminders_sent(request: HttpRequest, pk: int) -> HttpResponse:
     wave = _wave(pk)
-    form = LettersSentForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Give the date the reminders were posted.")
-    else:
-        on = form.cleaned_data["on"]
-        due = services.reminders_due(wave, today=on).filter(patient__in=_patients(request))
-        try:
-            n = services.reminders_sent(user=request.user, wave=wave, on=on, members=due)
-        except ValidationError as error:
-            _flash_errors(request, error)
-        else:
-            messages.success(request, f"{n} reminders recorded as posted on {on:%Y-%m-%d}.")
-    return redirect(
-        request.POST.get("back") == "dashboard"
-        and reverse("followup_wave_dashboard", args=[wave.pk])
-        or reverse("followup_wave_detail", args=[wave.pk])
+    _record_posted(
+        request,
+        wave,
+        "reminders",
+        lambda on: services.reminders_sent(
+            user=request.user,
+            wave=wave,
+            on=on,
+            members=services.reminders_due(wave, today=on).filter(patient__in=_patients(request)),
+        ),
     )
+    back = "followup_wave_dashboard" if request.POST.get("back") == "dashboard" else "followup_wave_detail"
+    return redirect(back, pk=wave.pk)
 
 
 @require_POST

@@ -2,11 +2,10 @@
 coordinator types in the same patient's paper questionnaire, and a wave closed while a patient
 sends their answers. Each time exactly one return stands, with one set of events and requests."""
 
-import threading
 from datetime import date
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -16,30 +15,12 @@ from followup import services
 from followup.models import MemberStatus, QuestionnaireResponse, SourceDocumentRequest, WaveMember
 from registry.models import ClinicalEvent, FollowUpContact, Patient
 from tests.factories import PatientFactory, UserFactory
+from tests.services.concurrency import at_once as _at_once
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 TRIES = 12
 NO = dict.fromkeys(["admissions", "chest_pain", "stroke", "pci", "cabg"], "no")
-
-
-def _at_once(*calls):
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(i, call):
-        try:
-            barrier.wait()
-            results[i] = call()
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return results
 
 
 def test_an_online_and_a_paper_return_of_the_same_questionnaire_save_one(site):

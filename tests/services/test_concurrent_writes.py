@@ -6,40 +6,20 @@ notes at the same moment: in 13 of 40 tries the verification was undone. Here th
 40 times; every time both changes must stand and the audit trail must say what the database holds.
 """
 
-import threading
 from datetime import date
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from rest_framework.test import APIClient
 
 from core.roles import COORDINATOR
 from registry.models import AuditEntry, ClinicalEvent, Patient
 from tests.factories import EventFactory, PatientFactory, UserFactory
+from tests.services.concurrency import at_once as _at_once
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 TRIES = 40
-
-
-def _at_once(*requests):
-    """Run the request callables in threads released together; return their responses in order."""
-    barrier = threading.Barrier(len(requests))
-    results: list = [None] * len(requests)
-
-    def run(i, request):
-        try:
-            barrier.wait()
-            results[i] = request()
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, r)) for i, r in enumerate(requests)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    return results
 
 
 def _client(user) -> APIClient:
