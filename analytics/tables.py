@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 # The variable lists live in analytics.variables (plain Python, for the forms and the API).
 from analytics.variables import CATEGORICAL as CATEGORICAL
@@ -47,9 +47,29 @@ def continuous_row(x: pd.Series, groups: pd.Series, keys: list[str]) -> dict[str
     """Shapiro-Wilk p >= 0.05 in every group -> mean +/- SD and Student's t (two groups) / one-way
     ANOVA (more); otherwise median (IQR) and Mann-Whitney U, normal approximation with continuity
     correction (R wilcox.test(exact = FALSE, correct = TRUE)) / Kruskal-Wallis (more groups)."""
-    keep = x.notna() & groups.notna()
-    x, groups = x[keep].to_numpy(float), groups[keep]
-    parts = [x[(groups == k).to_numpy()] for k in keys]
+    return _continuous_row(x.to_numpy(float), _group_codes(groups, keys), keys)
+
+
+def categorical_row(x: pd.Series, groups: pd.Series, keys: list[str]) -> dict[str, Any]:
+    """Counts n (%) of non-missing values per group (denominators given); Pearson chi-square
+    without continuity correction, Fisher's exact test for a 2x2 table with an expected count < 5."""
+    return _categorical_row(x.to_numpy(), _group_codes(groups, keys), keys)
+
+
+def _group_codes(groups: pd.Series, keys: list[str]) -> npt.NDArray[np.intp]:
+    """Each row's group as its index in `keys`; -1 for a group not in `keys`, -2 where missing.
+    Table 1 works on these codes and numpy arrays: per variable, pandas' masks, crosstab and
+    groupby cost ten times the arithmetic (5,000 patients: 170 ms of a 260 ms analysis)."""
+    values = groups.to_numpy()
+    codes = np.asarray(pd.Categorical(values, categories=keys).codes, dtype=np.intp)
+    codes[pd.isna(values)] = -2
+    return codes
+
+
+def _continuous_row(x: FloatArray, codes: npt.NDArray[np.intp], keys: list[str]) -> dict[str, Any]:
+    keep = ~np.isnan(x) & (codes != -2)
+    x, codes = x[keep], codes[keep]
+    parts = [x[codes == j] for j in range(len(keys))]
     by_group = {k: describe(p) for k, p in zip(keys, parts, strict=True)}
     group_ps = [d["shapiro_p"] for d in by_group.values()]
     normal = all(p is not None and p >= NORMALITY_ALPHA for p in group_ps) or all(len(p) > 5000 for p in parts)
@@ -78,14 +98,8 @@ def continuous_row(x: pd.Series, groups: pd.Series, keys: list[str]) -> dict[str
     }
 
 
-def categorical_row(x: pd.Series, groups: pd.Series, keys: list[str]) -> dict[str, Any]:
-    """Counts n (%) of non-missing values per group (denominators given); Pearson chi-square
-    without continuity correction, Fisher's exact test for a 2x2 table with an expected count < 5."""
-    keep = x.notna() & (x != "") & groups.notna()
-    x, groups = x[keep], groups[keep]
-    table = pd.crosstab(x, groups).reindex(columns=keys, fill_value=0)
-    levels = [_level(v) for v in table.index]
-    counts = table.to_numpy(float)
+def _categorical_row(x: np.ndarray, codes: npt.NDArray[np.intp], keys: list[str]) -> dict[str, Any]:
+    counts, levels = _crosstab(x, codes, len(keys))
     row: dict[str, Any] = {
         "kind": "categorical",
         "levels": levels,
@@ -97,11 +111,36 @@ def categorical_row(x: pd.Series, groups: pd.Series, keys: list[str]) -> dict[st
     counts = counts[:, counts.sum(axis=0) > 0]
     if counts.shape[0] < 2 or counts.shape[1] < 2:
         return row
-    chi2, p, _, expected = stats.chi2_contingency(counts, correction=False)
-    row.update(test="chi-square", statistic=float(chi2), p=float(p), min_expected=float(expected.min()))
+    chi2, p, expected = _chi_square(counts)
+    row.update(test="chi-square", statistic=chi2, p=p, min_expected=float(expected.min()))
     if counts.shape == (2, 2) and expected.min() < 5:
         row.update(test="fisher", statistic=None, p=float(stats.fisher_exact(counts).pvalue))
     return row
+
+
+def _crosstab(x: np.ndarray, codes: npt.NDArray[np.intp], n_keys: int) -> tuple[FloatArray, list[object]]:
+    """`pd.crosstab(x, groups).reindex(columns=keys, fill_value=0)` over the rows with a value (not
+    NA, not "") and a group: the counts (levels x keys) and the levels, sorted as crosstab's index."""
+    keep = ~pd.isna(x) & (codes != -2)
+    if x.dtype == object:
+        keep &= x != ""
+    level_codes, uniques = pd.factorize(x[keep], sort=True)
+    in_keys = codes[keep] >= 0
+    cells = level_codes[in_keys] * n_keys + codes[keep][in_keys]
+    counts = np.bincount(cells, minlength=len(uniques) * n_keys).astype(float)
+    return counts.reshape(len(uniques), n_keys), [_level(v) for v in np.asarray(uniques).tolist()]
+
+
+def _chi_square(counts: FloatArray) -> tuple[float, float, FloatArray]:
+    """Pearson's chi-square, p and the expected counts: scipy.stats.chi2_contingency(correction=False)'s
+    arithmetic (expected = row sums x column sums / total, sum of (O - E)^2 / E, chdtrc) without its
+    per-call argument checks."""
+    expected = counts.sum(axis=1, keepdims=True) * counts.sum(axis=0, keepdims=True) / counts.sum()
+    if (expected == 0).any():  # chi2_contingency's refusal, kept
+        raise ValueError("The internally computed table of expected frequencies has a zero element.")
+    statistic = float(((counts - expected) ** 2 / expected).sum())
+    dof = (counts.shape[0] - 1) * (counts.shape[1] - 1)
+    return statistic, float(special.chdtrc(dof, statistic)), expected
 
 
 def _counts(column: FloatArray) -> dict[str, Any]:
@@ -132,9 +171,9 @@ def baseline_table(
     categorical: Sequence[str] = CATEGORICAL,
 ) -> list[dict[str, Any]]:
     """Table 1: one row per variable, {variable, overall, by_group, test, p, ...}."""
-    groups = df[group_col]
-    rows = [{"variable": v, **continuous_row(df[v], groups, keys)} for v in continuous if v in df]
-    rows += [{"variable": v, **categorical_row(df[v], groups, keys)} for v in categorical if v in df]
+    codes = _group_codes(df[group_col], keys)
+    rows = [{"variable": v, **_continuous_row(df[v].to_numpy(float), codes, keys)} for v in continuous if v in df]
+    rows += [{"variable": v, **_categorical_row(df[v].to_numpy(), codes, keys)} for v in categorical if v in df]
     return rows
 
 
@@ -147,8 +186,9 @@ def ols(y: FloatArray, X: FloatArray, terms: list[str]) -> list[dict[str, Any]]:
     sigma2 = float(((y - design @ beta) ** 2).sum() / df_resid)
     r_inv = np.linalg.inv(r)
     se = np.sqrt(sigma2 * (r_inv**2).sum(axis=1))
-    t_crit = stats.t.ppf(0.975, df_resid)
-    p = 2 * stats.t.sf(np.abs(beta / se), df_resid)
+    # scipy.stats.t's ppf and sf are these special functions behind per-call argument checks.
+    t_crit = special.stdtrit(df_resid, 0.975)
+    p = 2 * special.stdtr(df_resid, -np.abs(beta / se))
     return [
         {
             "term": t,
@@ -166,18 +206,19 @@ def ols(y: FloatArray, X: FloatArray, terms: list[str]) -> list[dict[str, Any]]:
 def sqrt_ics_regression(df: pd.DataFrame, variables: Sequence[str] = TABLE2_VARIABLES) -> dict[str, Any]:
     """Table 2: sqrt(ICS) on each variable (complete cases per model), then the multivariable model
     of the variables with univariable p < 0.1 (complete cases over them), as R lm."""
-    y_all = np.sqrt(df["ics"].astype(float))
+    y_all = np.sqrt(df["ics"].to_numpy(float))
+    present = [v for v in variables if v in df]
+    columns = {v: df[v].to_numpy(float) for v in present}
     univariable: list[dict[str, Any]] = []
-    for v in variables:
-        if v not in df:
-            continue
-        keep = y_all.notna() & df[v].notna()
-        x = df.loc[keep, v].astype(float).to_numpy()
+    for v in present:
+        keep = ~np.isnan(y_all) & ~np.isnan(columns[v])
+        x = columns[v][keep]
         if keep.sum() > 2 and np.ptp(x) > 0:
-            univariable += ols(y_all[keep].to_numpy(), x[:, None], [v])
+            univariable += ols(y_all[keep], x[:, None], [v])
     selected = [r["term"] for r in univariable if r["p"] < SELECTION_P]
     multivariable: list[dict[str, Any]] = []
     if selected:
-        keep = y_all.notna() & df[selected].notna().all(axis=1)
-        multivariable = ols(y_all[keep].to_numpy(), df.loc[keep, selected].astype(float).to_numpy(), selected)
+        X = np.column_stack([columns[v] for v in selected])
+        keep = ~np.isnan(y_all) & ~np.isnan(X).any(axis=1)
+        multivariable = ols(y_all[keep], X[keep], selected)
     return {"univariable": univariable, "selected": selected, "multivariable": multivariable}
