@@ -9,7 +9,7 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from analytics import variables
+from analytics import dictionary, variables
 from analytics.forms import COVARIATES
 from analytics.models import AnalysisRun, SavedCohort
 from analytics.variables import SpecError
@@ -100,11 +100,14 @@ class AnalysisRunOutputSerializer(serializers.ModelSerializer):
     done = serializers.BooleanField()
     # queued / running / succeeded / failed (a plain string: avoids an enum name clash in the schema)
     status = serializers.CharField()
+    # The run's spec in words (analytics.dictionary), as the pages title it.
+    title = serializers.SerializerMethodField()
 
     class Meta:
         model = AnalysisRun
         fields: ClassVar[tuple[str, ...]] = (
             "id",
+            "title",
             "status",
             "done",
             "progress_percent",
@@ -121,9 +124,14 @@ class AnalysisRunOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
         ref_name = "AnalysisRun"
 
+    def get_title(self, run) -> str:
+        return dictionary.spec_summary(run.spec or {})
+
 
 class AnalysisRunDetailSerializer(AnalysisRunOutputSerializer):
-    result = serializers.JSONField()
+    # The stored result with a `label` (the data dictionary's words) next to every group, model
+    # term, Table 1 variable and subgroup; `endpoint_label` and `title` at the top.
+    result = serializers.SerializerMethodField()
     changes = serializers.SerializerMethodField()
 
     class Meta(AnalysisRunOutputSerializer.Meta):
@@ -131,10 +139,16 @@ class AnalysisRunDetailSerializer(AnalysisRunOutputSerializer):
         read_only_fields = fields
         ref_name = "AnalysisRunDetail"
 
+    @extend_schema_field(serializers.JSONField(allow_null=True))
+    def get_result(self, run) -> dict | None:
+        return None if run.result is None else dictionary.label_result(run.result)
+
     def get_changes(self, run) -> dict | None:
         changes = selectors.analysis_run_changes(run=run)
         if changes is not None:
             changes["previous_created_at"] = changes["previous_created_at"].isoformat()
+            for number in changes["numbers"]:
+                number["label"] = dictionary.key_number_label(number["name"], run.result or {})
         return changes
 
 

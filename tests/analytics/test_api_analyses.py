@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from django.test import Client
 
+from analytics import dictionary
 from analytics.analysis import run_analysis
 from analytics.models import AnalysisRun, SavedCohort
 from registry.selectors import analysis_rows
@@ -39,7 +40,9 @@ def test_the_api_result_equals_run_analysis_on_the_same_rows_to_full_precision(r
     body = response.json()
     expected = run_analysis(pd.DataFrame(analysis_rows(user=investigator)), SPEC)
     assert body["status"] == "succeeded" and body["progress_percent"] == 100
-    assert body["result"] == json.loads(json.dumps(expected, allow_nan=False))
+    # The stored result, with the data dictionary's `label` fields (and endpoint_label, title) added.
+    assert body["result"] == json.loads(json.dumps(dictionary.label_result(expected), allow_nan=False))
+    assert body["result"]["groups"][0]["label"] == f"ICS < {dictionary.cutoff_text(expected['cutoffs'][0])}"
     assert body["result"]["competing_risks"]["gray"]["p"] == expected["competing_risks"]["gray"]["p"]
     run = AnalysisRun.objects.get(pk=body["id"])
     assert run.data_hash == expected["data_hash"] and run.n_patients == expected["n"]
