@@ -28,6 +28,15 @@
     yaxis: { title: { text: "Returned per letter sent (%)" }, range: [0, 100], ticksuffix: "%" },
     showlegend: false,
   };
-  var config = { responsive: true, displaylogo: false, toImageButtonOptions: { filename: "response-over-time" } };
-  window.Plotly.react(element, [trace], layout, config);
+  var config = {
+    responsive: true,
+    displaylogo: false,
+    showSendToCloud: false,
+    modeBarButtonsToRemove: ["sendDataToCloud", "select2d", "lasso2d", "autoScale2d", "toggleSpikelines"],
+    toImageButtonOptions: { filename: "response-over-time" },
+  };
+  window.Plotly.react(element, [trace], layout, config).then(function () {
+    // Plotly's toolbar buttons are <button>s: keep them out of the Tab order (the table says the same).
+    element.querySelectorAll(".modebar-btn").forEach(function (button) { button.setAttribute("tabindex", "-1"); });
+  });
 })();
