@@ -12,12 +12,14 @@ import logging
 import math
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from analytics import cohort_data, rmst, spline, subgroups, survival, tables
+from analytics import warnings as safeguards
 from analytics.cohort_data import SpecError, finite_number, shown
 from analytics.fine_gray import fine_gray
 from analytics.variables import DEFAULT_COVARIATES as DEFAULT_COVARIATES
@@ -147,6 +149,7 @@ def run_analysis(df: pd.DataFrame, spec: dict[str, Any]) -> dict[str, Any]:
     if len(keys) < 2 or frame["group"].nunique() < 2:
         raise SpecError("the cohort has fewer than two non-empty groups")
     result: dict[str, Any] = {"spec": spec, "n": len(frame), "excluded_without_group": excluded, "cutoffs": cuts}
+    result["cutoffs_display"] = cutoffs_display(cuts, frame["ics"]) if cuts else []
     result.update(_survival_results(frame, spec, keys))
     result["baseline_table"] = tables.baseline_table(frame, group_col="group", keys=keys)
     result["sqrt_ics_regression"] = tables.sqrt_ics_regression(frame)
@@ -176,6 +179,17 @@ def _optional(result: dict[str, Any], name: str, analysis: Callable[[], dict[str
     return out
 
 
+def cutoffs_display(cuts: list[float], ics: pd.Series) -> list[str]:
+    """The ICS cut-offs as the page shows them: at the data's precision (at most 3 decimals), rounded
+    up, so that "ICS >= shown value" picks the same patients as the cut-off itself (a median of
+    whole numbers, 59.5, or a quantile computed as 59.99999999999999, both show as 60)."""
+    values = ics.dropna().to_numpy(float)
+    decimals = next((d for d in range(3) if np.allclose(values, np.round(values, d), rtol=0, atol=1e-9)), 3)
+    step = 10.0**-decimals
+    # Rounding noise (1e-9 of a step) is not a value of its own: 59.99999999999999 is 60.
+    return [f"{math.ceil(round(c / step, 6)) * step:.{decimals}f}" for c in cuts]
+
+
 def _level(value: object) -> object:
     if isinstance(value, float) and value.is_integer():
         return bool(value) if value in (0.0, 1.0) else int(value)
@@ -192,68 +206,61 @@ def _survival_results(frame: pd.DataFrame, spec: dict[str, Any], keys: list[str]
     status = frame[f"{endpoint}_status"].to_numpy(int)
     event = status == 1
     group = frame["group"].to_numpy(object)
+    labels = {k: _label(k, spec) for k in keys}
     out: dict[str, Any] = {
         "groups": [
-            {"key": k, "label": _label(k, spec), "n": int((group == k).sum()), "events": int(event[group == k].sum())}
+            {"key": k, "label": labels[k], "n": int((group == k).sum()), "events": int(event[group == k].sum())}
             for k in keys
         ]
     }
+    fits = _Fits(keys, labels, _group_terms(keys))
+    fits.warnings += [
+        safeguards.warning("no_events_in_group", f"no events in {g['label']}") for g in out["groups"] if not g["events"]
+    ]
     out["km"] = {k: _km_json(survival.kaplan_meier(time[group == k], event[group == k])) for k in keys}
     lr = survival.logrank_test(time, event, group)
     out["logrank"] = {"statistic": lr["statistic"], "df": lr["df"], "p": lr["p"]}
     group_x = np.column_stack([(group == k).astype(float) for k in keys[1:]])
-    terms = _group_terms(keys)
+    terms = fits.group_terms
     ics_100 = frame["ics"].to_numpy(float) / 100
-    univariable = [_cox_rows(time, event, group_x, terms)]
+    univariable, _ = fits.cox("cox_univariable_group", time, event, group_x, terms)
     if frame["ics"].notna().all():
-        univariable.append(_cox_rows(time, event, ics_100[:, None], ["ics_per_100"]))
+        univariable += fits.cox("cox_univariable_continuous", time, event, ics_100[:, None], ["ics_per_100"])[0]
     covs = spec["covariates"]
     cov_x = frame[covs].astype(float).to_numpy() if covs else np.empty((len(frame), 0))
     complete = ~np.isnan(cov_x).any(axis=1) & ~np.isnan(ics_100)
-    multi_group = survival.cox_ph(
-        time[complete], event[complete], np.column_stack([group_x, cov_x])[complete], terms=[*terms, *covs]
-    )
-    multi_cont = survival.cox_ph(
-        time[complete], event[complete], np.column_stack([ics_100, cov_x])[complete], terms=["ics_per_100", *covs]
-    )
+    t, e = time[complete], event[complete]
+    multi_group, _ = fits.cox("cox_multivariable_group", t, e, np.column_stack([group_x, cov_x])[complete], [*terms, *covs])
+    x_cont = np.column_stack([ics_100, cov_x])[complete]
+    multi_cont, fit = fits.cox("cox_multivariable_continuous", t, e, x_cont, ["ics_per_100", *covs])
     out["cox"] = {
-        "univariable": [r for rows in univariable for r in rows],
-        "multivariable": {"group": _cox_table(multi_group), "continuous": _cox_table(multi_cont)},
+        "univariable": univariable,
+        "multivariable": {"group": multi_group, "continuous": multi_cont},
         "n_complete_cases": int(complete.sum()),
     }
-    zph = survival.cox_zph(multi_cont)
-    out["ph_test"] = {
-        "model": "continuous",
-        "terms": [{"term": r["term"], "statistic": r["statistic"], "p": r["p"]} for r in zph["terms"]],
-        "global_statistic": zph["global"]["statistic"],
-        "global_p": zph["global"]["p"],
-    }
-    out["c_index"] = survival.concordance_index(time[complete], event[complete], multi_cont.linear_predictor)["c_index"]
+    out["ph_test"] = fits.ph_test(fit)
+    out["c_index"] = survival.concordance_index(t, e, fit.linear_predictor)["c_index"] if fit else None
     if endpoint not in cohort_data.FATAL_ENDPOINTS:
-        out["competing_risks"] = _competing(time, status, group, keys, group_x, terms, ics_100)
+        out["competing_risks"] = _competing(fits, time, status, group, group_x, ics_100)
+    out["warnings"] = fits.warnings
     return out
 
 
 def _competing(
-    time: np.ndarray,
-    status: np.ndarray,
-    group: np.ndarray,
-    keys: list[str],
-    group_x: np.ndarray,
-    terms: list[str],
-    ics_100: np.ndarray,
+    fits: "_Fits", time: np.ndarray, status: np.ndarray, group: np.ndarray, group_x: np.ndarray, ics_100: np.ndarray
 ) -> dict[str, Any]:
     cif: dict[str, dict[str, np.ndarray]] = {}
-    for k in keys:
+    for k in fits.keys:
         est = survival.cumulative_incidence(time[group == k], status[group == k])
         cif[k] = {"time": est.time, "cif": est.cif, "at_risk": est.n_risk}
     gray = survival.gray_test(time, status, group)
     event = status == 1  # cause-specific: a competing death censors
-    rows = _cox_rows(time, event, group_x, terms)
-    subdistribution = _fine_gray_rows(time, status, group_x, terms)
+    terms = fits.group_terms
+    rows, _ = fits.cox("cause_specific_group", time, event, group_x, terms)
+    subdistribution = fits.fine_gray("fine_gray_group", time, status, group_x, terms)
     if not np.isnan(ics_100).any():
-        rows += _cox_rows(time, event, ics_100[:, None], ["ics_per_100"])
-        subdistribution += _fine_gray_rows(time, status, ics_100[:, None], ["ics_per_100"])
+        rows += fits.cox("cause_specific_continuous", time, event, ics_100[:, None], ["ics_per_100"])[0]
+        subdistribution += fits.fine_gray("fine_gray_continuous", time, status, ics_100[:, None], ["ics_per_100"])
     return {
         "competing_event": "death",
         "cif": cif,
@@ -263,26 +270,124 @@ def _competing(
     }
 
 
-def _fine_gray_rows(time: np.ndarray, status: np.ndarray, X: np.ndarray, terms: list[str]) -> list[dict[str, Any]]:
-    """Univariable Fine-Gray subdistribution hazard ratios (as cmprsk::crr), one model per call."""
-    fit = fine_gray(time, status, X, terms=terms)
-    return [{**row, "converged": fit.converged} for row in fit.table()]
+@dataclass
+class _Fits:
+    """Fits the models of one result and collects their warnings (analytics.warnings): a model that
+    cannot be fitted gives rows without numbers and a warning, never an exception."""
+
+    keys: list[str]  # group keys, the reference group first
+    labels: dict[str, str]
+    group_terms: list[str]  # the terms of keys[1:]
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+
+    def cox(
+        self, model: str, time: np.ndarray, event: np.ndarray, X: np.ndarray, terms: list[str]
+    ) -> tuple[list[dict[str, Any]], survival.CoxFit | None]:
+        """The rows of one Cox model (Efron, as coxph) and the fit (None when it cannot be fitted)."""
+        found = self._empty_groups(model, event, X, terms)
+        fit = None
+        if not event.any():
+            found.append(safeguards.model_failed(model, terms=terms, reason="no events in these patients"))
+        else:
+            try:
+                fit = survival.cox_ph(time, event, X, terms=terms)
+            except np.linalg.LinAlgError as exc:
+                found.append(safeguards.model_failed(model, terms=terms, reason=str(exc)))
+        if fit is not None:
+            found += safeguards.fit_warnings(
+                model,
+                terms=terms,
+                converged=fit.converged,
+                iterations=fit.iterations,
+                possibly_infinite=fit.possibly_infinite,
+                infinite_unnamed=fit.infinite_unnamed,
+                collinear=fit.singular,
+            )
+        found += safeguards.events_per_variable_warning(model, events=int(event.sum()), parameters=len(terms))
+        extra = {"converged": fit.converged if fit else None}
+        rows = [
+            {**row, "possibly_infinite": row["term"] in (fit.possibly_infinite if fit else ()), **extra}
+            for row in (fit.table() if fit else _no_numbers(terms))
+        ]
+        return self._finish(model, rows, found), fit
+
+    def fine_gray(
+        self, model: str, time: np.ndarray, status: np.ndarray, X: np.ndarray, terms: list[str]
+    ) -> list[dict[str, Any]]:
+        """The rows of one Fine-Gray model (as cmprsk::crr); crr warns of nothing, but says whether it converged."""
+        event = status == 1
+        found = self._empty_groups(model, event, X, terms)
+        fit = None
+        if not event.any():
+            found.append(safeguards.model_failed(model, terms=terms, reason="no events in these patients"))
+        else:
+            try:
+                fit = fine_gray(time, status, X, terms=terms)
+            except np.linalg.LinAlgError as exc:
+                found.append(safeguards.model_failed(model, terms=terms, reason=str(exc)))
+        if fit is not None and not fit.converged:
+            message = f"did not converge in {fit.iterations} iterations (crr's maxiter)"
+            found.append(safeguards.warning("not_converged", message, model=model))
+        found += safeguards.events_per_variable_warning(model, events=int(event.sum()), parameters=len(terms))
+        extra = {"converged": fit.converged if fit else None}
+        rows = [{**row, **extra} for row in (fit.table() if fit else _no_numbers(terms))]
+        return self._finish(model, rows, found)
+
+    def ph_test(self, fit: survival.CoxFit | None) -> dict[str, Any]:
+        """cox.zph of the adjusted model with ICS per 100; None values and a warning when it cannot be computed."""
+        out: dict[str, Any] = {"model": "continuous", "terms": [], "global_statistic": None, "global_p": None}
+        if fit is None or np.isnan(fit.coef).all():
+            self.warnings.append(
+                safeguards.model_failed("ph_test", terms=fit.terms if fit else [], reason="no fitted model")
+            )
+            return out
+        try:
+            zph = survival.cox_zph(fit)
+        except np.linalg.LinAlgError as exc:
+            self.warnings.append(safeguards.model_failed("ph_test", terms=fit.terms, reason=str(exc)))
+            return out
+        out["terms"] = [{"term": r["term"], "statistic": r["statistic"], "p": r["p"]} for r in zph["terms"]]
+        out["global_statistic"], out["global_p"] = zph["global"]["statistic"], zph["global"]["p"]
+        return out
+
+    def _empty_groups(self, model: str, event: np.ndarray, X: np.ndarray, terms: list[str]) -> list[dict[str, Any]]:
+        """no_events_in_group for a model whose first columns are the group indicators."""
+        k = len(self.group_terms)
+        if list(terms[:k]) != self.group_terms:
+            return []
+        member = X[:, :k] == 1
+        events = {self.keys[0]: int(event[~member.any(axis=1)].sum())}
+        events |= {key: int(event[member[:, j]].sum()) for j, key in enumerate(self.keys[1:])}
+        group_terms = dict(zip(self.keys[1:], self.group_terms, strict=True))
+        return safeguards.no_events_warnings(model, events=events, labels=self.labels, group_terms=group_terms)
+
+    def _finish(self, model: str, rows: list[dict[str, Any]], found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows with their model, their warnings and whether each can be shown as a number; the
+        model's warnings added to the result's."""
+        self.warnings += found
+        out = []
+        for row in rows:
+            row = {**row, "model": model}
+            row["warnings"] = safeguards.for_row(row, found)
+            blocked = any(safeguards.blocks_estimate(w) for w in row["warnings"])
+            row["estimable"] = not blocked and all(_positive(row[k]) for k in ("hr", "ci_lower", "ci_upper"))
+            out.append(row)
+        return out
+
+
+def _no_numbers(terms: list[str]) -> list[dict[str, Any]]:
+    return [dict.fromkeys(("coef", "se", "hr", "ci_lower", "ci_upper", "p"), None) | {"term": t} for t in terms]
+
+
+def _positive(value: object) -> bool:
+    """A finite number > 0 (a ratio that can be drawn on a log axis)."""
+    return isinstance(value, int | float) and math.isfinite(value) and value > 0
 
 
 def _label(key: str, spec: dict[str, Any]) -> str:
     if spec["grouping"]["variable"] != "ics":
         return f"{spec['grouping']['variable']} = {key}"
     return {"low": "ICS < cut-off", "high": "ICS >= cut-off"}.get(key, f"ICS {key}")
-
-
-def _cox_rows(time: np.ndarray, event: np.ndarray, X: np.ndarray, terms: list[str]) -> list[dict[str, Any]]:
-    return _cox_table(survival.cox_ph(time, event, X, terms=terms))
-
-
-def _cox_table(fit: survival.CoxFit) -> list[dict[str, Any]]:
-    return [
-        {**row, "possibly_infinite": row["term"] in fit.possibly_infinite, "converged": fit.converged} for row in fit.table()
-    ]
 
 
 def _km_json(km: survival.KaplanMeier) -> dict[str, np.ndarray]:

@@ -2,10 +2,12 @@
 statistics; the page passes the dicts to plotly.js (served from static/vendor/plotly/)."""
 
 import json
+import math
 from collections.abc import Iterable
 
 import plotly.graph_objects as go
 
+from analytics import warnings as safeguards
 from analytics.exports import YEAR_DAYS
 
 COLOURS = ("#1f5f99", "#c0392b", "#2e8b57", "#8e44ad", "#d35400", "#7f8c8d")
@@ -98,11 +100,15 @@ def cif_figure(result: dict, *, title: str = "", filename: str = "cumulative-inc
 
 
 def hazard_ratio_figure(result: dict, *, filename: str = "hazard-ratios") -> dict:
-    """Forest plot of the Cox hazard ratios (univariable and both adjusted models), log x axis."""
+    """Forest plot of the Cox hazard ratios (univariable and both adjusted models), log x axis with
+    plain-number ticks (0.1, 1, 10). A row that is not estimable (analytics.warnings) is left out
+    and listed with its reason in a note under the plot, never drawn as 3.7e8."""
+    found = result.get("warnings", [])
     rows = [(f"{r['term']} (univariable)", r) for r in result["cox"]["univariable"]]
     for model, label in (("group", "adjusted, group"), ("continuous", "adjusted, per 100")):
         rows += [(f"{r['term']} ({label})", r) for r in result["cox"]["multivariable"][model]]
-    rows = [(name, r) for name, r in rows if r["hr"] is not None and r["ci_lower"] and r["ci_upper"]]
+    left_out = [f"{name}: {safeguards.not_estimable_text(r, found)}" for name, r in rows if not safeguards.estimable(r)]
+    rows = [(name, r) for name, r in rows if safeguards.estimable(r)]
     names = [name for name, _ in rows][::-1]
     hr = [r["hr"] for _, r in rows][::-1]
     fig = go.Figure(
@@ -121,14 +127,37 @@ def hazard_ratio_figure(result: dict, *, filename: str = "hazard-ratios") -> dic
         )
     )
     fig.add_vline(x=1, line={"dash": "dot", "color": "#555"})
+    ticks = _log_ticks([r["ci_lower"] for _, r in rows], [r["ci_upper"] for _, r in rows])
+    height = max(320, 28 * len(rows) + 120)
     fig.update_layout(
         title="Hazard ratios (95% CI)",
-        xaxis={"type": "log", "title": "Hazard ratio"},
+        xaxis={"type": "log", "title": "Hazard ratio", "tickvals": ticks, "ticktext": [_plain(t) for t in ticks]},
         template="simple_white",
-        height=max(320, 28 * len(rows) + 120),
-        margin={"l": 260},
+        height=height + 18 * len(left_out),
+        margin={"l": 260, "b": 70 + 18 * len(left_out)},
     )
+    if left_out:
+        note = "Left out:<br>" + "<br>".join(left_out)
+        under = {"xref": "paper", "yref": "paper", "x": 0, "y": 0, "yshift": -50, "xanchor": "left", "yanchor": "top"}
+        fig.add_annotation(text=note, showarrow=False, align="left", **under)
     return _figure(fig, filename)
+
+
+def _log_ticks(lower: list[float], upper: list[float]) -> list[float]:
+    """Tick values for a log axis from the smallest lower to the largest upper bound (1 always in):
+    1, 2, 5 per decade over at most two decades, else the powers of ten."""
+    lo, hi = min([*lower, 1.0]), max([*upper, 1.0])
+    first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    steps = (1, 2, 5) if last - first <= 2 else (1,)
+    ticks = [m * 10.0**e for e in range(first, last + 1) for m in steps]
+    return [t for t in ticks if lo / 1.5 <= t <= hi * 1.5 or t == 1]
+
+
+def _plain(value: float) -> str:
+    """A tick as an ordinary number: 0.05, 0.1, 1, 10, 1,000 (never 10μ or 1e+03)."""
+    if value >= 1:
+        return f"{value:,.0f}"
+    return f"{value:.{-math.floor(math.log10(value) + 1e-9)}f}"
 
 
 def _layout(fig: go.Figure, heading: str, measure: str, result: dict) -> None:

@@ -25,6 +25,7 @@ class FineGrayFit:
     converged: bool
     n: int
     n_missing: int
+    iterations: int = 0  # Newton-Raphson steps taken (crr's maxiter is 10)
 
     @property
     def se(self) -> np.ndarray:
@@ -241,4 +242,5 @@ def fine_gray(
         converged=converged,
         n=int(keep.sum()),
         n_missing=int((~keep).sum()),
+        iterations=iteration,
     )

@@ -17,6 +17,7 @@ import pandas as pd
 from django.conf import settings
 
 from analytics import cohort_data, datasets
+from analytics import warnings as safeguards
 from analytics.analysis import run_analysis, validate_spec, versions
 from analytics.cohort_data import SpecError
 from analytics.models import AnalysisRun, SavedCohort
@@ -90,6 +91,10 @@ def analysis_compute(df: pd.DataFrame, spec: dict, *, progress: Callable[[int], 
     sub_spec = dict(result["spec"])
     if sub_spec["grouping"]["variable"] == "ics" and len(result["cutoffs"]) == 1:
         sub_spec["grouping"] = {"variable": "ics", "cutoff": result["cutoffs"][0]}
+    # The subgroup's own variable is constant within each subgroup: left out of its covariates
+    # (kept, R and cox_ph would give it NA), and each panel says so.
+    dropped = subgroup in sub_spec["covariates"]
+    sub_spec["covariates"] = [c for c in sub_spec["covariates"] if c != subgroup]
     levels = _levels(df, result["spec"]["cohort"]["filters"], subgroup)
     panels = []
     for i, (value, label) in enumerate(levels):
@@ -99,6 +104,8 @@ def analysis_compute(df: pd.DataFrame, spec: dict, *, progress: Callable[[int], 
             panel["result"] = run_analysis(df, {**sub_spec, "cohort": {"filters": filters}})
         except (SpecError, np.linalg.LinAlgError) as exc:
             panel["error"] = _cannot_fit(exc)
+        if dropped and "result" in panel:
+            panel["result"]["warnings"].insert(0, safeguards.covariate_dropped(subgroup, label))
         panels.append(panel)
         report(50 + 50 * (i + 1) // len(levels))
     result["subgroups"] = panels

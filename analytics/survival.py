@@ -8,7 +8,7 @@ Vectorised over patients: Python loops run over distinct times or Newton iterati
 patients, so 100,000 patients take well under a second per model.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
 import numpy as np
@@ -16,6 +16,7 @@ import numpy.typing as npt
 from scipy import stats
 
 Z_95 = float(stats.norm.ppf(0.975))  # R's qnorm(0.975)
+TOLER_CHOL = float(np.finfo(float).eps) ** 0.75  # coxph.control's toler.chol
 
 
 def _as_float(values: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -241,6 +242,8 @@ class CoxFit:
     ]  # for cox_zph: (_EfronData, the per-event (mean, var_rows) at coef)
 
     possibly_infinite: list[str]  # terms coxph would warn about ("coefficient may be infinite")
+    singular: list[str] = field(default_factory=list)  # terms coxph gives NA ("X matrix deemed to be singular")
+    infinite_unnamed: bool = False  # not converged and coxph's "one or more coefficients may be infinite"
 
     @property
     def hr(self) -> np.ndarray:
@@ -348,46 +351,71 @@ def cox_ph(
 
     Notes
     -----
-    Newton-Raphson from beta = 0 with step halving and R's stopping rule
-    |1 - loglik_old / loglik_new| <= eps (coxph.control defaults eps = 1e-9, iter.max = 20); the
-    covariates are centred as in coxph. Variance = inverse information at the estimate; Wald p and
-    CI on the log scale. Efron's approximation as in Therneau's coxfit6.c.
+    survival 3.5's coxfit6.c and coxph.fit: Newton-Raphson from beta = 0 with R's stopping rule
+    |1 - loglik_best / loglik_new| <= eps (coxph.control: eps = 1e-9, iter.max = 20), the steps
+    halved (ever more) while the log-likelihood falls. The information matrix is factored by
+    survival's generalised Cholesky (cholesky2, toler.chol = eps^0.75 of the machine, on the
+    covariates scaled as coxfit6 scales them): a column it finds redundant (constant, or a
+    combination of the others) keeps beta = 0 and gets coefficient NA (NaN here), as coxph's
+    "X matrix deemed to be singular". After convergence, R's check for infinite coefficients:
+    |u V| > eps and > toler.inf |beta| (toler.inf = sqrt(eps)). When the iterations run out, R
+    returns the last accepted beta, warns, and its variance is chinv2 of the information matrix as
+    coxfit6 leaves it (not factored again); reproduced, so the numbers are R's. Variance = inverse
+    information; Wald p and CI on the log scale. Efron's approximation as in Therneau's coxfit6.c.
     """
     duration, event = _as_float(duration), np.asarray(event, dtype=bool)
     x: np.ndarray = np.atleast_2d(_as_float(X).T).T
+    if not event.any():
+        return _without_events(duration, event, x, terms)
+    r_means, scale = _coxfit6_centring(x)
+    lp_r = x - r_means  # coxph's linear predictor is X beta less the means it centred by
     x = x - x.mean(axis=0)
     data = _EfronData(duration, event, x)
     p = x.shape[1]
     beta = np.zeros(p)
     loglik, score, info, _ = data.pieces(beta)
     loglik0 = loglik
-    newbeta = beta + np.linalg.solve(info, score)
+    chol = _cholesky2(info * np.outer(scale, scale))
+    newbeta = beta + scale * _chsolve2(chol, score * scale)
     halving, converged, iteration = 0, False, 0
     for iteration in range(1, max_iter + 1):  # noqa: B007 - the count is reported below
-        newlik, newscore, newinfo, newrows = data.pieces(newbeta)
-        if abs(1 - loglik / newlik) <= eps and halving == 0:
-            beta, loglik, info, converged = newbeta, newlik, newinfo, True
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # overflow: halved below, as R
+            newlik, newscore, newinfo, newrows = data.pieces(newbeta)
+        chol = _cholesky2(newinfo * np.outer(scale, scale))
+        finite = np.isfinite(newlik) and np.isfinite(newscore).all() and np.isfinite(newinfo).all()
+        if finite and abs(1 - loglik / newlik) <= eps:
+            beta, loglik, converged = newbeta, newlik, True
             final_score, rows = newscore, newrows  # the pieces at beta, for the checks and cox_zph
             break
-        if newlik < loglik or not np.isfinite(newlik):
-            halving += 1
-            newbeta = (newbeta + beta) / 2
+        if not finite or newlik < loglik:
+            halving += 1  # not improving: back towards the last good beta, further each time
+            newbeta = (newbeta + halving * beta) / (halving + 1)
         else:
             halving = 0
-            beta, loglik, info = newbeta, newlik, newinfo
-            newbeta = beta + np.linalg.solve(info, newscore)
+            loglik = newlik
+            beta, newbeta = newbeta, newbeta + scale * _chsolve2(chol, newscore * scale)
     else:
-        # Not converged (e.g. an infinite coefficient when a group has no events): report the
-        # last accepted estimate, flagged, as coxph does with its warning.
-        loglik, final_score, info, rows = data.pieces(beta)
-    var = np.linalg.inv(info)
-    # coxph.fit's check: a score still large relative to the coefficient (toler.inf = sqrt(eps)).
+        iteration += 1  # coxfit6 reports iter.max + 1 when it ran out
+        loglik, final_score, raw_info, rows = data.pieces(beta)
+        # coxfit6 then inverts the information as its iteration leaves it, not factored again: the
+        # upper triangle filled, the lower zero. chinv2 of that is 1 / the diagonal.
+        chol = np.triu(raw_info * np.outer(scale, scale))
+    var = _chinv2(chol) * np.outer(scale, scale)
+    singular = converged & (np.diag(var) == 0)  # coxph.fit's which.sing (flag < nvar)
     infs = np.abs(final_score @ var)
-    flagged = [t for t, v, b in zip(terms, infs, beta, strict=True) if v > eps and v > np.sqrt(eps) * abs(b)]
+    if converged:
+        flagged = ~np.isfinite(final_score) | ((infs > eps) & (infs > np.sqrt(eps) * np.abs(beta)))
+        infinite_unnamed = False
+    else:
+        flagged = np.zeros(p, dtype=bool)
+        infinite_unnamed = bool((lp_r @ beta).max(initial=0.0) > 500 or not np.isfinite(infs).all())
+    coef = np.where(singular, np.nan, beta)
+    with np.errstate(invalid="ignore"):
+        se = np.where(singular, np.nan, np.sqrt(np.diag(var)))
     return CoxFit(
         list(terms),
-        beta,
-        np.sqrt(np.diag(var)),
+        coef,
+        se,
         var,
         (loglik0, loglik),
         iteration,
@@ -396,8 +424,91 @@ def cox_ph(
         int(event.sum()),
         x @ beta,
         (data, rows),
-        flagged,
+        [t for t, f in zip(terms, flagged, strict=True) if f],
+        [t for t, s in zip(terms, singular, strict=True) if s],
+        infinite_unnamed,
     )
+
+
+def _without_events(duration: np.ndarray, event: np.ndarray, x: np.ndarray, terms: list[str]) -> CoxFit:
+    """coxph without a single event: every coefficient NA, no iterations, no warning."""
+    p = x.shape[1]
+    nan = np.full(p, np.nan)
+    data = _EfronData(duration, event, x)
+    rows = (np.zeros((0, p)), np.zeros((0, p, p)))
+    no_var = np.zeros((p, p))
+    lp = np.zeros(len(x))
+    return CoxFit(list(terms), nan, nan, no_var, (0.0, 0.0), 0, True, len(x), 0, lp, (data, rows), [], list(terms))
+
+
+def _coxfit6_centring(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """coxfit6's (means, scales) per column: the mean and n / sum |x - mean| (1 for a constant
+    column); 0 and 1 for columns of -1/0/1 only (coxph's nocenter: neither centred nor scaled)."""
+    means = x.mean(axis=0)
+    spread = np.abs(x - means).sum(axis=0)
+    zero_one = np.isin(x, (-1.0, 0.0, 1.0)).all(axis=0)
+    with np.errstate(divide="ignore"):
+        scale = np.where(zero_one | (spread == 0), 1.0, len(x) / spread)
+    return np.where(zero_one, 0.0, means), scale
+
+
+def _cholesky2(matrix: np.ndarray, toler: float = TOLER_CHOL) -> np.ndarray:
+    """survival's cholesky2.c: matrix = F D F' (F unit lower triangular, D on the diagonal).
+
+    A pivot below toler * the largest diagonal (or not finite) marks its column redundant: its D
+    is 0. Returns the factors: F below the diagonal, D on it."""
+    a = np.array(matrix, dtype=float)
+    n = len(a)
+    a[np.tril_indices(n, -1)] = a.T[np.tril_indices(n, -1)]  # the lower triangle from the upper
+    largest = float(np.max(np.diag(a), initial=0.0, where=np.diag(a) > 0))  # NaN is not > 0
+    if largest == 0 or not np.isfinite(largest):
+        return np.where(np.eye(n, dtype=bool), 0.0, a)
+    tol = largest * toler
+    for i in range(n):
+        pivot = a[i, i]
+        if not np.isfinite(pivot) or pivot < tol:
+            a[i, i] = 0.0
+            continue
+        for j in range(i + 1, n):
+            temp = a[j, i] / pivot
+            a[j, i] = temp
+            a[j, j] -= temp * temp * pivot
+            a[j + 1 :, j] -= temp * a[j + 1 :, i]
+    return a
+
+
+def _chsolve2(chol: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """survival's chsolve2.c: solve F D F' b = y; b = 0 for a redundant column."""
+    b = np.array(y, dtype=float)
+    n = len(b)
+    for i in range(n):
+        b[i] -= b[:i] @ chol[i, :i]
+    for i in range(n - 1, -1, -1):
+        b[i] = 0.0 if chol[i, i] == 0 else b[i] / chol[i, i] - b[i + 1 :] @ chol[i + 1 :, i]
+    return b
+
+
+def _chinv2(chol: np.ndarray) -> np.ndarray:
+    """survival's chinv2.c: the inverse from the factors; rows and columns of redundant columns 0."""
+    a = np.array(chol, dtype=float)
+    n = len(a)
+    for i in range(n):
+        if a[i, i] > 0:
+            a[i, i] = 1 / a[i, i]
+            for j in range(i + 1, n):
+                a[j, i] = -a[j, i]
+                a[j, :i] += a[j, i] * a[i, :i]
+    for i in range(n):
+        if a[i, i] == 0:
+            a[:i, i] = 0.0
+            a[i, i:] = 0.0
+            continue
+        for j in range(i + 1, n):
+            temp = a[j, i] * a[j, j]
+            a[i, j] = temp
+            a[i, i:j] += temp * a[j, i:j]
+    inverse: np.ndarray = np.triu(a) + np.triu(a, 1).T  # the upper triangle mirrored, as coxfit6 does
+    return inverse
 
 
 def cox_zph(fit: CoxFit) -> dict[str, Any]:
@@ -410,8 +521,12 @@ def cox_zph(fit: CoxFit) -> dict[str, Any]:
     the model, left-continuous) centred at its mean over events. The 2p x 2p information matrix is
     accumulated with the Efron weights; the test for term j uses the beta block plus gamma_j;
     the global test all of them (p degrees of freedom). terms = TRUE with one column per term.
+    Terms with an NA coefficient (fit.singular) are left out, as cox.zph leaves them out.
     """
     data, (mean, var_rows) = fit.zph_inputs
+    keep = ~np.isnan(fit.coef)
+    terms = [t for t, k in zip(fit.terms, keep, strict=True) if k]
+    mean, var_rows = mean[:, keep], var_rows[:, keep][:, :, keep]
     km = kaplan_meier(data.time, data.event)
     idx = np.searchsorted(km.time, data.event_times, side="left") - 1
     s_before = np.where(idx >= 0, km.survival[np.maximum(idx, 0)], 1.0)
@@ -419,8 +534,8 @@ def cox_zph(fit: CoxFit) -> dict[str, Any]:
     g_event = g_time[data.ev_group]
     g_time = g_time - g_event.mean()
     g_rows = g_time[data.ev_group]
-    X_ev = data.X[data.ev_idx]
-    p = len(fit.coef)
+    X_ev = data.X[data.ev_idx][:, keep]
+    p = len(terms)
     u_gamma = (g_rows[:, None] * (X_ev - mean)).sum(axis=0)
     imat = np.empty((2 * p, 2 * p))
     imat[:p, :p] = var_rows.sum(axis=0)
@@ -428,7 +543,7 @@ def cox_zph(fit: CoxFit) -> dict[str, Any]:
     imat[p:, p:] = np.einsum("e,eij->ij", g_rows**2, var_rows)
     u = np.concatenate((np.zeros(p), u_gamma))
     rows: list[dict[str, Any]] = []
-    for j, term in enumerate(fit.terms):
+    for j, term in enumerate(terms):
         kk = [*range(p), p + j]
         uj = u[kk]
         chisq = float(uj @ np.linalg.solve(imat[np.ix_(kk, kk)], uj))

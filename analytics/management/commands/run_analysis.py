@@ -5,6 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from analytics import warnings as safeguards
 from analytics.cohort_data import SpecError
 from analytics.services import analysis_run
 
@@ -44,8 +45,25 @@ class Command(BaseCommand):
         write(f"analysis {run.pk}: {result['n']} patients, endpoint {result['spec']['endpoint']}, data {run.data_hash[:12]}")
         for g in result["groups"]:
             write(f"  {g['label']}: {g['n']} patients, {g['events']} events")
-        write(f"  log-rank p = {result['logrank']['p']:.4g}")
+        write(f"  log-rank p = {_number(result['logrank']['p'], '.4g')}")
+        found = result.get("warnings", [])
         for row in result["cox"]["univariable"]:
-            write(f"  HR {row['term']} = {row['hr']:.3f} ({row['ci_lower']:.3f}-{row['ci_upper']:.3f}), p = {row['p']:.4g}")
+            write(f"  HR {row['term']} = {_hazard_ratio(row, found)}")
+        if found:
+            write(f"  {len(found)} warning{'s' if len(found) > 1 else ''}:")
+            for w in found:
+                write(f"    [{w['code']}] {safeguards.describe(w)}")
         if out is not None:
             write(f"  result written to {out}")
+
+
+def _hazard_ratio(row: dict, found: list[dict]) -> str:
+    """ "1.234 (0.987-1.543), p = 0.0612", or "not estimable (no events in ICS t1)" without a number."""
+    if not safeguards.estimable(row):
+        return safeguards.not_estimable_text(row, found)
+    ci = f"{_number(row['ci_lower'], '.3f')}-{_number(row['ci_upper'], '.3f')}"
+    return f"{_number(row['hr'], '.3f')} ({ci}), p = {_number(row['p'], '.4g')}"
+
+
+def _number(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
