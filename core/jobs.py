@@ -218,6 +218,32 @@ class _Heartbeat:
 # Stale and lost jobs --------------------------------------------------------------------------
 
 
+def job_health(*, now=None) -> list[dict[str, Any]]:
+    """Per registered kind of job: queued, running, running without a heartbeat for longer than
+    JOB_STALE_AFTER_SECONDS (its worker likely died; the reaper re-queues it), failed and succeeded
+    in the last 7 days, and the age in seconds of the oldest queued job. For the admins' home page."""
+    now = now or timezone.now()
+    stale_before = now - stale_after()
+    week_ago = now - timedelta(days=7)
+    out = []
+    for label in sorted(_KINDS):
+        model = apps.get_model(label)
+        jobs = model.objects.all()
+        oldest = jobs.filter(status=JobStatus.QUEUED).order_by("enqueued_at").values_list("enqueued_at", flat=True).first()
+        out.append(
+            {
+                "kind": str(model._meta.verbose_name_plural).capitalize(),
+                "queued": jobs.filter(status=JobStatus.QUEUED).count(),
+                "running": jobs.filter(status=JobStatus.RUNNING).count(),
+                "stale": jobs.filter(status=JobStatus.RUNNING, heartbeat_at__lt=stale_before).count(),
+                "failed_7_days": jobs.filter(status=JobStatus.FAILED, finished_at__gte=week_ago).count(),
+                "succeeded_7_days": jobs.filter(status=JobStatus.SUCCEEDED, finished_at__gte=week_ago).count(),
+                "oldest_queued_seconds": (now - oldest).total_seconds() if oldest else None,
+            }
+        )
+    return out
+
+
 def requeue_stale_jobs() -> dict[str, dict[str, int]]:
     """Queue again the running jobs whose heartbeat stopped (or fail them after JOB_MAX_ATTEMPTS)
     and re-send queued jobs no worker has started within JOB_STALE_AFTER_SECONDS.

@@ -28,10 +28,10 @@ from django.utils.datastructures import MultiValueDict
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods
 
+from core.jobs import job_health
 from core.roles import (
     ADMIN,
     ANALYSIS_DATA,
-    COORDINATOR,
     EDIT_REGISTRY,
     IMPORT_EXPORT,
     SEE_AUDIT,
@@ -41,7 +41,7 @@ from core.roles import (
     require_role,
     user_roles,
 )
-from registry import selectors, services
+from registry import dashboard, selectors, services
 from registry.access import patient_get_for_user, patients_for_user, sites_for_user
 from registry.forms import (
     AnalysisExportForm,
@@ -62,13 +62,14 @@ from registry.forms import (
 from registry.models import (
     BASELINE_FLAGS,
     ClinicalEvent,
+    EventType,
     FollowUpContact,
     ImportJob,
     Patient,
     PatientIdentity,
     Verification,
 )
-from registry.panels import patient_panels
+from registry.panels import home_panels, patient_panels
 from registry.services import CONTACT_FIELDS, EVENT_FIELDS, IDENTITY_FIELDS, PATIENT_FIELDS
 
 PATIENTS_PER_PAGE = 50
@@ -201,9 +202,24 @@ def _detail_url(patient: Patient) -> str:
 @require_GET
 @role_required(VIEW_PATIENTS)
 def home(request: HttpRequest) -> HttpResponse:
-    if COORDINATOR in user_roles(request.user):
-        return redirect("worklist")
-    return redirect("patient_list")
+    """The dashboard: per role, today's work (coordinators), the study's figures (everyone who
+    sees patients; aggregates only), job health (admins), and the panels of the apps above."""
+    roles = user_roles(request.user)
+    today = timezone.localdate()
+    patients = patients_for_user(request.user)
+    context: dict = {"today": today, "overview": dashboard.study_overview(patients, today=today)}
+    if roles & set(EDIT_REGISTRY):
+        work = selectors.follow_up_worklist(user=request.user, as_of=today)
+        context["work"] = {
+            "overdue": len(work["overdue"]),
+            "lost": len(work["lost"]),
+            "pending_events": work["pending_events"].count(),
+            "pending_deaths": work["pending_events"].filter(event_type=EventType.DEATH).count(),
+        }
+    if ADMIN in roles:
+        context["jobs"] = job_health()
+    context["panels"] = home_panels(request, lambda allowed: has_role(request.user, allowed))
+    return render(request, "registry/home.html", context)
 
 
 @require_GET

@@ -22,7 +22,7 @@ def _statuses(coordinator, clinician, investigator, admin, outsider, anonymous) 
 
 # Anonymous users are redirected to the login page (302) everywhere.
 READ = _statuses(200, 200, 200, 200, 403, 302)
-HOME = _statuses(302, 302, 302, 302, 403, 302)
+HOME = _statuses(200, 200, 200, 200, 403, 302)
 EDIT_PAGE = _statuses(200, 403, 403, 200, 403, 302)
 EDIT_POST = _statuses(302, 403, 403, 302, 403, 302)
 IMPORT_EXPORT = _statuses(200, 403, 403, 200, 403, 302)
@@ -249,19 +249,19 @@ def test_each_persona_gets_the_expected_status(world, client_of, persona, name, 
 
 
 @pytest.mark.parametrize(
-    ("persona", "target"),
+    ("persona", "shown", "hidden"),
     [
-        ("coordinator", "/worklist/"),
-        ("admin", "/patients/"),
-        ("clinician", "/patients/"),
-        ("investigator", "/patients/"),
+        ("coordinator", ["Today's work", "Follow-up waves", "The study"], ["Background jobs"]),
+        ("admin", ["Today's work", "Follow-up waves", "The study", "Background jobs"], []),
+        ("clinician", ["The study"], ["Today's work", "Follow-up waves", "Background jobs"]),
+        ("investigator", ["The study"], ["Today's work", "Follow-up waves", "Background jobs"]),
     ],
 )
-def test_home_sends_coordinators_to_the_worklist_and_others_to_the_patient_list(client_of, persona, target):
-    response = client_of(persona).get("/")
+def test_home_is_a_dashboard_per_role(client_of, persona, shown, hidden):
+    page = client_of(persona).get("/").content.decode()
 
-    assert response.status_code == 302
-    assert response["Location"] == target
+    assert all(f">{heading}</h2>" in page for heading in shown)
+    assert not any(f">{heading}</h2>" in page for heading in hidden)
 
 
 _NOT_PATIENT_PAGES = {
