@@ -241,7 +241,7 @@ class EventVerifyForm(_Form):
 
 
 class PatientFilterForm(forms.Form):
-    q = forms.CharField(label="Search", required=False, widget=forms.SearchInput(attrs={"autofocus": True}))
+    q = forms.CharField(label="Search", required=False, max_length=100, widget=forms.SearchInput(attrs={"autofocus": True}))
     site = forms.ChoiceField(label="Site", required=False)
     status = forms.ChoiceField(
         label="Follow-up status",

@@ -1,24 +1,36 @@
 """Reads of registry data: lists with derived follow-up state, the worklist, the timeline and
 the pseudonymised analysis rows. Follow-up rules come from `registry.follow_up` only."""
 
+import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Case, Count, F, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 
+from core.roles import can_see_identifiers
 from registry import follow_up
 from registry.access import patients_for_user
-from registry.models import BASELINE_FLAGS, ClinicalEvent, FollowUpContact, Patient, Verification, effective_ics
+from registry.models import (
+    BASELINE_FLAGS,
+    ClinicalEvent,
+    EventType,
+    FollowUpContact,
+    Patient,
+    Verification,
+    effective_ics,
+)
 
 
 @dataclass(frozen=True)
 class PatientRow:
     patient: Patient
     state: follow_up.FollowUpState
+    days_overdue: int | None = None  # only on the worklist (PatientRows(days_overdue=True))
 
 
 def _facts(patient_ids: list[int] | None, patients: QuerySet | None = None):
@@ -86,34 +98,52 @@ def stored_state(patient: Patient, *, as_of: date) -> follow_up.FollowUpState:
     )
 
 
-def with_status(patients: QuerySet, status: str, *, as_of: date) -> QuerySet:
-    """`patients` whose follow-up status on `as_of` is `status`: follow_up.status_of in SQL, over
-    the stored summary (a test keeps the two equal)."""
+def _status_conditions(as_of: date) -> dict[str, Q]:
+    """follow_up.status_of as SQL conditions over the stored summary, one per status, in the order
+    of FOLLOW_UP_STATUSES; they need the `fu_reference` annotation (`_with_reference`)."""
     horizon = settings.FOLLOW_UP_HORIZON_DAYS
     lost_before = as_of - timedelta(days=settings.FOLLOW_UP_LOST_DAYS)
     overdue_before = as_of - timedelta(days=settings.FOLLOW_UP_OVERDUE_DAYS)
-    patients = patients.annotate(fu_reference=Coalesce("fu_last_contact", "index_date"))
     living = Q(withdrawn_on__isnull=True) & ~Q(fu_vital_status="dead")
     # No contact: the reference is the index date, 0 days of follow-up.
     open_ = living & (Q(fu_days__lt=horizon) | Q(fu_days__isnull=True)) if horizon > 0 else Q(pk__in=[])
-    conditions = {
-        "withdrawn": Q(withdrawn_on__isnull=False),
-        "deceased": Q(withdrawn_on__isnull=True, fu_vital_status="dead"),
-        "complete": living & Q(fu_days__gte=horizon) if horizon > 0 else living,
-        "lost": open_ & Q(fu_reference__lt=lost_before),
-        "overdue": open_ & Q(fu_reference__lt=overdue_before, fu_reference__gte=lost_before),
+    return {
         "active": open_ & Q(fu_reference__gte=overdue_before),
+        "overdue": open_ & Q(fu_reference__lt=overdue_before, fu_reference__gte=lost_before),
+        "lost": open_ & Q(fu_reference__lt=lost_before),
+        "complete": living & Q(fu_days__gte=horizon) if horizon > 0 else living,
+        "deceased": Q(withdrawn_on__isnull=True, fu_vital_status="dead"),
+        "withdrawn": Q(withdrawn_on__isnull=False),
     }
-    return patients.filter(conditions[status])
+
+
+def _with_reference(patients: QuerySet) -> QuerySet:
+    """The day follow-up is counted from for overdue and lost: the last contact, else the index date."""
+    return patients.annotate(fu_reference=Coalesce("fu_last_contact", "index_date"))
+
+
+def with_status(patients: QuerySet, status: str, *, as_of: date) -> QuerySet:
+    """`patients` whose follow-up status on `as_of` is `status`: follow_up.status_of in SQL, over
+    the stored summary (a test keeps the two equal)."""
+    return _with_reference(patients).filter(_status_conditions(as_of)[status])
+
+
+def _with_status_rank(patients: QuerySet, *, as_of: date) -> QuerySet:
+    """Annotate `fu_status_rank`: the status's place in FOLLOW_UP_STATUSES (active first)."""
+    conditions = _status_conditions(as_of)
+    rank = Case(*(When(condition, then=Value(i)) for i, condition in enumerate(conditions.values())), default=Value(99))
+    return _with_reference(patients).annotate(fu_status_rank=rank)
 
 
 class PatientRows(Sequence):
-    """Patients in study_id order with their follow-up state, a slice at a time: len() is one
-    COUNT query and a page of rows one query, whatever the registry size."""
+    """Patients with their follow-up state, in `order` (default study_id), a slice at a time: len()
+    is one COUNT query and a page of rows one query, whatever the registry size. With
+    `days_overdue`, each row also says how many days its patient is past the overdue threshold."""
 
-    def __init__(self, patients: QuerySet, *, as_of: date):
-        self._patients = patients.order_by("study_id")
+    def __init__(self, patients: QuerySet, *, as_of: date, order=("study_id",), days_overdue: bool = False):
+        self._patients = patients.order_by(*order)
         self._as_of = as_of
+        self._days_overdue = days_overdue
         self._count: int | None = None
 
     def __len__(self) -> int:
@@ -123,13 +153,91 @@ class PatientRows(Sequence):
 
     def __getitem__(self, index):
         if isinstance(index, slice):
-            return [PatientRow(p, stored_state(p, as_of=self._as_of)) for p in self._patients[index]]
+            return [self._row(p) for p in self._patients[index]]
         if index < 0:
             index += len(self)
         rows = self[index : index + 1]
         if not rows:
             raise IndexError(index)
         return rows[0]
+
+    def _row(self, patient: Patient) -> PatientRow:
+        overdue = days_overdue(patient, as_of=self._as_of) if self._days_overdue else None
+        return PatientRow(patient, stored_state(patient, as_of=self._as_of), overdue)
+
+
+def days_overdue(patient: Patient, *, as_of: date) -> int:
+    """Days beyond FOLLOW_UP_OVERDUE_DAYS since the last contact (since the index date without
+    one); 0 while the patient is not overdue."""
+    reference = patient.fu_last_contact or patient.index_date
+    return max(0, (as_of - reference).days - settings.FOLLOW_UP_OVERDUE_DAYS)
+
+
+# The patient list's sortable columns -> what they sort by (ties: study_id). Missing values (no ICS,
+# no contact) come last in both directions.
+PATIENT_SORTS = {
+    "study_id": "study_id",
+    "site": "site__code",
+    "index_date": "index_date",
+    "ics": "ics_value",
+    "last_contact": "fu_last_contact",
+    "status": "fu_status_rank",
+}
+PATIENT_SORT_DEFAULT = "study_id"
+
+
+def _sorted(patients: QuerySet, sort: str, *, as_of: date) -> tuple[QuerySet, tuple]:
+    """`patients` annotated for `sort` ("ics", or "-ics" for descending; unknown: study_id), and the ordering."""
+    key = sort.removeprefix("-")
+    if key not in PATIENT_SORTS:
+        key, sort = PATIENT_SORT_DEFAULT, PATIENT_SORT_DEFAULT
+    if key == "ics":
+        patients = patients.annotate(ics_value=effective_ics())
+    elif key == "status":
+        patients = _with_status_rank(patients, as_of=as_of)
+    column = F(PATIENT_SORTS[key])
+    first = column.desc(nulls_last=True) if sort.startswith("-") else column.asc(nulls_last=True)
+    return patients, (first, "study_id") if key != "study_id" else (first,)
+
+
+# Letters that names carry with a diacritic, by base letter, so that a search for "muller" finds
+# "Müller" and "jose" finds "José" (databases compare accented letters as different letters).
+# Decomposable Latin letters, plus a few that Unicode does not decompose.
+def _accented_letters() -> dict[str, str]:
+    letters: dict[str, str] = defaultdict(str)
+    for code in range(0xC0, 0x250):
+        char = chr(code)
+        base = unicodedata.normalize("NFKD", char)[0]
+        if base != char and base.isascii() and base.isalpha():
+            letters[base.lower()] += char
+    for base, chars in {"o": "øØ", "l": "łŁ", "d": "đĐ", "i": "ı"}.items():
+        letters[base] += chars
+    return dict(letters)
+
+
+_ACCENTED = _accented_letters()
+_BASE_OF = {char: base for base, chars in _ACCENTED.items() for char in chars}
+
+
+def _name_pattern(text: str) -> str:
+    """A case-insensitive regular expression (the same in SQLite's Python `re` and PostgreSQL) that
+    finds `text` inside a name whatever the accents on either side."""
+    parts = []
+    for char in unicodedata.normalize("NFC", text).lower():
+        base = _BASE_OF.get(char, char)
+        parts.append(f"[{base}{_ACCENTED[base]}]" if base in _ACCENTED else re.escape(base))
+    return "".join(parts)
+
+
+def _search(patients: QuerySet, text: str, *, identifiers: bool) -> QuerySet:
+    """Study ID (contains, any case) for everyone; with `identifiers` also the name or family name
+    (contains, any case and accents) and the hospital number (whole, any case)."""
+    found = Q(study_id__icontains=text)
+    if identifiers:
+        pattern = _name_pattern(text)
+        found |= Q(identity__name__iregex=pattern) | Q(identity__family_name__iregex=pattern)
+        found |= Q(identity__hospital_number__iexact=text)
+    return patients.filter(found)
 
 
 def patient_list(
@@ -142,21 +250,23 @@ def patient_list(
     identifiers: bool = False,
     index_date_after: date | None = None,
     index_date_before: date | None = None,
+    sort: str = PATIENT_SORT_DEFAULT,
 ) -> Sequence[PatientRow]:
-    """Patients the user may see, with their follow-up state, filtered and ordered by study_id.
+    """Patients the user may see, with their follow-up state, filtered, and ordered by `sort`
+    (a PATIENT_SORTS key, "-" in front for descending; default study_id).
 
-    With `identifiers=True` (only for roles that may see them) the search also finds a patient by
-    exact hospital number, and each patient's identity is loaded in the same query. Rows are
-    computed lazily, page by page; the status filter runs in SQL over the stored summary.
+    With `identifiers=True` and a role that may see them (core.roles.can_see_identifiers), the
+    search also finds patients by name, family name and hospital number, and each patient's
+    identity is loaded in the same query; otherwise only by study ID, and a name finds no one.
+    Rows are computed lazily, page by page; the status filter runs in SQL over the stored summary.
     """
     patients = patients_for_user(user)
+    identifiers = identifiers and can_see_identifiers(user)
     if identifiers:
         patients = patients.select_related("identity")
     search = search.strip()
-    if search and identifiers:
-        patients = patients.filter(Q(study_id__icontains=search) | Q(identity__hospital_number=search))
-    elif search:
-        patients = patients.filter(study_id__icontains=search)
+    if search:
+        patients = _search(patients, search, identifiers=identifiers)
     if site:
         patients = patients.filter(site__code=site)
     if index_date_after:
@@ -165,21 +275,37 @@ def patient_list(
         patients = patients.filter(index_date__lte=index_date_before)
     if status:
         patients = with_status(patients, status, as_of=as_of)
-    return PatientRows(patients, as_of=as_of)
+    patients, order = _sorted(patients, sort, as_of=as_of)
+    return PatientRows(patients, as_of=as_of, order=order)
 
 
 def follow_up_worklist(*, user, as_of: date) -> dict:
-    """What coordinators should act on: overdue contacts, lost patients, events to verify; each a
-    lazy sequence (a page costs one query)."""
+    """What coordinators should act on, each a lazy sequence (a page costs one query):
+
+    - `deaths_to_verify`: reported deaths pending verification (oldest first);
+    - `overdue` and `lost`: patients without contact for too long, most overdue first, with their
+      days overdue; a patient whose death is reported is not among them (verify it instead);
+    - `events_to_verify`: the other events pending verification;
+    - `pending_events`: every event pending verification, deaths included (for counts).
+    """
     patients = patients_for_user(user)
     pending = (
-        ClinicalEvent.objects.filter(patient__in=patients_for_user(user).values("pk"), verification=Verification.PENDING)
-        .select_related("patient")
+        ClinicalEvent.objects.filter(patient__in=patients.values("pk"), verification=Verification.PENDING)
+        .select_related("patient", "patient__site")
         .order_by("event_date", "pk")
     )
+    deaths = pending.filter(event_type=EventType.DEATH)
+    living = patients.exclude(pk__in=deaths.values("patient_id"))
+    most_overdue_first = ("fu_reference", "study_id")
     return {
-        "overdue": PatientRows(with_status(patients, "overdue", as_of=as_of), as_of=as_of),
-        "lost": PatientRows(with_status(patients, "lost", as_of=as_of), as_of=as_of),
+        "deaths_to_verify": deaths,
+        "overdue": PatientRows(
+            with_status(living, "overdue", as_of=as_of), as_of=as_of, order=most_overdue_first, days_overdue=True
+        ),
+        "lost": PatientRows(
+            with_status(living, "lost", as_of=as_of), as_of=as_of, order=most_overdue_first, days_overdue=True
+        ),
+        "events_to_verify": pending.exclude(event_type=EventType.DEATH),
         "pending_events": pending,
     }
 

@@ -37,6 +37,7 @@ from core.roles import (
     SEE_AUDIT,
     SEE_IDENTIFIERS,
     VIEW_PATIENTS,
+    can_see_identifiers,
     has_role,
     require_role,
     user_roles,
@@ -225,14 +226,15 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(VIEW_PATIENTS)
 def patient_list(request: HttpRequest) -> HttpResponse:
-    identifiers = has_role(request.user, SEE_IDENTIFIERS)
+    identifiers = can_see_identifiers(request.user)
     form = PatientFilterForm(
         request.GET,
         site_codes=list(_sites_for(request.user).values_list("code", flat=True)),
-        search_label="Study ID or hospital number" if identifiers else "Study ID",
+        search_label="Study ID, name or hospital number" if identifiers else "Study ID",
     )
     form.is_valid()
     filters = {name: form.cleaned_data.get(name) or "" for name in ("q", "site", "status")}
+    sort = request.GET.get("sort", selectors.PATIENT_SORT_DEFAULT)
     rows = selectors.patient_list(
         user=request.user,
         as_of=timezone.localdate(),
@@ -240,6 +242,7 @@ def patient_list(request: HttpRequest) -> HttpResponse:
         site=filters["site"],
         status=filters["status"],
         identifiers=identifiers,
+        sort=sort,
     )
     page = Paginator(rows, PATIENTS_PER_PAGE).get_page(request.GET.get("page"))
     return render(
@@ -250,8 +253,38 @@ def patient_list(request: HttpRequest) -> HttpResponse:
             "page": page,
             "show_identifiers": identifiers,
             "filtered": any(filters.values()),
+            "sort": _sort_headers(sort),
+            "sort_value": sort if sort != selectors.PATIENT_SORT_DEFAULT else "",
         },
     )
+
+
+# The patient list's sortable columns: sort key -> header.
+_PATIENT_SORT_HEADERS = {
+    "study_id": "Study ID",
+    "site": "Site",
+    "index_date": "Index date",
+    "ics": "ICS",
+    "last_contact": "Last contact",
+    "status": "Status",
+}
+
+
+def _sort_headers(sort: str) -> dict[str, dict]:
+    """Per sortable column: its label, the sort its header link asks for (the other direction when
+    it is the current one) and its aria-sort ("" when the list is not sorted by it)."""
+    current = sort.removeprefix("-") if sort.removeprefix("-") in _PATIENT_SORT_HEADERS else selectors.PATIENT_SORT_DEFAULT
+    descending = sort.startswith("-") and current == sort.removeprefix("-")
+    headers = {}
+    for key, label in _PATIENT_SORT_HEADERS.items():
+        active = key == current
+        headers[key] = {
+            "label": label,
+            "next": f"-{key}" if active and not descending else key,
+            "next_label": "descending" if active and not descending else "ascending",
+            "aria_sort": ("descending" if descending else "ascending") if active else "",
+        }
+    return headers
 
 
 @require_http_methods(_GET_POST)
@@ -574,11 +607,16 @@ WORKLIST_ROWS_PER_SECTION = 25
 @require_GET
 @role_required(VIEW_PATIENTS)
 def worklist(request: HttpRequest) -> HttpResponse:
-    """Three sections, each paged on its own (?overdue_page=, ?lost_page=, ?pending_page=), so that
-    the page stays small however many patients are overdue."""
+    """Four sections, each paged on its own (?deaths_page=, ?overdue_page=, ?lost_page=,
+    ?pending_page=), so that the page stays small however many patients are overdue."""
     sections = selectors.follow_up_worklist(user=request.user, as_of=timezone.localdate())
-    pages = {name: _section_page(request, rows, f"{name.split('_')[0]}_page") for name, rows in sections.items()}
-    return render(request, "registry/worklist.html", {**pages, "verify_next": request.get_full_path()})
+    shown = {"deaths": "deaths_to_verify", "overdue": "overdue", "lost": "lost", "pending_events": "events_to_verify"}
+    pages = {name: _section_page(request, sections[key], f"{name.split('_')[0]}_page") for name, key in shown.items()}
+    return render(
+        request,
+        "registry/worklist.html",
+        {**pages, "verify_next": request.get_full_path(), "overdue_months": settings.FOLLOW_UP_OVERDUE_DAYS * 12 // 365},
+    )
 
 
 def _section_page(request: HttpRequest, rows, param: str):
