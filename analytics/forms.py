@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 from django.forms import formset_factory
 
-from analytics import variables
+from analytics import dictionary, variables
 from analytics.variables import DEFAULT_COVARIATES, DEFAULT_HORIZON_DAYS, SUBGROUP_VARIABLES
 from registry.follow_up import MAX_HORIZON_DAYS
 from registry.models import IndexTreatment, Vessel
@@ -71,6 +71,24 @@ class CohortForm(forms.Form):
     count_pending = forms.BooleanField(label="Count pending (unverified) events", required=False, initial=True)
     subgroup = forms.ChoiceField(
         label="Subgroup view by", required=False, choices=[("", "none"), *[(v, v) for v in SUBGROUP_VARIABLES]]
+    )
+    # Optional analyses (issue 13): the ICS spline, restricted mean survival time, the subgroup forest.
+    spline = forms.BooleanField(label="HR curve of the ICS as a continuous exposure (natural spline)", required=False)
+    spline_df = forms.IntegerField(
+        label="Spline degrees of freedom (1-6)", min_value=1, max_value=6, initial=3, required=False
+    )
+    spline_reference = forms.FloatField(
+        label="Reference ICS (HR = 1)", min_value=0, max_value=1000, initial=85, required=False
+    )
+    rmst = forms.BooleanField(label="Restricted mean survival time per group", required=False)
+    rmst_tau = forms.IntegerField(
+        label="RMST up to day (empty: the horizon)", min_value=1, max_value=MAX_HORIZON_DAYS, required=False
+    )
+    subgroup_forest = forms.MultipleChoiceField(
+        label="Subgroup forest plot: ICS hazard ratio per subgroup, with the interaction p",
+        choices=[(v, dictionary.variable_label(v)) for v in SUBGROUP_VARIABLES],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
     )
     cohort_name = forms.CharField(label="Save the cohort as", required=False, max_length=120)
 
@@ -202,6 +220,13 @@ def spec_from(data: dict, filters: list[dict]) -> dict:
     }
     if data.get("subgroup"):
         spec["subgroup"] = data["subgroup"]
+    if data.get("spline"):
+        reference = data.get("spline_reference")
+        spec["spline"] = {"df": data.get("spline_df") or 3, "reference": 85 if reference is None else reference}
+    if data.get("rmst"):
+        spec["rmst"] = {"tau": data["rmst_tau"]} if data.get("rmst_tau") else {}
+    if data.get("subgroup_forest"):
+        spec["subgroup_forest"] = list(data["subgroup_forest"])
     return spec
 
 

@@ -129,7 +129,9 @@ def spline_cox(
     dict: df, reference, n, events, knots, boundary_knots, curve (ics, hr, ci_lower, ci_upper at
     ICS 0, 10, 20, ... up to the largest ICS), p_overall and chisq_overall (likelihood-ratio test
     against the covariates-only model, df degrees of freedom), p_nonlinear and chisq_nonlinear
-    (against the model with the ICS linear, df - 1; None for df = 1), warnings.
+    (against the model with the ICS linear, df - 1; None for df = 1), rug (the model's patients
+    counted per whole ICS unit, [{ics, n}], for the figure's rug: a frequency table, no patient's
+    row), warnings.
 
     Notes
     -----
@@ -160,6 +162,7 @@ def spline_cox(
         "events": fit.n_events,
         "knots": spline.knots,
         "boundary_knots": list(spline.boundary_knots),
+        "rug": _rug(x),
         "curve": [
             {"ics": float(g), "hr": float(np.exp(b)), "ci_lower": float(lo), "ci_upper": float(hi)}
             for g, b, lo, hi in zip(
@@ -172,6 +175,11 @@ def spline_cox(
         "p_nonlinear": nonlinear[1],
         "warnings": fit_warnings(fit, MODEL, terms),
     }
+
+
+def _rug(ics: np.ndarray) -> list[dict[str, float | int]]:
+    values, counts = np.unique(np.round(ics), return_counts=True)
+    return [{"ics": float(v), "n": int(c)} for v, c in zip(values, counts, strict=True)]
 
 
 def _likelihood_ratio_tests(

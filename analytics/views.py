@@ -174,10 +174,15 @@ def _results_context(run) -> dict:
             item |= {"figure_id": f"subgroup_{i}", "at_risk": _shown(exports.at_risk_table(panel["result"]))}
         panels.append(item)
     shown = {name: _shown(t) for name, t in tables.items() if name not in ("km", "cif")}
+    from analytics import charts_extra  # the spline, RMST and subgroup forest (issue 13), loaded with the page
+
+    extra_analyses = charts_extra.page_parts(result, filename_prefix=f"analysis-{run.pk}")
+    figures.update(extra_analyses["figures"])
     return {
         "result": result,
         "tables": shown,
         "figures": figures,
+        "extra_analyses": extra_analyses,
         "subgroups": panels,
         "downloads": [(t.name, t.title) for t in tables.values()],
     }

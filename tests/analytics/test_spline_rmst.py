@@ -179,3 +179,62 @@ def test_a_spline_that_cannot_be_fitted_is_a_warning_and_the_rest_is_kept(rows):
 def test_bad_spline_and_rmst_specs_are_refused(rows, spec, message):
     with pytest.raises(SpecError, match=message):
         run_analysis(rows, spec)
+
+
+# Display: the figure, the page, the builder ------------------------------------------------------
+
+
+def test_the_spline_figure_has_the_band_the_curve_and_a_rug_on_a_plain_number_log_axis(rows):
+    from analytics import charts_extra
+
+    result = run_analysis(rows, {"spline": {"df": 3, "reference": 85}})
+    figure = charts_extra.spline_figure(result["spline"], filename="x")
+    upper, lower, line, reference, rug = figure["data"]
+    assert lower["fill"] == "tonexty" and line["y"] == [p["hr"] for p in result["spline"]["curve"]]
+    assert reference["x"] == [85] and reference["y"] == [1.0]
+    assert sum(rug["customdata"]) == result["spline"]["n"] and rug["yaxis"] == "y2"
+    axis = figure["layout"]["yaxis"]
+    assert axis["type"] == "log" and "1" in axis["ticktext"] and all("μ" not in t and "e" not in t for t in axis["ticktext"])
+    json.dumps(figure)
+
+
+@pytest.mark.django_db
+def test_the_builder_asks_for_the_spline_and_rmst_and_the_page_shows_them(investigator):
+    from tests.analytics.registry_cohort import registry_cohort
+    from tests.analytics.test_web_analytics import BUILDER
+    from tests.conftest import client_for
+    from tests.factories import assert_no_external_assets
+
+    registry_cohort(200, seed=11)
+    client = client_for(investigator)
+    data = {**BUILDER, "subgroup": "", "spline": "on", "spline_df": "4", "spline_reference": "85", "rmst": "on"}
+    response = client.post("/analytics/", {**data, "rmst_tau": "1826", "action": "run"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    page = client.get(response["Location"]).content.decode()
+    for text in ("ICS as a continuous exposure", 'data-figure="spline"', "non-linearity p", "Restricted mean survival time"):
+        assert text in page, text
+    assert "up to day 1826" in page and "Difference: " in page
+    figures = json.loads(page.split('id="analysis-figures" type="application/json">')[1].split("</script>")[0])
+    assert figures["spline"]["data"][2]["name"] == "Hazard ratio"
+    assert_no_external_assets(page)
+    report = client.get(response["Location"] + "report/").content.decode()
+    assert 'data-figure="spline"' in report and "Restricted mean survival time" in report
+    too_long = client.post("/analytics/", {**data, "rmst_tau": "2500", "action": "run"})
+    assert too_long.status_code == 400 and "rmst.tau" in too_long.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_api_takes_the_keys_and_refuses_a_bad_one_with_400(investigator):
+    from tests.analytics.registry_cohort import registry_cohort
+    from tests.conftest import client_for
+
+    registry_cohort(120, seed=3)
+    client = client_for(investigator)
+    spec = {"endpoint": "poce", "spline": {"df": 2}, "rmst": {"tau": 1000}, "subgroup_forest": True}
+    response = client.post("/api/analyses/", spec, content_type="application/json")
+    assert response.status_code == 201, response.content
+    result = response.json()["result"]
+    assert result["spline"]["df"] == 2 and result["rmst"]["tau"] == 1000
+    assert result["subgroup_forest"]["variables"][0]["variable"] == "vessel_revascularized"
+    bad = client.post("/api/analyses/", {"spline": {"df": 9}}, content_type="application/json")
+    assert bad.status_code == 400 and "spline.df" in bad.content.decode()

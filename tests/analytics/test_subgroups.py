@@ -13,6 +13,7 @@ import pytest
 from analytics import subgroups
 from analytics.analysis import run_analysis
 from analytics.cohort_data import SpecError
+from analytics.models import AnalysisRun
 from tests.analytics.conftest import FIXTURES, Cohort, assert_close
 
 CASES = [
@@ -138,3 +139,48 @@ def test_run_analysis_gives_the_forest_of_the_ics_split_or_per_100_units(rows):
 def test_a_bad_subgroup_forest_spec_is_refused(rows, value):
     with pytest.raises(SpecError, match="subgroup_forest"):
         run_analysis(rows, {"subgroup_forest": value})
+
+
+# Display -------------------------------------------------------------------------------------------
+
+
+def test_the_forest_plot_shows_each_level_and_the_interaction_p_and_leaves_out_what_is_not_estimable():
+    from analytics import charts_extra
+
+    df = _frame()
+    df.loc[df["index_treatment"] == "CABG", "poce_status"] = 0
+    forest = subgroups.subgroup_forest(
+        df, endpoint="poce", variables=["diabetes", "index_treatment"], exposure=df["ics"] / 100, exposure_term="ics_per_100"
+    )
+    figure = charts_extra.forest_figure(forest, cutoffs=[], filename="x")
+    (points,) = figure["data"]
+    assert len(points["x"]) == 3  # diabetes yes, no, PCI; not CABG (no events)
+    labels = figure["layout"]["yaxis"]["ticktext"]
+    assert labels[0] == "<b>Diabetes mellitus</b>" and labels[3] == "<b>Index treatment</b>"
+    right = [a["text"] for a in figure["layout"]["annotations"]]
+    assert right[0].startswith("<b>p interaction = ") and "not estimable (no events)" in right
+    assert right[3] == "<b>p interaction n/a</b>"
+    axis = figure["layout"]["xaxis"]
+    assert axis["type"] == "log" and "1" in axis["ticktext"] and not any("μ" in t for t in axis["ticktext"])
+    assert "ICS (per 100 units)" in figure["layout"]["title"]["text"]
+
+
+@pytest.mark.django_db
+def test_the_builder_asks_for_the_forest_and_the_page_draws_it(investigator):
+    from tests.analytics.registry_cohort import registry_cohort
+    from tests.analytics.test_web_analytics import BUILDER
+    from tests.conftest import client_for
+
+    registry_cohort(200, seed=11)
+    client = client_for(investigator)
+    builder = client.get("/analytics/").content.decode()
+    assert "Subgroup forest plot" in builder and "Study vessel revascularized at index" in builder
+    data = {**BUILDER, "subgroup": "", "subgroup_forest": ["vessel_revascularized", "diabetes"], "action": "run"}
+    response = client.post("/analytics/", data)
+    assert response.status_code == 302
+    run = AnalysisRun.objects.get(pk=int(response["Location"].rstrip("/").split("/")[-1]))
+    assert run.spec["subgroup_forest"] == ["vessel_revascularized", "diabetes"]
+    page = client.get(response["Location"]).content.decode()
+    assert 'data-figure="subgroup_forest"' in page and "p interaction" in page and "Diabetes mellitus" in page
+    figures = json.loads(page.split('id="analysis-figures" type="application/json">')[1].split("</script>")[0])
+    assert len(figures["subgroup_forest"]["data"][0]["x"]) == 4
