@@ -55,13 +55,18 @@ class Command(BaseCommand):
     help = "Create demo users (printing their passwords) and load synthetic demo patients once."
 
     def add_arguments(self, parser):
-        parser.add_argument("--patients", type=int, default=60, help="number of synthetic patients (default 60)")
+        parser.add_argument(
+            "--patients",
+            type=int,
+            default=408,
+            help="number of synthetic patients (default 408, the study's size, calibrated to its Table 1)",
+        )
         parser.add_argument("--seed", type=int, default=2021)
         parser.add_argument(
             "--pullbacks",
             type=int,
-            default=4,
-            help="synthetic IVUS pullbacks (phantoms, ~42 mm) uploaded for the first demo patients",
+            default=12,
+            help="synthetic IVUS pullbacks (phantoms, ~42 mm) uploaded for the first demo patients (default 12)",
         )
 
     def handle(self, *args, patients: int, seed: int, pullbacks: int, **options):
