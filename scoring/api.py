@@ -319,6 +319,39 @@ class PullbackFrameApi(PullbackApi):
         return response
 
 
+class PullbackLmodeApi(PullbackApi):
+    """PNG of the longitudinal (L-mode) cut at ``angle_deg``: rows run along the diameter from the
+    edge at that angle (top) through the catheter to the opposite edge, columns along the pullback
+    (at most 800, evenly spaced frames); the current run's calcium at those two angles as orange
+    bands at the top and bottom edges. Same roles as the frame images."""
+
+    roles = {"GET": SEE_FRAMES}
+
+    class InputSerializer(serializers.Serializer):
+        angle_deg = serializers.IntegerField(min_value=0, max_value=359, default=0)
+
+        class Meta:
+            ref_name = "LmodeInput"
+
+    @extend_schema(parameters=[InputSerializer], responses={(200, "image/png"): OpenApiTypes.BINARY, 304: None})
+    def get(self, request, pk: int):
+        angle_deg = valid_input(self.InputSerializer, request.query_params)["angle_deg"]
+        pullback = self.pullback(pk)
+        run = selectors.current_run(pullback)
+        # The stored file never changes; a re-score changes the calcium bands.
+        etag = f'"lmode-{pullback.content_sha256[:16]}-{run.pk if run else 0}-{angle_deg}"'
+        if etag in request.headers.get("If-None-Match", ""):
+            response = HttpResponse(status=304)
+        else:
+            try:
+                response = HttpResponse(selectors.lmode_png(pullback, angle_deg), content_type="image/png")
+            except FileNotFoundError:
+                return Response({"detail": "The pullback's file is not available."}, status=404)
+        response["ETag"] = etag
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
+
+
 # Calcium annotations --------------------------------------------------------------------------
 
 

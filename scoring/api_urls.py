@@ -11,6 +11,7 @@ urlpatterns = [
     path("<int:pk>/calcium-map/", api.PullbackCalciumMapApi.as_view(), name="api-pullback-map"),
     path("<int:pk>/segment-ics/", api.PullbackSegmentIcsApi.as_view(), name="api-pullback-segment"),
     path("<int:pk>/frames/<int:frame>.png", api.PullbackFrameApi.as_view(), name="api-pullback-frame"),
+    path("<int:pk>/lmode.png", api.PullbackLmodeApi.as_view(), name="api-pullback-lmode"),
     path("<int:pk>/retry/", api.PullbackRetryApi.as_view(), name="api-pullback-retry"),
     path("<int:pk>/qc/", api.PullbackQcApi.as_view(), name="api-pullback-qc"),
     path("<int:pk>/annotations/", api.PullbackAnnotationListCreateApi.as_view(), name="api-pullback-annotations"),

@@ -49,6 +49,17 @@ def frame_png(pullback: Pullback, index: int) -> bytes:
     return frames.png_with_arcs(grey, row)
 
 
+def lmode_png(pullback: Pullback, angle_deg: int) -> bytes:
+    """The longitudinal cut of the stored file at ``angle_deg``, the current run's calcium at its edges."""
+    from scoring.dicom import files, lmode
+    from scoring.services import stored_file_path
+
+    run = current_run(pullback)
+    with stored_file_path(pullback.file) as path:
+        meta = files.read_metadata(path)
+        return lmode.lmode_png(meta, angle_deg=angle_deg, labels=run.labels() if run is not None else None)
+
+
 @dataclass
 class PullbackRow:
     pullback: Pullback

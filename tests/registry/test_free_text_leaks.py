@@ -383,6 +383,7 @@ NOT_FETCHED = {
     "followup_public_thanks": "a thank-you page without login: no data",
     "api-pullback-frame": "a PNG image (burned-in text is removed at upload: tests/scoring/test_deid.py), "
     "and only for roles that may see identifiers",
+    "api-pullback-lmode": "a PNG image of the frames, as api-pullback-frame (tests/scoring/test_viewer_lmode.py)",
 }
 
 
