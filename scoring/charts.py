@@ -15,12 +15,32 @@ import plotly.graph_objects as go
 
 MAX_MAP_COLUMNS = 600  # pullback positions drawn in the heatmap (frames are averaged in bins)
 CALCIUM_COLOUR = "#d35400"
+CURRENT_FRAME_COLOUR = "#1f3b73"
+
+
+def current_frame_marker() -> dict:
+    """A vertical line at the frame viewer's position (mm); the page moves it (shapes[0].x0, x1)."""
+    return {
+        "type": "line",
+        "name": "current frame",
+        "xref": "x",
+        "yref": "paper",
+        "x0": 0,
+        "x1": 0,
+        "y0": 0,
+        "y1": 1,
+        "opacity": 1,  # simple_white's shapes are faint (0.3)
+        "line": {"color": CURRENT_FRAME_COLOUR, "width": 2},
+    }
 
 
 def _config(filename: str) -> dict:
+    # As analytics.charts.figure_config: no logo, no cloud button, a short toolbar.
     return {
         "displaylogo": False,
         "responsive": True,
+        "showSendToCloud": False,
+        "modeBarButtonsToRemove": ["sendDataToCloud", "select2d", "lasso2d", "toggleSpikelines"],
         "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2},
     }
 
@@ -83,6 +103,7 @@ def calcium_map_figure(labels: np.ndarray, *, frame_spacing_mm: float, title: st
             "range": [0, 360],
             "tickvals": [0, 90, 180, 270, 360],
         },
+        shapes=[current_frame_marker()],
     )
     return _figure(fig, "calcium-map")
 
@@ -105,5 +126,7 @@ def arc_figure(
         title={"text": title},
         xaxis_title="Pullback position (mm)",
         yaxis={"title": {"text": "Calcium arc (degrees)"}, "range": [0, 360]},
+        hovermode="x",  # a click anywhere above a position picks its frame (the frame viewer follows)
+        shapes=[current_frame_marker()],
     )
     return _figure(fig, "calcium-arc")

@@ -18,6 +18,7 @@ else:  # plotly loads with the first figure, not with django.setup() (ScoringCon
     charts = lazy_module("scoring.charts")
 
 PATIENT_PANEL_TEMPLATE = "scoring/_patient_pullbacks.html"
+DEFAULT_CINE_RATE_HZ = 30.0  # IVUS consoles acquire at about 30 frames per second
 
 
 def patient_pullbacks_panel(request: HttpRequest, patient: Patient) -> dict:
@@ -39,13 +40,18 @@ def pullback_view(request: HttpRequest, pullback: Pullback, run: ScoringRun | No
     """Figures and frame-viewer settings of a scored pullback (None without a score)."""
     if run is None:
         return None
-    spacing = pullback.frame_spacing_mm
+    # Ingest refuses a file without a frame rate; a row without one still gets a working viewer.
+    rate_known = pullback.frame_rate_hz is not None and pullback.frame_rate_hz > 0
+    rate_hz = pullback.frame_rate_hz if rate_known else DEFAULT_CINE_RATE_HZ
+    spacing = pullback.pullback_speed_mm_s / rate_hz
     labels = run.labels()
     return {
         "pullback": pullback,
         "run": run,
         "frame_spacing_mm": spacing,
         "last_frame": len(labels) - 1,  # labels: (frames, A-lines)
+        "cine_rate_hz": rate_hz,  # cine plays at the acquisition frame rate
+        "cine_rate_assumed": not rate_known,
         "can_see_frames": has_role(request.user, SEE_IDENTIFIERS),
         "can_annotate": has_role(request.user, EDIT_REGISTRY),
         "figures": {

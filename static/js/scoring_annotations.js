@@ -138,6 +138,7 @@ window.IcsAnnotations = (function () {
       };
       layer.classList.add("drawing");
       layer.addEventListener("pointerdown", function (event) {
+        if (event.shiftKey) { return; }  // Shift + drag pans the zoomed image (scoring_view.js)
         var p = pixel(event);
         drag = { start: angleOf(p[0], p[1], cx, cy), last: angleOf(p[0], p[1], cx, cy), turned: 0 };
         layer.setPointerCapture(event.pointerId);
