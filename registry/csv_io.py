@@ -12,6 +12,7 @@ value looks in a file, so that export -> import -> export gives the same bytes, 
 cell is run as a formula by a spreadsheet.
 """
 
+import codecs
 import csv
 import io
 import math
@@ -55,6 +56,10 @@ class Column:
     max_length: int | None = None
     # Human names of the choices, in the same order: accepted as well (any letter case, as the codes).
     labels: tuple[str, ...] = ()
+    # For people: what the column holds and a synthetic example value (the data dictionary and
+    # the template files at /import/ are generated from these).
+    meaning: str = ""
+    example: str = ""
 
 
 # Choice values as stored in registry.models (a test keeps the two in step).
@@ -72,31 +77,106 @@ ICS_SOURCE_LABELS = (
     "Other source",
 )
 
+# The baseline flags' meanings, in BASELINE_FLAGS order.
+FLAG_MEANINGS = {
+    "hypertension": "Hypertension",
+    "hypercholesterolemia": "Hypercholesterolaemia",
+    "statin": "Statin treatment",
+    "diabetes": "Diabetes mellitus",
+    "family_history": "Positive family history of coronary artery disease",
+    "smoking": "Smoking",
+    "prior_mi": "Previous myocardial infarction",
+    "prior_pci": "Previous PCI",
+    "prior_cabg": "Previous CABG",
+    "prior_stroke": "Previous stroke",
+    "prior_pad": "Previous peripheral arterial disease",
+}
+_FLAG_EXAMPLES = {"hypertension": "1", "statin": "1", "smoking": "", "prior_pci": "1"}
+
 PATIENT_COLUMNS = (
-    Column("study_id", "text", required=True, max_length=40),
-    Column("sex", "choice", choices=SEXES),
-    Column("age_at_index", "number"),
-    Column("index_date", "date", required=True),
-    *(Column(name, "flag") for name in BASELINE_FLAGS),
-    Column("egfr", "number"),
-    Column("presentation", "choice", choices=PRESENTATIONS),
-    Column("index_treatment", "choice", choices=INDEX_TREATMENTS),
-    Column("study_vessel", "choice", choices=VESSELS),
-    Column("vessel_revascularized", "flag"),
-    Column("ics", "number"),
-    Column("last_contact_date", "date"),
+    Column(
+        "study_id",
+        "text",
+        required=True,
+        max_length=40,
+        meaning="The patient's pseudonym in the study, unique: letters, digits, '-', '_' and '.'",
+        example="ICS-0001",
+    ),
+    Column("sex", "choice", choices=SEXES, meaning="Sex", example="F"),
+    Column("age_at_index", "number", meaning="Age at the index procedure", example="67"),
+    Column(
+        "index_date",
+        "date",
+        required=True,
+        meaning="Date of the index procedure: time zero of follow-up",
+        example="2016-03-01",
+    ),
+    *(Column(name, "flag", meaning=FLAG_MEANINGS[name], example=_FLAG_EXAMPLES.get(name, "0")) for name in BASELINE_FLAGS),
+    Column("egfr", "number", meaning="Estimated glomerular filtration rate at baseline", example="72"),
+    Column(
+        "presentation",
+        "choice",
+        choices=PRESENTATIONS,
+        meaning="Clinical presentation at the index procedure",
+        example="ACS",
+    ),
+    Column("index_treatment", "choice", choices=INDEX_TREATMENTS, meaning="Treatment at the index procedure", example="PCI"),
+    Column("study_vessel", "choice", choices=VESSELS, meaning="The coronary artery imaged by IVUS", example="LAD"),
+    Column("vessel_revascularized", "flag", meaning="Study vessel revascularized at the index procedure", example="1"),
+    Column(
+        "ics",
+        "number",
+        meaning="IVUS calcium score from an earlier scoring (the imported ICS; a scored study pullback takes precedence)",
+        example="85.5",
+    ),
+    Column(
+        "last_contact_date",
+        "date",
+        meaning="Date of the last follow-up contact, kept as the patient's 'registry import' contact (empty removes it)",
+        example="2021-03-01",
+    ),
 )
 # Accepted in patients.csv but not required: the site code and where the ICS came from.
 PATIENT_OPTIONAL_COLUMNS = (
-    Column("site", "text", max_length=20),
-    Column("ics_source", "choice", choices=ICS_SOURCES, labels=ICS_SOURCE_LABELS),
+    Column(
+        "site",
+        "text",
+        max_length=20,
+        meaning="Site code of a new patient (empty: the site of the import, e.g. your own); an existing patient keeps theirs",
+    ),
+    Column(
+        "ics_source",
+        "choice",
+        choices=ICS_SOURCES,
+        labels=ICS_SOURCE_LABELS,
+        meaning="Where the ICS came from (empty: registry import)",
+        example="study core lab",
+    ),
 )
 EVENT_COLUMNS = (
-    Column("study_id", "text", required=True, max_length=40),
-    Column("event_type", "choice", required=True, choices=EVENT_TYPES),
-    Column("event_date", "date", required=True),
-    Column("target_vessel", "flag"),
-    Column("verified", "flag", required=True),
+    Column(
+        "study_id",
+        "text",
+        required=True,
+        max_length=40,
+        meaning="The patient: in patients.csv or already in the registry",
+        example="ICS-0001",
+    ),
+    Column("event_type", "choice", required=True, choices=EVENT_TYPES, meaning="The clinical event", example="mi"),
+    Column("event_date", "date", required=True, meaning="Date of the event", example="2018-02-01"),
+    Column(
+        "target_vessel",
+        "flag",
+        meaning="The event involved the study vessel: for mi and revascularization only (empty for death and stroke)",
+        example="1",
+    ),
+    Column(
+        "verified",
+        "flag",
+        required=True,
+        meaning="1: verified against source documents; 0: pending verification",
+        example="0",
+    ),
 )
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -277,6 +357,87 @@ def _header_problems(
     if repeated:
         problems.append(CsvProblem(file, 1, None, f"column(s) appearing more than once: {', '.join(repeated)}"))
     return problems
+
+
+# Uploads ---------------------------------------------------------------------------------------
+# An uploaded file is judged by its name and first bytes before an import is queued, so that a
+# DICOM image, a workbook or another file chosen by mistake is refused at once, in words.
+
+UPLOAD_SNIFF_BYTES = 64 * 1024
+CSV_SUFFIXES = (".csv", ".txt")
+
+
+def upload_problem(
+    head: bytes,
+    *,
+    name: str,
+    file: str,
+    columns: tuple[Column, ...],
+    optional_columns: tuple[Column, ...] = (),
+    other_files: Mapping[str, tuple[Column, ...]] | None = None,
+) -> str | None:
+    """Why the upload `name` (first bytes `head`) cannot be the input file `file`, in a sentence that
+    names both; None when it looks like CSV UTF-8 text with `file`'s header. `other_files`: the
+    other input files' columns, to say "this looks like events.csv" when the files were swapped."""
+    kind = _binary_kind(head)
+    if kind:
+        return f"{name} is {kind}, not CSV UTF-8 text: choose {file}, saved as CSV UTF-8 (comma-separated)."
+    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if suffix not in CSV_SUFFIXES:
+        ends = f"ends in {suffix}" if suffix else "has no .csv ending"
+        return f"{name} is not a CSV file (its name {ends}): choose {file}, saved as CSV UTF-8 (comma-separated)."
+    try:
+        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False).removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        return f"{name} is not UTF-8 text (byte 0x{head[exc.start]:02x} at position {exc.start}): save {file} as CSV UTF-8."
+    return _header_problem(
+        text, name=name, file=file, columns=columns, optional_columns=optional_columns, others=other_files
+    )
+
+
+def _binary_kind(head: bytes) -> str:
+    """What a file that is not text is ("" for text), from its first bytes."""
+    if head[128:132] == b"DICM":
+        return "a DICOM image (pullbacks are uploaded on the patient's page)"
+    if head.startswith(b"PK\x03\x04"):
+        return "a compressed file such as an Excel workbook (save the sheet as CSV UTF-8)"
+    if head.startswith(b"%PDF"):
+        return "a PDF document"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16 text (a spreadsheet's 'Unicode text')"
+    if b"\x00" in head:
+        return "a binary file"
+    return ""
+
+
+def _header_problem(
+    text: str,
+    *,
+    name: str,
+    file: str,
+    columns: tuple[Column, ...],
+    optional_columns: tuple[Column, ...],
+    others: Mapping[str, tuple[Column, ...]] | None,
+) -> str | None:
+    try:
+        header = [cell.strip() for cell in next(csv.reader(io.StringIO(text, newline=""), strict=True), [])]
+    except csv.Error as exc:
+        return f"{name} is not readable as CSV ({exc}): save {file} as CSV UTF-8 (comma-separated)."
+    known = {c.name: c for c in (*columns, *optional_columns)}
+    problems = _header_problems(header, file=file, columns=columns, known=known)
+    if not problems:
+        return None
+    for other, other_columns in (others or {}).items():
+        if other != file and all(c.name in header for c in other_columns):
+            return f"{name} looks like {other} (its header has {', '.join(header[:4])}), not {file}: choose it for {other}."
+    reasons = "; ".join(p.message for p in problems)
+    return f"{name} does not have the header row of {file} ({reasons}). The data dictionary lists its columns."
+
+
+def write_template(out: TextSink, *, columns: Iterable[Column]) -> None:
+    """A template input file: the header and one row of synthetic example values."""
+    columns = list(columns)
+    write_rows(out, columns=[c.name for c in columns], rows=[{c.name: c.example for c in columns}])
 
 
 def format_value(value: object) -> str:

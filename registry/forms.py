@@ -11,7 +11,9 @@ from django.db import models
 from django.db.models import QuerySet
 from django.forms.models import fields_for_model
 
-from registry import follow_up
+from registry import csv_io, follow_up
+from registry.csv_io import EVENTS_FILE, PATIENTS_FILE
+from registry.import_text import INPUT_FILES
 from registry.models import (
     BASELINE_FLAGS,
     ClinicalEvent,
@@ -258,6 +260,10 @@ class PatientFilterForm(forms.Form):
 
 
 class ImportForm(forms.Form):
+    """The two input files. Each is checked before an import is queued: its size, and from its name
+    and first bytes that it is CSV UTF-8 text with its file's header (not a DICOM image, a
+    workbook, or the other file)."""
+
     patients_file = forms.FileField(
         label="patients.csv", widget=forms.FileInput(attrs={"autofocus": True, "accept": ".csv,text/csv"})
     )
@@ -267,12 +273,31 @@ class ImportForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        for name in ("patients_file", "events_file"):
+        for name, file in (("patients_file", PATIENTS_FILE), ("events_file", EVENTS_FILE)):
             upload = cleaned.get(name)
-            if upload is not None and upload.size > settings.IMPORT_MAX_UPLOAD_BYTES:
-                limit_mb = settings.IMPORT_MAX_UPLOAD_BYTES / (1024 * 1024)
-                self.add_error(name, f"The file is larger than the limit of {limit_mb:g} MB.")
+            if upload is None:
+                continue
+            problem = self._too_large(upload) or self._not_csv(upload, file)
+            if problem:
+                self.add_error(name, problem)
         return cleaned
+
+    @staticmethod
+    def _too_large(upload) -> str | None:
+        if upload.size > settings.IMPORT_MAX_UPLOAD_BYTES:
+            limit_mb = settings.IMPORT_MAX_UPLOAD_BYTES / (1024 * 1024)
+            return f"The file is larger than the limit of {limit_mb:g} MB."
+        return None
+
+    @staticmethod
+    def _not_csv(upload, file: str) -> str | None:
+        head = upload.read(csv_io.UPLOAD_SNIFF_BYTES)
+        upload.seek(0)
+        columns, optional = INPUT_FILES[file]
+        others = {other: cols for other, (cols, _) in INPUT_FILES.items()}
+        return csv_io.upload_problem(
+            head, name=upload.name, file=file, columns=columns, optional_columns=optional, other_files=others
+        )
 
 
 class AnalysisExportForm(forms.Form):

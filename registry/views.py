@@ -20,7 +20,7 @@ from django.db import models
 from django.db.models import QuerySet
 from django.forms import BaseForm
 from django.forms.models import model_to_dict
-from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -42,7 +42,7 @@ from core.roles import (
     require_role,
     user_roles,
 )
-from registry import dashboard, selectors, services
+from registry import csv_io, dashboard, import_text, selectors, services
 from registry.access import patient_get_for_user, patients_for_user, sites_for_user
 from registry.forms import (
     AnalysisExportForm,
@@ -60,6 +60,7 @@ from registry.forms import (
     WithdrawForm,
     add_service_errors,
 )
+from registry.import_text import INPUT_FILES
 from registry.models import (
     BASELINE_FLAGS,
     ClinicalEvent,
@@ -636,12 +637,19 @@ def _section_page(request: HttpRequest, rows, param: str):
 # Import -------------------------------------------------------------------------------------
 
 
-def _import_job(request: HttpRequest, pk: int) -> ImportJob:
+IMPORTS_PER_PAGE = 50
+
+
+def _import_jobs(request: HttpRequest) -> QuerySet[ImportJob]:
     # An import's problems quote rows of its files: only the uploader (or an admin) sees them.
-    jobs = ImportJob.objects.all()
+    jobs = ImportJob.objects.select_related("created_by")
     if ADMIN not in user_roles(request.user):
         jobs = jobs.filter(created_by=_signed_in(request))
-    return get_object_or_404(jobs, pk=pk)
+    return jobs
+
+
+def _import_job(request: HttpRequest, pk: int) -> ImportJob:
+    return get_object_or_404(_import_jobs(request), pk=pk)
 
 
 @require_http_methods(_GET_POST)
@@ -663,7 +671,11 @@ def import_upload(request: HttpRequest) -> HttpResponse:
         form=form,
         write=write,
         template="registry/import_upload.html",
-        context={"recent_jobs": recent, "max_upload_mb": settings.IMPORT_MAX_UPLOAD_BYTES // 2**20},
+        context={
+            "recent_jobs": recent,
+            "max_upload_mb": settings.IMPORT_MAX_UPLOAD_BYTES // 2**20,
+            "input_files": list(INPUT_FILES),
+        },
     )
 
 
@@ -671,8 +683,42 @@ def import_upload(request: HttpRequest) -> HttpResponse:
 @role_required(IMPORT_EXPORT)
 def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = _import_job(request, pk)
-    done = job.status in (ImportJob.Status.SUCCEEDED, ImportJob.Status.FAILED)
-    return render(request, "registry/import_detail.html", {"job": job, "done": done})
+    context = {
+        "job": job,
+        "done": job.done,
+        "summary_lines": import_text.summary_lines(job.summary),
+        "problems_by_file": import_text.problems_by_file(job.problems),
+    }
+    return render(request, "registry/import_detail.html", context)
+
+
+@require_GET
+@role_required(IMPORT_EXPORT)
+def import_history(request: HttpRequest) -> HttpResponse:
+    """Past imports the user may see (their own; an admin's: everyone's), newest first."""
+    page = Paginator(_import_jobs(request), IMPORTS_PER_PAGE).get_page(request.GET.get("page"))
+    rows = [{"job": job, "outcome": import_text.job_outcome(job)} for job in page]
+    return render(request, "registry/import_history.html", {"page": page, "rows": rows})
+
+
+@require_GET
+@role_required(IMPORT_EXPORT)
+def import_template(request: HttpRequest, file: str) -> HttpResponse:
+    """patients.csv or events.csv with its header and one synthetic example row."""
+    if file not in INPUT_FILES:
+        raise Http404(f"No template {file!r}.")
+    columns, optional = INPUT_FILES[file]
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{file}"'
+    csv_io.write_template(response, columns=(*columns, *optional))
+    return response
+
+
+@require_GET
+@role_required(IMPORT_EXPORT)
+def import_dictionary(request: HttpRequest) -> HttpResponse:
+    """Every column of the input files: meaning, type and allowed values, required, an example."""
+    return render(request, "registry/import_dictionary.html", {"files": import_text.data_dictionary()})
 
 
 @require_GET
