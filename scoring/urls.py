@@ -3,6 +3,8 @@ from django.urls import path
 from scoring import views
 
 urlpatterns = [
+    path("", views.pullback_list, name="pullback_list"),
+    path("queue/", views.scoring_queue, name="scoring_queue"),
     path("patients/<str:study_id>/upload/", views.pullback_upload, name="pullback_upload"),
     path("<int:pk>/", views.pullback_detail, name="pullback_detail"),
     path("<int:pk>/retry/", views.pullback_retry, name="pullback_retry"),

@@ -5,17 +5,21 @@ from typing import TYPE_CHECKING
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from core.lazy import lazy_module
+from core.models import JobStatus
 from core.roles import EDIT_REGISTRY, SEE_IDENTIFIERS, VIEW_PATIENTS, has_role
 from registry.access import patient_get_for_user
 from registry.views import role_required
 from scoring import panels, selectors
 from scoring.forms import QcForm
+from scoring.models import QcStatus, ScoringRun
 
 if TYPE_CHECKING:
     from scoring import services
@@ -193,3 +197,69 @@ def annotations_export(request: HttpRequest) -> HttpResponse:
     response["Content-Disposition"] = 'attachment; filename="annotations.csv"'
     annotations_export_csv(out=response, pullbacks=selectors.pullbacks_for_user(request.user))
     return response
+
+
+# Lists: every pullback the user may see, and the scoring queue ------------------------------
+# The registry shows neither (it must not import scoring: docs/architecture.md); the menu links here.
+
+PULLBACKS_PER_PAGE = 50
+QUEUE_SHOWN = 200  # a re-score of every pullback queues hundreds: the first ones are what matters
+# Filter value -> (label, condition on a pullback annotated by _with_latest_run). A pullback's
+# state is its QC decision, else its newest run's status.
+PULLBACK_STATES = {
+    "queued": ("Queued", Q(qc_status=QcStatus.INCLUDED, latest_status=JobStatus.QUEUED)),
+    "scoring": ("Scoring", Q(qc_status=QcStatus.INCLUDED, latest_status=JobStatus.RUNNING)),
+    "scored": ("Scored", Q(qc_status=QcStatus.INCLUDED, latest_status=JobStatus.SUCCEEDED)),
+    "failed": ("Failed", Q(qc_status=QcStatus.INCLUDED, latest_status=JobStatus.FAILED)),
+    "excluded": ("Excluded", Q(qc_status=QcStatus.EXCLUDED)),
+}
+
+
+def _with_latest_run(pullbacks: QuerySet) -> QuerySet:
+    """Pullbacks with their newest run's status and progress and the current run's ICS (subqueries
+    of one statement)."""
+    newest = ScoringRun.objects.filter(pullback=OuterRef("pk")).order_by("-created_at", "-pk")
+    current = ScoringRun.objects.filter(pullback=OuterRef("pk"), is_current=True, status=JobStatus.SUCCEEDED)
+    return pullbacks.annotate(
+        latest_status=Subquery(newest.values("status")[:1]),
+        latest_progress=Subquery(newest.values("progress_percent")[:1]),
+        current_ics=Subquery(current.values("ics")[:1]),
+    )
+
+
+def _state_counts(pullbacks: QuerySet) -> dict[str, int]:
+    return pullbacks.aggregate(**{key: Count("pk", filter=condition) for key, (_, condition) in PULLBACK_STATES.items()})
+
+
+@require_GET
+@role_required(VIEW_PATIENTS)
+def pullback_list(request: HttpRequest) -> HttpResponse:
+    """Every pullback of the patients the user may see, newest first, filtered by ?state=."""
+    pullbacks = _with_latest_run(selectors.pullbacks_for_user(request.user))
+    state = request.GET.get("state", "")
+    shown = pullbacks.filter(PULLBACK_STATES[state][1]) if state in PULLBACK_STATES else pullbacks
+    page = Paginator(shown.order_by("-created_at", "-pk"), PULLBACKS_PER_PAGE).get_page(request.GET.get("page"))
+    counts = _state_counts(pullbacks)
+    filters = [
+        {"value": key, "label": label, "count": counts[key], "current": key == state}
+        for key, (label, _) in PULLBACK_STATES.items()
+    ]
+    context = {"tab": "pullbacks", "page": page, "filters": filters, "state": state if state in PULLBACK_STATES else ""}
+    return render(request, "scoring/pullback_list.html", context)
+
+
+@require_GET
+@role_required(VIEW_PATIENTS)
+def scoring_queue(request: HttpRequest) -> HttpResponse:
+    """Scoring runs waiting for or busy on a worker, in the order the workers take them."""
+    runs = (
+        ScoringRun.objects.filter(
+            pullback__in=selectors.pullbacks_for_user(request.user).values("pk"),
+            status__in=[JobStatus.QUEUED, JobStatus.RUNNING],
+        )
+        .select_related("pullback__patient__site", "requested_by")
+        .defer("calcium_map", "calcium_alines_per_frame")
+        .order_by("created_at", "pk")
+    )
+    context = {"tab": "queue", "runs": list(runs[:QUEUE_SHOWN]), "count": runs.count(), "shown": QUEUE_SHOWN}
+    return render(request, "scoring/pullback_list.html", context)
