@@ -103,12 +103,7 @@ def hazard_ratio_figure(result: dict, *, filename: str = "hazard-ratios") -> dic
     """Forest plot of the Cox hazard ratios (univariable and both adjusted models), log x axis with
     plain-number ticks (0.1, 1, 10). A row that is not estimable (analytics.warnings) is left out
     and listed with its reason in a note under the plot, never drawn as 3.7e8."""
-    found = result.get("warnings", [])
-    rows = [(f"{r['term']} (univariable)", r) for r in result["cox"]["univariable"]]
-    for model, label in (("group", "adjusted, group"), ("continuous", "adjusted, per 100")):
-        rows += [(f"{r['term']} ({label})", r) for r in result["cox"]["multivariable"][model]]
-    left_out = [f"{name}: {safeguards.not_estimable_text(r, found)}" for name, r in rows if not safeguards.estimable(r)]
-    rows = [(name, r) for name, r in rows if safeguards.estimable(r)]
+    rows, left_out = forest_rows(result)
     names = [name for name, _ in rows][::-1]
     hr = [r["hr"] for _, r in rows][::-1]
     fig = go.Figure(
@@ -141,6 +136,21 @@ def hazard_ratio_figure(result: dict, *, filename: str = "hazard-ratios") -> dic
         under = {"xref": "paper", "yref": "paper", "x": 0, "y": 0, "yshift": -50, "xanchor": "left", "yanchor": "top"}
         fig.add_annotation(text=note, showarrow=False, align="left", **under)
     return _figure(fig, filename)
+
+
+def forest_rows(result: dict) -> tuple[list[tuple[str, dict]], list[str]]:
+    """The forest plot's (name, row) pairs, and what it leaves out: "group_t2 (univariable): not
+    estimable (no events in ICS tertile 1 (< 61))" per row that is not estimable."""
+    found = result.get("warnings", [])
+    models = [("univariable", result["cox"]["univariable"])]
+    models += [
+        ("Model 1", result["cox"]["multivariable"]["group"]),
+        ("Model 2", result["cox"]["multivariable"]["continuous"]),
+    ]
+    # A labelled result (analytics.dictionary.label_result) names the terms in words: "ICS ≥ 85".
+    rows = [(f"{r.get('label') or r['term']} ({model})", r) for model, model_rows in models for r in model_rows]
+    left_out = [f"{name}: {safeguards.not_estimable_text(r, found)}" for name, r in rows if not safeguards.estimable(r)]
+    return [(name, r) for name, r in rows if safeguards.estimable(r)], left_out
 
 
 def _log_ticks(lower: list[float], upper: list[float]) -> list[float]:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 
-from analytics import cohort_data, datasets
+from analytics import cohort_data, datasets, dictionary
 from analytics import warnings as safeguards
 from analytics.analysis import run_analysis, validate_spec, versions
 from analytics.cohort_data import SpecError
@@ -105,7 +105,9 @@ def analysis_compute(df: pd.DataFrame, spec: dict, *, progress: Callable[[int], 
         except (SpecError, np.linalg.LinAlgError) as exc:
             panel["error"] = _cannot_fit(exc)
         if dropped and "result" in panel:
-            panel["result"]["warnings"].insert(0, safeguards.covariate_dropped(subgroup, label))
+            name = dictionary.variable_label(subgroup)
+            words = f"{name}: {dictionary.level_label(subgroup, value)}"
+            panel["result"]["warnings"].insert(0, safeguards.covariate_dropped(subgroup, label=name, subgroup=words))
         panels.append(panel)
         report(50 + 50 * (i + 1) // len(levels))
     result["subgroups"] = panels

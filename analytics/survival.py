@@ -262,7 +262,8 @@ class CoxFit:
 
     @property
     def p(self) -> np.ndarray:
-        p: np.ndarray = 2 * stats.norm.sf(np.abs(self.coef / self.se))
+        with np.errstate(divide="ignore", invalid="ignore"):  # NA where the coefficient is NA
+            p: np.ndarray = 2 * stats.norm.sf(np.abs(self.coef / self.se))
         return p
 
     def table(self) -> list[dict[str, Any]]:
@@ -396,7 +397,8 @@ def cox_ph(
             beta, newbeta = newbeta, newbeta + scale * _chsolve2(chol, newscore * scale)
     else:
         iteration += 1  # coxfit6 reports iter.max + 1 when it ran out
-        loglik, final_score, raw_info, rows = data.pieces(beta)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            loglik, final_score, raw_info, rows = data.pieces(beta)
         # coxfit6 then inverts the information as its iteration leaves it, not factored again: the
         # upper triangle filled, the lower zero. chinv2 of that is 1 / the diagonal.
         chol = np.triu(raw_info * np.outer(scale, scale))

@@ -29,15 +29,15 @@ MIN_EVENTS_PER_VARIABLE = 10
 
 # The fits of one result, by the `model` of their rows and warnings.
 MODELS = {
-    "cox_univariable_group": "Cox, univariable, ICS group",
-    "cox_univariable_continuous": "Cox, univariable, ICS per 100",
-    "cox_multivariable_group": "Cox, adjusted, ICS group",
-    "cox_multivariable_continuous": "Cox, adjusted, ICS per 100",
-    "cause_specific_group": "cause-specific Cox, ICS group",
-    "cause_specific_continuous": "cause-specific Cox, ICS per 100",
-    "fine_gray_group": "Fine-Gray, ICS group",
-    "fine_gray_continuous": "Fine-Gray, ICS per 100",
-    "ph_test": "proportional-hazards test (cox.zph)",
+    "cox_univariable_group": "Cox, univariable, ICS groups",
+    "cox_univariable_continuous": "Cox, univariable, ICS per 100 units",
+    "cox_multivariable_group": "Cox, Model 1 (adjusted, ICS groups)",
+    "cox_multivariable_continuous": "Cox, Model 2 (adjusted, ICS per 100 units)",
+    "cause_specific_group": "Cause-specific Cox, ICS groups",
+    "cause_specific_continuous": "Cause-specific Cox, ICS per 100 units",
+    "fine_gray_group": "Fine-Gray subdistribution, ICS groups",
+    "fine_gray_continuous": "Fine-Gray subdistribution, ICS per 100 units",
+    "ph_test": "Proportional-hazards test (cox.zph), Model 2",
 }
 
 # Warnings of a term (or, for `singular`, of a whole model) that leave its HR without a number.
@@ -75,10 +75,10 @@ def fit_warnings(
             out.append(warning("coefficient_may_be_infinite", "one or more coefficients may be infinite", model=model))
     for term in possibly_infinite:
         k = list(terms).index(term) + 1
-        message = f"Loglik converged before variable {k} ({term}); coefficient may be infinite"
+        message = f"Loglik converged before variable {k}; coefficient may be infinite"  # R's words
         out.append(warning("coefficient_may_be_infinite", message, model=model, term=term))
     for term in collinear:
-        message = f"{term} is constant or a combination of the other variables here; no coefficient (R: NA)"
+        message = "constant, or a combination of the other variables, in these patients: no coefficient (R: NA)"
         out.append(warning("collinear", message, model=model, term=term))
     return out
 
@@ -116,10 +116,11 @@ def model_failed(model: str, *, terms: Sequence[str], reason: str) -> Warning:
     return warning("singular", f"cannot be fitted ({', '.join(terms)}): {reason}", model=model)
 
 
-def covariate_dropped(variable: str, subgroup: str) -> Warning:
+def covariate_dropped(variable: str, *, label: str, subgroup: str) -> Warning:
     """`covariate_dropped_in_subgroup`: the subgroup's own variable, constant inside it, is not a
-    covariate there. `subgroup` is the panel's label ("diabetes = yes")."""
-    message = f"{variable} is left out of the adjusted models' covariates in the subgroup {subgroup} (constant there)"
+    covariate there. `label`: the variable's ("Diabetes mellitus"); `subgroup`: the panel's
+    ("Diabetes mellitus: yes")."""
+    message = f"{label} is left out of the adjusted models' covariates in the subgroup {subgroup} (constant there)"
     return warning("covariate_dropped_in_subgroup", message, term=variable)
 
 
@@ -161,6 +162,8 @@ def not_estimable_text(row: Mapping[str, Any], warnings: Iterable[Warning] | Non
             reason = _REASONS.get(w["code"]) or w["message"]
             if reason not in reasons:
                 reasons.append(reason)
+    if not reasons:  # numbers without a finite CI, from a model that warned as a whole
+        reasons = [w["message"] for w in for_row(row, warnings) if w["code"] in _MODEL_REASONS and w["term"] is None]
     if not reasons and row.get("possibly_infinite"):
         reasons.append(_REASONS["coefficient_may_be_infinite"])
     # With no events in a group, "coefficient may be infinite" says the same thing less clearly.
@@ -174,11 +177,14 @@ _REASONS = {
     "collinear": "constant or collinear in these data",
     "singular": "the model cannot be fitted",
 }  # no_events_in_group: its message, "no events in <group>"
+_MODEL_REASONS = ("not_converged", "coefficient_may_be_infinite")
 
 
 def describe(w: Warning) -> str:
-    """One line for lists and markers: "Cox, univariable, ICS group, group_t2: no events in ICS t1"."""
-    where = [str(part) for part in (MODELS.get(w["model"], w["model"]), w["term"]) if part]
+    """One line for lists and markers: "Cox, univariable, ICS groups, ICS tertile 2: no events in
+    ICS tertile 1 (< 61)"; the term by its `label` where the result was labelled
+    (analytics.dictionary.label_result), else by its name."""
+    where = [str(part) for part in (MODELS.get(w["model"], w["model"]), w.get("label") or w["term"]) if part]
     return f"{', '.join(where)}: {w['message']}" if where else str(w["message"])
 
 

@@ -173,17 +173,19 @@ def test_step_halving_retraces_r():
 
 
 def test_an_hr_against_a_group_without_events_is_not_estimable_and_keeps_r_s_number():
-    """Tertiles with no TVR in t1: was HR 3.7e8 with CI "0.000 - -" shown as a result."""
+    """Tertiles with no TVR in t1: was HR 2.7e8 with CI "0.000 - -" shown as a result."""
     case = Case("no_events_reference")
     row = case.rows_of("cox_univariable_group")[0]
     assert row["term"] == "group_t2" and not safeguards.estimable(row)
-    assert safeguards.not_estimable_text(row, case.result["warnings"]) == "not estimable (no events in ICS t1)"
-    assert safeguards.not_estimable_text(row) == "not estimable (no events in ICS t1)"  # the row's own warnings
+    assert safeguards.not_estimable_text(row, case.result["warnings"]) == "not estimable (no events in ICS tertile 1 (< 61))"
+    assert (
+        safeguards.not_estimable_text(row) == "not estimable (no events in ICS tertile 1 (< 61))"
+    )  # the row's own warnings
     assert_close(row["hr"], case.r["models"]["cox_univariable_group"]["terms"]["group_t2"]["hr"])  # R's, kept
     assert row["hr"] > 1e8 and row["ci_upper"] is None
     for fine_gray_row in case.rows_of("fine_gray_group"):
         assert not safeguards.estimable(fine_gray_row)  # was HR 46761 with p < 0.001
-    assert {"code": "no_events_in_group", "message": "no events in ICS t1", "model": None, "term": None} in (
+    assert {"code": "no_events_in_group", "message": "no events in ICS tertile 1 (< 61)", "model": None, "term": None} in (
         case.result["warnings"]
     )
     assert all(set(w) == {"code", "message", "model", "term"} for w in case.result["warnings"])
@@ -194,10 +196,12 @@ def test_only_the_term_of_the_group_without_events_is_not_estimable():
     case = Case("no_events_middle")
     rows = {r["term"]: r for r in case.rows_of("cox_univariable_group")}
     assert not rows["group_t2"]["estimable"] and rows["group_t3"]["estimable"]
-    assert safeguards.not_estimable_text(rows["group_t2"]) == "not estimable (no events in ICS t2)"
+    assert safeguards.not_estimable_text(rows["group_t2"]) == "not estimable (no events in ICS tertile 2 (58 to < 132.33))"
     assert safeguards.hr_cell(rows["group_t3"], "9.99") == "9.99"
     cell = safeguards.hr_cell(rows["group_t2"], "1e8")
-    assert cell == "not estimable (no events in ICS t2)" and any("no events in ICS t2" in w for w in cell.warnings)
+    assert cell == "not estimable (no events in ICS tertile 2 (58 to < 132.33))" and any(
+        "no events in ICS tertile 2" in w for w in cell.warnings
+    )
     assert safeguards.p_cell(rows["group_t2"], "0.998") == ""
 
 
@@ -278,7 +282,7 @@ def test_the_forest_plot_leaves_out_what_is_not_estimable_with_a_note_and_plain_
     (note,) = fig["layout"]["annotations"]
     assert (
         note["text"].startswith("Left out:")
-        and "group_t2 (univariable): not estimable (no events in ICS t1)" in note["text"]
+        and "group_t2 (univariable): not estimable (no events in ICS tertile 1 (< 61))" in note["text"]
     )
     axis = fig["layout"]["xaxis"]
     assert axis["type"] == "log" and "1" in axis["ticktext"]
@@ -311,9 +315,9 @@ def test_the_command_prints_not_estimable_and_the_warnings_instead_of_crashing(t
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     call_command("run_analysis", str(tmp_path / "spec.json"), "--out", str(tmp_path / "result.json"))
     out = capsys.readouterr().out
-    assert "HR ics_high = not estimable (no events in ICS < cut-off)" in out
-    assert "[coefficient_may_be_infinite] Cox, univariable, ICS group, ics_high: Loglik converged before variable 1" in out
-    assert "[no_events_in_group] no events in ICS < cut-off" in out
+    assert "HR ics_high = not estimable (no events in ICS < 85)" in out
+    assert "[coefficient_may_be_infinite] Cox, univariable, ICS groups, ics_high: Loglik converged before variable 1;" in out
+    assert "[no_events_in_group] no events in ICS < 85" in out
     result = json.loads((tmp_path / "result.json").read_text())
     (row,) = [r for r in result["cox"]["univariable"] if r["term"] == "ics_high"]
     assert row["ci_upper"] is None and math.isfinite(row["hr"]) and row["estimable"] is False
@@ -323,3 +327,9 @@ def test_fine_gray_reports_its_iterations():
     time = np.array([1.0, 2, 3, 4, 5, 6])
     fit = fine_gray(time, np.array([1, 0, 1, 2, 1, 0]), np.array([0.0, 1, 0, 1, 1, 0]), terms=["x"])
     assert fit.converged and 1 <= fit.iterations <= 10
+
+
+def test_a_row_without_a_finite_ci_from_a_model_that_did_not_converge_says_so():
+    not_converged = safeguards.warning("not_converged", "did not converge in 21 iterations", model="m")
+    row = {"model": "m", "term": "prior_cabg", "hr": 7700.0, "ci_lower": 0.0, "ci_upper": None, "estimable": False}
+    assert safeguards.not_estimable_text(row, [not_converged]) == "not estimable (did not converge in 21 iterations)"
