@@ -2,6 +2,7 @@
 `registry.rules` and are applied by the services, whose errors `add_service_errors` puts next
 to the named field."""
 
+from datetime import date
 from typing import Any
 
 from django import forms
@@ -25,7 +26,7 @@ from registry.models import (
     PatientIdentity,
     Verification,
 )
-from registry.services import CONTACT_FIELDS, EVENT_FIELDS, IDENTITY_FIELDS, PATIENT_FIELDS
+from registry.services import CONTACT_FIELDS, EVENT_FIELDS, IDENTITY_FIELDS, PATIENT_FIELDS, age_from_birth
 
 FOLLOW_UP_STATUSES = ("active", "overdue", "lost", "complete", "deceased", "withdrawn")
 
@@ -134,7 +135,10 @@ class PatientForm(_RegistryForm):
             fields["site"].initial = self._sites[0].pk
         fields["study_id"].label = "Study ID"
         fields["ics_imported_source"].label = "Source of the imported ICS"
-        fields["egfr"].label = "eGFR (ml/min)"  # not capitalised to "EGFR"
+        # Django capitalises a model field's verbose name ("EGFR"): the labels that start in lower case are set here.
+        fields["egfr"].label = "eGFR (ml/min/1.73 m²)"
+        fields["egfr"].help_text = "Estimated glomerular filtration rate at baseline, 0-200."
+        fields["age_at_index"].help_text = "Left empty, it is computed from the date of birth (if given)."
         return fields
 
     def sections(self) -> list[tuple[str, list[forms.BoundField]]]:
@@ -146,12 +150,43 @@ class PatientForm(_RegistryForm):
 
 
 class PatientEnrolForm(PatientForm):
-    """Enrolment: the patient plus optional direct identifiers."""
+    """Enrolment: the patient plus optional direct identifiers; an age at index and a date of birth
+    given together must agree (to within a year)."""
 
     def _build_fields(self) -> dict[str, forms.Field]:
         fields = super()._build_fields()
         fields.update(_model_fields(PatientIdentity, IDENTITY_FIELDS))
         return fields
+
+    def clean(self):
+        cleaned = super().clean()
+        message = age_birth_mismatch(
+            age_at_index=cleaned.get("age_at_index"),
+            date_of_birth=cleaned.get("date_of_birth"),
+            index_date=cleaned.get("index_date"),
+        )
+        if message:
+            self.add_error("age_at_index", message)
+        return cleaned
+
+
+AGE_BIRTH_TOLERANCE_YEARS = 1.0
+
+
+def age_birth_mismatch(*, age_at_index: float | None, date_of_birth: date | None, index_date: date | None) -> str:
+    """Why the age at index does not fit the date of birth ("" when it does, or when a value is
+    missing): more than a year from the age computed on the index date (services.age_from_birth).
+    A date of birth on or after the index date is the service's rule, not repeated here."""
+    if age_at_index is None or date_of_birth is None or index_date is None or date_of_birth >= index_date:
+        return ""
+    computed = age_from_birth(date_of_birth=date_of_birth, index_date=index_date)
+    if abs(age_at_index - computed) <= AGE_BIRTH_TOLERANCE_YEARS:
+        return ""
+    return (
+        f"Age at index {age_at_index:g} does not match the date of birth {date_of_birth:%Y-%m-%d}: on the index date "
+        f"{index_date:%Y-%m-%d} the patient was {int(computed)}. Correct one of them, or leave the age empty to "
+        "compute it from the date of birth."
+    )
 
 
 class PatientEditForm(PatientForm):

@@ -155,7 +155,7 @@ class Patient(models.Model):
     prior_cabg = _yes_no_unknown("previous CABG")
     prior_stroke = _yes_no_unknown("previous stroke")
     prior_pad = _yes_no_unknown("previous PAD")
-    egfr = models.FloatField("eGFR (ml/min)", null=True, blank=True)
+    egfr = models.FloatField("eGFR (ml/min/1.73 m²)", null=True, blank=True)
 
     # An ICS from an earlier scoring (e.g. the CSV import), kept with where it came from.
     ics_imported = models.FloatField("imported ICS", null=True, blank=True)
