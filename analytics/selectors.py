@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
 from analytics import cohort_data, datasets
+from analytics import warnings as safeguards
 from analytics.models import AnalysisRun, SavedCohort
 from analytics.services import analysis_spec_check
 from core.roles import ANALYSIS_DATA, require_role
@@ -163,17 +164,22 @@ def key_numbers(result: dict) -> dict:
         out[f"{g['label']}: events"] = g["events"]
     out["log-rank p"] = result["logrank"]["p"]
     for row in result["cox"]["univariable"]:
-        out[f"HR {row['term']} (univariable)"] = row["hr"]
-        out[f"p {row['term']} (univariable)"] = row["p"]
+        out[f"HR {row['term']} (univariable)"] = _hazard_ratio(row)
+        out[f"p {row['term']} (univariable)"] = row["p"] if safeguards.estimable(row) else None
     for _model, rows in result["cox"]["multivariable"].items():
         for row in rows[:1]:
-            out[f"HR {row['term']} (adjusted)"] = row["hr"]
-            out[f"p {row['term']} (adjusted)"] = row["p"]
+            out[f"HR {row['term']} (adjusted)"] = _hazard_ratio(row)
+            out[f"p {row['term']} (adjusted)"] = row["p"] if safeguards.estimable(row) else None
     out["PH test global p"] = result["ph_test"]["global_p"]
     out["C-index"] = result["c_index"]
     if "competing_risks" in result:
         out["Gray's test p"] = result["competing_risks"]["gray"]["p"]
     return out
+
+
+def _hazard_ratio(row: dict) -> float | str:
+    """The HR, or "not estimable (...)" where it cannot be estimated (never 3.7e8)."""
+    return row["hr"] if safeguards.estimable(row) else safeguards.not_estimable_text(row)
 
 
 def _same(a, b) -> bool:

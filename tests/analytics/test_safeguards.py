@@ -333,3 +333,11 @@ def test_a_row_without_a_finite_ci_from_a_model_that_did_not_converge_says_so():
     not_converged = safeguards.warning("not_converged", "did not converge in 21 iterations", model="m")
     row = {"model": "m", "term": "prior_cabg", "hr": 7700.0, "ci_lower": 0.0, "ci_upper": None, "estimable": False}
     assert safeguards.not_estimable_text(row, [not_converged]) == "not estimable (did not converge in 21 iterations)"
+
+
+def test_what_changed_between_runs_shows_not_estimable_not_the_number():
+    from analytics.selectors import key_numbers
+
+    numbers = key_numbers(Case("no_events_reference").result)
+    assert numbers["HR group_t2 (univariable)"] == "not estimable (no events in ICS tertile 1 (< 61))"
+    assert numbers["p group_t2 (univariable)"] is None and isinstance(numbers["HR ics_per_100 (univariable)"], float)
