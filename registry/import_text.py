@@ -114,23 +114,24 @@ def _values(column: Column) -> str:
     if column.kind == "choice":
         names = dict(_CHOICE_NAMES[column.name].choices) if column.name in _CHOICE_NAMES else {}
         return "one of " + ", ".join(
-            f"{code} ({names[code]})" if names.get(code, code) != code else code for code in column.choices
+            f"{code} ({names[code]})" if names.get(code, code).casefold() != code.casefold() else code
+            for code in column.choices
         )
     if column.kind == "number":
         return "number" + (f": {_NUMBER_RULES[column.name]}" if column.name in _NUMBER_RULES else "")
     if column.kind == "date":
         return "date, YYYY-MM-DD"
     if column.kind == "flag":
-        return "1 (yes) or 0 (no); empty: unknown"
+        return "1 (yes) or 0 (no)" + ("" if column.required else "; empty: unknown")
     return "text" + (f", at most {column.max_length} characters" if column.max_length else "")
 
 
 def _required(column: Column, *, optional_column: bool) -> str:
     if optional_column:
-        return "No: the column may be left out"
+        return "No: column may be left out"
     if column.required:
         return "Yes"
-    return "Column yes; the value may be empty (missing)"
+    return "Column yes; value may be empty"
 
 
 def _rows(columns: tuple[Column, ...], optional_columns: tuple[Column, ...] = ()) -> list[DictionaryRow]:

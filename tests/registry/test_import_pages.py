@@ -266,14 +266,14 @@ def test_the_data_dictionary_states_types_allowed_values_ranges_and_what_is_requ
     assert rows["patients.csv", "age_at_index"].values == f"number: years, {rules.AGE_MIN}-{rules.AGE_MAX}"
     assert rows["patients.csv", "egfr"].values == "number: ml/min/1.73 m², 0-200"
     assert rows["patients.csv", "sex"].values == "one of M (Male), F (Female)"
-    assert rows["events.csv", "event_type"].values == (
-        "one of death (Death), stroke (Stroke), mi (Myocardial infarction), revascularization (Revascularization)"
-    )
-    assert rows["patients.csv", "index_treatment"].values == "one of PCI, CABG, conservative (Conservative)"
+    assert rows["events.csv", "event_type"].values == "one of death, stroke, mi (Myocardial infarction), revascularization"
+    assert rows["patients.csv", "index_treatment"].values == "one of PCI, CABG, conservative"
     assert rows["patients.csv", "index_date"].required == "Yes"
-    assert rows["patients.csv", "egfr"].required == "Column yes; the value may be empty (missing)"
-    assert rows["patients.csv", "site"].required == "No: the column may be left out"
+    assert rows["patients.csv", "egfr"].required == "Column yes; value may be empty"
+    assert rows["patients.csv", "site"].required == "No: column may be left out"
     assert rows["patients.csv", "hypertension"].values == "1 (yes) or 0 (no); empty: unknown"
+    assert rows["events.csv", "verified"].values == "1 (yes) or 0 (no)"  # required: never unknown
+    assert rows["patients.csv", "ics_source"].values.startswith("one of registry import, study core lab, earlier")
     html = response.content.decode()
     assert "<code>last_contact_date</code>" in html and 'href="/import/template/events.csv"' in html
 
