@@ -64,6 +64,8 @@ analytics-fixtures: $(STAMP)
 	$(BIN)/python tests/reference/make_cohorts.py tests/fixtures/analytics
 	Rscript tests/reference/make_reference.R tests/fixtures/analytics
 	Rscript tests/reference/make_finegray_reference.R tests/fixtures/analytics
+	Rscript tests/reference/make_warnings_reference.R tests/fixtures/analytics
+	Rscript tests/reference/make_spline_rmst_reference.R tests/fixtures/analytics
 
 benchmark-analytics: $(STAMP)
 	$(BIN)/python benchmarks/analytics_benchmark.py
