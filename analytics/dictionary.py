@@ -176,14 +176,16 @@ def _words(name: str) -> str:
 # Groups and model terms --------------------------------------------------------------------------
 
 
-def cutoff_text(value: float) -> str:
-    """An ICS cut-off for a label: to 2 decimals at most (type 7 quantiles such as
-    59.99999999999999 read 60), no trailing zeros."""
+def cutoff_text(value: float | str) -> str:
+    """An ICS cut-off for a label: as the result shows it (text: its `cutoffs_display`, at the data's
+    precision), or a number to 2 decimals at most (59.99999999999999 reads 60), no trailing zeros."""
+    if isinstance(value, str):
+        return value
     rounded = round(float(value), 2) + 0.0  # + 0.0: no "-0"
     return f"{rounded:.2f}".rstrip("0").rstrip(".")
 
 
-def group_label(key: str, *, variable: str = "ics", cutoffs: Iterable[float] = ()) -> str:
+def group_label(key: str, *, variable: str = "ics", cutoffs: Iterable[float | str] = ()) -> str:
     """ "ICS < 85" / "ICS ≥ 85", "ICS tertile 1 (< 60)", "Diabetes mellitus: yes"."""
     cuts = [cutoff_text(c) for c in cutoffs]
     if variable != "ics":
@@ -197,7 +199,7 @@ def group_label(key: str, *, variable: str = "ics", cutoffs: Iterable[float] = (
     return f"ICS {key}"
 
 
-def group_short_label(key: str, *, variable: str = "ics", cutoffs: Iterable[float] = ()) -> str:
+def group_short_label(key: str, *, variable: str = "ics", cutoffs: Iterable[float | str] = ()) -> str:
     """A group as a figure's at-risk row names it (the legend has the full label): "ICS ≥ 85",
     "Tertile 2", "yes", "PCI", "LAD" (a category's code where its label is long)."""
     if variable != "ics":
@@ -219,7 +221,7 @@ def _range(i: int, cuts: list[str]) -> str:
     return f" ({cuts[i - 2]} to < {cuts[i - 1]})"
 
 
-def term_label(term: str, *, variable: str = "ics", cutoffs: Iterable[float] = ()) -> str:
+def term_label(term: str, *, variable: str = "ics", cutoffs: Iterable[float | str] = ()) -> str:
     """A model term: "ICS ≥ 85" (ics_high), "ICS (per 100 units)", "ICS tertile 2 (60 to < 142)"
     (group_t2, against tertile 1), or the covariate's label ("Age (years)")."""
     if term == "ics_high":
@@ -332,7 +334,16 @@ def spec_summary(spec: Mapping[str, Any]) -> str:
 # Labels in a result ----------------------------------------------------------------------------------
 
 # Result parts that hold arrays by group (no labels to add) and are not walked.
-_SKIP = {"km", "cif", "spec", "versions", "cutoffs", "curve"}
+_SKIP = {"km", "cif", "spec", "versions", "cutoffs", "cutoffs_display", "curve"}
+
+
+def grouping_context(result: Mapping[str, Any]) -> dict[str, Any]:
+    """What a result's group labels need: its grouping variable and its cut-offs as shown (the
+    result's `cutoffs_display`, at the data's precision; else the numbers, rounded here)."""
+    spec = result.get("spec") or {}
+    shown = result.get("cutoffs_display") or []
+    numbers = [c for c in result.get("cutoffs") or [] if isinstance(c, (int, float)) and math.isfinite(c)]
+    return {"variable": (spec.get("grouping") or {}).get("variable", "ics"), "cutoffs": shown or numbers}
 
 
 def label_result(result: Mapping[str, Any]) -> dict[str, Any]:
@@ -341,11 +352,7 @@ def label_result(result: Mapping[str, Any]) -> dict[str, Any]:
 
     Arrays (Kaplan-Meier, cumulative incidence) are shared with `result`, not copied."""
     spec = result.get("spec") or {}
-    grouping = spec.get("grouping") or {}
-    context = {
-        "variable": grouping.get("variable", "ics"),
-        "cutoffs": [c for c in result.get("cutoffs") or [] if isinstance(c, (int, float)) and math.isfinite(c)],
-    }
+    context = grouping_context(result)
     keys = {g["key"] for g in result.get("groups") or [] if isinstance(g, Mapping) and "key" in g}
     labelled: dict[str, Any] = _labelled(result, context, keys)
     labelled["endpoint_label"] = endpoint_label(spec.get("endpoint", "poce"))
@@ -393,8 +400,7 @@ def _labels_of(part: dict[str, Any], context: dict[str, Any], keys: set[str]) ->
 def key_number_label(name: str, result: Mapping[str, Any]) -> str:
     """A "what changed" number's name (analytics.selectors.key_numbers: "HR ics_high (univariable)",
     "<stored group label>: events") in the dictionary's words, for `result`'s grouping."""
-    spec = result.get("spec") or {}
-    context = {"variable": (spec.get("grouping") or {}).get("variable", "ics"), "cutoffs": result.get("cutoffs") or []}
+    context = grouping_context(result)
     model = re.fullmatch(r"(HR|p) (\S+) \((univariable|adjusted)\)", name)
     if model:
         return f"{model[1]} {term_label(model[2], **context)} ({model[3]})"

@@ -1,22 +1,34 @@
-"""A run's result as tables: the same tables on the result page, as CSV and as one XLSX workbook.
+"""A run's result as tables: the data tables (full precision, human headers and labels) as CSV and
+one XLSX workbook, and the publication tables (the study's style: "1.51 (1.05–2.17)", p to 3
+decimals, tests and abbreviations in footnotes) on the result page and in the manuscript XLSX.
 
-Only aggregates leave here (no per-patient row, so no identifier can). Numbers keep full
-precision in the files; `display` formats them for the page. Text cells in the files (labels are
-site codes, ICS sources, ...) go through `registry.csv_io.spreadsheet_safe`, so that no spreadsheet
-runs one as a formula.
+Only aggregates leave here (no per-patient row, so no identifier can). Every label comes from the
+data dictionary (analytics.dictionary). Text cells in the files (labels are site codes, ICS
+sources, ...) go through `registry.csv_io.spreadsheet_safe`, so that no spreadsheet runs one as a
+formula.
 """
 
 import csv
 import io
 import math
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.styles import Alignment, Border, Font, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
 
+from analytics import dictionary
+from analytics import warnings as safeguards
 from registry.csv_io import spreadsheet_safe
 
-YEAR_DAYS = 365.25
+YEAR_DAYS = dictionary.YEAR_DAYS
+MISSING = "–"  # a value that could not be computed (en dash, as in the study's tables)
+# Footnote marks for Table 1's tests, in order of first use (symbols every font has).
+MARKS = ("*", "†", "‡", "§", "¶", "#")
 
 
 @dataclass
@@ -25,13 +37,66 @@ class Table:
     title: str
     columns: list[str]
     rows: list[list[Any]] = field(default_factory=list)
+    footnotes: list[str] = field(default_factory=list)
+    sheet: str = ""  # the XLSX sheet's name ("" -> name)
+    indented: list[int] = field(default_factory=list)  # rows shown indented (levels under their variable)
 
 
-# Building the tables ------------------------------------------------------------------------
+# Formatting, as the study prints numbers ----------------------------------------------------------
+
+
+def p_text(p: float | None) -> str:
+    """p to 3 decimals, "<0.001" below that."""
+    if p is None or not math.isfinite(p):
+        return MISSING
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def number_text(value: float | None, decimals: int = 2) -> str:
+    """A number with a true minus sign (−0.04), as typeset."""
+    if value is None or not math.isfinite(value):
+        return MISSING
+    rounded = round(value, decimals) + 0.0  # + 0.0: -0.004 prints 0.00, not −0.00
+    return f"{rounded:.{decimals}f}".replace("-", "−")
+
+
+def estimate_ci_text(estimate: float | None, lower: float | None, upper: float | None) -> str:
+    """ "1.23 (1.01–1.50)"; with a negative bound "−0.04 (−0.06 to −0.02)" (a dash would read as a minus)."""
+    if estimate is None or lower is None or upper is None:
+        return number_text(estimate)
+    between = " to " if min(lower, upper) < 0 else "–"
+    return f"{number_text(estimate)} ({number_text(lower)}{between}{number_text(upper)})"
+
+
+def hr_text(row: dict) -> str:
+    """A model row's hazard ratio with its 95% CI, the one place HR cells are written: "not
+    estimable (no events in ...)" where it cannot be estimated, marked with the row's warnings."""
+    return safeguards.hr_cell(row, estimate_ci_text(row.get("hr"), row.get("ci_lower"), row.get("ci_upper")))
+
+
+def abbreviations_note(texts: Iterable[str]) -> str | None:
+    """ "ACS acute coronary syndrome, ..." for the abbreviations that the texts use (as the study's footnotes)."""
+    words = set(re.findall(r"[A-Za-z]+", " ".join(texts)))
+    used = [
+        f"{a} {meaning}" for a, meaning in sorted(dictionary.ABBREVIATIONS.items(), key=lambda i: i[0].lower()) if a in words
+    ]
+    return ", ".join(used) if used else None
+
+
+def _with_abbreviations(table: Table) -> Table:
+    texts = [table.title, *table.columns, *[str(c) for row in table.rows for c in row[:1]], *table.footnotes]
+    note = abbreviations_note(texts)
+    if note:
+        table.footnotes.append(note)
+    return table
+
+
+# The data tables (CSV, "All tables" XLSX) ------------------------------------------------------------
 
 
 def result_tables(result: dict) -> dict[str, Table]:
-    """Every table of a result, by name (the name is the CSV file name and the XLSX sheet)."""
+    """Every data table of a result, by name (the name is the CSV file name)."""
+    result = dictionary.label_result(result)
     tables = [
         groups_table(result),
         baseline_table(result),
@@ -49,64 +114,78 @@ def result_tables(result: dict) -> dict[str, Table]:
 
 
 def groups_table(result: dict) -> Table:
-    table = Table("groups", "Groups", ["group", "label", "patients", "events"])
-    table.rows = [[g["key"], g["label"], g["n"], g["events"]] for g in result["groups"]]
+    table = Table("groups", "Groups", ["Group", "Patients", "Events"], sheet="Groups")
+    table.rows = [[g["label"], g["n"], g["events"]] for g in result["groups"]]
     return table
 
 
 def baseline_table(result: dict) -> Table:
-    """Table 1: mean ± SD or median (IQR); n (%) with the denominator when values are missing."""
+    """Table 1 as data: one row per variable (yes/no) or level, the summary named, test and p."""
     groups = result["groups"]
-    sizes = {g["key"]: g["n"] for g in groups}
     table = Table(
         "table1",
         "Table 1. Baseline characteristics",
         [
-            "variable",
-            "level",
-            f"overall (n = {result['n']})",
+            "Characteristic",
+            "Level",
+            "Summary",
+            f"All patients (n = {result['n']})",
             *[f"{g['label']} (n = {g['n']})" for g in groups],
-            "test",
+            "Test",
             "p",
         ],
+        sheet="Table 1",
     )
     for row in result["baseline_table"]:
+        label, test = dictionary.variable_label(row["variable"]), dictionary.test_label(row["test"])
         if row["kind"] == "continuous":
-            cells = [
-                _continuous(row["overall"], row["summary"], result["n"]),
-                *[_continuous(row["by_group"][g["key"]], row["summary"], sizes[g["key"]]) for g in groups],
-            ]
-            label = "mean ± SD" if row["summary"] == "mean_sd" else "median (IQR)"
-            table.rows.append([row["variable"], label, *cells, row["test"], row["p"]])
+            summary = dictionary.SUMMARIES[row["summary"]]
+            table.rows.append([label, "", summary, *_continuous_cells(row, result), test, row["p"]])
             continue
-        levels = row["levels"]
-        shown = [True] if levels in ([False, True], [True]) else ([] if levels == [False] else levels)
-        for level in shown:
-            i = levels.index(level)
-            cells = [
-                _count(row["overall"], i, result["n"]),
-                *[_count(row["by_group"][g["key"]], i, sizes[g["key"]]) for g in groups],
-            ]
-            first = level == shown[0]
-            table.rows.append(
-                [
-                    row["variable"],
-                    "yes" if level is True else str(level),
-                    *cells,
-                    row["test"] if first else "",
-                    row["p"] if first else None,
-                ]
-            )
+        for i, level in enumerate(_shown_levels(row["levels"])):
+            first = i == 0
+            level_text = "" if level is True else dictionary.level_label(row["variable"], level)
+            cells = _count_cells(row, row["levels"].index(level), result)
+            table.rows.append([label, level_text, "n (%)", *cells, test if first else "", row["p"] if first else None])
     return table
+
+
+def _shown_levels(levels: list) -> list:
+    """A yes/no variable shows its "yes" row only; a category every level."""
+    if levels in ([False, True], [True]):
+        return [True]
+    return [] if levels == [False] else levels
+
+
+def _in_dictionary_order(variable: str, levels: list) -> list:
+    """Levels in the order the dictionary lists them (PCI, CABG, conservative), unknown ones last."""
+    known = list(dictionary.VARIABLES[variable].levels) if variable in dictionary.VARIABLES else []
+    return sorted(levels, key=lambda v: known.index(str(v)) if str(v) in known else len(known))
+
+
+def _continuous_cells(row: dict, result: dict) -> list[str]:
+    sizes = {g["key"]: g["n"] for g in result["groups"]}
+    return [
+        _continuous(row["overall"], row["summary"], result["n"]),
+        *[_continuous(row["by_group"][g["key"]], row["summary"], sizes[g["key"]]) for g in result["groups"]],
+    ]
+
+
+def _count_cells(row: dict, i: int, result: dict) -> list[str]:
+    sizes = {g["key"]: g["n"] for g in result["groups"]}
+    return [
+        _count(row["overall"], i, result["n"]),
+        *[_count(row["by_group"][g["key"]], i, sizes[g["key"]]) for g in result["groups"]],
+    ]
 
 
 def _continuous(d: dict, summary: str, size: int) -> str:
     if not d["n"]:
-        return "-"
+        return MISSING
     text = (
         f"{d['mean']:.1f} ± {d['sd']:.1f}"
         if summary == "mean_sd" and d["sd"] is not None
-        else f"{d['median']:.1f} ({d['q1']:.1f}-{d['q3']:.1f})"
+        else f"{d['median']:.1f} ({d['q1']:.1f}–{d['q3']:.1f})"
     )
     return text if d["n"] == size else f"{text} [n = {d['n']}]"
 
@@ -114,44 +193,75 @@ def _continuous(d: dict, summary: str, size: int) -> str:
 def _count(counts: dict, i: int, size: int) -> str:
     n, denominator, percent = counts["n"][i], counts["denominator"], counts["percent"][i]
     if percent is None:
-        return "-"
+        return MISSING
     return f"{n} ({percent:.1f}%)" if denominator == size else f"{n}/{denominator} ({percent:.1f}%)"
 
 
 def sqrt_ics_table(result: dict) -> Table:
     table = Table(
-        "table2", "Table 2. Linear regression of sqrt(ICS)", ["model", "term", "beta", "ci_lower", "ci_upper", "p"]
+        "table2",
+        "Table 2. Linear regression of √ICS",
+        ["Model", "Variable", "β", "95% CI lower", "95% CI upper", "p"],
+        sheet="Table 2",
     )
     for model in ("univariable", "multivariable"):
         table.rows += [
-            [model, r["term"], r["beta"], r["ci_lower"], r["ci_upper"], r["p"]] for r in result["sqrt_ics_regression"][model]
+            [
+                dictionary.model_label(model),
+                dictionary.term_label(r["term"]),
+                r["beta"],
+                r["ci_lower"],
+                r["ci_upper"],
+                r["p"],
+            ]
+            for r in result["sqrt_ics_regression"][model]
         ]
     return table
+
+
+def _cox_models(result: dict) -> list[tuple[str, list[dict]]]:
+    models = [
+        (dictionary.model_label("univariable"), result["cox"]["univariable"]),
+        (dictionary.model_label("group"), result["cox"]["multivariable"]["group"]),
+        (dictionary.model_label("continuous"), result["cox"]["multivariable"]["continuous"]),
+    ]
+    if "competing_risks" in result:
+        models.append((dictionary.model_label("cause_specific"), result["competing_risks"]["cause_specific"]))
+        models.append((dictionary.model_label("fine_gray"), result["competing_risks"].get("fine_gray", [])))
+    return models
 
 
 def cox_table(result: dict) -> Table:
     """Cox models (Efron): univariable, the two adjusted models, cause-specific and Fine-Gray
     subdistribution hazard ratios (non-fatal endpoints)."""
-    table = Table("cox", "Cox regression", ["model", "term", "hr", "ci_lower", "ci_upper", "p"])
-    models = [
-        ("univariable", result["cox"]["univariable"]),
-        ("adjusted, ICS group", result["cox"]["multivariable"]["group"]),
-        ("adjusted, ICS per 100", result["cox"]["multivariable"]["continuous"]),
-    ]
-    if "competing_risks" in result:
-        models.append(("cause-specific, univariable", result["competing_risks"]["cause_specific"]))
-        models.append(("Fine-Gray subdistribution, univariable", result["competing_risks"].get("fine_gray", [])))
-    for model, rows in models:
-        table.rows += [[model, r["term"], r["hr"], r["ci_lower"], r["ci_upper"], r["p"]] for r in rows]
+    columns = ["Model", "Variable", "HR", "95% CI lower", "95% CI upper", "p", "Warnings"]
+    table = Table("cox", "Cox regression", columns, sheet="Cox regression")
+    for model, rows in _cox_models(result):
+        table.rows += [[model, r["label"], *_cox_numbers(r), _warnings_text(r)] for r in rows]
     return table
+
+
+def _cox_numbers(row: dict) -> list[Any]:
+    """HR, CI and p at full precision; "not estimable (...)" and no CI or p where the HR cannot be
+    estimated (the result's JSON keeps R's numbers)."""
+    if safeguards.estimable(row):
+        return [row["hr"], row["ci_lower"], row["ci_upper"], row["p"]]
+    return [safeguards.not_estimable_text(row), None, None, None]
+
+
+def _warnings_text(row: dict) -> str:
+    return "; ".join(safeguards.describe(w) for w in safeguards.for_row(row))
 
 
 def ph_table(result: dict) -> Table:
     table = Table(
-        "ph_test", "Proportional hazards test (cox.zph), adjusted model with ICS per 100", ["term", "statistic", "p"]
+        "ph_test",
+        "Proportional hazards test (cox.zph), Model 2 (ICS per 100 units, adjusted)",
+        ["Variable", "Chi-square", "p"],
+        sheet="PH test",
     )
-    table.rows = [[r["term"], r["statistic"], r["p"]] for r in result["ph_test"]["terms"]]
-    table.rows.append(["GLOBAL", result["ph_test"]["global_statistic"], result["ph_test"]["global_p"]])
+    table.rows = [[r["label"], r["statistic"], r["p"]] for r in result["ph_test"]["terms"]]
+    table.rows.append(["Global", result["ph_test"]["global_statistic"], result["ph_test"]["global_p"]])
     return table
 
 
@@ -175,19 +285,28 @@ def numbers_at_risk(km: dict, days: list[int]) -> list[int]:
 
 def at_risk_table(result: dict) -> Table:
     days = at_risk_days(result)
-    table = Table("at_risk", "Numbers at risk", ["group", *[f"year {round(d / YEAR_DAYS)}" for d in days]])
-    table.rows = [[g["label"], *numbers_at_risk(result["km"][g["key"]], days)] for g in result["groups"]]
+    table = Table("at_risk", "Numbers at risk", ["Group", *[f"Year {round(d / YEAR_DAYS)}" for d in days]], sheet="At risk")
+    labels = {g["key"]: dictionary.group_label(g["key"], **_grouping(result)) for g in result["groups"]}
+    table.rows = [[labels[g["key"]], *numbers_at_risk(result["km"][g["key"]], days)] for g in result["groups"]]
     return table
+
+
+def _grouping(result: dict) -> dict[str, Any]:
+    """The group-label context of a result: its grouping variable and cut-offs."""
+    return dictionary.grouping_context(result)
 
 
 def km_table(result: dict) -> Table:
     table = Table(
-        "km", "Kaplan-Meier estimates", ["group", "time_days", "survival", "ci_lower", "ci_upper", "at_risk", "events"]
+        "km",
+        "Kaplan-Meier estimates",
+        ["Group", "Time (days)", "Survival", "95% CI lower", "95% CI upper", "At risk", "Events"],
+        sheet="Kaplan-Meier",
     )
     for g in result["groups"]:
         km = result["km"][g["key"]]
         table.rows += [
-            [g["key"], *values]
+            [g["label"], *values]
             for values in zip(
                 km["time"], km["survival"], km["ci_lower"], km["ci_upper"], km["at_risk"], km["events"], strict=True
             )
@@ -196,20 +315,240 @@ def km_table(result: dict) -> Table:
 
 
 def cif_table(result: dict) -> Table:
-    table = Table("cif", "Cumulative incidence (death as competing event)", ["group", "time_days", "cif", "at_risk"])
+    table = Table(
+        "cif",
+        "Cumulative incidence (death as competing event)",
+        ["Group", "Time (days)", "Cumulative incidence", "At risk"],
+        sheet="Cumulative incidence",
+    )
+    labels = {g["key"]: g["label"] for g in result["groups"]}
     for key, cif in result["competing_risks"]["cif"].items():
-        table.rows += [[key, *values] for values in zip(cif["time"], cif["cif"], cif["at_risk"], strict=True)]
+        table.rows += [
+            [labels.get(key, key), *values] for values in zip(cif["time"], cif["cif"], cif["at_risk"], strict=True)
+        ]
     return table
 
 
 def subgroups_table(result: dict) -> Table:
-    table = Table("subgroups", "Subgroups", ["subgroup", "group", "patients", "events", "log-rank p", "note"])
+    table = Table(
+        "subgroups", "Subgroups", ["Subgroup", "Group", "Patients", "Events", "Log-rank p", "Note"], sheet="Subgroups"
+    )
     for panel in result["subgroups"]:
         if "error" in panel:
             table.rows.append([panel["label"], "", None, None, None, panel["error"]])
             continue
         sub = panel["result"]
         table.rows += [[panel["label"], g["label"], g["n"], g["events"], sub["logrank"]["p"], ""] for g in sub["groups"]]
+    return table
+
+
+# The publication tables (result page, manuscript XLSX) -----------------------------------------------
+
+
+def publication_tables(result: dict) -> dict[str, Table]:
+    """The result's tables as a manuscript prints them, by name (the page's and the manuscript
+    workbook's): formatted text, footnotes with the tests, models and abbreviations."""
+    result = dictionary.label_result(result)
+    data = result_tables(result)
+    tables = [
+        _formatted(data["groups"]),
+        table1(result),
+        table2(result),
+        table3(result),
+    ]
+    if "competing_risks" in result:
+        tables.append(competing_table(result))
+    tables += [ph_publication_table(result), _formatted(data["at_risk"])]
+    if "subgroups" in data:
+        tables.append(_formatted(data["subgroups"]))
+    return {t.name: t for t in tables}
+
+
+def _formatted(table: Table) -> Table:
+    """A data table with its numbers as text (p as p_text)."""
+    rows = [[_cell(v, c) for v, c in zip(row, table.columns, strict=True)] for row in table.rows]
+    return Table(
+        table.name, table.title, list(table.columns), rows, list(table.footnotes), table.sheet, list(table.indented)
+    )
+
+
+def _cell(value: object, column: str) -> str:
+    if value is None:
+        return MISSING
+    if isinstance(value, float):
+        return p_text(value) if column == "p" or column.endswith(" p") else number_text(value)
+    return str(value)
+
+
+def table1(result: dict) -> Table:
+    """Table 1 as the study prints it: a row per yes/no variable, a header row with indented
+    levels per category; the p value marked with its test, named in a footnote."""
+    groups = result["groups"]
+    columns = [
+        "Characteristic",
+        f"All patients (N = {result['n']})",
+        *[f"{g['label']} (N = {g['n']})" for g in groups],
+        "p value",
+    ]
+    table = Table("table1", "Table 1. Baseline characteristics", columns, sheet="Table 1")
+    marks: dict[str, str] = {}
+    summaries: set[str] = set()
+    for row in result["baseline_table"]:
+        p = _marked_p(row, marks)
+        label = dictionary.variable_label(row["variable"])
+        if row["kind"] == "continuous":
+            summaries.add(row["summary"])
+            label = f"{label}, {dictionary.SUMMARIES[row['summary']]}"
+            table.rows.append([label, *_continuous_cells(row, result), p])
+            continue
+        summaries.add("n")
+        levels = _in_dictionary_order(row["variable"], _shown_levels(row["levels"]))
+        if levels == [True]:
+            table.rows.append([label, *_count_cells(row, row["levels"].index(True), result), p])
+            continue
+        table.rows.append([label, *[""] * (len(groups) + 1), p])
+        for level in levels:
+            table.indented.append(len(table.rows))
+            cells = _count_cells(row, row["levels"].index(level), result)
+            table.rows.append([dictionary.level_label(row["variable"], level), *cells, ""])
+    table.footnotes = [_summaries_note(summaries), *[f"{mark} {dictionary.test_label(t)}" for t, mark in marks.items()]]
+    return _with_abbreviations(table)
+
+
+def _marked_p(row: dict, marks: dict[str, str]) -> str:
+    if row.get("p") is None:
+        return ""
+    mark = marks.setdefault(row["test"], MARKS[len(marks) % len(MARKS)] * (1 + len(marks) // len(MARKS)))
+    return f"{p_text(row['p'])}{mark}"
+
+
+def _summaries_note(summaries: set[str]) -> str:
+    kinds = [
+        text for key, text in (("mean_sd", "mean ± SD"), ("median_iqr", "median (IQR)"), ("n", "n (%)")) if key in summaries
+    ]
+    listed = kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} or {kinds[-1]}"
+    return (
+        f"Values are {listed}; n/N (%) and [n = ...] where values are missing. "
+        "Continuous: Shapiro-Wilk p ≥ 0.05 in every group gives mean ± SD and a t-test/ANOVA, else median (IQR) "
+        "and a rank test; categorical: chi-square, Fisher's exact test for a 2 × 2 table with an expected count < 5."
+    )
+
+
+def table2(result: dict) -> Table:
+    """Table 2 as the study prints it: β (95% CI) and p, univariable and multivariable side by side."""
+    regression = result["sqrt_ics_regression"]
+    multi = {r["term"]: r for r in regression["multivariable"]}
+    table = Table(
+        "table2",
+        "Table 2. Uni- and multivariable linear regression of √ICS",
+        ["Variable", "Univariable β (95% CI)", "Univariable p", "Multivariable β (95% CI)", "Multivariable p"],
+        sheet="Table 2",
+    )
+    for r in regression["univariable"]:
+        m = multi.get(r["term"])
+        table.rows.append(
+            [
+                dictionary.term_label(r["term"]),
+                estimate_ci_text(r["beta"], r["ci_lower"], r["ci_upper"]),
+                p_text(r["p"]),
+                estimate_ci_text(m["beta"], m["ci_lower"], m["ci_upper"]) if m else "",
+                p_text(m["p"]) if m else "",
+            ]
+        )
+    n = regression["multivariable"][0]["n"] if regression["multivariable"] else None
+    table.footnotes = [
+        "Variables with a univariable p < 0.1 entered the multivariable model"
+        + (f" (complete cases, n = {n})." if n is not None else "; none did.")
+    ]
+    return _with_abbreviations(table)
+
+
+def table3(result: dict) -> Table:
+    """Table 3: Cox hazard ratios, univariable and the two adjusted models side by side."""
+    cox = result["cox"]
+    endpoint = result.get("endpoint_label") or dictionary.endpoint_label(result["spec"]["endpoint"])
+    models = [cox["univariable"], cox["multivariable"]["group"], cox["multivariable"]["continuous"]]
+    table = Table(
+        "cox",
+        f"Table 3. Cox regression for {endpoint}",
+        [
+            "Variable",
+            "Univariable HR (95% CI)",
+            "Univariable p",
+            "Model 1 aHR (95% CI)",
+            "Model 1 p",
+            "Model 2 aHR (95% CI)",
+            "Model 2 p",
+        ],
+        sheet="Table 3",
+    )
+    table.rows = _side_by_side(result, models, reference_in=(0, 1))
+    covariates = ", ".join(dictionary.variable_label(c) for c in result["spec"]["covariates"]) or "no covariates"
+    table.footnotes = [
+        "Cox proportional hazards models (Efron ties). Univariable: one model per ICS term. "
+        f"Model 1: ICS groups adjusted for {covariates}; Model 2: ICS per 100 units adjusted for the same "
+        f"(complete cases, n = {cox['n_complete_cases']}). aHR adjusted hazard ratio."
+    ]
+    return _with_abbreviations(table)
+
+
+def competing_table(result: dict) -> Table:
+    """Cause-specific and Fine-Gray subdistribution hazard ratios (death competing), side by side."""
+    competing = result["competing_risks"]
+    table = Table(
+        "competing",
+        "Competing risks: cause-specific and subdistribution hazard ratios (death as competing event)",
+        [
+            "Variable",
+            "Cause-specific HR (95% CI)",
+            "Cause-specific p",
+            "Subdistribution HR (95% CI)",
+            "Subdistribution p",
+        ],
+        sheet="Competing risks",
+    )
+    table.rows = _side_by_side(result, [competing["cause_specific"], competing.get("fine_gray", [])], reference_in=(0, 1))
+    table.footnotes = [
+        "Univariable models, one per ICS term. Cause-specific Cox: a death censors; "
+        "Fine-Gray: subdistribution hazards (as cmprsk::crr). Gray's test p = "
+        f"{p_text(competing['gray']['p'])}."
+    ]
+    return _with_abbreviations(table)
+
+
+def _side_by_side(result: dict, models: list[list[dict]], *, reference_in: tuple[int, ...]) -> list[list[str]]:
+    """One row per term (in order of first appearance), an (HR (95% CI), p) pair per model; the
+    first group as "1 (reference)" above the group terms in the models that have them."""
+    terms = list(dict.fromkeys(r["term"] for rows in models for r in rows))
+    by_model = [{r["term"]: r for r in rows} for rows in models]
+    rows: list[list[str]] = []
+    group_terms = [t for t in terms if t == "ics_high" or t.startswith("group_")]
+    if group_terms:
+        reference = dictionary.group_label(result["groups"][0]["key"], **_grouping(result))
+        cells = [
+            ("1 (reference)", "") if i in reference_in and group_terms[0] in m else ("", "") for i, m in enumerate(by_model)
+        ]
+        rows.append([reference, *[c for pair in cells for c in pair]])
+    for term in terms:
+        label = next(m[term]["label"] for m in by_model if term in m)
+        cells = [
+            (hr_text(m[term]), safeguards.p_cell(m[term], p_text(m[term]["p"]))) if term in m else ("", "") for m in by_model
+        ]
+        rows.append([label, *[c for pair in cells for c in pair]])
+    return rows
+
+
+def ph_publication_table(result: dict) -> Table:
+    table = Table(
+        "ph_test",
+        "Proportional hazards test (Schoenfeld residuals), Model 2",
+        ["Variable", "Chi-square", "p value"],
+        sheet="PH test",
+    )
+    ph = result["ph_test"]
+    table.rows = [[r["label"], number_text(r["statistic"]), p_text(r["p"])] for r in ph["terms"]]
+    table.rows.append(["Global", number_text(ph["global_statistic"]), p_text(ph["global_p"])])
+    table.footnotes = ["As R's cox.zph (survival 3): a small p suggests the hazards are not proportional."]
     return table
 
 
@@ -230,37 +569,122 @@ def table_csv(table: Table) -> str:
     return out.getvalue()
 
 
-def tables_xlsx(tables: dict[str, Table], *, spec: dict | None = None) -> bytes:
-    """One workbook: a sheet per table (title in the first row), plus the spec."""
+def tables_xlsx(tables: dict[str, Table], *, about: list[tuple[str, str]] | None = None) -> bytes:
+    """The data workbook: a sheet per table (title in the first row, then the header, then the
+    rows; numbers as numbers, 16 significant digits), and the "Analysis" sheet of `about` rows."""
     book = Workbook()
     book.remove(book.active)
     for table in tables.values():
-        sheet = book.create_sheet(table.name[:31])
+        sheet = book.create_sheet(_sheet_name(table))
         sheet.append([spreadsheet_safe(table.title)])
         sheet.append([spreadsheet_safe(c) for c in table.columns])
         for row in table.rows:
             sheet.append([None if isinstance(v, float) and not math.isfinite(v) else spreadsheet_safe(v) for v in row])
-    if spec is not None:
-        sheet = book.create_sheet("spec")
-        for key, value in spec.items():
-            sheet.append([spreadsheet_safe(key), spreadsheet_safe(str(value))])
+        _style(sheet, table)
+    if about is not None:
+        _about_sheet(book, about)
+    return _saved(book)
+
+
+def manuscript_xlsx(tables: dict[str, Table], *, about: list[tuple[str, str]]) -> bytes:
+    """The publication tables, one sheet each, ready to paste into a manuscript: bold title and
+    header, indented levels, footnotes under the table, columns as wide as their text."""
+    book = Workbook()
+    book.remove(book.active)
+    for table in tables.values():
+        sheet = book.create_sheet(_sheet_name(table))
+        sheet.append([spreadsheet_safe(table.title)])
+        sheet.append([spreadsheet_safe(c) for c in table.columns])
+        for i, row in enumerate(table.rows):
+            sheet.append([spreadsheet_safe(v) for v in row])
+            if i in table.indented:
+                sheet.cell(row=sheet.max_row, column=1).alignment = Alignment(indent=2)
+        _style(sheet, table)
+        _footnotes(sheet, table)
+    _about_sheet(book, about)
+    return _saved(book)
+
+
+def _sheet_name(table: Table) -> str:
+    # Excel: at most 31 characters, none of []:*?/\
+    return re.sub(r"[\[\]:*?/\\]", " ", table.sheet or table.name)[:31]
+
+
+_THIN = Side(style="thin")
+
+
+def _style(sheet: Worksheet, table: Table) -> None:
+    """Bold title and header (a rule under it), text columns as wide as their longest cell (at most 60)."""
+    sheet.cell(row=1, column=1).font = Font(bold=True, size=12)
+    for column in range(1, len(table.columns) + 1):
+        cell = sheet.cell(row=2, column=column)
+        cell.font = Font(bold=True)
+        cell.border = Border(bottom=_THIN)
+        cell.alignment = Alignment(wrap_text=True, vertical="bottom")
+        longest = max([len(str(table.columns[column - 1]))] + [len(_shown(r[column - 1])) for r in table.rows[:500]])
+        sheet.column_dimensions[get_column_letter(column)].width = min(60, max(8, longest + 2))
+
+
+def _shown(value: object) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else "" if value is None else str(value)
+
+
+def _footnotes(sheet: Worksheet, table: Table) -> None:
+    """Each footnote in a merged row under the table, small and wrapped."""
+    width = max(1, len(table.columns))
+    total = sum(sheet.column_dimensions[get_column_letter(c)].width or 10 for c in range(1, width + 1))
+    last = sheet.max_row
+    for column in range(1, width + 1):
+        sheet.cell(row=last, column=column).border = Border(bottom=_THIN)
+    sheet.append([])
+    for note in table.footnotes:
+        sheet.append([spreadsheet_safe(note)])
+        row = sheet.max_row
+        sheet.merge_cells(start_row=row, start_column=1, end_row=row, end_column=width)
+        sheet.cell(row=row, column=1).font = Font(size=9)
+        sheet.cell(row=row, column=1).alignment = Alignment(wrap_text=True, vertical="top")
+        sheet.row_dimensions[row].height = 12 * (1 + len(note) // max(20, int(total)))
+
+
+def _about_sheet(book: Workbook, about: list[tuple[str, str]]) -> None:
+    sheet = book.create_sheet("Analysis")
+    sheet.append(["Item", "Value"])
+    for key, value in about:
+        sheet.append([spreadsheet_safe(key), spreadsheet_safe(value)])
+    for column in (1, 2):
+        sheet.cell(row=1, column=column).font = Font(bold=True)
+    sheet.column_dimensions["A"].width = max(12, *(len(k) + 2 for k, _ in about)) if about else 12
+    sheet.column_dimensions["B"].width = min(100, max(12, *(len(v) + 2 for _, v in about))) if about else 12
+
+
+def _saved(book: Workbook) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def about_rows(spec: dict, *, run_id: int, created: str, data_hash: str, versions: dict[str, str]) -> list[tuple[str, str]]:
+    """The "Analysis" sheet: what was analysed (the spec in words) and how to find the run again."""
+    return [
+        ("Analysis", f"#{run_id}, run {created}"),
+        *dictionary.describe_spec(spec),
+        ("Data (SHA-256 of the analysed rows)", data_hash),
+        ("Software", ", ".join(f"{name} {version}" for name, version in versions.items())),
+    ]
 
 
 # Display --------------------------------------------------------------------------------------
 
 
 def display(value: object, column: str = "") -> str:
-    """A cell for the page: p values to 3 significant digits (< 0.001), ratios to 2 decimals."""
+    """A cell for the page: p values to 3 decimals ("<0.001"), other numbers to 2 decimals."""
     if value is None:
-        return "-"
+        return MISSING
+    if isinstance(value, str):
+        return value  # as it is: a cell marked with its warnings (analytics.warnings.Marked) stays marked
     if isinstance(value, bool) or not isinstance(value, float):
         return str(value)
-    if column in ("p", "log-rank p"):
-        return "< 0.001" if value < 0.001 else f"{value:.3f}"
-    return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    return p_text(value) if column == "p" or column.endswith(" p") else number_text(value)
 
 
 def display_rows(table: Table) -> list[list[str]]:

@@ -57,20 +57,27 @@ class CohortForm(forms.Form):
     site = forms.MultipleChoiceField(choices=[], required=False, widget=forms.CheckboxSelectMultiple)
 
     grouping = forms.ChoiceField(
-        label="Group by", initial="ics", choices=[("ics", "ICS cut-off"), *[(c, c) for c in variables.CATEGORICAL]]
+        label="Group by",
+        initial="ics",
+        choices=[("ics", "ICS cut-off"), *[(c, dictionary.variable_label(c)) for c in variables.CATEGORICAL]],
     )
     cutoff = forms.ChoiceField(label="ICS cut-off", choices=CUTOFFS, initial="median")
     cutoff_value = forms.FloatField(label="Cut-off value", required=False, min_value=0)
-    endpoint = forms.ChoiceField(choices=[(e, e) for e in variables.ENDPOINTS], initial="poce")
+    endpoint = forms.ChoiceField(choices=[(e, dictionary.endpoint_label(e)) for e in variables.ENDPOINTS], initial="poce")
     horizon_days = forms.IntegerField(
         label="Horizon (days)", min_value=1, max_value=MAX_HORIZON_DAYS, initial=DEFAULT_HORIZON_DAYS
     )
     covariates = forms.MultipleChoiceField(
-        choices=[(c, c) for c in COVARIATES], required=False, initial=DEFAULT_COVARIATES, widget=forms.CheckboxSelectMultiple
+        choices=[(c, dictionary.variable_label(c)) for c in COVARIATES],
+        required=False,
+        initial=DEFAULT_COVARIATES,
+        widget=forms.CheckboxSelectMultiple,
     )
     count_pending = forms.BooleanField(label="Count pending (unverified) events", required=False, initial=True)
     subgroup = forms.ChoiceField(
-        label="Subgroup view by", required=False, choices=[("", "none"), *[(v, v) for v in SUBGROUP_VARIABLES]]
+        label="Subgroup view by",
+        required=False,
+        choices=[("", "none"), *[(v, dictionary.variable_label(v)) for v in SUBGROUP_VARIABLES]],
     )
     # Optional analyses (issue 13): the ICS spline, restricted mean survival time, the subgroup forest.
     spline = forms.BooleanField(label="HR curve of the ICS as a continuous exposure (natural spline)", required=False)
@@ -117,7 +124,7 @@ class FilterRowForm(forms.Form):
         self.field_kinds = field_kinds or {}
         field = self.fields["field"]
         assert isinstance(field, forms.ChoiceField)
-        field.choices = [("", "-"), *[(f, f) for f in self.field_kinds]]
+        field.choices = [("", "-"), *[(f, dictionary.variable_label(f)) for f in self.field_kinds]]
 
     def clean(self):
         data = super().clean()

@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from analytics import dictionary
 from analytics.forms import FILTER_FIELDS, CohortForm, FilterRowFormSet, filters_from, initial_from, spec_from
 from analytics.variables import SpecError
 from core.lazy import lazy_module
@@ -19,9 +20,10 @@ from core.roles import ANALYSIS_DATA, require_role
 from registry import follow_up
 
 if TYPE_CHECKING:
-    from analytics import charts, exports, selectors, services
+    from analytics import charts, exports, figure_pdf, selectors, services
 else:  # pandas, scipy and plotly load with the first request, not with the URLconf (core/lazy.py)
     charts, exports = lazy_module("analytics.charts"), lazy_module("analytics.exports")
+    figure_pdf = lazy_module("analytics.figure_pdf")
     selectors, services = lazy_module("analytics.selectors"), lazy_module("analytics.services")
 
 
@@ -155,7 +157,7 @@ def _results_context(run) -> dict:
     """Tables and figures of a finished run (empty while it runs or when it failed)."""
     if run.result is None:
         return {}
-    result = run.result
+    result = dictionary.label_result(run.result)
     tables = exports.result_tables(result)
     figures = {
         "km_cumulative": charts.km_figure(result, cumulative=True, filename=f"analysis-{run.pk}-km"),
@@ -173,13 +175,15 @@ def _results_context(run) -> dict:
             )
             item |= {"figure_id": f"subgroup_{i}", "at_risk": _shown(exports.at_risk_table(panel["result"]))}
         panels.append(item)
-    shown = {name: _shown(t) for name, t in tables.items() if name not in ("km", "cif")}
+    shown = {name: _shown(t, csv=name in tables) for name, t in exports.publication_tables(result).items()}
     from analytics import charts_extra  # the spline, RMST and subgroup forest (issue 13), loaded with the page
 
     extra_analyses = charts_extra.page_parts(result, filename_prefix=f"analysis-{run.pk}")
     figures.update(extra_analyses["figures"])
     return {
         "result": result,
+        "labels": _labels(result),
+        "figure_sizes": charts.JOURNAL_SIZES,
         "tables": shown,
         "figures": figures,
         "extra_analyses": extra_analyses,
@@ -188,15 +192,43 @@ def _results_context(run) -> dict:
     }
 
 
-def _shown(table: "exports.Table") -> dict:
-    return {"name": table.name, "title": table.title, "columns": table.columns, "rows": exports.display_rows(table)}
+def _labels(result: dict) -> dict:
+    """Words the result page needs beyond its tables (the dictionary's, never a variable name)."""
+    grouping = result["spec"]["grouping"]
+    return {
+        "grouping": "an ICS" if grouping["variable"] == "ics" else dictionary.grouping_text(grouping).lower(),
+        "cutoffs": ", ".join(dictionary.cutoff_text(c) for c in dictionary.grouping_context(result)["cutoffs"]),
+        "gray_p": exports.p_text(result["competing_risks"]["gray"]["p"]) if "competing_risks" in result else "",
+    }
+
+
+def _shown(table: "exports.Table", *, csv: bool = True) -> dict:
+    """A table for the page; `csv`: its data table can be downloaded as CSV under the same name."""
+    return {
+        "csv": csv,
+        "name": table.name,
+        "title": table.title,
+        "columns": table.columns,
+        "rows": exports.display_rows(table),
+        "footnotes": table.footnotes,
+        "indented": table.indented,
+    }
+
+
+def _labelled_changes(run) -> dict | None:
+    """The comparison with the previous run, each key number with a `label` in the dictionary's words."""
+    changes = selectors.analysis_run_changes(run=run)
+    if changes is not None and run.result is not None:
+        for number in changes["numbers"]:
+            number["label"] = dictionary.key_number_label(number["name"], run.result)
+    return changes
 
 
 @require_GET
 @analysis_role_required
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = selectors.analysis_run_get(user=request.user, run_id=pk)
-    context = {"run": run, "changes": selectors.analysis_run_changes(run=run), **_results_context(run)}
+    context = {"run": run, "changes": _labelled_changes(run), **_results_context(run)}
     return render(request, "analytics/run_detail.html", context)
 
 
@@ -243,7 +275,50 @@ def run_export_xlsx(request: HttpRequest, pk: int) -> HttpResponse:
     run, problem = _finished(request, pk)
     if problem:
         return problem
-    content = exports.tables_xlsx(exports.result_tables(run.result), spec=run.spec)
+    content = exports.tables_xlsx(exports.result_tables(run.result), about=_about(run))
+    return _xlsx_response(content, f"analysis-{run.pk}.xlsx")
+
+
+@require_GET
+@analysis_role_required
+def run_export_manuscript(request: HttpRequest, pk: int) -> HttpResponse:
+    """The publication tables as one formatted workbook ("Download for manuscript")."""
+    run, problem = _finished(request, pk)
+    if problem:
+        return problem
+    content = exports.manuscript_xlsx(exports.publication_tables(run.result), about=_about(run))
+    return _xlsx_response(content, f"analysis-{run.pk}-manuscript-tables.xlsx")
+
+
+def _about(run) -> list[tuple[str, str]]:
+    return exports.about_rows(
+        run.spec,
+        run_id=run.pk,
+        created=f"{run.created_at:%Y-%m-%d %H:%M} by {run.created_by.username if run.created_by else 'system'}",
+        data_hash=run.data_hash,
+        versions=run.versions or {},
+    )
+
+
+def _xlsx_response(content: bytes, filename: str) -> HttpResponse:
     response = HttpResponse(content, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    response["Content-Disposition"] = f'attachment; filename="analysis-{run.pk}.xlsx"'
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@require_GET
+@analysis_role_required
+def run_figure_pdf(request: HttpRequest, pk: int, figure: str) -> HttpResponse:
+    """A survival or cumulative-incidence figure with its numbers at risk as a vector PDF at a
+    journal column's width (?size=single, 85 mm, the default; or double, 175 mm)."""
+    run, problem = _finished(request, pk)
+    if problem:
+        return problem
+    sizes = {s.key: s for s in charts.JOURNAL_SIZES}
+    size = sizes.get(request.GET.get("size", "single"))
+    curves = charts.named_curves(run.result, figure)
+    if size is None or curves is None:
+        return HttpResponse("No such figure or size.", status=404, content_type="text/plain")
+    response = HttpResponse(figure_pdf.curve_pdf(curves, size), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="analysis-{run.pk}-{figure}-{size.key}.pdf"'
     return response

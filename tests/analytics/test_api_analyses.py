@@ -42,7 +42,7 @@ def test_the_api_result_equals_run_analysis_on_the_same_rows_to_full_precision(r
     assert body["status"] == "succeeded" and body["progress_percent"] == 100
     # The stored result, with the data dictionary's `label` fields (and endpoint_label, title) added.
     assert body["result"] == json.loads(json.dumps(dictionary.label_result(expected), allow_nan=False))
-    assert body["result"]["groups"][0]["label"] == f"ICS < {dictionary.cutoff_text(expected['cutoffs'][0])}"
+    assert body["result"]["groups"][0]["label"] == f"ICS < {dictionary.grouping_context(expected)['cutoffs'][0]}"
     assert body["result"]["competing_risks"]["gray"]["p"] == expected["competing_risks"]["gray"]["p"]
     run = AnalysisRun.objects.get(pk=body["id"])
     assert run.data_hash == expected["data_hash"] and run.n_patients == expected["n"]

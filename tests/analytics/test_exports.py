@@ -35,7 +35,7 @@ def test_the_csv_download_neutralises_formula_text_and_keeps_numbers():
 
 
 def test_the_xlsx_download_neutralises_formula_text_and_keeps_numbers_numeric():
-    book = load_workbook(io.BytesIO(tables_xlsx({"groups": planted_table()}, spec={"=note": "@SUM(1)"})))
+    book = load_workbook(io.BytesIO(tables_xlsx({"groups": planted_table()}, about=[("=note", "@SUM(1)")])))
 
     sheet = book["groups"]
     assert [[cell.value for cell in row] for row in sheet.iter_rows()] == [
@@ -47,4 +47,7 @@ def test_the_xlsx_download_neutralises_formula_text_and_keeps_numbers_numeric():
     ]
     # Stored as text and numbers, not as formulas (openpyxl would store "=..." as a formula).
     assert [cell.data_type for cell in sheet[3]] == ["s", "s", "n", "n"]
-    assert [[cell.value for cell in row] for row in book["spec"].iter_rows()] == [["'=note", "'@SUM(1)"]]
+    assert [[cell.value for cell in row] for row in book["Analysis"].iter_rows()] == [
+        ["Item", "Value"],
+        ["'=note", "'@SUM(1)"],
+    ]

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from openpyxl import load_workbook
 
-from analytics import forms
+from analytics import dictionary, forms
 from analytics.models import AnalysisRun, SavedCohort
 from analytics.services import analysis_run
 from tests.analytics.registry_cohort import registry_cohort
@@ -155,14 +155,15 @@ def test_the_result_page_shows_tables_charts_and_subgroups(run, investigator):
     page = client_for(investigator).get(f"/analytics/runs/{run.pk}/").content.decode()
     for text in (
         "Table 1. Baseline characteristics",
-        "Table 2. Linear regression of sqrt(ICS)",
+        "Table 2. Uni- and multivariable linear regression of √ICS",
+        "Table 3. Cox regression for Revascularization",
         "Numbers at risk",
         "Gray's test",
         "cox.zph",
         "vendor/plotly/plotly.min.js",
         "analysis-figures",
-        "vessel_revascularized = yes",
-        "vessel_revascularized = no",
+        "Study vessel revascularized at index: yes",
+        "Study vessel revascularized at index: no",
         "toImageButtonOptions",
     ):
         assert text in page, text
@@ -174,14 +175,24 @@ def test_the_result_page_shows_tables_charts_and_subgroups(run, investigator):
 def test_downloads_keep_full_precision(run, investigator):
     csv_text = client_for(investigator).get(f"/analytics/runs/{run.pk}/tables/cox.csv").content.decode()
     first = run.result["cox"]["univariable"][0]
-    assert f"univariable,{first['term']},{first['hr']!r},{first['ci_lower']!r}" in csv_text
+    label = dictionary.term_label(first["term"], **dictionary.grouping_context(run.result))
+    assert f"Univariable,{label},{first['hr']!r},{first['ci_lower']!r}" in csv_text
     xlsx = client_for(investigator).get(f"/analytics/runs/{run.pk}/tables.xlsx")
     book = load_workbook(io.BytesIO(xlsx.content))
-    assert {"groups", "table1", "table2", "cox", "ph_test", "at_risk", "km", "cif", "subgroups", "spec"} <= set(
-        book.sheetnames
-    )
+    assert {
+        "Groups",
+        "Table 1",
+        "Table 2",
+        "Cox regression",
+        "PH test",
+        "At risk",
+        "Kaplan-Meier",
+        "Cumulative incidence",
+        "Subgroups",
+        "Analysis",
+    } <= set(book.sheetnames)
     # openpyxl writes 16 significant digits ("%.16g"): 1e-15 relative; CSV and JSON are exact.
-    assert book["cox"].cell(row=3, column=3).value == pytest.approx(first["hr"], rel=1e-15)
+    assert book["Cox regression"].cell(row=3, column=3).value == pytest.approx(first["hr"], rel=1e-15)
     assert client_for(investigator).get(f"/analytics/runs/{run.pk}/tables/nope.csv").status_code == 404
 
 
