@@ -150,7 +150,7 @@ def run_analysis(df: pd.DataFrame, spec: dict[str, Any]) -> dict[str, Any]:
         raise SpecError("the cohort has fewer than two non-empty groups")
     result: dict[str, Any] = {"spec": spec, "n": len(frame), "excluded_without_group": excluded, "cutoffs": cuts}
     result["cutoffs_display"] = cutoffs_display(cuts, frame["ics"]) if cuts else []
-    result.update(_survival_results(frame, spec, keys, cuts))
+    result.update(_survival_results(frame, spec, keys, result["cutoffs_display"] or cuts))
     result["baseline_table"] = tables.baseline_table(frame, group_col="group", keys=keys)
     result["sqrt_ics_regression"] = tables.sqrt_ics_regression(frame)
     result["data_hash"] = data_hash(frame)
@@ -200,7 +200,9 @@ def _group_terms(keys: list[str]) -> list[str]:
     return ["ics_high"] if keys == ["low", "high"] else [f"group_{k}" for k in keys[1:]]
 
 
-def _survival_results(frame: pd.DataFrame, spec: dict[str, Any], keys: list[str], cuts: list[float]) -> dict[str, Any]:
+def _survival_results(
+    frame: pd.DataFrame, spec: dict[str, Any], keys: list[str], cuts: list[float] | list[str]
+) -> dict[str, Any]:
     endpoint = spec["endpoint"]
     time = frame[f"{endpoint}_days"].to_numpy(float)
     status = frame[f"{endpoint}_status"].to_numpy(int)
@@ -213,7 +215,7 @@ def _survival_results(frame: pd.DataFrame, spec: dict[str, Any], keys: list[str]
             for k in keys
         ]
     }
-    # Warnings name the groups as the page does ("ICS tertile 1 (< 61)").
+    # Warnings name the groups as the page does, with the cut-offs as shown ("ICS tertile 1 (< 61)").
     names = {k: dictionary.group_label(k, variable=spec["grouping"]["variable"], cutoffs=cuts) for k in keys}
     fits = _Fits(keys, names, _group_terms(keys))
     fits.warnings += [

@@ -196,10 +196,10 @@ def test_only_the_term_of_the_group_without_events_is_not_estimable():
     case = Case("no_events_middle")
     rows = {r["term"]: r for r in case.rows_of("cox_univariable_group")}
     assert not rows["group_t2"]["estimable"] and rows["group_t3"]["estimable"]
-    assert safeguards.not_estimable_text(rows["group_t2"]) == "not estimable (no events in ICS tertile 2 (58 to < 132.33))"
+    assert safeguards.not_estimable_text(rows["group_t2"]) == "not estimable (no events in ICS tertile 2 (58 to < 133))"
     assert safeguards.hr_cell(rows["group_t3"], "9.99") == "9.99"
     cell = safeguards.hr_cell(rows["group_t2"], "1e8")
-    assert cell == "not estimable (no events in ICS tertile 2 (58 to < 132.33))" and any(
+    assert cell == "not estimable (no events in ICS tertile 2 (58 to < 133))" and any(
         "no events in ICS tertile 2" in w for w in cell.warnings
     )
     assert safeguards.p_cell(rows["group_t2"], "0.998") == ""
@@ -327,6 +327,27 @@ def test_fine_gray_reports_its_iterations():
     time = np.array([1.0, 2, 3, 4, 5, 6])
     fit = fine_gray(time, np.array([1, 0, 1, 2, 1, 0]), np.array([0.0, 1, 0, 1, 1, 0]), terms=["x"])
     assert fit.converged and 1 <= fit.iterations <= 10
+
+
+# The page ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_page_shows_not_estimable_next_to_the_hr_with_its_warnings(investigator):
+    from analytics.services import analysis_run
+    from tests.conftest import client_for
+
+    _registry_without_tvr_below(85)
+    spec = {"endpoint": "tvr", "grouping": {"variable": "ics", "cutoff": 85}, "subgroup": "diabetes"}
+    run = analysis_run(spec=spec, user=investigator)
+    page = client_for(investigator).get(f"/analytics/runs/{run.pk}/").content.decode()
+    cell = 'not estimable (no events in ICS &lt; 85) <details class="warning-marker">'
+    assert cell in page
+    assert "Cox, univariable, ICS groups, ICS ≥ 85: Loglik converged before variable 1; coefficient may be infinite" in page
+    assert 'id="hr-left-out"' in page and "ICS ≥ 85 (univariable): not estimable (no events in ICS &lt; 85)" in page
+    assert "Warnings in Diabetes" in page and "Diabetes mellitus is left out of the adjusted models" in page
+    csv_text = client_for(investigator).get(f"/analytics/runs/{run.pk}/tables/cox.csv").content.decode()
+    assert "not estimable (no events in ICS < 85),,,," in csv_text
 
 
 def test_a_row_without_a_finite_ci_from_a_model_that_did_not_converge_says_so():
