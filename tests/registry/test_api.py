@@ -561,6 +561,7 @@ def test_schema_lists_every_endpoint(coordinator):
         "/api/pullbacks/{id}/",
         "/api/pullbacks/{id}/calcium-map/",
         "/api/pullbacks/{id}/frames/{frame}.png",
+        "/api/pullbacks/{id}/lmode.png",
         "/api/pullbacks/{id}/qc/",
         "/api/pullbacks/{id}/results/",
         "/api/pullbacks/{id}/retry/",

@@ -93,7 +93,7 @@ def test_a_stale_patient_form_is_refused_and_the_other_save_stands(patient, coor
     page = refused.content.decode()
     assert "This patient was changed by coordinator at 2026-11-27 13:00 after you opened it" in page
     assert "your changes were not saved" in page
-    assert "eGFR (ml/min): you submitted 74.0, it is now 33.0." in page
+    assert "eGFR (ml/min/1.73 m²): you submitted 74.0, it is now 33.0." in page
     assert "Age at index (years): you submitted 66.0, it is now 65.5." in page
     # The form now holds the current values and version, so a second try saves on top of them.
     assert 'name="egfr" value="33.0"' in page and 'name="version" value="2"' in page

@@ -316,6 +316,10 @@ FETCHED = {
     "analytics_run_detail": lambda w: [reverse("analytics_run_detail", kwargs={"pk": w["run"].pk})],
     "analytics_run_report": lambda w: [reverse("analytics_run_report", kwargs={"pk": w["run"].pk})],
     "analytics_run_xlsx": lambda w: [reverse("analytics_run_xlsx", kwargs={"pk": w["run"].pk})],
+    "analytics_run_manuscript": lambda w: [reverse("analytics_run_manuscript", kwargs={"pk": w["run"].pk})],
+    "analytics_run_figure_pdf": lambda w: [
+        reverse("analytics_run_figure_pdf", kwargs={"pk": w["run"].pk, "figure": "km_cumulative"}) + "?size=double"
+    ],
     "analytics_run_csv": _tables,
     "api-patients": lambda w: [reverse("api-patients"), reverse("api-patients") + "?q=ICS-0001"],
     "api-patient": lambda w: [reverse("api-patient", kwargs=_patient(w))],
@@ -338,6 +342,14 @@ FETCHED = {
     "api-saved-cohorts": lambda w: [reverse("api-saved-cohorts")],
     "api-saved-cohort": lambda w: [reverse("api-saved-cohort", kwargs={"pk": w["cohort"].pk})],
     "civil_registry": lambda w: [reverse("civil_registry")],
+    "import_history": lambda w: [reverse("import_history")],
+    "import_dictionary": lambda w: [reverse("import_dictionary")],
+    "import_template": lambda w: [
+        reverse("import_template", args=["patients.csv"]),
+        reverse("import_template", args=["events.csv"]),
+    ],
+    "pullback_list": lambda w: [reverse("pullback_list"), reverse("pullback_list") + "?state=excluded"],
+    "scoring_queue": lambda w: [reverse("scoring_queue")],
     "followup_wave_list": lambda w: [reverse("followup_wave_list")],
     "followup_wave_create": lambda w: [reverse("followup_wave_create")],
     "followup_wave_detail": lambda w: [reverse("followup_wave_detail", kwargs={"pk": w["member"].wave_id})],

@@ -22,6 +22,12 @@ def _statuses(coordinator, clinician, investigator, admin, outsider, anonymous) 
 
 # Anonymous users are redirected to the login page (302) everywhere.
 READ = _statuses(200, 200, 200, 200, 403, 302)
+# A patients.csv with the full header and no rows: accepted for import (an empty registry file).
+PATIENTS_CSV_HEADER = (
+    "study_id,sex,age_at_index,index_date,hypertension,hypercholesterolemia,statin,diabetes,family_history,smoking,"
+    "prior_mi,prior_pci,prior_cabg,prior_stroke,prior_pad,egfr,presentation,index_treatment,study_vessel,"
+    "vessel_revascularized,ics,last_contact_date,site\n"
+)
 HOME = _statuses(200, 200, 200, 200, 403, 302)
 EDIT_PAGE = _statuses(200, 403, 403, 200, 403, 302)
 EDIT_POST = _statuses(302, 403, 403, 302, 403, 302)
@@ -204,7 +210,7 @@ CASES = [
         "import_upload",
         "post",
         lambda w: reverse("import_upload"),
-        lambda w: {"patients_file": _csv("patients.csv", "study_id,sex\n")},
+        lambda w: {"patients_file": _csv("patients.csv", PATIENTS_CSV_HEADER)},
         EDIT_POST,
     ),
     ("import_detail", "get", lambda w: reverse("import_detail", args=[w["job"].pk]), None, IMPORT_JOB),

@@ -688,7 +688,7 @@ def test_import_runs_and_the_page_shows_the_summary(coordinator_client, site, dj
     assert Patient.objects.get(study_id="ICS-0101").family_history is None
     page = _html(coordinator_client.get(f"/import/{job.pk}/"))
     assert '<progress id="import-progress" max="100" value="100">' in page
-    assert "Patients_created" in page
+    assert "<li>2 patients created</li>" in page and "Patients_created" not in page
     assert coordinator_client.get(f"/import/{job.pk}/status.json").json() == {
         "id": job.pk,
         "status": "succeeded",
@@ -711,10 +711,10 @@ def test_import_with_a_bad_row_fails_whole_and_lists_the_problem(
     assert job.status == "failed"
     assert not Patient.objects.exists()
     page = _html(coordinator_client.get(f"/import/{job.pk}/"))
-    assert '<table class="data problems">' in page
+    assert '<ul class="problem-list">' in page
     problem = job.problems[0]
     assert (problem["file"], problem["column"]) == ("patients.csv", "age_at_index")
-    assert f'<td class="num">{problem["row"]}</td><td>age_at_index</td>' in page
+    assert f"<li>Row {problem['row']}, column age_at_index: " in page and "Column: None" not in page
     assert "js/import_detail.js" in page
 
 
