@@ -1,4 +1,7 @@
-"""Work a web worker does once at start instead of on its first requests (``config/gunicorn.conf.py``).
+"""Work a web worker does once at start instead of on its first requests: importing config/wsgi.py
+does it (gunicorn's workers, `manage.py runserver`), and gunicorn's post_worker_init asks again
+(``config/gunicorn.conf.py``); it runs once per process. Management commands never import the WSGI
+module, so they start without pandas, scipy or plotly (tests/test_startup_imports.py).
 
 The first pullback page of a fresh process took 2.1 s against 48 ms for the next ones: plotly
 imports a validator module per property on first use and builds the page template's JSON once.
@@ -7,9 +10,14 @@ The URLconf (every view module) loads on the first request too.
 
 import numpy as np
 
+_done = False
+
 
 def warm_up() -> None:
-    """Load the URLconf and draw one small figure of every kind the pages draw."""
+    """Load the URLconf and draw one small figure of every kind the pages draw (once per process)."""
+    global _done
+    if _done:
+        return
     import plotly.graph_objects as go
     from django.urls import get_resolver
 
@@ -23,3 +31,4 @@ def warm_up() -> None:
     # The analysis pages: lines with confidence bands, error bars, the simple_white template.
     band = go.Scatter(x=[0, 1], y=[0, 1], fill="tonexty", line={"shape": "hv", "dash": "dot"}, error_x={"array": [0.1]})
     go.Figure(band, layout={"template": "simple_white", "xaxis": {"type": "log"}}).to_json()
+    _done = True

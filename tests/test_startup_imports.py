@@ -1,7 +1,8 @@
-"""`manage.py check`, every management command and a web worker start without the science stack:
+"""`manage.py check` and every other management command start without the science stack:
 django.setup() and the URLconf import no pandas, scipy, plotly, pydicom, scikit-learn or ReportLab
 (numpy is allowed). They took 2-3 s of every start; the views name the modules that need them with
-core.lazy.lazy_module, and a web worker imports those before its first request (config/warmup.py).
+core.lazy.lazy_module, and a server imports those before its first request (config/wsgi.py ->
+config/warmup.py).
 Structural checks of what gets imported, not timings."""
 
 import os
@@ -62,6 +63,14 @@ def test_the_warm_up_imports_what_the_views_left_for_first_use():
         "print(*[name in sys.modules for name in ('scipy', 'pandas', 'pydicom', 'reportlab', 'analytics.services')])"
     )
     assert _run("-c", code).stdout.split() == ["True"] * 5
+
+
+def test_a_server_importing_the_wsgi_module_is_warmed_up_once_before_its_first_request():
+    code = (
+        "import sys; import config.wsgi; from config import warmup; "
+        "print(warmup._done, *[name in sys.modules for name in ('scipy', 'pandas', 'analytics.services')])"
+    )
+    assert _run("-c", code).stdout.split() == ["True"] * 4
 
 
 def test_a_lazy_module_imports_its_module_on_first_use_and_forwards_reads_and_writes(monkeypatch):
