@@ -8,6 +8,7 @@ Vectorised over patients: Python loops run over distinct times or Newton iterati
 patients, so 100,000 patients take well under a second per model.
 """
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
@@ -458,59 +459,84 @@ def _cholesky2(matrix: np.ndarray, toler: float = TOLER_CHOL) -> np.ndarray:
     """survival's cholesky2.c: matrix = F D F' (F unit lower triangular, D on the diagonal).
 
     A pivot below toler * the largest diagonal (or not finite) marks its column redundant: its D
-    is 0. Returns the factors: F below the diagonal, D on it."""
-    a = np.array(matrix, dtype=float)
-    n = len(a)
-    a[np.tril_indices(n, -1)] = a.T[np.tril_indices(n, -1)]  # the lower triangle from the upper
-    largest = float(np.max(np.diag(a), initial=0.0, where=np.diag(a) > 0))  # NaN is not > 0
-    if largest == 0 or not np.isfinite(largest):
-        return np.where(np.eye(n, dtype=bool), 0.0, a)
+    is 0. Returns the factors: F below the diagonal, D on it. The C loops over Python floats (a
+    model has a handful of columns: faster than numpy calls, and R's order of operations)."""
+    n = len(matrix)
+    a = np.asarray(matrix, dtype=float).tolist()
+    for i in range(n):
+        for j in range(i + 1, n):
+            a[j][i] = a[i][j]  # the lower triangle from the upper
+    largest = max([a[i][i] for i in range(n) if a[i][i] > 0], default=0.0)  # NaN is not > 0
+    if largest == 0 or not math.isfinite(largest):
+        for i in range(n):
+            a[i][i] = 0.0
+        return np.array(a, dtype=float).reshape(n, n)
     tol = largest * toler
     for i in range(n):
-        pivot = a[i, i]
-        if not np.isfinite(pivot) or pivot < tol:
-            a[i, i] = 0.0
+        pivot = a[i][i]
+        if not math.isfinite(pivot) or pivot < tol:
+            a[i][i] = 0.0
             continue
         for j in range(i + 1, n):
-            temp = a[j, i] / pivot
-            a[j, i] = temp
-            a[j, j] -= temp * temp * pivot
-            a[j + 1 :, j] -= temp * a[j + 1 :, i]
-    return a
+            temp = a[j][i] / pivot
+            a[j][i] = temp
+            a[j][j] -= temp * temp * pivot
+            for k in range(j + 1, n):
+                a[k][j] -= temp * a[k][i]
+    return np.array(a, dtype=float).reshape(n, n)
 
 
 def _chsolve2(chol: np.ndarray, y: np.ndarray) -> np.ndarray:
     """survival's chsolve2.c: solve F D F' b = y; b = 0 for a redundant column."""
-    b = np.array(y, dtype=float)
+    a, b = chol.tolist(), [float(v) for v in y]
     n = len(b)
     for i in range(n):
-        b[i] -= b[:i] @ chol[i, :i]
+        temp = b[i]
+        for j in range(i):
+            temp -= b[j] * a[i][j]
+        b[i] = temp
     for i in range(n - 1, -1, -1):
-        b[i] = 0.0 if chol[i, i] == 0 else b[i] / chol[i, i] - b[i + 1 :] @ chol[i + 1 :, i]
-    return b
+        if a[i][i] == 0:
+            b[i] = 0.0
+            continue
+        temp = b[i] / a[i][i]
+        for j in range(i + 1, n):
+            temp -= b[j] * a[j][i]
+        b[i] = temp
+    return np.array(b, dtype=float)
 
 
 def _chinv2(chol: np.ndarray) -> np.ndarray:
     """survival's chinv2.c: the inverse from the factors; rows and columns of redundant columns 0."""
-    a = np.array(chol, dtype=float)
-    n = len(a)
+    n = len(chol)
+    a = np.asarray(chol, dtype=float).tolist()
+    _invert_factors(a, n)
     for i in range(n):
-        if a[i, i] > 0:
-            a[i, i] = 1 / a[i, i]
-            for j in range(i + 1, n):
-                a[j, i] = -a[j, i]
-                a[j, :i] += a[j, i] * a[i, :i]
-    for i in range(n):
-        if a[i, i] == 0:
-            a[:i, i] = 0.0
-            a[i, i:] = 0.0
+        if a[i][i] == 0:  # a redundant column
+            for j in range(i):
+                a[j][i] = 0.0
+            for j in range(i, n):
+                a[i][j] = 0.0
             continue
-        for j in range(i + 1, n):
-            temp = a[j, i] * a[j, j]
-            a[i, j] = temp
-            a[i, i:j] += temp * a[j, i:j]
-    inverse: np.ndarray = np.triu(a) + np.triu(a, 1).T  # the upper triangle mirrored, as coxfit6 does
+        for j in range(i + 1, n):  # F' D F of the inverted factors, into the upper triangle
+            temp = a[j][i] * a[j][j]
+            a[i][j] = temp
+            for k in range(i, j):
+                a[i][k] += temp * a[j][k]
+    out = np.array(a, dtype=float).reshape(n, n)
+    inverse: np.ndarray = np.triu(out) + np.triu(out, 1).T  # the upper triangle mirrored, as coxfit6 does
     return inverse
+
+
+def _invert_factors(a: list[list[float]], n: int) -> None:
+    """chinv2's first part, in place: D inverted on the diagonal, F inverted below it (the sweep)."""
+    for i in range(n):
+        if a[i][i] > 0:
+            a[i][i] = 1 / a[i][i]
+            for j in range(i + 1, n):
+                a[j][i] = -a[j][i]
+                for k in range(i):
+                    a[j][k] += a[j][i] * a[i][k]
 
 
 def cox_zph(fit: CoxFit) -> dict[str, Any]:
