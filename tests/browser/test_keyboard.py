@@ -84,7 +84,8 @@ def test_a_coordinator_records_a_contact_with_the_keyboard_only(page, live_serve
     UserFactory(username="kb-coordinator", roles=["coordinator"])
     patient = PatientFactory(study_id="ICS-0042", site=site, index_date=date(2015, 3, 2))
     _log_in(page, live_server, "kb-coordinator")
-    assert page.url.rstrip("/").endswith("/worklist")
+    # Signed in by keyboard alone, on the home dashboard with today's work.
+    assert page.url == f"{live_server.url}/" and page.get_by_role("heading", name="Today's work").is_visible()
 
     _goto_focused(page, f"{live_server.url}/patients/ICS-0042/contacts/new/", "id_contact_date")
     page.keyboard.type("06012017", delay=20)  # en-US date input: mm/dd/yyyy
@@ -122,6 +123,7 @@ def test_one_click_verification_from_the_worklist_by_keyboard(page, live_server,
     patient = PatientFactory(study_id="ICS-0044", site=site, index_date=date(2015, 3, 2))
     event = EventFactory(patient=patient, event_type="mi", event_date=date(2016, 5, 10), verification="pending")
     _log_in(page, live_server, "kb-coordinator")
+    page.goto(f"{live_server.url}/worklist/")
     field = page.locator("input[name=source_document]").first
     field.focus()
     page.keyboard.type("discharge letter 2016-05-12")
