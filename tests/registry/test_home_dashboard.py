@@ -31,7 +31,9 @@ def cohort(site):
     ContactFactory(patient=c, contact_date=date(2026, 11, 1))
     EventFactory(patient=c, event_type="mi", event_date=date(2026, 7, 1), verification="pending")
     # Withdrawn 2020-06-01, before its first anniversary: never due.
-    PatientFactory(study_id="D", site=other, index_date=date(2019, 12, 1), withdrawn_on=date(2020, 6, 1), withdrawal_reason="moved")
+    PatientFactory(
+        study_id="D", site=other, index_date=date(2019, 12, 1), withdrawn_on=date(2020, 6, 1), withdrawal_reason="moved"
+    )
     return Patient.objects.all()
 
 
