@@ -28,6 +28,6 @@ def test_the_import_page_follows_the_job_and_shows_its_summary(page, live_server
     assert page.inner_text("#import-percent") == "70%"
 
     ImportJob.objects.filter(pk=job.pk).update(status="succeeded", progress_percent=100, summary={"patients_created": 12})
-    page.wait_for_selector("table.summary", timeout=10_000)  # the page reloaded with the result
-    assert "12" in page.inner_text("table.summary")
+    page.wait_for_selector("ul.import-summary", timeout=10_000)  # the page reloaded with the result
+    assert page.inner_text("ul.import-summary") == "12 patients created"
     assert page.locator("#import-job").get_attribute("data-done") == "true"
