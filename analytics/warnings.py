@@ -15,7 +15,7 @@ from typing import Any
 
 Warning = dict[str, Any]
 
-# code -> what it means (the README's "Safeguards" lists the same).
+# code -> what it means (docs/statistics.md, "Safeguards", lists the same).
 CODES = {
     "coefficient_may_be_infinite": "R's coxph: 'Loglik converged before variable k; coefficient may be infinite'",
     "no_events_in_group": "a group has no events for the endpoint",

@@ -1,4 +1,4 @@
-"""Settings, read from environment variables (see README "Configuration").
+"""Settings, read from environment variables (see docs/operations.md, "Configuration").
 
 Defaults are for a developer's machine: SQLite and a file-system Celery broker under var/,
 media on the local disk. Production sets DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY,
