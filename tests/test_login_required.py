@@ -11,6 +11,11 @@ PAGES_WITHOUT_LOGIN = {
     "login",
     "healthz",
     "admin:login",
+    # Django's password reset by e-mail: the e-mailed, signed, expiring link is the key.
+    "password_reset",
+    "password_reset_done",
+    "password_reset_confirm",
+    "password_reset_complete",
     # The patient's online questionnaire (followup.public_views): the single-use, expiring link
     # from the letter is the key; its pages show nothing of any patient, and guessing is throttled.
     "followup_public_form",

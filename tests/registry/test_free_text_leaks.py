@@ -365,6 +365,10 @@ FETCHED = {
 # URL name -> why it is not fetched.
 NOT_FETCHED = {
     "login": "no patient data",
+    "password_reset": "no patient data (tests/test_password_reset.py)",
+    "password_reset_done": "no patient data",
+    "password_reset_confirm": "no patient data; needs the e-mailed token",
+    "password_reset_complete": "no patient data",
     "logout": "POST only, no patient data",
     "healthz": "no patient data",
     "api-schema": "the API's description, no data",
