@@ -111,3 +111,83 @@ def require_reason(reason: str | None, changes: dict) -> str:
     if changes and not reason:
         raise ValidationError({"reason": "A reason is required when an existing value is changed."})
     return reason
+
+
+# Showing the trail ---------------------------------------------------------------------------------
+
+# Entity (model name) -> what a user calls it.
+_ENTITY_LABELS = {
+    "patient": "Patient",
+    "patientidentity": "Identifiers",
+    "followupcontact": "Contact",
+    "clinicalevent": "Event",
+    "wave": "Follow-up wave",
+    "wavemember": "Follow-up letter",
+    "questionnaireresponse": "Returned questionnaire",
+    "sourcedocumentrequest": "Source-document request",
+    "pullback": "Pullback",
+    "scoringrun": "Scoring run",
+    "annotation": "Calcium annotation",
+    "civil_registry_export": "Civil-registry request file",
+    "followup_letters": "Follow-up letters file",
+}
+
+
+def _models_by_name() -> dict:
+    from django.apps import apps
+
+    return {m._meta.model_name: m for m in apps.get_models()}
+
+
+def _shown_value(value, field) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if field is not None and getattr(field, "choices", None):
+        return str(dict(field.choices).get(value, value))
+    if field is not None and field.is_relation and field.related_model is not None:
+        related = field.related_model._default_manager.filter(pk=value).first()
+        return str(related) if related is not None else f"#{value}"
+    if isinstance(value, str) and len(value) > 19 and value[10] == "T":
+        from django.utils import timezone
+        from django.utils.dateparse import parse_datetime
+
+        moment = parse_datetime(value)
+        if moment is not None:
+            return f"{timezone.localtime(moment):%Y-%m-%d %H:%M}"
+    return str(value)
+
+
+def _capitalised(label: str) -> str:
+    """ "involved the study vessel" -> "Involved the study vessel"; "eGFR (...)" stays as it is."""
+    return label[:1].upper() + label[1:] if label[1:2].islower() else label
+
+
+def audit_for_display(entries) -> list[dict]:
+    """The trail as people read it: what was changed in words ("Event 12"), each field by its
+    label ("involved the study vessel"), values as shown elsewhere (yes/no, choice labels, user
+    names, local times), never internal names."""
+    models_by_name = _models_by_name()
+    rows = []
+    for entry in entries:
+        model = models_by_name.get(entry.entity)
+        changes = []
+        for name, pair in (entry.changes or {}).items():
+            field = None
+            if model is not None:
+                try:
+                    field = model._meta.get_field(name)
+                except Exception:  # a derived key such as "patients" or "wave": shown by its name
+                    field = None
+            label = str(getattr(field, "verbose_name", "") or name.replace("_", " "))
+            old, new = (pair + [None, None])[:2] if isinstance(pair, list) else (None, pair)
+            changes.append({"field": _capitalised(label), "old": _shown_value(old, field), "new": _shown_value(new, field)})
+        rows.append(
+            {
+                "entry": entry,
+                "what": f"{_ENTITY_LABELS.get(entry.entity, entry.entity.replace('_', ' ').capitalize())} {entry.object_id}",
+                "changes": changes,
+            }
+        )
+    return rows

@@ -44,6 +44,7 @@ from core.roles import (
 )
 from registry import csv_io, dashboard, import_text, selectors, services
 from registry.access import patient_get_for_user, patients_for_user, sites_for_user
+from registry.audit import audit_for_display
 from registry.forms import (
     AnalysisExportForm,
     ContactEditForm,
@@ -321,7 +322,7 @@ def patient_detail(request: HttpRequest, study_id: str) -> HttpResponse:
         # Free text may name people: shown only to roles that may see identifiers.
         "show_notes": see_identifiers,
         "identity": PatientIdentity.objects.filter(patient=patient).first() if see_identifiers else None,
-        "audit_entries": patient.audit_entries.all() if has_role(request.user, SEE_AUDIT) else None,
+        "audit_entries": audit_for_display(patient.audit_entries.all()) if has_role(request.user, SEE_AUDIT) else None,
         "verify_next": request.get_full_path(),
         "panels": patient_panels(request, patient),  # e.g. scoring's pullbacks and ICS (registry.panels)
     }

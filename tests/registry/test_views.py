@@ -230,7 +230,7 @@ def test_detail_shows_the_audit_history_with_old_and_new_values(coordinator, pat
 
     html = _html(client_for(coordinator).get("/patients/ICS-0001/"))
 
-    assert "<code>egfr</code>: 78.0 → 55.0" in html
+    assert "eGFR (ml/min/1.73 m²): 78.0 → 55.0" in html and "<code>egfr</code>" not in html
     assert "lab report corrected" in html
 
 
