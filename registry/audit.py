@@ -146,7 +146,7 @@ def _shown_value(value, field) -> str:
         return "yes" if value else "no"
     if field is not None and getattr(field, "choices", None):
         return str(dict(field.choices).get(value, value))
-    if field is not None and field.is_relation and field.related_model is not None:
+    if field is not None and field.is_relation and field.related_model is not None and isinstance(value, int):
         related = field.related_model._default_manager.filter(pk=value).first()
         return str(related) if related is not None else f"#{value}"
     if isinstance(value, str) and len(value) > 19 and value[10] == "T":

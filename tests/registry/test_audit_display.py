@@ -29,3 +29,18 @@ def test_the_trail_reads_in_words(coordinator, site, settings):
     assert shown["Verification"] == ("Pending verification", "Verified against source documents")
     assert shown["Verified by"] == ("—", "coordinator")
     assert shown["Verified at"][1][:2] == "20" and "T" not in shown["Verified at"][1]
+
+
+def test_a_wave_letter_named_by_its_wave_reads_as_written(coordinator, site):
+    """A follow-up letter's audit row keeps the wave's name under "wave" (a relation in the model):
+    shown as written, not looked up as an id."""
+    from followup import services as followup_services
+    from registry.models import Patient
+
+    PatientFactory(study_id="AUD-2", site=site)
+    followup_services.wave_create(user=coordinator, name="Autumn 2026", patients=Patient.objects.all())
+
+    rows = audit_for_display(AuditEntry.objects.filter(entity="wavemember"))
+
+    assert rows[0]["what"].startswith("Follow-up letter ")
+    assert {"field": "Wave", "old": "—", "new": "Autumn 2026"} in rows[0]["changes"]
