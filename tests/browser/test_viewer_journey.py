@@ -63,7 +63,12 @@ def _state(browser_page) -> dict:
 def _assert_shows(browser_page, frame: int, spacing_mm: float) -> None:
     """The viewer shows `frame` (0-based): number, slider, loaded image and the three markers."""
     browser_page.wait_for_function(
+        # The image settles too: after quick keys a frame passed on the way may still be loading
+        # (shownFrame already says the wanted one from an earlier load); the loader then fetches
+        # the wanted frame again.
         "(f) => Number(document.getElementById('frame-viewer').dataset.shownFrame) === f"
+        " && document.getElementById('frame-image').src.endsWith('/frames/' + f + '.png')"
+        " && document.getElementById('frame-image').complete"
         " && document.getElementById('calcium-map-chart').layout.shapes[0].x0 > -1"
         " && Number(document.getElementById('lmode-marker').style.getPropertyValue('--frame-fraction'))"
         " === (f + 0.5) / " + str(N_FRAMES),
