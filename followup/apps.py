@@ -16,7 +16,9 @@ class FollowupConfig(AppConfig):
         )
         from registry.panels import register_home_panel, register_patient_panel
 
-        register_patient_panel("follow_up", template=PATIENT_PANEL_TEMPLATE, context=patient_follow_up_panel, order=50)
+        register_patient_panel(
+            "follow_up", template=PATIENT_PANEL_TEMPLATE, context=patient_follow_up_panel, order=50, section="follow_up"
+        )
         register_home_panel(
             "follow_up", template=HOME_PANEL_TEMPLATE, context=home_follow_up_panel, roles=FOLLOW_UP_WAVES, order=10
         )

@@ -11,9 +11,8 @@ from statistics import median
 from django.conf import settings
 from django.db.models import Count, QuerySet
 
-from registry.models import ClinicalEvent, EventType, Verification, effective_ics
+from registry.models import ICS_CUTOFF, ClinicalEvent, EventType, Verification, effective_ics
 
-ICS_CUTOFF = 85  # the study's cut-off (ics-outcome-study, Methods)
 FOLLOW_UP_YEARS = 6
 _ICS_BIN = 50
 

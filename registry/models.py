@@ -231,6 +231,9 @@ class Patient(models.Model):
         return self.study_ics_source if self.study_ics is not None else self.ics_imported_source
 
 
+ICS_CUTOFF = 85  # the study's cut-off between low and high ICS (ics-outcome-study, Methods)
+
+
 def effective_ics():
     """SQL for `Patient.ics` (the study pullback's ICS, else the imported one), for annotate()/filter()."""
     return Coalesce("study_ics", "ics_imported")

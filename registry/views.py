@@ -42,7 +42,7 @@ from core.roles import (
     require_role,
     user_roles,
 )
-from registry import csv_io, dashboard, import_text, selectors, services
+from registry import csv_io, dashboard, import_text, patient_page, selectors, services
 from registry.access import patient_get_for_user, patients_for_user, sites_for_user
 from registry.audit import audit_for_display
 from registry.forms import (
@@ -314,17 +314,27 @@ def patient_create(request: HttpRequest) -> HttpResponse:
 def patient_detail(request: HttpRequest, study_id: str) -> HttpResponse:
     patient = _patient(request, study_id)
     see_identifiers = has_role(request.user, SEE_IDENTIFIERS)
+    timeline = selectors.patient_timeline(patient)
+    panels = patient_panels(request, patient)  # e.g. scoring's pullbacks and ICS (registry.panels)
+    marks = patient_page.registry_marks(patient, timeline)
+    marks += [mark for panel in panels for mark in panel["context"].get("timeline_marks", [])]
     context = {
         "patient": patient,
         "state": selectors.follow_up_state_of(patient, as_of=timezone.localdate()),
+        "ics": patient_page.ics_summary(patient),
+        "help": patient_page.help_texts(),
+        "sections": patient_page.SECTIONS,
         "baseline": [(_verbose_name(Patient, f), getattr(patient, f)) for f in BASELINE_FLAGS],
-        "timeline": selectors.patient_timeline(patient),
+        "events": [item["obj"] for item in timeline if item["kind"] == "event"],
+        "contacts": [item["obj"] for item in timeline if item["kind"] == "contact"],
+        "timeline_chart": patient_page.patient_timeline_chart(patient, marks),
+        "n_pullbacks": sum(1 for mark in marks if mark.lane == patient_page.LANE_PULLBACKS),
         # Free text may name people: shown only to roles that may see identifiers.
         "show_notes": see_identifiers,
         "identity": PatientIdentity.objects.filter(patient=patient).first() if see_identifiers else None,
         "audit_entries": audit_for_display(patient.audit_entries.all()) if has_role(request.user, SEE_AUDIT) else None,
         "verify_next": request.get_full_path(),
-        "panels": patient_panels(request, patient),  # e.g. scoring's pullbacks and ICS (registry.panels)
+        "section_panels": {key: [panel for panel in panels if panel["section"] == key] for key, _ in patient_page.SECTIONS},
     }
     return render(request, "registry/patient_detail.html", context)
 

@@ -10,4 +10,6 @@ class ScoringConfig(AppConfig):
         from scoring.panels import PATIENT_PANEL_TEMPLATE, patient_pullbacks_panel
 
         jobs.register("scoring.ScoringRun", "scoring.tasks.scoring_run_task")
-        register_patient_panel("pullbacks", template=PATIENT_PANEL_TEMPLATE, context=patient_pullbacks_panel)
+        register_patient_panel(
+            "pullbacks", template=PATIENT_PANEL_TEMPLATE, context=patient_pullbacks_panel, section="imaging"
+        )

@@ -9,7 +9,6 @@ from django.http import Http404
 
 from registry.access import patients_for_user
 from registry.models import Patient
-from registry.selectors import ics_place
 from scoring.models import Pullback, QcStatus, ScoringRun
 
 
@@ -175,29 +174,43 @@ def chosen_study_ics(patient_ids) -> dict[int, tuple[float | None, str]]:
     }
 
 
-@dataclass(frozen=True)
-class PatientIcs:
-    ics: float | None
-    source: str
-    choice: StudyChoice | None
-    percentile: float | None  # % of registry patients with an ICS at or below this one
-    median: float | None
-    high: bool | None  # >= the registry median
-    n_registry: int
-
-
-def patient_ics(patient: Patient, rows: list[PullbackRow]) -> PatientIcs:
-    """The patient's ICS (study pullback, else imported, with its source) and its place in the registry."""
-    choice = study_choice(rows)
-    if choice is not None:
-        ics, source = choice.run.ics, study_source(choice)
-    else:
-        ics, source = patient.ics_imported, patient.get_ics_imported_source_display() or "imported"
-    place = ics_place(ics)
-    if ics is None or place.median is None:
-        return PatientIcs(ics, source if ics is not None else "", choice, None, None, None, place.n)
-    return PatientIcs(ics, source, choice, place.percentile, place.median, ics >= place.median, place.n)
-
-
 def min_length_mm() -> float:
     return settings.PULLBACK_MIN_LENGTH_MM
+
+
+def study_reasons(rows: list[PullbackRow], choice: StudyChoice | None) -> dict[int, str]:
+    """{pullback id: why it is, or is not, the study pullback}, in plain words (the rule of study_choice)."""
+    min_mm = f"{settings.PULLBACK_MIN_LENGTH_MM:g}"
+    reasons = {}
+    for row in rows:
+        pullback = row.pullback
+        if choice is not None and choice.pullback.pk == pullback.pk:
+            reasons[pullback.pk] = (
+                "Study pullback: chosen by a reviewer."
+                if choice.overridden
+                else f"Study pullback: the longest scored pullback of at least {min_mm} mm that passed quality control."
+            )
+        elif pullback.qc_status != QcStatus.INCLUDED:
+            why = pullback.get_exclusion_reason_display() or "no reason given"
+            reasons[pullback.pk] = f"Not used: excluded at quality control ({why.lower()})."
+        elif row.current is None:
+            status = row.latest.status if row.latest is not None else ""
+            waiting: dict[str, str] = {
+                ScoringRun.Status.QUEUED: "Not used yet: waiting to be scored.",
+                ScoringRun.Status.RUNNING: "Not used yet: being scored.",
+                ScoringRun.Status.FAILED: "Not used: scoring failed (see the pullback's page to try again).",
+            }
+            reasons[pullback.pk] = waiting.get(status, "Not used: not scored.")
+        elif not pullback.long_enough and not pullback.study_override:
+            reasons[pullback.pk] = f"Not used: {pullback.length_mm:.1f} mm, shorter than the {min_mm} mm the study requires."
+        elif choice is not None and choice.overridden:
+            reasons[pullback.pk] = f"Not used: a reviewer chose pullback #{choice.pullback.pk}."
+        elif choice is not None and choice.pullback.length_mm > pullback.length_mm:
+            reasons[pullback.pk] = (
+                f"Not used: pullback #{choice.pullback.pk} is longer ({choice.pullback.length_mm:.1f} mm)."
+            )
+        elif choice is not None:
+            reasons[pullback.pk] = f"Not used: pullback #{choice.pullback.pk} is as long and was uploaded first."
+        else:  # not reachable while study_choice and this rule agree; said plainly all the same
+            reasons[pullback.pk] = "Not used."
+    return reasons

@@ -7,6 +7,7 @@ urlpatterns = [
     path("queue/", views.scoring_queue, name="scoring_queue"),
     path("patients/<str:study_id>/upload/", views.pullback_upload, name="pullback_upload"),
     path("<int:pk>/", views.pullback_detail, name="pullback_detail"),
+    path("<int:pk>/figures.json", views.pullback_figures, name="pullback_figures"),
     path("<int:pk>/retry/", views.pullback_retry, name="pullback_retry"),
     path("<int:pk>/qc/", views.pullback_qc, name="pullback_qc"),
     path("<int:pk>/study/", views.study_pullback_choose, name="study_pullback_choose"),

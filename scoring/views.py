@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -64,6 +64,20 @@ def pullback_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_review": has_role(request.user, EDIT_REGISTRY),
         },
     )
+
+
+@require_GET
+@role_required(VIEW_PATIENTS)
+def pullback_figures(request: HttpRequest, pk: int) -> HttpResponse:
+    """The calcium map and arc of the pullback's current run as Plotly figures (JSON): the patient
+    page fetches them when its imaging section comes into sight."""
+    pullback = selectors.pullback_get_for_user(user=request.user, pullback_id=pk)
+    run = selectors.current_run(pullback)
+    if run is None:
+        return JsonResponse({"detail": "This pullback has no score yet."}, status=404)
+    response = JsonResponse(panels.pullback_figures(pullback, run))
+    response["Cache-Control"] = "private, no-cache"
+    return response
 
 
 @require_POST

@@ -13,11 +13,30 @@ window.IcsViewer = (function () {
   var PREFETCH = 4;  // frames requested ahead while the cine plays
   var SETTLE_MS = 150;  // the annotations follow a frame shown this long
 
-  function drawFigures() {
-    var figures = document.getElementById("pullback-figures");
-    var drawn = {};
-    if (!figures || !window.Plotly) { return drawn; }
-    var data = JSON.parse(figures.textContent);
+  // The figures are in the page (a pullback's own page) or fetched when the view comes near the
+  // screen (the patient page paints first and fetches them when the reader scrolls to Imaging).
+  function figureData() {
+    var inline = document.getElementById("pullback-figures");
+    if (inline) { return Promise.resolve(JSON.parse(inline.textContent)); }
+    var holder = document.getElementById("pullback-view");
+    var url = holder && holder.dataset.figuresUrl;
+    if (!url) { return Promise.resolve(null); }
+    return new Promise(function (resolve) {
+      if (!("IntersectionObserver" in window)) { resolve(); return; }
+      var observer = new IntersectionObserver(function (entries) {
+        if (entries.some(function (e) { return e.isIntersecting; })) { observer.disconnect(); resolve(); }
+      }, { rootMargin: "400px" });
+      observer.observe(holder);
+    }).then(function () {
+      return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    }).then(function (response) {
+      if (!response.ok) { throw new Error("figures: HTTP " + response.status); }
+      return response.json();
+    });
+  }
+
+  function drawFigures(data, drawn) {
+    if (!data || !window.Plotly) { return drawn; }
     [["map", "calcium-map-chart"], ["arc", "calcium-arc-chart"]].forEach(function (pair) {
       var element = document.getElementById(pair[1]);
       var figure = data[pair[0]];
@@ -170,15 +189,19 @@ window.IcsViewer = (function () {
     });
     slider.addEventListener("input", function () { show(parseInt(slider.value, 10)); });
 
-    Object.keys(charts).forEach(function (name) {
-      charts[name].on("plotly_click", function (data) {
-        if (!data.points.length) { return; }
-        show(Math.round(data.points[0].x / spacing));
-        viewer.focus({ preventScroll: true });  // the keys work from here on
+    // The charts arrive after the viewer works (figureData): then a click on them shows that frame.
+    function chartsReady() {
+      Object.keys(charts).forEach(function (name) {
+        charts[name].on("plotly_click", function (data) {
+          if (!data.points.length) { return; }
+          show(Math.round(data.points[0].x / spacing));
+          viewer.focus({ preventScroll: true });  // the keys work from here on
+        });
       });
-    });
+      markers();
+    }
     show(0);
-    return { keys: keys, show: show, zoom: zoom, cine: cine };
+    return { keys: keys, show: show, zoom: zoom, cine: cine, chartsReady: chartsReady };
   }
 
   // Keys typed into a field, and Space or Enter on a button or link, are theirs; the frame slider's
@@ -330,9 +353,21 @@ window.IcsViewer = (function () {
     };
   }
 
-  var charts = drawFigures();
+  var charts = {};
   var viewer = document.getElementById("frame-viewer");
   var api = viewer ? init(viewer, charts) : null;
+  figureData().then(function (data) {
+    drawFigures(data, charts);
+    if (api) { api.chartsReady(); }
+  }).catch(function () {
+    var plots = document.querySelector(".viewer-plots");
+    if (plots) {
+      var note = document.createElement("p");
+      note.className = "errors";
+      note.textContent = "The calcium map could not be loaded; reload the page to try again.";
+      plots.insertBefore(note, plots.firstChild);
+    }
+  });
 
   var annotations = document.getElementById("annotations");
   if (viewer && annotations) { window.IcsAnnotations.init(viewer, annotations); }

@@ -51,6 +51,8 @@ def test_pages_with_figures_report_no_csp_violation(page, live_server, site):  #
         response = page.goto(f"{live_server.url}{path}")
         assert response.status == 200, path
         assert "script-src 'self'" in response.headers["content-security-policy"]
+        # The patient page fetches its figures when the reader gets to them (Imaging).
+        page.locator(drawn.split()[0]).scroll_into_view_if_needed()
         page.wait_for_selector(drawn)  # the figure was drawn: plotly.js and the page's script ran
         page.wait_for_load_state("networkidle")
         assert page.evaluate("() => window.__cspViolations") == [], path

@@ -303,6 +303,7 @@ FETCHED = {
     "export_analysis": lambda w: [reverse("export_analysis") + "?horizon_days=2191&count_pending=no"],
     "pullback_upload": lambda w: [reverse("pullback_upload", kwargs=_patient(w))],
     "pullback_detail": lambda w: [reverse("pullback_detail", kwargs={"pk": w["pullback"].pk})],
+    "pullback_figures": lambda w: [reverse("pullback_figures", kwargs={"pk": w["pullback"].pk})],
     "annotations_import": lambda w: [reverse("annotations_import")],
     "annotations_export": lambda w: [reverse("annotations_export")],
     "analytics_builder": lambda w: [

@@ -222,7 +222,8 @@ def test_detail_shows_missing_baseline_derived_renal_impairment_and_imported_ics
 
     assert '<dt>Smoking</dt><dd><span class="missing">missing</span>' in html
     assert "<dt>Renal impairment (eGFR &lt; 60)</dt><dd>yes" in html
-    assert "212.5" in html and "<dt>Source</dt><dd>Study core lab</dd>" in html
+    assert 'id="patient-ics">212.5<' in html and "Imported (Study core lab)" in html
+    assert "Imported ICS: 212.5 (Study core lab): this is the ICS that counts." in html
 
 
 def test_detail_shows_the_audit_history_with_old_and_new_values(coordinator, patient):

@@ -219,5 +219,7 @@ def test_the_patient_page_shows_the_ics_with_its_percentile_and_group(site, clin
     patient = PatientFactory(site=site, study_id="ICS-0777")
     pullback = make_pullback(patient, length_mm=50, ics=25)
     html = client_for(clinician).get(f"/patients/{patient.study_id}/").content.decode()
-    assert 'id="patient-ics">25.0<' in html and f"study pullback #{pullback.pk}" in html
-    assert "Registry percentile</dt><dd>75 (of 4 patients" in html and "High: at or above the registry median (22.5)" in html
+    assert 'id="patient-ics">25.0<' in html and f"Study pullback #{pullback.pk} (longest analyzable" in html
+    # the group at the study's cut-off (85), the registry median as a percentile
+    assert "75th percentile of the 4 patients with an ICS (registry median 22.5)" in html
+    assert 'id="ics-group">Low: below 85<' in html

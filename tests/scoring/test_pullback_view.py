@@ -48,10 +48,14 @@ def test_the_patient_page_shows_the_study_pullback(request, patient, persona, fr
     labels = np.zeros((100, 100), bool)
     labels[10:20, :25] = True
     pullback = make_pullback(patient, length_mm=50, labels=labels)
-    html = client_for(request.getfixturevalue(persona)).get(f"/patients/{patient.study_id}/").content.decode()
+    client = client_for(request.getfixturevalue(persona))
+    html = client.get(f"/patients/{patient.study_id}/").content.decode()
     assert "Study pullback" in html and f"Pullback #{pullback.pk}: 50.0 mm" in html
-    figures = _figures(html)
+    # The figures are not in the page (it paints without them): the viewer fetches them when in sight.
+    assert 'id="pullback-figures"' not in html and f'data-figures-url="/pullbacks/{pullback.pk}/figures.json"' in html
+    figures = client.get(f"/pullbacks/{pullback.pk}/figures.json").json()
     assert figures["map"]["data"][0]["type"] == "heatmap" and figures["arc"]["data"][0]["type"] == "scatter"
+    assert figures == _figures(client.get(f"/pullbacks/{pullback.pk}/").content.decode())  # the pullback's own page
     assert ('id="frame-slider"' in html) is frames and (f"/api/pullbacks/{pullback.pk}/frames/0.png" in html) is frames
     assert f'action="/api/pullbacks/{pullback.pk}/segment-ics/"' in html
     assert "vendor/plotly/plotly.min.js" in html
@@ -61,7 +65,15 @@ def test_the_patient_page_shows_the_study_pullback(request, patient, persona, fr
 def test_without_a_study_pullback_there_is_no_view(patient, clinician):
     make_pullback(patient, length_mm=20, ics=5)
     html = client_for(clinician).get(f"/patients/{patient.study_id}/").content.decode()
-    assert "Study pullback" not in html and "No ICS yet." in html
+    assert 'id="h-study-pullback"' not in html and 'id="patient-ics" class="muted">none yet<' in html
+    assert "Not used: 20.0 mm, shorter than the 40 mm the study requires." in html
+    assert "No ICS yet: upload a pullback of at least 40 mm, or import an ICS." in html
+
+
+def test_the_figures_of_an_unscored_pullback_are_not_found(patient, clinician):
+    pullback = make_pullback(patient, ics=None)
+    response = client_for(clinician).get(f"/pullbacks/{pullback.pk}/figures.json")
+    assert response.status_code == 404 and response.json() == {"detail": "This pullback has no score yet."}
 
 
 def test_the_pullback_page_shows_progress_or_failure_with_retry(patient, coordinator, clinician):
