@@ -2,7 +2,6 @@
 `registry.rules` and are applied by the services, whose errors `add_service_errors` puts next
 to the named field."""
 
-from datetime import date
 from typing import Any
 
 from django import forms
@@ -26,7 +25,8 @@ from registry.models import (
     PatientIdentity,
     Verification,
 )
-from registry.services import CONTACT_FIELDS, EVENT_FIELDS, IDENTITY_FIELDS, PATIENT_FIELDS, age_from_birth
+from registry.rules import age_birth_mismatch
+from registry.services import CONTACT_FIELDS, EVENT_FIELDS, IDENTITY_FIELDS, PATIENT_FIELDS
 
 FOLLOW_UP_STATUSES = ("active", "overdue", "lost", "complete", "deceased", "withdrawn")
 
@@ -168,25 +168,6 @@ class PatientEnrolForm(PatientForm):
         if message:
             self.add_error("age_at_index", message)
         return cleaned
-
-
-AGE_BIRTH_TOLERANCE_YEARS = 1.0
-
-
-def age_birth_mismatch(*, age_at_index: float | None, date_of_birth: date | None, index_date: date | None) -> str:
-    """Why the age at index does not fit the date of birth ("" when it does, or when a value is
-    missing): more than a year from the age computed on the index date (services.age_from_birth).
-    A date of birth on or after the index date is the service's rule, not repeated here."""
-    if age_at_index is None or date_of_birth is None or index_date is None or date_of_birth >= index_date:
-        return ""
-    computed = age_from_birth(date_of_birth=date_of_birth, index_date=index_date)
-    if abs(age_at_index - computed) <= AGE_BIRTH_TOLERANCE_YEARS:
-        return ""
-    return (
-        f"Age at index {age_at_index:g} does not match the date of birth {date_of_birth:%Y-%m-%d}: on the index date "
-        f"{index_date:%Y-%m-%d} the patient was {int(computed)}. Correct one of them, or leave the age empty to "
-        "compute it from the date of birth."
-    )
 
 
 class PatientEditForm(PatientForm):

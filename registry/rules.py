@@ -171,3 +171,27 @@ def event_problems(
                 )
             )
     return problems
+
+
+def age_from_birth(*, date_of_birth: date, index_date: date) -> float:
+    """Age in years at the index date, to two decimals (days / 365.25)."""
+    return round((index_date - date_of_birth).days / 365.25, 2)
+
+
+AGE_BIRTH_TOLERANCE_YEARS = 1.0
+
+
+def age_birth_mismatch(*, age_at_index: float | None, date_of_birth: date | None, index_date: date | None) -> str:
+    """Why the age at index does not fit the date of birth ("" when it does, or when a value is
+    missing): more than a year from the age computed on the index date (age_from_birth).
+    A date of birth on or after the index date is the service's rule, not repeated here."""
+    if age_at_index is None or date_of_birth is None or index_date is None or date_of_birth >= index_date:
+        return ""
+    computed = age_from_birth(date_of_birth=date_of_birth, index_date=index_date)
+    if abs(age_at_index - computed) <= AGE_BIRTH_TOLERANCE_YEARS:
+        return ""
+    return (
+        f"Age at index {age_at_index:g} does not match the date of birth {date_of_birth:%Y-%m-%d}: on the index date "
+        f"{index_date:%Y-%m-%d} the patient was {int(computed)}. Correct one of them, or leave the age empty to "
+        "compute it from the date of birth."
+    )

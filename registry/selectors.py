@@ -279,6 +279,16 @@ def patient_list(
     return PatientRows(patients, as_of=as_of, order=order)
 
 
+def pending_death_ids(patient_ids) -> set[int]:
+    """Which of these patients have a reported death waiting for verification (one query): the
+    lists say so next to their follow-up status, which a death counts in only once verified."""
+    return set(
+        ClinicalEvent.objects.filter(
+            patient_id__in=list(patient_ids), event_type=EventType.DEATH, verification=Verification.PENDING
+        ).values_list("patient_id", flat=True)
+    )
+
+
 def follow_up_worklist(*, user, as_of: date) -> dict:
     """What coordinators should act on, each a lazy sequence (a page costs one query):
 

@@ -123,11 +123,6 @@ def raise_problems(problems: list[rules.Problem]) -> None:
         raise ValidationError(errors)
 
 
-def age_from_birth(*, date_of_birth: date, index_date: date) -> float:
-    """Age in years at the index date, to two decimals (days / 365.25)."""
-    return round((index_date - date_of_birth).days / 365.25, 2)
-
-
 def _full_clean(instance, exclude: list[str] | None = None) -> None:
     # Model validation: choices, lengths, uniqueness; with our field names in the messages.
     instance.full_clean(exclude=exclude, validate_constraints=True)
@@ -147,6 +142,12 @@ def _check_patient(patient: Patient, *, date_of_birth: date | None = None) -> No
         study_id=patient.study_id,
         ics_source=patient.ics_imported_source,
     )
+    # An age at index and a date of birth must agree, on enrolment and on every later change of either.
+    mismatch = rules.age_birth_mismatch(
+        age_at_index=patient.age_at_index, date_of_birth=date_of_birth, index_date=patient.index_date
+    )
+    if mismatch:
+        problems.append(rules.Problem("age_at_index", mismatch))
     if patient.pk and patient.index_date:
         earliest = _earliest_follow_up_date(patient)
         if earliest is not None and earliest < patient.index_date:
@@ -185,7 +186,7 @@ def patient_create(*, user, data: dict, identity: dict | None = None) -> Patient
     patient = Patient(**data)
     dob = (identity or {}).get("date_of_birth")
     if patient.age_at_index is None and dob and patient.index_date:
-        patient.age_at_index = age_from_birth(date_of_birth=dob, index_date=patient.index_date)
+        patient.age_at_index = rules.age_from_birth(date_of_birth=dob, index_date=patient.index_date)
     _check_patient(patient, date_of_birth=dob)
     patient.save()
     audit_record(
@@ -256,6 +257,11 @@ def identity_set(
                 if p.field == "date_of_birth"
             ]
         )
+        mismatch = rules.age_birth_mismatch(
+            age_at_index=patient.age_at_index, date_of_birth=dob, index_date=patient.index_date
+        )
+        if mismatch:
+            raise ValidationError({"date_of_birth": mismatch})
     _full_clean(identity)
     changes = diff(before, snapshot(identity))
     if created:

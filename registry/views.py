@@ -253,6 +253,7 @@ def patient_list(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "page": page,
+            "pending_deaths": selectors.pending_death_ids(row.patient.pk for row in page.object_list),
             "show_identifiers": identifiers,
             "filtered": any(filters.values()),
             "sort": _sort_headers(sort),
@@ -326,6 +327,12 @@ def patient_detail(request: HttpRequest, study_id: str) -> HttpResponse:
         "sections": patient_page.SECTIONS,
         "baseline": [(_verbose_name(Patient, f), getattr(patient, f)) for f in BASELINE_FLAGS],
         "events": [item["obj"] for item in timeline if item["kind"] == "event"],
+        "death_pending": any(
+            item["kind"] == "event"
+            and item["obj"].event_type == EventType.DEATH
+            and item["obj"].verification == Verification.PENDING
+            for item in timeline
+        ),
         "contacts": [item["obj"] for item in timeline if item["kind"] == "contact"],
         "timeline_chart": patient_page.patient_timeline_chart(patient, marks),
         "n_pullbacks": sum(1 for mark in marks if mark.lane == patient_page.LANE_PULLBACKS),

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from core import jobs
 from core.roles import EDIT_REGISTRY, acting_user, require_role
@@ -308,12 +309,29 @@ def pullbacks_rescore(*, user, pullbacks, model_name: str | None = None) -> list
     return [scoring_run_start(pullback=p, user=user, model_name=model_name) for p in pullbacks]
 
 
+def retry_refusal(run: ScoringRun, *, now=None) -> str:
+    """Why this run may not be queued again ("" when it may): it succeeded, or a worker is scoring
+    it right now (a heartbeat within JOB_STALE_AFTER_SECONDS): a retry would throw that work away."""
+    if run.status == ScoringRun.Status.SUCCEEDED:
+        return "This run has succeeded; there is nothing to retry."
+    if run.status == ScoringRun.Status.RUNNING:
+        alive = run.heartbeat_at or run.started_at
+        if alive is not None and alive >= (now or timezone.now()) - jobs.stale_after():
+            return (
+                f"This run is being scored (its worker was last heard from at {timezone.localtime(alive):%H:%M:%S}); "
+                "retry a run only when it has failed or its worker has stopped."
+            )
+    return ""
+
+
 def scoring_run_retry(*, user, run: ScoringRun) -> ScoringRun:
     """Queue a run that failed (or never finished) again, on its own row."""
     require_role(user, EDIT_REGISTRY)
-    if run.status == ScoringRun.Status.SUCCEEDED:
-        raise ValidationError("This run has succeeded; there is nothing to retry.")
     with transaction.atomic():
+        run = ScoringRun.objects.select_for_update().get(pk=run.pk)
+        refusal = retry_refusal(run)
+        if refusal:
+            raise ValidationError(refusal)
         ScoringRun.objects.filter(pk=run.pk).update(
             status=ScoringRun.Status.QUEUED,
             progress_percent=0,

@@ -62,6 +62,7 @@ def pullback_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "qc_form": QcForm(initial={"qc_status": pullback.qc_status, "exclusion_reason": pullback.exclusion_reason}),
             "show_identifiers": has_role(request.user, SEE_IDENTIFIERS),
             "can_review": has_role(request.user, EDIT_REGISTRY),
+            "retry_refusal": services.retry_refusal(latest) if latest else "",
         },
     )
 

@@ -6,6 +6,8 @@
 //   options.isDone:  function(job) -> true when the job has finished
 (function () {
   "use strict";
+  // The status words as the pages print them (the models' labels), not the stored codes.
+  var LABELS = { queued: "Queued", running: "Running", succeeded: "Succeeded", failed: "Failed" };
   window.pollProgress = function (options) {
     var box = options.box;
     if (!box || box.dataset.done === "true") {
@@ -17,7 +19,10 @@
         options.bar.textContent = job.progress_percent + "%";
       }
       if (options.percent) { options.percent.textContent = job.progress_percent + "%"; }
-      if (options.status) { options.status.textContent = job.status; }
+      if (options.status) {
+        options.status.textContent = LABELS[job.status] || job.status;
+        options.status.className = options.status.className.replace(/\bbadge-\w+/, "badge-" + job.status);
+      }
     }
     function poll() {
       fetch(box.dataset.statusUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })

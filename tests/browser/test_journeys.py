@@ -211,7 +211,9 @@ def test_a_coordinator_uploads_a_pullback_and_sees_the_score_arrive(page, live_s
     assert page.get_attribute("#pullback-status", "data-done") == "false"
     assert page.locator("main > p", has_text=re.compile(r"^ICS \d")).count() == 0
     # The page asks for the run's state every second: it has asked while the run waits.
-    page.wait_for_function("() => document.getElementById('run-status').textContent === 'queued'")
+    with page.expect_response(lambda r: r.url.endswith(f"/api/pullbacks/{pullback.pk}/")):
+        pass
+    assert page.inner_text("#run-status") == "Queued"  # the status as the page prints it, not the stored code
     _shoot(page, "journey_pullback_queued.png")
 
     # The worker takes the message. Half-way through the pullback the page shows the run running.
@@ -222,7 +224,7 @@ def test_a_coordinator_uploads_a_pullback_and_sees_the_score_arrive(page, live_s
         if not halfway:
             halfway.append(percent)
             page.wait_for_function(
-                "() => document.getElementById('run-status').textContent === 'running'"
+                "() => document.getElementById('run-status').textContent === 'Running'"
                 " && document.getElementById('run-percent').textContent === '47%'"
                 " && document.getElementById('run-progress').value === 47"
             )

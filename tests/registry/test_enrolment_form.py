@@ -8,9 +8,11 @@ import shutil
 from datetime import date
 
 import pytest
+from django.core.exceptions import ValidationError
 
-from registry.forms import age_birth_mismatch
+from registry import services
 from registry.models import Patient
+from registry.rules import age_birth_mismatch
 from tests.conftest import client_for
 
 
@@ -90,6 +92,30 @@ def test_a_date_of_birth_after_the_index_date_gets_the_rule_not_the_age_check(co
 )
 def test_age_birth_mismatch(age, born, index, mismatch):
     assert bool(age_birth_mismatch(age_at_index=age, date_of_birth=born, index_date=index)) is mismatch
+
+
+@pytest.mark.django_db
+def test_a_later_edit_of_the_age_or_the_date_of_birth_is_checked_too(site, coordinator):
+    from tests.factories import IdentityFactory, PatientFactory
+
+    patient = PatientFactory(site=site, age_at_index=65.0, index_date=date(2015, 3, 2))
+    IdentityFactory(patient=patient, date_of_birth=date(1950, 1, 31))
+    with pytest.raises(ValidationError) as age_error:
+        services.patient_update(user=coordinator, patient=patient, data={"age_at_index": 72.0}, reason="typo")
+    assert age_error.value.message_dict["age_at_index"] == [
+        "Age at index 72 does not match the date of birth 1950-01-31: on the index date 2015-03-02 the patient was 65. "
+        "Correct one of them, or leave the age empty to compute it from the date of birth."
+    ]
+    with pytest.raises(ValidationError) as birth_error:
+        services.identity_set(user=coordinator, patient=patient, data={"date_of_birth": date(1940, 1, 31)}, reason="x")
+    assert birth_error.value.message_dict["date_of_birth"][0].startswith(
+        "Age at index 65 does not match the date of birth 1940-01-31"
+    )
+    patient.refresh_from_db()
+    assert patient.age_at_index == 65.0 and patient.identity.date_of_birth == date(1950, 1, 31)  # nothing half-written
+    services.patient_update(
+        user=coordinator, patient=patient, data={"age_at_index": 65.5}, reason="exact age"
+    )  # within a year
 
 
 # Labels ------------------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ def test_sections_and_the_timeline_picture(site, coordinator, investigator):
     html = _page(coordinator, patient)
     nav = re.search(r'<nav class="section-nav".*?</nav>', html, re.S).group(0)
     assert re.findall(r'href="#(\w+)"', nav) == ["summary", "follow_up", "events", "imaging", "history"]
-    assert "Events <span class=\"count\">(2)</span>" in nav and "Imaging <span class=\"count\">(1)</span>" in nav
+    assert 'Events <span class="count">(2)</span>' in nav and 'Imaging <span class="count">(1)</span>' in nav
     for section in ("summary", "follow_up", "events", "imaging", "history"):
         assert f'<section class="patient-section{" audit" if section == "history" else ""}" id="{section}"' in html
     assert "contacts 1, events 2, pullbacks 1" in html  # the picture's text alternative
@@ -77,3 +77,17 @@ def test_a_patient_without_an_ics_is_told_how_to_get_one(site, clinician):
     assert 'id="patient-ics" class="muted">none yet<' in html and 'id="ics-group"' not in html
     assert "No ICS yet: upload a pullback of at least 40 mm, or import an ICS." in html
     assert "No clinical events recorded." in html and "No follow-up contacts yet." in html
+
+
+def test_a_reported_death_waiting_for_verification_is_said_next_to_the_status(site, coordinator):
+    reported = PatientFactory(site=site, study_id="ICS-0504", index_date=date(2012, 1, 10))
+    ContactFactory(patient=reported, contact_date=date(2013, 1, 10))  # long ago: lost to follow-up
+    EventFactory(patient=reported, event_type="death", event_date=date(2014, 2, 1), target_vessel=None)
+    quiet = PatientFactory(site=site, study_id="ICS-0505", index_date=date(2012, 1, 10))
+    ContactFactory(patient=quiet, contact_date=date(2013, 1, 10))
+    listing = client_for(coordinator).get("/patients/?sort=study_id").content.decode()
+    rows = {m[0]: m[1] for m in re.findall(r">(ICS-050[45])</a></td>(.*?)</tr>", listing, re.S)}
+    assert "badge-lost" in rows["ICS-0504"] and "death reported, to verify" in rows["ICS-0504"]
+    assert "badge-lost" in rows["ICS-0505"] and "death reported" not in rows["ICS-0505"]
+    assert '<a class="badge badge-pending" href="#events">death reported, to verify</a>' in _page(coordinator, reported)
+    assert "death reported, to verify" not in _page(coordinator, quiet)

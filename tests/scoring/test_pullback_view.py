@@ -94,3 +94,33 @@ def test_the_pullback_page_shows_progress_or_failure_with_retry(patient, coordin
     assert (
         'data-done="false"' in html and 'value="35"' in html and f'data-status-url="/api/pullbacks/{pullback.pk}/"' in html
     )
+
+
+def test_a_run_a_worker_is_scoring_cannot_be_retried_until_its_worker_stops(patient, coordinator, settings):
+    from datetime import timedelta
+
+    from django.core.exceptions import ValidationError
+    from django.utils import timezone
+
+    from scoring import services
+    from scoring.models import ScoringRun
+
+    settings.JOB_STALE_AFTER_SECONDS = 120
+    pullback = make_pullback(patient, ics=None)
+    now = timezone.now()
+    run = ScoringRun.objects.create(
+        pullback=pullback, model_name="default", status="running", started_at=now, heartbeat_at=now, lease="w1"
+    )
+    client = client_for(coordinator)
+    assert "Retry scoring" not in client.get(f"/pullbacks/{pullback.pk}/").content.decode()
+    with pytest.raises(ValidationError, match="This run is being scored"):
+        services.scoring_run_retry(user=coordinator, run=run)
+    client.post(f"/pullbacks/{pullback.pk}/retry/")  # a stale form: refused with the reason, nothing changed
+    run.refresh_from_db()
+    assert (run.status, run.lease) == ("running", "w1")
+    # The worker stopped: no heartbeat for longer than JOB_STALE_AFTER_SECONDS; now it may be retried.
+    ScoringRun.objects.filter(pk=run.pk).update(heartbeat_at=now - timedelta(seconds=121))
+    assert "Retry scoring" in client.get(f"/pullbacks/{pullback.pk}/").content.decode()
+    services.scoring_run_retry(user=coordinator, run=run)
+    run.refresh_from_db()
+    assert (run.status, run.lease, run.heartbeat_at) == ("queued", "", None)
