@@ -90,6 +90,9 @@ class PullbackMetadata:
 # Writing
 
 
+SYNTHETIC_ACQUISITION_DATE = dt.date(2020, 1, 1)  # of written phantoms, unless given (the demo: the index date)
+
+
 def _base_dataset(
     *,
     n_frames: int,
@@ -101,6 +104,7 @@ def _base_dataset(
     patient_id: str,
     patient_name: str,
     transfer_syntax: UID,
+    acquisition_date: dt.date = SYNTHETIC_ACQUISITION_DATE,
 ) -> Dataset:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = UID(US_MULTIFRAME_SOP_CLASS)
@@ -114,7 +118,7 @@ def _base_dataset(
     ds.Modality = "IVUS"
     ds.PatientID, ds.PatientName = patient_id, patient_name
     ds.Manufacturer, ds.ManufacturerModelName = "ICS registry", "IVUS phantom 40 MHz"
-    ds.StudyDate = ds.AcquisitionDate = dt.date(2020, 1, 1).strftime("%Y%m%d")  # synthetic, fixed
+    ds.StudyDate = ds.AcquisitionDate = acquisition_date.strftime("%Y%m%d")
     ds.SeriesNumber, ds.InstanceNumber = 1, 1
     _set_image_pixel(ds, n_frames=n_frames, rows=rows, columns=columns)
     _set_ivus(ds, n_frames=n_frames, frame_rate_hz=frame_rate_hz, pullback_rate_mm_s=pullback_rate_mm_s)
@@ -163,6 +167,7 @@ def write_pullback(
     pixel_spacing_mm: float = 0.02,
     patient_id: str = "PHANTOM",
     patient_name: str = "Phantom^IVUS",
+    acquisition_date: dt.date = SYNTHETIC_ACQUISITION_DATE,
 ) -> None:
     """Write uint8 frames as an IVUS Ultrasound Multi-frame Image Storage file, streaming.
 
@@ -178,6 +183,8 @@ def write_pullback(
         RLE Lossless (encapsulated, one fragment per frame) instead of Explicit VR Little Endian.
     frame_rate_hz, pullback_rate_mm_s, pixel_spacing_mm : float
         Stored as FrameTime (ms), IVUS Pullback Rate (mm/s), Physical Delta X/Y (cm).
+    acquisition_date : date
+        Stored as Study and Acquisition Date.
     """
     chunks = iter(frame_chunks)
     first = next(chunks)
@@ -192,6 +199,7 @@ def write_pullback(
         patient_id=patient_id,
         patient_name=patient_name,
         transfer_syntax=RLELossless if rle else ExplicitVRLittleEndian,
+        acquisition_date=acquisition_date,
     )
     written = 0
     with open(path, "wb") as fp:

@@ -219,6 +219,7 @@ class Command(BaseCommand):
                     frame_rate_hz=spec.frame_rate_hz,
                     pullback_rate_mm_s=spec.pullback_rate_mm_s,
                     pixel_spacing_mm=spec.pixel_spacing_mm,
+                    acquisition_date=patient.index_date,  # read during the index procedure
                 )
                 pullback_ingest_path(patient=patient, path=path)
                 self.stdout.write(f"Demo pullback for {patient.study_id} ({spec.preset}): queued for scoring")
