@@ -132,3 +132,23 @@ def test_one_click_verification_from_the_worklist_by_keyboard(page, live_server,
     event = ClinicalEvent.objects.get(pk=event.pk)
     assert (event.verification, event.source_document) == ("verified", "discharge letter 2016-05-12")
     assert event.verified_by.username == "kb-coordinator"
+
+
+def test_the_first_tab_offers_a_skip_past_the_menu_and_the_help_opens_by_keyboard(page, live_server, site):
+    UserFactory(username="kb-clinician", roles=["clinician"])
+    PatientFactory(study_id="ICS-0043", site=site, ics_imported=120.0)
+    _log_in(page, live_server, "kb-clinician")
+    page.goto(f"{live_server.url}/patients/ICS-0043/")
+    page.keyboard.press("Tab")
+    skip = page.locator(".skip-link")
+    assert page.evaluate("() => document.activeElement.className") == "skip-link" and skip.is_visible()
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => document.activeElement.id") == "main"
+    # The "?" next to the ICS opens its explanation with the keyboard, and closes again.
+    _tab_to(page, "#help-ics summary")
+    assert not page.locator("#help-ics .help-tip-text").is_visible()
+    page.keyboard.press("Enter")
+    assert page.locator("#help-ics .help-tip-text").is_visible()
+    assert "calcium" in page.inner_text("#help-ics .help-tip-text")
+    page.keyboard.press("Enter")
+    assert not page.locator("#help-ics .help-tip-text").is_visible()
