@@ -16,6 +16,7 @@ from core.lazy import lazy_module
 from core.models import JobStatus
 from core.roles import EDIT_REGISTRY, SEE_IDENTIFIERS, VIEW_PATIENTS, has_role
 from registry.access import patient_get_for_user
+from registry.patient_page import help_texts
 from registry.views import role_required
 from scoring import panels, selectors
 from scoring.forms import QcForm
@@ -49,6 +50,7 @@ def pullback_upload(request: HttpRequest, study_id: str) -> HttpResponse:
 def pullback_detail(request: HttpRequest, pk: int) -> HttpResponse:
     pullback = selectors.pullback_get_for_user(user=request.user, pullback_id=pk)
     latest, current = selectors.latest_run(pullback), selectors.current_run(pullback)
+    rows = selectors.pullback_rows_for_patient(pullback.patient)
     return render(
         request,
         "scoring/pullback_detail.html",
@@ -63,6 +65,8 @@ def pullback_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "show_identifiers": has_role(request.user, SEE_IDENTIFIERS),
             "can_review": has_role(request.user, EDIT_REGISTRY),
             "retry_refusal": services.retry_refusal(latest) if latest else "",
+            "study_reason": selectors.study_reasons(rows, selectors.study_choice(rows))[pullback.pk],
+            "help": help_texts(),
         },
     )
 

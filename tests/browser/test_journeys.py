@@ -209,7 +209,7 @@ def test_a_coordinator_uploads_a_pullback_and_sees_the_score_arrive(page, live_s
     assert page.url == f"{live_server.url}/pullbacks/{pullback.pk}/"
     assert page.inner_text("#run-status") == "Queued"
     assert page.get_attribute("#pullback-status", "data-done") == "false"
-    assert page.locator("main > p", has_text=re.compile(r"^ICS \d")).count() == 0
+    assert page.locator("#pullback-ics").count() == 0
     # The page asks for the run's state every second: it has asked while the run waits.
     with page.expect_response(lambda r: r.url.endswith(f"/api/pullbacks/{pullback.pk}/")):
         pass
@@ -247,11 +247,9 @@ def test_a_coordinator_uploads_a_pullback_and_sees_the_score_arrive(page, live_s
     ics = floatformat(run.ics, "1")
     assert page.inner_text("#run-status") == "Succeeded"
     assert "(shorter than the 40 mm of the study)" in page.inner_text("dl.facts")
-    assert (
-        page.locator("main > p", has_text=re.compile(r"^ICS \d"))
-        .inner_text()
-        .startswith(f"ICS {ics} (model {run.model_version}, 8 frames")
-    )
+    assert page.inner_text("#pullback-ics") == ics
+    assert f"{ics} (model {run.model_version}, 8 frames" in page.inner_text(".ics-line")
+    assert page.inner_text("#study-reason").startswith("Not used: 0.1 mm, shorter than the 40 mm the study requires.")
     history = page.locator("table.data tbody tr", has=page.locator("td", has_text=re.compile(rf"^{run.pk}$")))
     assert history.locator("td").all_inner_texts()[3:] == ["Succeeded", ics, "yes"]
     assert queued == []  # scored once, nothing sent again
