@@ -80,9 +80,7 @@ def pullback_figures(request: HttpRequest, pk: int) -> HttpResponse:
     run = selectors.current_run(pullback)
     if run is None:
         return JsonResponse({"detail": "This pullback has no score yet."}, status=404)
-    response = JsonResponse(panels.pullback_figures(pullback, run))
-    response["Cache-Control"] = "private, no-cache"
-    return response
+    return JsonResponse(panels.pullback_figures(pullback, run))
 
 
 @require_POST

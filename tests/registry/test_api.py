@@ -152,7 +152,7 @@ def test_other_sites_patients_are_not_listed_for_a_site_restricted_user(other_si
 
 
 def test_it_enrols_a_patient_with_identifiers(coordinator, site):
-    payload = _enrolment(identifiers={"name": "Anna de Vries", "hospital_number": "MRN42", "date_of_birth": "1950-02-03"})
+    payload = _enrolment(identifiers={"name": "Anna de Vries", "hospital_number": "MRN42", "date_of_birth": "1944-02-03"})
 
     response = api(coordinator).post("/api/patients/", payload, format="json")
 
@@ -166,6 +166,14 @@ def test_it_enrols_a_patient_with_identifiers(coordinator, site):
     entry = AuditEntry.objects.get(entity="patient", action="create")
     assert entry.patient == patient and entry.username == "coordinator"
     assert entry.changes["egfr"] == [None, 55.5]
+
+
+def test_an_age_that_does_not_fit_the_date_of_birth_is_refused_as_on_the_form(coordinator, site):
+    payload = _enrolment(identifiers={"name": "Anna de Vries", "date_of_birth": "1950-02-03"})  # 64 at index, not 70.2
+    response = api(coordinator).post("/api/patients/", payload, format="json")
+    assert response.status_code == 400
+    assert response.json()["age_at_index"][0].startswith("Age at index 70.2 does not match the date of birth 1950-02-03")
+    assert not Patient.objects.exists() and not PatientIdentity.objects.exists()
 
 
 def test_it_rejects_egfr_out_of_range_with_the_rules_message(coordinator, site):

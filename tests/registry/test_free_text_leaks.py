@@ -137,7 +137,7 @@ def test_every_text_field_is_classified():
 def world(site, coordinator, admin_user, investigator):
     """The planted patient, a small registry around it (for the analyses) and one of everything."""
     registry_cohort(60, seed=5)
-    patient = PatientFactory(study_id="ICS-0001", site=site)
+    patient = PatientFactory(study_id="ICS-0001", site=site, age_at_index=83.6)  # born DATE_OF_BIRTH
     services.identity_set(
         user=coordinator,
         patient=patient,
