@@ -1,28 +1,11 @@
 // Analysis result and report pages: draw the Plotly figures (plotly.js from static/vendor), switch
 // the Kaplan-Meier scale, download a figure at a journal size (PNG at 300 dpi, SVG in mm; the PDF
-// links are the server's), keep Plotly's toolbar out of the Tab order, poll a running analysis.
+// links are the server's), poll a running analysis.
 (function () {
   "use strict";
   var data = document.getElementById("analysis-figures");
   var figures = data ? JSON.parse(data.textContent) : {};
   var PRINT_DPI = 300;
-
-  // The toolbar's buttons are <button>s: without this, Tab stops at every one of them on every chart.
-  // Our own download buttons do what the toolbar's camera does, and zooming needs a pointer anyway.
-  function untabbable(element) {
-    element.querySelectorAll(".modebar-btn, .modebar a").forEach(function (button) {
-      button.setAttribute("tabindex", "-1");
-    });
-  }
-
-  function keepToolbarOutOfTabOrder(element) {
-    untabbable(element);
-    if (element.dataset.toolbarWatched) {
-      return;
-    }
-    element.dataset.toolbarWatched = "true";
-    new MutationObserver(function () { untabbable(element); }).observe(element, { childList: true, subtree: true });
-  }
 
   function draw(element, name) {
     var figure = figures[name];
@@ -30,10 +13,7 @@
       return;
     }
     element.dataset.figure = name;
-    window.Plotly.react(element, figure.data, figure.layout, figure.config).then(function () {
-      keepToolbarOutOfTabOrder(element);
-    });
-    keepToolbarOutOfTabOrder(element);
+    window.Plotly.react(element, figure.data, figure.layout, figure.config);  // toolbar: chart_toolbar.js
     document.querySelectorAll('a[data-pdf-for="' + element.id + '"]').forEach(function (link) {
       link.href = link.dataset.url.replace("FIGURE", name) + "?size=" + link.dataset.size;
     });

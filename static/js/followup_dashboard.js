@@ -35,8 +35,5 @@
     modeBarButtonsToRemove: ["sendDataToCloud", "select2d", "lasso2d", "autoScale2d", "toggleSpikelines"],
     toImageButtonOptions: { filename: "response-over-time" },
   };
-  window.Plotly.react(element, [trace], layout, config).then(function () {
-    // Plotly's toolbar buttons are <button>s: keep them out of the Tab order (the table says the same).
-    element.querySelectorAll(".modebar-btn").forEach(function (button) { button.setAttribute("tabindex", "-1"); });
-  });
+  window.Plotly.react(element, [trace], layout, config);  // its toolbar stays out of the Tab order (chart_toolbar.js)
 })();

@@ -117,6 +117,10 @@ def test_a_clinician_moves_through_frames_from_the_map(page, live_server, site):
     page.wait_for_selector("#calcium-map-chart .main-svg")
     page.locator("#frame-viewer").scroll_into_view_if_needed()
     _assert_shows(page, 0, spacing_mm)
+    # Plotly's toolbar buttons stay out of the Tab order (chart_toolbar.js, on every page).
+    assert page.evaluate(
+        "() => { const b = [...document.querySelectorAll('.modebar-btn')]; return b.length > 0 && b.every(x => x.tabIndex === -1); }"
+    )
 
     # A click on the arc or the map shows that frame; the keys work from there on.
     _click_chart_at(page, "calcium-arc-chart", 15, spacing_mm)
