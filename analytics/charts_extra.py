@@ -6,10 +6,11 @@ Both use a log HR axis labelled with plain numbers (0.5, 1, 2), never Plotly's S
 """
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from analytics import dictionary
+from analytics import warnings as safeguards
 from analytics.charts import COLOURS, figure_config
 
 GREY = "#555"
@@ -33,7 +34,7 @@ def page_parts(result: Mapping[str, Any], *, filename_prefix: str) -> dict[str, 
     if result.get("subgroup_forest"):
         forest = result["subgroup_forest"]
         parts["forest_rows"] = forest_rows(forest)
-        parts["forest_exposure"] = exposure_text(forest["exposure"], result.get("cutoffs") or [])
+        parts["forest_exposure"] = exposure_text(forest["exposure"], dictionary.grouping_context(result)["cutoffs"])
     return parts
 
 
@@ -54,7 +55,7 @@ def rmst_rows(result: Mapping[str, Any]) -> list[dict[str, str]]:
     """The RMST table: one row per group, then one per difference against the first group."""
     rmst = result["rmst"]
     variable = result["spec"]["grouping"]["variable"]
-    cutoffs = result.get("cutoffs") or []
+    cutoffs = dictionary.grouping_context(result)["cutoffs"]
 
     def label(key: str) -> str:
         return dictionary.group_label(key, variable=variable, cutoffs=cutoffs)
@@ -81,7 +82,7 @@ def result_figures(result: Mapping[str, Any], *, filename_prefix: str) -> dict[s
     forest = result.get("subgroup_forest")
     if forest and any(row["levels"] for row in forest["variables"]):
         figures["subgroup_forest"] = forest_figure(
-            forest, cutoffs=result.get("cutoffs") or [], filename=f"{filename_prefix}-subgroups"
+            forest, cutoffs=dictionary.grouping_context(result)["cutoffs"], filename=f"{filename_prefix}-subgroups"
         )
     return figures
 
@@ -211,21 +212,17 @@ def forest_rows(forest: Mapping[str, Any]) -> list[dict[str, Any]]:
         )
         for level in variable["levels"]:
             text = f"{dictionary.level_label(name, level['level'])} (n = {level['n']}, events = {level['events']})"
-            shown = level["hr"] is not None and level["estimable"]
-            note = level["note"]
-            right = _hr_text(level) if shown else note if note.startswith("not estimable") else f"not estimable ({note})"
-            rows.append({"heading": False, "text": text, "right": right, "level": level if shown else None})
+            why = safeguards.forest_level_text(level)
+            rows.append({"heading": False, "text": text, "right": why or _hr_text(level), "level": None if why else level})
     return rows
 
 
-def exposure_text(exposure: str, cutoffs: list[float]) -> str:
+def exposure_text(exposure: str, cutoffs: Sequence[float | str]) -> str:
     """ "ICS ≥ 85 vs ICS < 85" or "ICS (per 100 units)"."""
-    if exposure == "ics_high":
-        return f"{dictionary.group_label('high', cutoffs=cutoffs)} vs {dictionary.group_label('low', cutoffs=cutoffs)}"
-    return dictionary.term_label(exposure)
+    return dictionary.exposure_text(exposure, cutoffs=cutoffs)
 
 
-def forest_figure(forest: Mapping[str, Any], *, cutoffs: list[float], filename: str) -> dict[str, Any]:
+def forest_figure(forest: Mapping[str, Any], *, cutoffs: Sequence[float | str], filename: str) -> dict[str, Any]:
     """Forest plot of the ICS HR per subgroup level (log axis, 95% CI bars), the subgroup and level
     names on the left, HR (95% CI) and each variable's interaction p on the right (Fig. 3b/c)."""
     rows = forest_rows(forest)

@@ -235,6 +235,14 @@ def term_label(term: str, *, variable: str = "ics", cutoffs: Iterable[float | st
     return variable_label(term)
 
 
+def exposure_text(exposure: str, *, variable: str = "ics", cutoffs: Iterable[float | str] = ()) -> str:
+    """The subgroup forest's exposure: "ICS ≥ 85 vs ICS < 85" (ics_high) or "ICS (per 100 units)"."""
+    if exposure == "ics_high":
+        cuts = list(cutoffs)
+        return f"{group_label('high', variable=variable, cutoffs=cuts)} vs {group_label('low', variable=variable, cutoffs=cuts)}"
+    return term_label(exposure, variable=variable, cutoffs=cutoffs)
+
+
 # The spec in words -----------------------------------------------------------------------------------
 
 
@@ -295,8 +303,33 @@ def describe_spec(spec: Mapping[str, Any]) -> list[tuple[str, str]]:
     rows += [("Cohort", filter_text(f)) for f in filters if isinstance(f, Mapping)] or [("Cohort", "all patients")]
     if spec.get("subgroup"):
         rows.append(("Subgroups by", variable_label(spec["subgroup"])))
+    rows += _optional_analyses(spec)
     known = {"cohort", "grouping", "endpoint", "horizon_days", "covariates", "competing_event", "count_pending", "subgroup"}
+    known |= {"spline", "rmst", "subgroup_forest"}
     rows += [(_words(k), _plain(v)) for k, v in spec.items() if k not in known]
+    return rows
+
+
+def _optional_analyses(spec: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The optional analyses (issue 13) asked for, in words."""
+    rows = []
+    spline = spec.get("spline")
+    if isinstance(spline, Mapping):
+        reference = spline.get("reference", 85)
+        reference_text = cutoff_text(reference) if isinstance(reference, (int, float)) else str(reference)
+        rows.append(
+            ("ICS spline", f"natural cubic spline, {spline.get('df', 3)} df, hazard ratios against ICS {reference_text}")
+        )
+    rmst = spec.get("rmst")
+    if isinstance(rmst, Mapping):
+        tau = rmst.get("tau", spec.get("horizon_days", 2191))
+        rows.append(
+            ("Restricted mean survival time", f"up to day {cutoff_text(tau) if isinstance(tau, (int, float)) else tau}")
+        )
+    forest = spec.get("subgroup_forest")
+    if forest:
+        names = ", ".join(variable_label(str(v)) for v in forest) if isinstance(forest, list) else "the study's subgroups"
+        rows.append(("Subgroup forest by", names))
     return rows
 
 

@@ -60,12 +60,12 @@ def number_text(value: float | None, decimals: int = 2) -> str:
     return f"{rounded:.{decimals}f}".replace("-", "−")
 
 
-def estimate_ci_text(estimate: float | None, lower: float | None, upper: float | None) -> str:
+def estimate_ci_text(estimate: float | None, lower: float | None, upper: float | None, *, decimals: int = 2) -> str:
     """ "1.23 (1.01–1.50)"; with a negative bound "−0.04 (−0.06 to −0.02)" (a dash would read as a minus)."""
     if estimate is None or lower is None or upper is None:
-        return number_text(estimate)
+        return number_text(estimate, decimals)
     between = " to " if min(lower, upper) < 0 else "–"
-    return f"{number_text(estimate)} ({number_text(lower)}{between}{number_text(upper)})"
+    return f"{number_text(estimate, decimals)} ({number_text(lower, decimals)}{between}{number_text(upper, decimals)})"
 
 
 def hr_text(row: dict) -> str:
@@ -110,7 +110,21 @@ def result_tables(result: dict) -> dict[str, Table]:
         tables.append(cif_table(result))
     if result.get("subgroups"):
         tables.append(subgroups_table(result))
+    tables += optional_tables(result)
     return {t.name: t for t in tables}
+
+
+def optional_tables(result: dict) -> list[Table]:
+    """The data tables of the optional analyses (issue 13) that the result has: none for one not
+    asked for, or one that failed (its key is null and a warning says why)."""
+    tables = []
+    if result.get("spline"):
+        tables += [spline_table(result), spline_tests_table(result)]
+    if result.get("rmst"):
+        tables.append(rmst_table(result))
+    if result.get("subgroup_forest"):
+        tables.append(subgroup_forest_table(result))
+    return tables
 
 
 def groups_table(result: dict) -> Table:
@@ -342,6 +356,99 @@ def subgroups_table(result: dict) -> Table:
     return table
 
 
+def _spline_title(spline: dict) -> str:
+    return f"Hazard ratio by ICS (natural cubic spline, {spline['df']} df)"
+
+
+def _reference_text(spline: dict) -> str:
+    return f"vs ICS {dictionary.cutoff_text(spline['reference'])}"
+
+
+def spline_table(result: dict) -> Table:
+    """The spline's HR curve: the HR against the reference ICS at ICS 0, 10, 20, ..."""
+    spline = result["spline"]
+    columns = ["ICS", f"Hazard ratio ({_reference_text(spline)})", "95% CI lower", "95% CI upper"]
+    table = Table("spline", _spline_title(spline), columns, sheet="ICS spline")
+    table.rows = [[p["ics"], p["hr"], p["ci_lower"], p["ci_upper"]] for p in spline["curve"]]
+    return table
+
+
+def spline_tests_table(result: dict) -> Table:
+    """The spline's likelihood-ratio tests: the ICS overall (df degrees of freedom) and non-linearity (df - 1)."""
+    spline = result["spline"]
+    table = Table(
+        "spline_tests",
+        f"{_spline_title(spline)}: likelihood-ratio tests",
+        ["Test", "Chi-square", "df", "p"],
+        sheet="ICS spline tests",
+    )
+    table.rows = [["ICS overall (against the covariates only)", spline["chisq_overall"], spline["df"], spline["p_overall"]]]
+    if spline.get("p_nonlinear") is not None:
+        table.rows.append(
+            ["Non-linearity (against ICS linear)", spline["chisq_nonlinear"], spline["df"] - 1, spline["p_nonlinear"]]
+        )
+    return table
+
+
+def _rmst_parts(result: dict) -> tuple[dict, dict[str, str], dict[str, dict]]:
+    """The RMST result, its groups' labels (the dictionary's, as the other tables) and its differences by group."""
+    rmst = result["rmst"]
+    context = _grouping(result)
+    labels = {g["group"]: dictionary.group_label(g["group"], **context) for g in rmst["groups"]}
+    return rmst, labels, {d["group"]: d for d in rmst["differences"]}
+
+
+def _rmst_title(rmst: dict) -> str:
+    return f"Restricted mean survival time up to day {dictionary.cutoff_text(rmst['tau'])}"
+
+
+def rmst_table(result: dict) -> Table:
+    """RMST and its SE per group; each group but the first: its difference from the first with the 95% CI."""
+    rmst, labels, differences = _rmst_parts(result)
+    first = labels[rmst["groups"][0]["group"]] if rmst["groups"] else ""
+    columns = [
+        "Group",
+        "Patients",
+        "RMST (days)",
+        "SE (days)",
+        f"Difference vs {first} (days)",
+        "95% CI lower",
+        "95% CI upper",
+    ]
+    table = Table("rmst", _rmst_title(rmst), columns, sheet="RMST")
+    for g in rmst["groups"]:
+        d = differences.get(g["group"], {})
+        numbers = [d.get("difference"), d.get("ci_lower"), d.get("ci_upper")]
+        table.rows.append([labels[g["group"]], g["n"], g["rmst"], g["se"], *numbers])
+    return table
+
+
+def _forest_title(result: dict) -> str:
+    return (
+        f"Subgroups: hazard ratio of {dictionary.exposure_text(result['subgroup_forest']['exposure'], **_grouping(result))}"
+    )
+
+
+def subgroup_forest_table(result: dict) -> Table:
+    """The ICS hazard ratio per subgroup level (unadjusted Cox) and each variable's interaction test;
+    a level without an HR says why, with no CI or p (as the Cox table)."""
+    columns = ["Subgroup", "Level", "Patients", "Events", "HR", "95% CI lower", "95% CI upper", "p"]
+    columns += ["Interaction chi-square", "Interaction df", "Interaction p", "Note"]
+    table = Table("subgroup_forest", _forest_title(result), columns, sheet="Subgroup forest")
+    for variable in result["subgroup_forest"]["variables"]:
+        name = variable["variable"]
+        interaction = [variable["chisq_interaction"], variable["df_interaction"], variable["p_interaction"]]
+        if not variable["levels"]:
+            table.rows.append([dictionary.variable_label(name), "", variable["n"], None, *[None] * 4, *interaction, ""])
+        for level in variable["levels"]:
+            why = safeguards.forest_level_text(level)
+            numbers = [why, None, None, None] if why else [level["hr"], level["ci_lower"], level["ci_upper"], level["p"]]
+            counts = [level["n"], level["events"]]
+            row = [dictionary.variable_label(name), dictionary.level_label(name, level["level"]), *counts, *numbers]
+            table.rows.append([*row, *interaction, level.get("note") or ""])
+    return table
+
+
 # The publication tables (result page, manuscript XLSX) -----------------------------------------------
 
 
@@ -361,6 +468,12 @@ def publication_tables(result: dict) -> dict[str, Table]:
     tables += [ph_publication_table(result), _formatted(data["at_risk"])]
     if "subgroups" in data:
         tables.append(_formatted(data["subgroups"]))
+    if result.get("spline"):
+        tables.append(spline_publication_table(result))
+    if result.get("rmst"):
+        tables.append(rmst_publication_table(result))
+    if result.get("subgroup_forest"):
+        tables.append(forest_publication_table(result))
     return {t.name: t for t in tables}
 
 
@@ -550,6 +663,83 @@ def ph_publication_table(result: dict) -> Table:
     table.rows.append(["Global", number_text(ph["global_statistic"]), p_text(ph["global_p"])])
     table.footnotes = ["As R's cox.zph (survival 3): a small p suggests the hazards are not proportional."]
     return table
+
+
+def spline_publication_table(result: dict) -> Table:
+    """The spline's HR curve as "1.83 (1.30–2.58)" per ICS, the model and its tests in footnotes."""
+    spline = result["spline"]
+    table = Table(
+        "spline",
+        f"{_spline_title(spline)}, against ICS {dictionary.cutoff_text(spline['reference'])}",
+        ["ICS", "HR (95% CI)"],
+        sheet="ICS spline",
+    )
+    table.rows = [[f"{p['ics']:g}", estimate_ci_text(p["hr"], p["ci_lower"], p["ci_upper"])] for p in spline["curve"]]
+    knots = ", ".join(dictionary.cutoff_text(k) for k in spline["knots"]) or "none"
+    boundary = " and ".join(dictionary.cutoff_text(k) for k in spline["boundary_knots"])
+    covariates = ", ".join(dictionary.variable_label(c) for c in result["spec"].get("covariates") or []) or "no covariates"
+    tests = f"ICS overall p {p_text(spline['p_overall'])} ({spline['df']} df)"
+    if spline.get("p_nonlinear") is not None:
+        tests += f", non-linearity p {p_text(spline['p_nonlinear'])} ({spline['df'] - 1} df)"
+    table.footnotes = [
+        f"Cox proportional hazards model (Efron ties) with a natural cubic spline of the ICS (interior knots at "
+        f"{knots}; boundary knots {boundary}), adjusted for {covariates} (complete cases, n = {spline['n']}, "
+        f"{spline['events']} events). Hazard ratios against ICS {dictionary.cutoff_text(spline['reference'])}.",
+        f"Likelihood-ratio tests: {tests}.",
+    ]
+    return _with_abbreviations(table)
+
+
+def rmst_publication_table(result: dict) -> Table:
+    """RMST (SE) per group in days, and each group's difference from the first with its 95% CI."""
+    rmst, labels, differences = _rmst_parts(result)
+    table = Table(
+        "rmst",
+        f"{_rmst_title(rmst)} (event-free days)",
+        ["Group", "Patients", "RMST (days)", "SE (days)", "Difference (95% CI), days"],
+        sheet="RMST",
+    )
+    for i, g in enumerate(rmst["groups"]):
+        d = differences.get(g["group"], {})
+        difference = (
+            "reference"
+            if i == 0
+            else estimate_ci_text(d.get("difference"), d.get("ci_lower"), d.get("ci_upper"), decimals=1)
+        )
+        table.rows.append([labels[g["group"]], str(g["n"]), number_text(g["rmst"], 1), number_text(g["se"], 1), difference])
+    table.footnotes = [
+        "The area under the Kaplan-Meier curve up to the day named: the mean number of days without the event in that "
+        "time. Differences: each group minus the first, 95% CI difference ± 1.96 √(SE₁² + SE₂²)."
+    ]
+    return table
+
+
+def forest_publication_table(result: dict) -> Table:
+    """Fig. 3b/c as a table: per variable a row with its interaction p, then its levels (indented)
+    with n, events and HR (95% CI), or why there is none."""
+    table = Table(
+        "subgroup_forest",
+        _forest_title(result),
+        ["Subgroup", "Patients", "Events", "HR (95% CI)", "p", "p for interaction"],
+        sheet="Subgroup forest",
+    )
+    for variable in result["subgroup_forest"]["variables"]:
+        name = variable["variable"]
+        table.rows.append([dictionary.variable_label(name), "", "", "", "", p_text(variable["p_interaction"])])
+        for level in variable["levels"]:
+            why = safeguards.forest_level_text(level)
+            hr = why or estimate_ci_text(level["hr"], level["ci_lower"], level["ci_upper"])
+            table.indented.append(len(table.rows))
+            counts = [str(level["n"]), str(level["events"])]
+            table.rows.append(
+                [dictionary.level_label(name, level["level"]), *counts, hr, "" if why else p_text(level["p"]), ""]
+            )
+    table.footnotes = [
+        "Unadjusted Cox proportional hazards model (Efron ties) within each subgroup level; p for interaction: "
+        "likelihood-ratio test of ICS × subgroup (main effects of both in both models). A level without events, "
+        "or where the ICS group does not vary, has no hazard ratio and is left out of the interaction test."
+    ]
+    return _with_abbreviations(table)
 
 
 # Files -----------------------------------------------------------------------------------------

@@ -180,6 +180,17 @@ _REASONS = {
 _MODEL_REASONS = ("not_converged", "coefficient_may_be_infinite")
 
 
+def forest_level_text(level: Mapping[str, Any]) -> str | None:
+    """A subgroup-forest level (analytics.subgroups): None when its HR can be shown, else why not,
+    as the forest plot and the tables write it: "not estimable (no events)"."""
+    if level.get("hr") is not None and level.get("estimable"):
+        return None
+    note = str(level.get("note") or "")
+    if note.startswith("not estimable"):
+        return note
+    return f"not estimable ({note})" if note else "not estimable"
+
+
 def describe(w: Warning) -> str:
     """One line for lists and markers: "Cox, univariable, ICS groups, ICS tertile 2: no events in
     ICS tertile 1 (< 61)"; the term by its `label` where the result was labelled

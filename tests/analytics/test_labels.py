@@ -120,7 +120,15 @@ def runs(db, investigator):
         user=investigator,
     )
     by_tertile = analysis_run(
-        spec={"endpoint": "poce", "grouping": {"variable": "ics", "cutoff": "tertiles"}}, user=investigator
+        spec={
+            "endpoint": "poce",
+            "grouping": {"variable": "ics", "cutoff": "tertiles"},
+            # The optional analyses' tables too (issue 13): spline, RMST, subgroup forest.
+            "spline": {"df": 3},
+            "rmst": {},
+            "subgroup_forest": ["vessel_revascularized", "index_treatment"],
+        },
+        user=investigator,
     )
     return [by_median, by_tertile]
 

@@ -1,0 +1,228 @@
+"""The spline, RMST and subgroup-forest tables (issue 13) in the downloads: a CSV each, sheets of the
+"All tables" workbook and of the manuscript workbook, with the data dictionary's headers and the
+stored result's numbers (those are checked against R in test_spline_rmst.py and test_subgroups.py).
+A run without them (not asked for, or an analysis that failed) exports the rest without error."""
+
+import csv
+import io
+import json
+
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+
+from analytics import dictionary, exports
+from analytics import warnings as safeguards
+from analytics.analysis import run_analysis
+from analytics.services import analysis_run
+from tests.analytics.conftest import FIXTURES
+from tests.analytics.registry_cohort import registry_cohort
+from tests.analytics.test_labels import snake_case_words, workbook_texts
+from tests.conftest import client_for
+
+OPTIONAL = ("spline", "spline_tests", "rmst", "subgroup_forest")
+SPEC = {
+    "grouping": {"variable": "ics", "cutoff": 85},
+    "spline": {"df": 3, "reference": 85},
+    "rmst": {"tau": 1826},
+    "subgroup_forest": ["vessel_revascularized", "index_treatment"],
+}
+
+
+@pytest.fixture(scope="module")
+def result():
+    return run_analysis(pd.read_csv(FIXTURES / "study_408.csv"), SPEC)
+
+
+def test_the_data_tables_hold_the_stored_numbers_under_human_headers(result):
+    tables = exports.result_tables(result)
+    assert set(OPTIONAL) <= set(tables)
+
+    spline = tables["spline"]
+    assert spline.columns == ["ICS", "Hazard ratio (vs ICS 85)", "95% CI lower", "95% CI upper"]
+    assert spline.rows == [[p["ics"], p["hr"], p["ci_lower"], p["ci_upper"]] for p in result["spline"]["curve"]]
+
+    tests = tables["spline_tests"]
+    assert tests.columns == ["Test", "Chi-square", "df", "p"]
+    s = result["spline"]
+    assert [row[1:] for row in tests.rows] == [
+        [s["chisq_overall"], 3, s["p_overall"]],
+        [s["chisq_nonlinear"], 2, s["p_nonlinear"]],
+    ]
+
+    rmst = tables["rmst"]
+    assert rmst.columns == [
+        "Group",
+        "Patients",
+        "RMST (days)",
+        "SE (days)",
+        "Difference vs ICS < 85 (days)",
+        "95% CI lower",
+        "95% CI upper",
+    ]
+    low, high = result["rmst"]["groups"]
+    (difference,) = result["rmst"]["differences"]
+    assert rmst.rows == [
+        ["ICS < 85", low["n"], low["rmst"], low["se"], None, None, None],
+        ["ICS ≥ 85", high["n"], high["rmst"], high["se"], *(difference[k] for k in ("difference", "ci_lower", "ci_upper"))],
+    ]
+
+    forest = tables["subgroup_forest"]
+    assert forest.title == "Subgroups: hazard ratio of ICS ≥ 85 vs ICS < 85"
+    assert forest.columns[:8] == ["Subgroup", "Level", "Patients", "Events", "HR", "95% CI lower", "95% CI upper", "p"]
+    expected = [
+        [
+            dictionary.variable_label(v["variable"]),
+            dictionary.level_label(v["variable"], level["level"]),
+            level["n"],
+            level["events"],
+            level["hr"],
+            level["ci_lower"],
+            level["ci_upper"],
+            level["p"],
+            v["chisq_interaction"],
+            v["df_interaction"],
+            v["p_interaction"],
+        ]
+        for v in result["subgroup_forest"]["variables"]
+        for level in v["levels"]
+        if level["estimable"]
+    ]
+    assert [row[:11] for row in forest.rows if not str(row[4]).startswith("not estimable")] == expected
+    assert forest.rows[0][:2] == ["Study vessel revascularized at index", "yes"]
+
+    headers = [t.title for t in tables.values()] + [c for t in tables.values() for c in t.columns]
+    assert snake_case_words(headers) == set()
+    assert snake_case_words(str(c) for name in OPTIONAL for row in tables[name].rows for c in row) == set()
+
+
+def test_the_manuscript_tables_print_them_as_the_study_does(result):
+    tables = exports.publication_tables(result)
+    assert set(OPTIONAL) - {"spline_tests"} <= set(tables)
+    spline = tables["spline"]
+    first = result["spline"]["curve"][0]
+    assert spline.rows[0] == ["0", exports.estimate_ci_text(first["hr"], first["ci_lower"], first["ci_upper"])]
+    assert any(f"p {exports.p_text(result['spline']['p_nonlinear'])}" in note for note in spline.footnotes)
+
+    rmst = tables["rmst"]
+    (difference,) = result["rmst"]["differences"]
+    high = rmst.rows[1]
+    assert high[0] == "ICS ≥ 85" and high[2] == exports.number_text(result["rmst"]["groups"][1]["rmst"], 1)
+    assert high[-1] == exports.estimate_ci_text(
+        difference["difference"], difference["ci_lower"], difference["ci_upper"], decimals=1
+    )
+    assert rmst.rows[0][-1] == "reference"
+
+    forest = tables["subgroup_forest"]
+    variable = result["subgroup_forest"]["variables"][0]
+    assert forest.rows[0][0] == "Study vessel revascularized at index"
+    assert forest.rows[0][-1] == exports.p_text(variable["p_interaction"])
+    yes = variable["levels"][0]
+    assert forest.rows[1][0] == "yes" and 1 in forest.indented
+    assert forest.rows[1][3] == exports.estimate_ci_text(yes["hr"], yes["ci_lower"], yes["ci_upper"])
+
+
+def test_a_level_without_an_hr_says_why_with_no_numbers():
+    level = {"level": "CABG", "n": 12, "events": 0, "estimable": False, "note": "no events"}
+    level |= dict.fromkeys(("coef", "se", "hr", "ci_lower", "ci_upper", "p"))
+    assert safeguards.forest_level_text(level) == "not estimable (no events)"
+    flagged = {**level, "events": 3, "hr": 3e8, "ci_lower": 0.0, "ci_upper": float("inf"), "p": 0.99}
+    flagged["note"] = "not estimable (coefficient may be infinite)"
+    assert safeguards.forest_level_text(flagged) == "not estimable (coefficient may be infinite)"
+    result = {
+        "spec": {"grouping": {"variable": "ics", "cutoff": 85}},
+        "cutoffs": [85.0],
+        "subgroup_forest": {
+            "exposure": "ics_high",
+            "variables": [
+                {"variable": "index_treatment", "n": 12, "levels": [flagged]}
+                | dict.fromkeys(("chisq_interaction", "df_interaction", "p_interaction"))
+            ],
+        },
+    }
+    (row,) = exports.subgroup_forest_table(result).rows
+    assert row[4:8] == ["not estimable (coefficient may be infinite)", None, None, None]
+
+
+# The downloads ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def runs(db, investigator):
+    registry_cohort(200, seed=11)
+    with_all = analysis_run(spec={"endpoint": "poce", **SPEC}, user=investigator)
+    plain = analysis_run(spec={"endpoint": "poce"}, user=investigator)
+    # A stored run whose spline failed (the whole data's ICS reaches 503, this cohort's stays below
+    # 100: the spec check passes, the fit cannot): null, with an analysis_failed warning.
+    failed = analysis_run(spec={"endpoint": "poce"}, user=investigator)
+    spec = {
+        "cohort": {"filters": [{"field": "ics", "op": "le", "value": 100}]},
+        "spline": {"df": 3, "reference": 300},
+    }
+    failed.result = json.loads(json.dumps(run_analysis(pd.read_csv(FIXTURES / "study_408.csv"), spec)))
+    failed.save(update_fields=["result"])
+    for run in (with_all, failed, plain):
+        assert run.result is not None, run.error
+    return with_all, failed, plain
+
+
+def _csv(client, run, name) -> list[list[str]]:
+    response = client.get(f"/analytics/runs/{run.pk}/tables/{name}.csv")
+    assert response.status_code == 200, name
+    return list(csv.reader(io.StringIO(response.content.decode())))
+
+
+def test_each_table_downloads_as_csv_and_in_both_workbooks(runs, investigator):
+    run = runs[0]
+    client = client_for(investigator)
+    tables = exports.result_tables(run.result)
+    for name in OPTIONAL:
+        rows = _csv(client, run, name)
+        assert rows[0] == tables[name].columns
+        assert len(rows) == len(tables[name].rows) + 1
+    curve = run.result["spline"]["curve"]
+    assert _csv(client, run, "spline")[1] == [repr(curve[0][k]) for k in ("ics", "hr", "ci_lower", "ci_upper")]
+    rmst = run.result["rmst"]
+    assert _csv(client, run, "rmst")[2][2:] == [
+        repr(rmst["groups"][1]["rmst"]),
+        repr(rmst["groups"][1]["se"]),
+        *(repr(rmst["differences"][0][k]) for k in ("difference", "ci_lower", "ci_upper")),
+    ]
+
+    content = client.get(f"/analytics/runs/{run.pk}/tables.xlsx").content
+    assert snake_case_words(workbook_texts(content)) == set()  # also the "Analysis" sheet's spec in words
+    book = load_workbook(io.BytesIO(content))
+    assert {"ICS spline", "ICS spline tests", "RMST", "Subgroup forest"} <= set(book.sheetnames)
+    sheet = book["ICS spline"]
+    assert [c.value for c in sheet[2]] == tables["spline"].columns
+    assert sheet.cell(row=3, column=2).value == pytest.approx(curve[0]["hr"], rel=1e-15)
+
+    manuscript = client.get(f"/analytics/runs/{run.pk}/manuscript-tables.xlsx")
+    assert {"ICS spline", "RMST", "Subgroup forest"} <= set(load_workbook(io.BytesIO(manuscript.content)).sheetnames)
+    assert snake_case_words(workbook_texts(manuscript.content)) == set()
+    analysis = dict(exports.about_rows(run.spec, run_id=run.pk, created="", data_hash="", versions={}))
+    assert analysis["ICS spline"] == "natural cubic spline, 3 df, hazard ratios against ICS 85"
+    assert analysis["Restricted mean survival time"] == "up to day 1826"
+    assert analysis["Subgroup forest by"] == "Study vessel revascularized at index, Index treatment"
+
+    page = client.get(f"/analytics/runs/{run.pk}/").content.decode()
+    for name in OPTIONAL:
+        assert f"/analytics/runs/{run.pk}/tables/{name}.csv" in page, name
+
+
+def test_a_run_without_them_exports_the_rest(runs, investigator):
+    _, failed, plain = runs
+    client = client_for(investigator)
+    assert failed.result["spline"] is None
+    for run in (failed, plain):
+        assert not set(OPTIONAL) & set(exports.result_tables(run.result))
+        for name in OPTIONAL:
+            assert client.get(f"/analytics/runs/{run.pk}/tables/{name}.csv").status_code == 404
+        assert _csv(client, run, "cox")[0][0] == "Model"
+        for url in ("tables.xlsx", "manuscript-tables.xlsx"):
+            response = client.get(f"/analytics/runs/{run.pk}/{url}")
+            assert response.status_code == 200, url
+            sheets = load_workbook(io.BytesIO(response.content)).sheetnames
+            assert not {"ICS spline", "RMST", "Subgroup forest"} & set(sheets) and "Analysis" in sheets
+        page = client.get(f"/analytics/runs/{run.pk}/").content.decode()
+        assert "tables/spline.csv" not in page and "tables/rmst.csv" not in page
