@@ -10,6 +10,7 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET, require_POST
 
 from core.lazy import lazy_module
@@ -73,6 +74,7 @@ def pullback_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 @role_required(VIEW_PATIENTS)
+@gzip_page  # 200 kB of figure JSON compresses about tenfold
 def pullback_figures(request: HttpRequest, pk: int) -> HttpResponse:
     """The calcium map and arc of the pullback's current run as Plotly figures (JSON): the patient
     page fetches them when its imaging section comes into sight."""

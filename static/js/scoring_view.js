@@ -28,10 +28,36 @@ window.IcsViewer = (function () {
       }, { rootMargin: "400px" });
       observer.observe(holder);
     }).then(function () {
-      return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
-    }).then(function (response) {
-      if (!response.ok) { throw new Error("figures: HTTP " + response.status); }
-      return response.json();
+      var figures = fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (response) {
+          if (!response.ok) { throw new Error("figures: HTTP " + response.status); }
+          return response.json();
+        });
+      return Promise.all([figures, loadScript(holder.dataset.plotlySrc)]).then(function (both) { return both[0]; });
+    });
+  }
+
+  // plotly.js (4.8 MB) is not part of a lazy view's page load: it is fetched once the page has
+  // loaded and the browser is idle (or when the view comes into sight, if that is sooner).
+  var scripts = {};
+  function loadScript(src) {
+    if (window.Plotly || !src) { return Promise.resolve(); }
+    if (!scripts[src]) {
+      scripts[src] = new Promise(function (resolve, reject) {
+        var script = document.createElement("script");
+        script.src = src;
+        script.onload = resolve;
+        script.onerror = function () { delete scripts[src]; reject(new Error("could not load " + src)); };
+        document.head.appendChild(script);
+      });
+    }
+    return scripts[src];
+  }
+  var lazyHolder = document.getElementById("pullback-view");
+  if (lazyHolder && lazyHolder.dataset.plotlySrc) {
+    window.addEventListener("load", function () {
+      var later = window.requestIdleCallback || function (callback) { window.setTimeout(callback, 200); };
+      later(function () { loadScript(lazyHolder.dataset.plotlySrc).catch(function () {}); });
     });
   }
 

@@ -58,7 +58,11 @@ def test_the_patient_page_shows_the_study_pullback(request, patient, persona, fr
     assert figures == _figures(client.get(f"/pullbacks/{pullback.pk}/").content.decode())  # the pullback's own page
     assert ('id="frame-slider"' in html) is frames and (f"/api/pullbacks/{pullback.pk}/frames/0.png" in html) is frames
     assert f'action="/api/pullbacks/{pullback.pk}/segment-ics/"' in html
-    assert "vendor/plotly/plotly.min.js" in html
+    # plotly.js is not loaded with the patient page either: the viewer loads it with the figures.
+    assert re.search(r'data-plotly-src="/static/vendor/plotly/plotly\.min(\.\w+)?\.js"', html)
+    assert not re.search(r"<script[^>]+plotly", html)
+    compressed = client.get(f"/pullbacks/{pullback.pk}/figures.json", HTTP_ACCEPT_ENCODING="gzip")
+    assert compressed["Content-Encoding"] == "gzip" and "no-store" in compressed["Cache-Control"]
     assert_no_external_assets(html)
 
 
