@@ -417,7 +417,7 @@ def _labels_of(part: dict[str, Any], context: dict[str, Any], keys: set[str]) ->
         labels["label"] = term_label(part["term"], **context)
     elif isinstance(part.get("key"), str) and part["key"] in keys and "n" in part:  # a group
         labels["label"] = group_label(part["key"], **context)
-    elif isinstance(part.get("group"), str) and part["group"] in keys and "label" not in part:
+    elif isinstance(part.get("group"), str) and part["group"] in keys:  # an RMST row (stored as "ICS t1")
         labels["label"] = group_label(part["group"], **context)
     elif isinstance(variable, str) and "kind" in part:  # a Table 1 row
         labels["label"] = variable_label(variable)

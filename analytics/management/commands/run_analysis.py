@@ -1,10 +1,14 @@
-"""`python manage.py run_analysis SPEC.json --out RESULT.json`: the API's analysis from the command line."""
+"""`python manage.py run_analysis SPEC.json --out RESULT.json`: the API's analysis from the command line.
+
+The same service as the web and the API (analytics.services.analysis_run), and the same output: the
+stored result with the data dictionary's label fields, as GET /api/analyses/<id>/ gives it."""
 
 import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from analytics import dictionary
 from analytics import warnings as safeguards
 from analytics.cohort_data import SpecError
 from analytics.services import analysis_run
@@ -32,22 +36,23 @@ class Command(BaseCommand):
             raise CommandError(f"bad spec: {exc}") from None
         if run.result is None:
             raise CommandError(f"analysis {run.pk} failed: {run.error}")
-        text = json.dumps(run.result, allow_nan=False, indent=1)
+        result = dictionary.label_result(run.result)  # as the API's result (AnalysisRunDetailSerializer)
+        text = json.dumps(result, allow_nan=False, indent=1)
         if out is None:
             self.stdout.write(text)
         else:
             out.write_text(text, encoding="utf-8")
-        self._summary(run, out)
+        self._summary(run, result, out)
 
-    def _summary(self, run, out: Path | None) -> None:
-        result = run.result
+    def _summary(self, run, result: dict, out: Path | None) -> None:
         write = self.stderr.write if out is None else self.stdout.write
         write(f"analysis {run.pk}: {result['n']} patients, endpoint {result['spec']['endpoint']}, data {run.data_hash[:12]}")
         for g in result["groups"]:
             write(f"  {g['label']}: {g['n']} patients, {g['events']} events")
         write(f"  log-rank p = {_number(result['logrank']['p'], '.4g')}")
-        found = result.get("warnings", [])
-        for row in result["cox"]["univariable"]:
+        # The models' rows and warnings by their terms (as the documentation shows them: "HR ics_high = ...").
+        found = run.result.get("warnings", [])
+        for row in run.result["cox"]["univariable"]:
             write(f"  HR {row['term']} = {_hazard_ratio(row, found)}")
         if found:
             write(f"  {len(found)} warning{'s' if len(found) > 1 else ''}:")
