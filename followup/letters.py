@@ -6,12 +6,15 @@ link with its QR code and the response code; then the questionnaire of the wave
 (followup.questionnaire) to fill in on paper, with the response code on every page. No views
 here: followup.letter_views and the followup_wave command serve these bytes.
 
-Type is Helvetica (ReportLab's built-in fonts, nothing to install) at 12 pt. Those fonts have
-the Windows-1252 letters only: anything else prints as a black square (ZapfDingbats "n"). So
-tick boxes are drawn, not typed ("☐"), and a letter outside that set in a name or address
-loses its accent (Wiśniewski -> Wisniewski, Łukasz -> Lukasz; `_printable`). Everything
-from the database or the settings is XML-escaped before it goes into a Paragraph (a name like
-"O'Neil & <Sons>")."""
+Type is DejaVu Sans at 12 pt (regular, bold, oblique), shipped in followup/fonts/ with its
+licence and embedded in each PDF as a subset of the letters used (ReportLab subsets TrueType
+fonts per document: once per file, however many letters). ReportLab's built-in fonts
+(Helvetica) have the Windows-1252 letters only; DejaVu Sans has Latin Extended-A/B, Greek and
+Cyrillic, so "Łukasz Żółć", "Dvořák", "Şahin" or "Αθήνα" print as written. Names are composed
+first (NFC: "r" + combining caron is "ř"); a letter the font lacks (Chinese, say) loses its
+accent or becomes "?", never a black square (`_printable`). Tick boxes are drawn, not typed.
+Everything from the database or the settings is XML-escaped before it goes into a Paragraph
+(a name like "O'Neil & <Sons>")."""
 
 import itertools
 import unicodedata
@@ -19,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from io import BytesIO
+from pathlib import Path
 from xml.sax.saxutils import escape
 
 from django.conf import settings
@@ -28,7 +32,9 @@ from reportlab.graphics.barcode.qr import QrCodeWidget
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.pdfmetrics import stringWidth
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import (
     BaseDocTemplate,
     Flowable,
@@ -60,7 +66,7 @@ TEXT_WIDTH = PAGE_WIDTH - 2 * MARGIN
 # The envelope window (DIN 5008 form B) and, beside it, the date and the response code.
 WINDOW_LEFT, WINDOW_TOP, WINDOW_WIDTH, WINDOW_HEIGHT = 20 * mm, 45 * mm, 85 * mm, 45 * mm
 INFO_LEFT, INFO_WIDTH = 120 * mm, PAGE_WIDTH - 120 * mm - MARGIN
-BODY_TOP = 95 * mm  # the cover letter's text starts below the window
+BODY_TOP = 92 * mm  # the cover letter's text starts below the window (which ends at 90 mm)
 QR_SIZE = 36 * mm
 BOX_SIZE = 4.5 * mm
 GAP = 3 * mm  # between a line to write on and the next label
@@ -84,21 +90,56 @@ def long_date(day: date) -> str:
     return f"{day.day} {qn.MONTHS[day.month - 1]} {day.year}"
 
 
+# Fonts --------------------------------------------------------------------------------------
+
+FONTS_DIR = Path(__file__).resolve().parent / "fonts"
+FONT, FONT_BOLD, FONT_ITALIC = "DejaVuSans", "DejaVuSans-Bold", "DejaVuSans-Oblique"
+
+
+def register_fonts() -> None:
+    """Register DejaVu Sans with ReportLab once per process (at import: the import lock keeps two
+    threads from registering twice), and as a family, so that <b> and <i> in Paragraph markup
+    pick the bold and the oblique."""
+    if FONT in pdfmetrics.getRegisteredFontNames():
+        return
+    for name in (FONT, FONT_BOLD, FONT_ITALIC):
+        pdfmetrics.registerFont(TTFont(name, str(FONTS_DIR / f"{name}.ttf")))
+    # No bold oblique is shipped (nothing in a letter is both): <b><i> is bold.
+    pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=FONT_BOLD, italic=FONT_ITALIC, boldItalic=FONT_BOLD)
+
+
+register_fonts()
+
+
+def _code_points(name: str) -> frozenset[int]:
+    font = pdfmetrics.getFont(name)
+    assert isinstance(font, TTFont)
+    return frozenset(font.face.charToGlyph)
+
+
+# What a name or an address may use: the letters both the regular and the bold have (the bold
+# lacks some Arabic and mathematical letters only).
+_COVERED = _code_points(FONT) & _code_points(FONT_BOLD)
+
+
 # Styles -------------------------------------------------------------------------------------
 
-_BODY = ParagraphStyle("body", fontName="Helvetica", fontSize=12, leading=16, spaceAfter=6)
+# DejaVu Sans is about 14% wider than Helvetica: at 12 pt on 15 pt lines (16 with Helvetica) the
+# cover letter still fits its page with a return address of four lines
+# (test_the_cover_letter_fits_its_page_with_a_four_line_return_address).
+_BODY = ParagraphStyle("body", fontName=FONT, fontSize=12, leading=15, spaceAfter=6)
 _STYLES = {
     "body": _BODY,
-    "bold": ParagraphStyle("bold", parent=_BODY, fontName="Helvetica-Bold"),
-    "title": ParagraphStyle("title", parent=_BODY, fontName="Helvetica-Bold", fontSize=16, leading=20, spaceAfter=10),
-    "heading": ParagraphStyle("heading", parent=_BODY, fontName="Helvetica-Bold", fontSize=13, leading=17, spaceBefore=6),
-    "question": ParagraphStyle("question", parent=_BODY, fontName="Helvetica-Bold", spaceBefore=10, spaceAfter=4),
-    "note": ParagraphStyle("note", parent=_BODY, fontName="Helvetica-Oblique", spaceAfter=4),
+    "bold": ParagraphStyle("bold", parent=_BODY, fontName=FONT_BOLD),
+    "title": ParagraphStyle("title", parent=_BODY, fontName=FONT_BOLD, fontSize=16, leading=20, spaceAfter=10),
+    "heading": ParagraphStyle("heading", parent=_BODY, fontName=FONT_BOLD, fontSize=13, leading=17, spaceBefore=6),
+    "question": ParagraphStyle("question", parent=_BODY, fontName=FONT_BOLD, spaceBefore=10, spaceAfter=4),
+    "note": ParagraphStyle("note", parent=_BODY, fontName=FONT_ITALIC, spaceAfter=4),
     "cell": ParagraphStyle("cell", parent=_BODY, spaceAfter=0),
-    "item": ParagraphStyle("item", parent=_BODY, fontName="Helvetica-Bold", spaceBefore=6, spaceAfter=0),
+    "item": ParagraphStyle("item", parent=_BODY, fontName=FONT_BOLD, spaceBefore=6, spaceAfter=0),
     "address": ParagraphStyle("address", parent=_BODY, fontSize=12, leading=15, spaceAfter=0),
     "return_line": ParagraphStyle("return_line", parent=_BODY, fontSize=7.5, leading=9, spaceAfter=3),
-    "code": ParagraphStyle("code", parent=_BODY, fontName="Helvetica-Bold", fontSize=20, leading=24, spaceAfter=0),
+    "code": ParagraphStyle("code", parent=_BODY, fontName=FONT_BOLD, fontSize=20, leading=24, spaceAfter=0),
 }
 
 
@@ -112,15 +153,14 @@ _PLAIN = str.maketrans({"Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "ı": "i", "
 
 
 def _printable(text: str) -> str:
-    """`text` in the letters the built-in fonts have (Windows-1252): a letter outside them loses
-    its accent ("ś" -> "s", "ł" -> "l"); what is still outside becomes "?" (never a black square)."""
+    """`text` composed (NFC: a letter typed as a base and a combining accent becomes one letter)
+    in the letters the font has: a letter outside them loses its accent if that helps, else it
+    becomes "?" (never a black square, never an empty box)."""
     out = []
-    for ch in text:
-        try:
-            ch.encode("cp1252")
-        except UnicodeEncodeError:
+    for ch in unicodedata.normalize("NFC", text):
+        if ord(ch) not in _COVERED and not ch.isspace():  # a Paragraph makes any space a space
             base = "".join(c for c in unicodedata.normalize("NFKD", ch.translate(_PLAIN)) if not unicodedata.combining(c))
-            ch = base if base and base.isascii() else "?"
+            ch = base if base and all(ord(c) in _COVERED for c in base) else "?"
         out.append(ch)
     return "".join(out)
 
@@ -196,6 +236,14 @@ def _qr_code(url: str, size: float = QR_SIZE) -> Flowable:
     return _QrCode(url, size)
 
 
+def _table(data: list, style: list[tuple], **kwargs) -> Table:
+    """A Table whose own text (none but empty cells: the text is in Paragraphs) is in the letters'
+    font too: a Table sets its cells' font, Helvetica unless told, and that font would be in the file."""
+    table = Table(data, **kwargs)
+    table.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), FONT), *style]))
+    return table
+
+
 def _choices(options: list[tuple[str, str]] | list[list[str]], *, across: bool) -> Table:
     """Tick boxes with their labels: side by side (Yes / No) or one under the other."""
     if across:
@@ -203,22 +251,17 @@ def _choices(options: list[tuple[str, str]] | list[list[str]], *, across: bool) 
         widths: list[float] = []
         for _, label in options:
             row += [_TickBox(), _p(label, "cell")]
-            widths += [8 * mm, max(22 * mm, stringWidth(label, "Helvetica", 12) + 8 * mm)]
+            widths += [8 * mm, max(22 * mm, stringWidth(_printable(label), FONT, 12) + 8 * mm)]
         data, col_widths = [row], widths
     else:
         data, col_widths = [[_TickBox(), _p(label, "cell")] for _, label in options], [8 * mm, TEXT_WIDTH - 8 * mm]
-    table = Table(data, colWidths=col_widths, hAlign="LEFT")
-    table.setStyle(
-        TableStyle(
-            [
-                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-                ("LEFTPADDING", (0, 0), (-1, -1), 0),
-                ("TOPPADDING", (0, 0), (-1, -1), 3),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
-            ]
-        )
-    )
-    return table
+    style = [
+        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+        ("LEFTPADDING", (0, 0), (-1, -1), 0),
+        ("TOPPADDING", (0, 0), (-1, -1), 3),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
+    ]
+    return _table(data, style, colWidths=col_widths, hAlign="LEFT")
 
 
 def _write_in(cells: list[tuple[str, float, float]]) -> Table:
@@ -237,15 +280,12 @@ def _write_in(cells: list[tuple[str, float, float]]) -> Table:
         row += [_p(label, "cell"), ""]
         widths += [label_width, line_width]
         style.append(("LINEBELOW", (len(row) - 1, 0), (len(row) - 1, 0), 0.75, "black"))
-    table = Table([row], colWidths=widths, rowHeights=[10 * mm], hAlign="LEFT")
-    table.setStyle(TableStyle(style))
-    return table
+    return _table([row], style, colWidths=widths, rowHeights=[10 * mm], hAlign="LEFT")
 
 
 def _blank_lines(count: int) -> Table:
-    table = Table([[""] for _ in range(count)], colWidths=[TEXT_WIDTH], rowHeights=[10 * mm] * count, hAlign="LEFT")
-    table.setStyle(TableStyle([("LINEBELOW", (0, 0), (-1, -1), 0.75, "black")]))
-    return table
+    style = [("LINEBELOW", (0, 0), (-1, -1), 0.75, "black")]
+    return _table([[""] for _ in range(count)], style, colWidths=[TEXT_WIDTH], rowHeights=[10 * mm] * count, hAlign="LEFT")
 
 
 # The letter ---------------------------------------------------------------------------------
@@ -289,18 +329,13 @@ def _info(member: WaveMember, today: date) -> KeepInFrame:
 
 
 def _code_box(code: str) -> Table:
-    table = Table([[_p(code, "code")]], colWidths=[60 * mm], hAlign="LEFT")
-    table.setStyle(
-        TableStyle(
-            [
-                ("BOX", (0, 0), (-1, -1), 1.5, "black"),
-                ("TOPPADDING", (0, 0), (-1, -1), 4),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 6),
-                ("LEFTPADDING", (0, 0), (-1, -1), 8),
-            ]
-        )
-    )
-    return table
+    style = [
+        ("BOX", (0, 0), (-1, -1), 1.5, "black"),
+        ("TOPPADDING", (0, 0), (-1, -1), 4),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 6),
+        ("LEFTPADDING", (0, 0), (-1, -1), 8),
+    ]
+    return _table([[_p(code, "code")]], style, colWidths=[60 * mm], hAlign="LEFT")
 
 
 def _why(recipient: _Recipient, *, reminder: bool) -> list[Flowable]:
@@ -326,7 +361,7 @@ def _why(recipient: _Recipient, *, reminder: bool) -> list[Flowable]:
 
 def _how_to_answer(member: WaveMember, url: str) -> list[Flowable]:
     until = long_date(member.token_expires_on)
-    url_size = _fitting_size(url, "Helvetica-Bold", TEXT_WIDTH - QR_SIZE - 8 * mm, largest=12, smallest=8)
+    url_size = _fitting_size(url, FONT_BOLD, TEXT_WIDTH - QR_SIZE - 8 * mm, largest=12, smallest=8)
     url_style = ParagraphStyle("url", parent=_STYLES["bold"], fontSize=url_size, leading=url_size + 4)
     online = [
         _p("1. Online (the quickest way)", "heading"),
@@ -334,16 +369,12 @@ def _how_to_answer(member: WaveMember, url: str) -> list[Flowable]:
         Paragraph(escape(url), url_style),
         _p(f"or scan the square code with the camera of your phone. This link is for you only. It works until {until}."),
     ]
-    table = Table([[online, _qr_code(url)]], colWidths=[TEXT_WIDTH - QR_SIZE - 4 * mm, QR_SIZE + 4 * mm])
-    table.setStyle(
-        TableStyle(
-            [
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("LEFTPADDING", (0, 0), (-1, -1), 0),
-                ("RIGHTPADDING", (0, 0), (-1, -1), 0),
-            ]
-        )
-    )
+    style = [
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LEFTPADDING", (0, 0), (-1, -1), 0),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+    ]
+    table = _table([[online, _qr_code(url)]], style, colWidths=[TEXT_WIDTH - QR_SIZE - 4 * mm, QR_SIZE + 4 * mm])
     return [
         _p("You can answer in one of two ways. Please answer only once.", "bold"),
         table,
@@ -353,7 +384,7 @@ def _how_to_answer(member: WaveMember, url: str) -> list[Flowable]:
             "Your response code is on every page of it, so that we know the answers are yours."
         ),
         *[_p(line, "cell") for line in _lines(settings.FOLLOWUP_RETURN_ADDRESS)],
-        Spacer(1, 6 * mm),
+        Spacer(1, 3 * mm),
     ]
 
 
@@ -432,7 +463,7 @@ def _events(q: dict) -> list[Flowable]:
         when += [("Month", (19 if death else 16) * mm, 18 * mm), ("Year", 15 * mm, 22 * mm)]
         hospital = "Hospital (if any)" if death else "Hospital"
         rest = TEXT_WIDTH - sum(a + b for _, a, b in when)
-        label_width = stringWidth(hospital, "Helvetica", 12) + GAP + 3 * mm
+        label_width = stringWidth(hospital, FONT, 12) + GAP + 3 * mm
         parts.append(_write_in([*when, (hospital, label_width, rest - label_width)]))
         if "reason" in q.get("item_fields", []):
             parts.append(_write_in([("Reason", 18 * mm, TEXT_WIDTH - 18 * mm)]))
@@ -456,13 +487,15 @@ class _LettersDocument(BaseDocTemplate):
             bottomMargin=20 * mm,
             title="Follow-up letters",
             author="IVUS-calcium registry",
+            initialFontName=FONT,  # each page starts in this font: else Helvetica is in the file too
         )
         self.response_code, self.first_page = "", 1
         window = Frame(
             WINDOW_LEFT, PAGE_HEIGHT - WINDOW_TOP - WINDOW_HEIGHT, WINDOW_WIDTH, WINDOW_HEIGHT, 0, 0, 0, 0, id="window"
         )
         info = Frame(INFO_LEFT, PAGE_HEIGHT - WINDOW_TOP - WINDOW_HEIGHT, INFO_WIDTH, WINDOW_HEIGHT, 0, 0, 0, 0, id="info")
-        body = Frame(MARGIN, 20 * mm, TEXT_WIDTH, PAGE_HEIGHT - BODY_TOP - 20 * mm, 0, 0, 0, 0, id="body")
+        # The cover letter may come closer to the page number (12 mm) than the questionnaire.
+        body = Frame(MARGIN, 18 * mm, TEXT_WIDTH, PAGE_HEIGHT - BODY_TOP - 18 * mm, 0, 0, 0, 0, id="body")
         pages = Frame(MARGIN, 20 * mm, TEXT_WIDTH, PAGE_HEIGHT - 45 * mm, 0, 0, 0, 0, id="pages")
         self.addPageTemplates(
             [
@@ -478,13 +511,13 @@ class _LettersDocument(BaseDocTemplate):
     def _decorate(self, canvas, doc) -> None:
         # At the page's end, so that the first page of a letter already knows its code.
         canvas.saveState()
-        canvas.setFont("Helvetica-Bold", 14)
+        canvas.setFont(FONT_BOLD, 14)
         canvas.drawString(MARGIN, PAGE_HEIGHT - 17 * mm, STUDY_NAME)
-        canvas.setFont("Helvetica-Bold", 12)
+        canvas.setFont(FONT_BOLD, 12)
         canvas.drawRightString(PAGE_WIDTH - MARGIN, PAGE_HEIGHT - 17 * mm, f"Response code: {self.response_code}")
         canvas.setLineWidth(0.5)
         canvas.line(MARGIN, PAGE_HEIGHT - 20 * mm, PAGE_WIDTH - MARGIN, PAGE_HEIGHT - 20 * mm)
-        canvas.setFont("Helvetica", 10)
+        canvas.setFont(FONT, 10)
         canvas.drawRightString(PAGE_WIDTH - MARGIN, 12 * mm, f"Page {self.page - self.first_page + 1}")
         canvas.restoreState()
 

@@ -16,14 +16,16 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 from django.utils import timezone
 from reportlab import rl_config
+from reportlab.lib.fonts import tt2ps
 
 from core.roles import COORDINATOR
-from followup import letter_views, services
+from followup import letter_views, letters, services
 from followup.letters import member_letter_pdf, member_link, wave_letters_pdf
 from followup.models import MemberStatus, Wave, WaveMember
 from registry.models import AuditEntry, Patient, PatientIdentity
 from tests.conftest import client_for
 from tests.factories import PatientFactory, SiteFactory, UserFactory
+from tests.followup.pdf_text import Pdf, pdf_text
 
 pytestmark = pytest.mark.django_db
 
@@ -32,10 +34,8 @@ SETTINGS_FILE = Path(__file__).resolve().parents[2] / "config" / "settings.py"
 
 
 @pytest.fixture(autouse=True)
-def _readable_pdfs(monkeypatch, settings):
-    """ReportLab compresses page content by default; uncompressed (and invariant), the text of a
-    letter is in the bytes."""
-    monkeypatch.setattr(rl_config, "pageCompression", 0)
+def _letter_settings(monkeypatch, settings):
+    """Invariant PDFs (no time stamp); pages stay compressed, as in production (pdf_text reads them)."""
     monkeypatch.setattr(rl_config, "invariant", 1)
     settings.FOLLOWUP_PUBLIC_BASE_URL = BASE_URL
     settings.FOLLOWUP_RETURN_ADDRESS = "IVUS-calcium registry\nPostbus 2040\n3000 CA Rotterdam"
@@ -56,23 +56,9 @@ def _member(study_id: str) -> WaveMember:
     return WaveMember.objects.select_related("patient", "wave__questionnaire").get(patient__study_id=study_id)
 
 
-_SHOWN = re.compile(rb"\(((?:\\.|[^\\)])*)\) Tj|T\*|ET")
-_ESCAPE = re.compile(rb"\\([0-7]{1,3}|.)", re.S)
-
-
-def _unescape(match: re.Match) -> bytes:
-    code = match.group(1)
-    return bytes([int(code, 8)]) if code[:1].isdigit() else {b"n": b"\n", b"r": b"\r", b"t": b"\t"}.get(code, code)
-
-
 def _text(pdf: bytes) -> str:
-    """The text an uncompressed PDF shows, a line per line: ReportLab cuts a line into several
-    strings (around "&" and "<", at a change of font), and escapes parentheses."""
-    assert pdf.startswith(b"%PDF-")
-    out = []
-    for match in _SHOWN.finditer(pdf):
-        out.append(_ESCAPE.sub(_unescape, match.group(1)) if match.group(1) is not None else b"\n")
-    return re.sub(r"\n+", "\n", b"".join(out).decode("cp1252", errors="replace"))
+    """The text a letters PDF shows, a line per line (tests.followup.pdf_text)."""
+    return pdf_text(pdf)
 
 
 def _flat(text: str) -> str:
@@ -115,13 +101,71 @@ def test_names_and_addresses_are_printed_as_written_and_a_missing_address_is_fla
     assert "Address not recorded" in other and "Name not recorded" in other and "Dear participant," in other
 
 
-def test_letters_the_built_in_fonts_lack_lose_their_accent_instead_of_printing_a_black_square(wave):
+@pytest.mark.parametrize(
+    ("name", "address"),
+    [
+        ("Łukasz Żółć", ["ulica Świętokrzyska 3", "00-001 Warszawa", "Οδός Ερμού 10, Αθήνα", "ул. Тверская, д. 7, Москва"]),
+        ("Antonín Dvořák", ["Náměstí Míru 12", "120 00 Praha 2"]),
+        ("Øystein Ærø", ["Storgata 7", "0155 Oslo"]),
+        ("Ayşe Şahin", ["Atatürk Caddesi 5", "06420 Çankaya/Ankara"]),
+        ("Γιώργος Παπαδόπουλος", ["Οδός Ερμού 10", "105 63 Αθήνα"]),
+        ("Анна Иванова", ["ул. Тверская, д. 7", "Москва, 125009"]),
+    ],
+)
+def test_names_and_addresses_print_as_written_in_latin_greek_and_cyrillic(wave, name, address):
+    identity = _member("P-B").patient.identity
+    identity.name, identity.postal_address = name, "\n".join(address)
+    identity.save()
+    text = _text(member_letter_pdf(_member("P-B")))
+    assert "\n" + "\n".join([name, *address]) + "\n" in text  # the envelope window
+    assert f"Dear {name}," in text
+
+
+def test_a_name_typed_with_combining_accents_prints_as_one_letter_each(wave):
+    identity = _member("P-B").patient.identity
+    identity.name = "Antonin Dvor\u030ca\u0301k"  # "ř" and "á" as a letter and a combining accent
+    identity.save()
+    assert "\nAntonin Dvořák\n" in _text(member_letter_pdf(_member("P-B")))
+
+
+def test_a_letter_the_font_lacks_prints_as_a_question_mark_never_as_a_black_square(wave):
     identity = _member("P-B").patient.identity
     identity.name, identity.postal_address = "Łukasz Wiśniewski-Müller", "Şehitler Sokağı 3\n李"
     identity.save()
     pdf = member_letter_pdf(_member("P-B"))
     assert b"ZapfDingbats" not in pdf
-    assert "\nLukasz Wisniewski-Müller\nSehitler Sokagi 3\n?\n" in _text(pdf)
+    assert "\nŁukasz Wiśniewski-Müller\nŞehitler Sokağı 3\n?\n" in _text(pdf)
+
+
+def test_every_text_is_in_embedded_dejavu_sans_subsets_once_per_file(wave):
+    identity = _member("P-B").patient.identity
+    identity.name = "Łukasz Żółć"
+    identity.save()
+    one = Pdf(member_letter_pdf(_member("P-B")))
+    three = Pdf(wave_letters_pdf(wave))
+    for pdf in (one, three):
+        fonts = pdf.fonts()
+        # The body, the address, the response code, the headings and footers: no built-in font.
+        assert all(re.fullmatch(rb"[A-Z]{6}\+DejaVuSans(-Bold|-Oblique)?", base) for base in fonts.values()), fonts
+        assert {base.split(b"+")[1] for base in fonts.values()} == {b"DejaVuSans", b"DejaVuSans-Bold", b"DejaVuSans-Oblique"}
+        assert pdf.embedded_font_files() == len(fonts)  # each subset once, however many letters
+    assert len(three.fonts()) == len(one.fonts())
+
+
+def test_bold_markup_in_a_paragraph_is_dejavu_sans_bold():
+    letters.register_fonts()
+    assert tt2ps(letters.FONT, 1, 0) == letters.FONT_BOLD and tt2ps(letters.FONT, 0, 1) == letters.FONT_ITALIC
+
+
+def test_the_cover_letter_fits_its_page_with_a_four_line_return_address(wave, settings):
+    # DejaVu Sans is wider than Helvetica: the cover letter must not spill a line onto a page of its own.
+    settings.FOLLOWUP_RETURN_ADDRESS = "IVUS-calcium registry\nFollow-up office\nErasmus MC, Postbus 2040\n3000 CA Rotterdam"
+    settings.FOLLOWUP_PUBLIC_BASE_URL = "https://ivus-calcium-registry.example-hospital.org"
+    for reminder in (False, True):
+        pages = Pdf(member_letter_pdf(_member("P-A"), reminder=reminder)).page_texts()
+        assert "The IVUS-calcium registry follow-up team\n" in pages[0]
+        assert pages[1].lstrip("\n").startswith("Health questionnaire\n")
+        assert len(pages) == 4  # the cover letter and three pages of questions
 
 
 def test_tick_boxes_are_drawn_not_typed(wave):
@@ -133,9 +177,10 @@ def test_tick_boxes_are_drawn_not_typed(wave):
 
 def test_every_question_is_on_the_paper_questionnaire_and_the_death_question_asks_a_relative(wave):
     text = _text(member_letter_pdf(_member("P-A")))
+    flat = _flat(text)  # a long question wraps
     for q in wave.questionnaire.definition["questions"]:
-        assert q["text"] in text, q["id"]
-    assert "Only if you ticked \u201cThe patient has died (filled in by a relative or carer)\u201d at question 1." in text
+        assert q["text"] in flat, q["id"]
+    assert "Only if you ticked \u201cThe patient has died (filled in by a relative or carer)\u201d at question 1." in flat
     assert "\nHospital (if any)\n" in text and "\nReason\n" in text and "\nTIA (mini-stroke)\n" in text
 
 
