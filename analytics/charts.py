@@ -216,20 +216,23 @@ def cif_figure(result: dict, *, title: str = "", filename: str = "cumulative-inc
     return curve_figure(cif_curves(result, title=title), filename=filename)
 
 
+def export_entry(size: FigureSize, layout: dict) -> dict:
+    """A figure's download at a journal size, as static/js/analytics_run.js draws it: the layout (its
+    width and height in CSS pixels), the PNG's scale to 300 dpi and the size in mm for the SVG."""
+    return {
+        "label": f"{size.label} ({size.width_mm:g} mm)",
+        "width": layout["width"],
+        "height": layout["height"],
+        "scale": size.print_width_px / layout["width"] if size.print_width_px else 1,
+        "width_mm": size.width_mm,
+        "height_mm": round(layout["height"] * MM_PER_INCH / CSS_DPI, 1),
+        "layout": layout,
+    }
+
+
 def curve_figure(cf: CurveFigure, *, filename: str) -> dict:
     """The Plotly figure of `cf`: the page's layout, and one layout per journal size in `exports`."""
-    exports = {}
-    for size in JOURNAL_SIZES:
-        layout = curve_layout(cf, size)
-        exports[size.key] = {
-            "label": f"{size.label} ({size.width_mm:g} mm)",
-            "width": layout["width"],
-            "height": layout["height"],
-            "scale": size.print_width_px / layout["width"] if size.print_width_px else 1,
-            "width_mm": size.width_mm,
-            "height_mm": round(layout["height"] * MM_PER_INCH / CSS_DPI, 1),
-            "layout": layout,
-        }
+    exports = {size.key: export_entry(size, curve_layout(cf, size)) for size in JOURNAL_SIZES}
     return {
         "data": _curve_traces(cf),
         "layout": curve_layout(cf, SCREEN),

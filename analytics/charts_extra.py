@@ -5,13 +5,14 @@ layout, config), drawn by static/js/analytics_run.js like the figures of analyti
 Both use a log HR axis labelled with plain numbers (0.5, 1, 2), never Plotly's SI prefixes.
 """
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from analytics import dictionary
 from analytics import warnings as safeguards
-from analytics.charts import COLOURS, figure_config
+from analytics.charts import CHAR_EM, COLOURS, JOURNAL_SIZES, FigureSize, export_entry, figure_config
 
 GREY = "#555"
 _TICK_MANTISSAS = (1, 2, 5)
@@ -34,6 +35,8 @@ def page_parts(result: Mapping[str, Any], *, filename_prefix: str) -> dict[str, 
     if result.get("subgroup_forest"):
         forest = result["subgroup_forest"]
         parts["forest_rows"] = forest_rows(forest)
+        drawn = parts["figures"].get("subgroup_forest")
+        parts["forest_sizes"] = [s for s in JOURNAL_SIZES if drawn and s.key in drawn["exports"]]
         parts["forest_exposure"] = exposure_text(forest["exposure"], dictionary.grouping_context(result)["cutoffs"])
     return parts
 
@@ -132,7 +135,7 @@ def spline_figure(spline: Mapping[str, Any], *, filename: str) -> dict[str, Any]
     x = [p["ics"] for p in curve]
     lower, upper = [p["ci_lower"] for p in curve], [p["ci_upper"] for p in curve]
     band = {"x": x, "mode": "lines", "line": {"width": 0}, "hoverinfo": "skip", "showlegend": False}
-    data = [
+    data: list[dict[str, Any]] = [
         {**band, "y": upper, "name": "upper 95% CI"},
         {**band, "y": lower, "name": "95% CI", "fill": "tonexty", "fillcolor": "rgba(31,95,153,0.18)", "showlegend": True},
         {
@@ -180,7 +183,61 @@ def spline_figure(spline: Mapping[str, Any], *, filename: str) -> dict[str, Any]
         "legend": {"orientation": "h", "y": -0.2},
         "margin": {"l": 70, "r": 20},
     }
-    return {"data": data, "layout": layout, "config": figure_config(filename)}
+    exports = {size.key: export_entry(size, _spline_layout(layout, data, tests, size)) for size in JOURNAL_SIZES}
+    return {"data": data, "layout": layout, "config": figure_config(filename), "exports": exports}
+
+
+def _legend_rows(names: list[str], font: float, width: float) -> int:
+    """How many rows a horizontal legend of `names` takes at `width` (each entry its text and a sample)."""
+    rows, used = 1, 0.0
+    for name in names:
+        entry = _text_px(name, font) + 5 * font  # Plotly's sample (40 px) and gaps
+        if used and used + entry > width:
+            rows, used = rows + 1, 0.0
+        used += entry
+    return rows
+
+
+def _spline_layout(page: Mapping[str, Any], data: list[dict[str, Any]], tests: str, size: FigureSize) -> dict[str, Any]:
+    """The spline figure at a journal column's width: the tests top left instead of the title (the
+    caption names the figure), the plot as wide as the column allows, the legend under the ICS axis."""
+    font = size.font_px
+    width = float(size.width_px or 0)
+    margin = {"l": round(font * 6.5), "r": round(font), "t": round(font * 2), "autoexpand": False}
+    plot_height = (width - margin["l"] - margin["r"]) * size.plot_aspect
+    names = [t["name"] for t in data if t.get("showlegend", True)]
+    rows = _legend_rows(names, font, width - margin["l"] - margin["r"])
+    margin["b"] = round(font * 5.5 + rows * font * 2.1)  # the ICS axis, its title, the legend
+    layout = copy.deepcopy(dict(page))
+    layout.pop("hovermode", None)
+    layout |= {
+        "width": round(width),
+        "height": round(plot_height + margin["t"] + margin["b"]),
+        "margin": margin,
+        "font": {**FONT, "size": font, "color": "#000"},
+        "title": {
+            "text": tests,
+            "font": {"size": font},
+            "x": 0,
+            "xref": "paper",
+            "xanchor": "left",
+            "y": 1,
+            "yref": "container",
+            "yanchor": "top",
+            "pad": {"t": 2},
+        },
+        "legend": {
+            "orientation": "h",
+            "x": 0,
+            "xanchor": "left",
+            "y": -(font * 2.8) / plot_height,
+            "yanchor": "top",
+            "font": {"size": font},
+        },
+    }
+    layout["yaxis"]["title"] = {"text": page["yaxis"]["title"]["text"], "font": {"size": font}}
+    layout["xaxis"]["title"] = {"text": "ICS", "font": {"size": font}, "standoff": 4}
+    return layout
 
 
 def _rug_trace(rug: list[Mapping[str, Any]]) -> dict[str, Any]:
@@ -286,4 +343,42 @@ def forest_figure(forest: Mapping[str, Any], *, cutoffs: Sequence[float | str], 
         "annotations": annotations,
         "margin": {"l": 320, "r": 230},
     }
-    return {"data": data, "layout": layout, "config": figure_config(filename)}
+    exports = {}
+    for size in JOURNAL_SIZES:
+        sized = _forest_layout(layout, rows, size)
+        if sized is not None:
+            exports[size.key] = export_entry(size, sized)
+    return {"data": data, "layout": layout, "config": figure_config(filename), "exports": exports}
+
+
+MIN_FOREST_PLOT_PX = 150  # the narrowest forest (its HR axis) worth printing
+
+
+def _text_px(text: str, font: float, *, bold: bool = False) -> float:
+    return len(text) * font * CHAR_EM * (1.1 if bold else 1.0)
+
+
+def _forest_layout(page: Mapping[str, Any], rows: list[dict[str, Any]], size: FigureSize) -> dict[str, Any] | None:
+    """The forest plot at a journal column's width, margins as wide as its texts at the column's font
+    size; None when the texts leave the HR axis too little room (a long subgroup name in a single column)."""
+    font = size.font_px
+    width = float(size.width_px or 0)
+    left = max(_text_px(r["text"], font, bold=r["heading"]) for r in rows) + font
+    right = max(_text_px(r["right"], font, bold=r["heading"]) for r in rows) + font
+    if width - left - right < MIN_FOREST_PLOT_PX:
+        return None
+    row_px = font * 1.9
+    margin = {"l": round(left), "r": round(right), "t": round(font * 2.5), "b": round(font * 4), "autoexpand": False}
+    layout = copy.deepcopy(dict(page))
+    layout |= {
+        "width": round(width),
+        "height": round(row_px * (len(rows) + 0.4) + margin["t"] + margin["b"]),
+        "margin": margin,
+        "font": {**FONT, "size": font, "color": "#000"},
+    }
+    layout["title"] = {"text": page["title"]["text"], "font": {"size": font}, "x": 0, "xanchor": "left", "xref": "paper"}
+    layout["xaxis"]["title"] = {"text": page["xaxis"]["title"]["text"], "font": {"size": font}}
+    for note in layout["annotations"]:
+        note["x"] = 1.0
+        note["xshift"] = font * 0.6
+    return layout

@@ -226,3 +226,48 @@ def test_a_run_without_them_exports_the_rest(runs, investigator):
             assert not {"ICS spline", "RMST", "Subgroup forest"} & set(sheets) and "Analysis" in sheets
         page = client.get(f"/analytics/runs/{run.pk}/").content.decode()
         assert "tables/spline.csv" not in page and "tables/rmst.csv" not in page
+
+
+# The figures at journal sizes ---------------------------------------------------------------------
+
+
+def test_the_spline_figure_downloads_at_both_journal_sizes(result):
+    from analytics import charts, charts_extra
+
+    figure = charts_extra.spline_figure(result["spline"], filename="x")
+    for size in charts.JOURNAL_SIZES:
+        entry = figure["exports"][size.key]
+        layout = entry["layout"]
+        assert entry["width"] == size.width_px == layout["width"] and entry["width"] * entry["scale"] == pytest.approx(
+            size.print_width_px
+        )
+        assert entry["width_mm"] == size.width_mm and layout["font"]["size"] == size.font_px
+        assert layout["margin"]["l"] + layout["margin"]["r"] < size.width_px / 2
+        assert layout["yaxis"]["type"] == "log" and layout["yaxis"]["ticktext"] == figure["layout"]["yaxis"]["ticktext"]
+        assert layout["title"]["text"].startswith("p overall ")
+    assert "width" not in figure["layout"]  # the page's chart stays responsive
+
+
+def test_the_forest_figure_downloads_where_its_texts_leave_room_for_the_axis(result):
+    from analytics import charts_extra
+
+    forest = result["subgroup_forest"]
+    figure = charts_extra.forest_figure(forest, cutoffs=[85.0], filename="x")
+    entry = figure["exports"]["double"]
+    layout = entry["layout"]
+    assert layout["width"] - layout["margin"]["l"] - layout["margin"]["r"] >= charts_extra.MIN_FOREST_PLOT_PX
+    assert [a["text"] for a in layout["annotations"]] == [a["text"] for a in figure["layout"]["annotations"]]
+    assert layout["yaxis"]["ticktext"] == figure["layout"]["yaxis"]["ticktext"]
+    # "yes (n = 321, events = 159)" and "p interaction = 0.869" leave no room for the axis in 85 mm.
+    assert "single" not in figure["exports"]
+
+
+def test_the_page_offers_the_spline_and_forest_figures_for_download(runs, investigator):
+    run = runs[0]
+    page = client_for(investigator).get(f"/analytics/runs/{run.pk}/").content.decode()
+    spline = page.split('aria-label="Download the figure hazard ratio by ICS"')[1].split("</div>")[0]
+    assert 'data-chart="chart-spline"' in spline and "PNG, single column (85 mm, 300 dpi)" in spline
+    assert "SVG, double column (175 mm)" in spline
+    forest = page.split('aria-label="Download the figure subgroup forest plot"')[1].split("</div>")[0]
+    assert 'data-chart="chart-subgroup-forest"' in forest and "PNG, double column (175 mm, 300 dpi)" in forest
+    assert "single column" not in forest
