@@ -309,16 +309,30 @@ def _xlsx_response(content: bytes, filename: str) -> HttpResponse:
 @require_GET
 @analysis_role_required
 def run_figure_pdf(request: HttpRequest, pk: int, figure: str) -> HttpResponse:
-    """A survival or cumulative-incidence figure with its numbers at risk as a vector PDF at a
-    journal column's width (?size=single, 85 mm, the default; or double, 175 mm)."""
+    """A survival or cumulative-incidence figure with its numbers at risk, the spline or the subgroup
+    forest, as a vector PDF at a journal column's width (?size=single, 85 mm, the default; or double,
+    175 mm; the forest only at the sizes it offers)."""
     run, problem = _finished(request, pk)
     if problem:
         return problem
     sizes = {s.key: s for s in charts.JOURNAL_SIZES}
     size = sizes.get(request.GET.get("size", "single"))
-    curves = charts.named_curves(run.result, figure)
-    if size is None or curves is None:
+    content = None if size is None else _figure_pdf(run, figure, size)
+    if size is None or content is None:
         return HttpResponse("No such figure or size.", status=404, content_type="text/plain")
-    response = HttpResponse(figure_pdf.curve_pdf(curves, size), content_type="application/pdf")
+    response = HttpResponse(content, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="analysis-{run.pk}-{figure}-{size.key}.pdf"'
     return response
+
+
+def _figure_pdf(run, figure: str, size: "charts.FigureSize") -> bytes | None:
+    """The PDF of the run's figure `figure` at `size`, or None when the run has no such figure there."""
+    if figure in ("spline", "subgroup_forest"):
+        from analytics import charts_extra  # the spline and the subgroup forest (issue 13)
+
+        drawn = charts_extra.result_figures(dictionary.label_result(run.result), filename_prefix="").get(figure)
+        if drawn is None or size.key not in drawn["exports"]:
+            return None
+        return (figure_pdf.spline_pdf if figure == "spline" else figure_pdf.forest_pdf)(drawn, size)
+    curves = charts.named_curves(run.result, figure)
+    return None if curves is None else figure_pdf.curve_pdf(curves, size)

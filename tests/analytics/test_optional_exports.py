@@ -6,6 +6,9 @@ A run without them (not asked for, or an analysis that failed) exports the rest 
 import csv
 import io
 import json
+import re
+import shutil
+import subprocess
 
 import pandas as pd
 import pytest
@@ -271,3 +274,38 @@ def test_the_page_offers_the_spline_and_forest_figures_for_download(runs, invest
     forest = page.split('aria-label="Download the figure subgroup forest plot"')[1].split("</div>")[0]
     assert 'data-chart="chart-subgroup-forest"' in forest and "PNG, double column (175 mm, 300 dpi)" in forest
     assert "single column" not in forest
+
+
+def test_the_spline_and_forest_figures_download_as_pdf(runs, investigator):
+    run, failed, _ = runs
+    client = client_for(investigator)
+    for figure, sizes in (("spline", ("single", "double")), ("subgroup_forest", ("double",))):
+        for size in sizes:
+            pdf = client.get(f"/analytics/runs/{run.pk}/figures/{figure}.pdf?size={size}")
+            assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf", (figure, size)
+            assert pdf.content.startswith(b"%PDF") and f"-{figure}-{size}.pdf" in pdf["Content-Disposition"]
+            width = float(re.search(rb"/MediaBox \[\s*0 0 ([\d.]+) ([\d.]+)", pdf.content)[1])
+            assert width == pytest.approx((85 if size == "single" else 175) / 25.4 * 72, abs=0.8)
+    assert client.get(f"/analytics/runs/{run.pk}/figures/subgroup_forest.pdf?size=single").status_code == 404
+    assert client.get(f"/analytics/runs/{failed.pk}/figures/spline.pdf").status_code == 404  # the spline failed
+    page = client.get(f"/analytics/runs/{run.pk}/").content.decode()
+    assert f"/analytics/runs/{run.pk}/figures/spline.pdf?size=single" in page
+    assert f"/analytics/runs/{run.pk}/figures/subgroup_forest.pdf?size=double" in page
+    assert "subgroup_forest.pdf?size=single" not in page
+
+
+def test_the_pdfs_hold_the_figures_texts(result):
+    from analytics import charts, charts_extra, figure_pdf
+
+    pdftotext = shutil.which("pdftotext")
+    spline = charts_extra.spline_figure(result["spline"], filename="x")
+    forest = charts_extra.forest_figure(result["subgroup_forest"], cutoffs=[85.0], filename="x")
+    double = charts.JOURNAL_SIZES[1]
+    pdfs = [figure_pdf.spline_pdf(spline, size) for size in charts.JOURNAL_SIZES] + [figure_pdf.forest_pdf(forest, double)]
+    assert all(pdf.startswith(b"%PDF") for pdf in pdfs)
+    if pdftotext is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    text = subprocess.run([pdftotext, "-layout", "-", "-"], input=pdfs[0], capture_output=True, check=True).stdout.decode()
+    assert "p overall" in text and "Hazard ratio" in text and "Reference (ICS 85)" in text
+    text = subprocess.run([pdftotext, "-layout", "-", "-"], input=pdfs[2], capture_output=True, check=True).stdout.decode()
+    assert "Study vessel revascularized at index" in text and "p interaction" in text
