@@ -18,6 +18,7 @@ drawn charts, for a registry of N synthetic patients (issue 13: 400 patients, < 
 """
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,53 +83,85 @@ TIMING = """() => {
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--patients", type=int, default=400)
-    parser.add_argument("--runs", type=int, default=5, help="timed runs after one warm-up run")
-    parser.add_argument("--source", default="worktree", help="'worktree' (default) or a commit")
-    parser.add_argument("--json", type=Path, help="also write the runs and the median here")
-    args = parser.parse_args()
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        sys.exit("Debian's chromium is not installed (apt-get install chromium)")
+    args = page_arguments(__doc__).parse_args()
+    chromium = chromium_or_exit()
     tmp = Path(tempfile.mkdtemp(prefix="ics-page-"))
-    server = None
     try:
-        source = _source(args.source, tmp)
-        env = _env(tmp)
-        for cmd in (["migrate", "--noinput", "-v0"], ["collectstatic", "--noinput", "-v0"]):
-            _run([sys.executable, "manage.py", *cmd], cwd=source, env=env)
+        source, env = prepared(args.source, tmp)
         _run([sys.executable, "-c", SEED, str(args.patients), PASSWORD], cwd=source, env={**env, "PYTHONPATH": str(source)})
-        port = _free_port()
-        server = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", "--workers", "1", "--bind", f"127.0.0.1:{port}"],
-            cwd=source,
-            env=env,
-            stdout=open(tmp / "server.log", "wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        runs = _browse(f"http://127.0.0.1:{port}", chromium, server, args.runs)
+        with gunicorn(source, env, tmp) as base:
+            runs = _browse(base, chromium, args.runs)
     finally:
-        if server is not None and server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
         shutil.rmtree(tmp, ignore_errors=True)
     return _report(runs, args)
 
 
-def _browse(base: str, chromium: str, server: subprocess.Popen, n_runs: int) -> list[dict]:
+# Shared with the other page benchmarks (benchmarks/patient_page_benchmark.py) ---------------------
+
+
+def page_arguments(doc: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    parser.add_argument("--patients", type=int, default=400)
+    parser.add_argument("--runs", type=int, default=5, help="timed runs after one warm-up run")
+    parser.add_argument("--source", default="worktree", help="'worktree' (default) or a commit")
+    parser.add_argument("--json", type=Path, help="also write the runs and the medians here")
+    return parser
+
+
+def chromium_or_exit() -> str:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        sys.exit("Debian's chromium is not installed (apt-get install chromium)")
+    return chromium
+
+
+def prepared(which: str, tmp: Path) -> tuple[Path, dict]:
+    """The source to run (the working tree or a commit) and its environment, migrated, static files collected."""
+    source = _source(which, tmp)
+    env = _env(tmp)
+    for cmd in (["migrate", "--noinput", "-v0"], ["collectstatic", "--noinput", "-v0"]):
+        _run([sys.executable, "manage.py", *cmd], cwd=source, env=env)
+    return source, env
+
+
+@contextlib.contextmanager
+def gunicorn(source: Path, env: dict, tmp: Path) -> Iterator[str]:
+    """gunicorn with the production config (one sync worker) on a free port, healthy: its base URL."""
+    port = _free_port()
+    with open(tmp / "server.log", "wb") as log:
+        server = subprocess.Popen(
+            [str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", "--workers", "1", "--bind", f"127.0.0.1:{port}"],
+            cwd=source,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait_healthy(base, server)
+            yield base
+        finally:
+            if server.poll() is None:
+                os.killpg(server.pid, signal.SIGTERM)
+                server.wait(timeout=30)
+
+
+def sign_in(page, base: str, username: str, password: str) -> None:
+    page.goto(f"{base}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    with page.expect_navigation():
+        page.press("#id_password", "Enter")
+
+
+def _browse(base: str, chromium: str, n_runs: int) -> list[dict]:
     from playwright.sync_api import sync_playwright
 
-    _wait_healthy(base, server)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(f"{base}/accounts/login/")
-        page.fill("#id_username", "page-investigator")
-        page.fill("#id_password", PASSWORD)
-        with page.expect_navigation():
-            page.press("#id_password", "Enter")
+        sign_in(page, base, "page-investigator", PASSWORD)
         runs = []
         for i in range(n_runs + 1):
             page.goto(f"{base}/analytics/")

@@ -26,12 +26,9 @@ scored 500-frame pullback, contacts and events.
 `--source REV` runs a commit (exported with `git archive`) instead of the working tree.
 """
 
-import argparse
 import datetime as dt
 import json
 import os
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -42,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from analysis_page_benchmark import BIN, _env, _free_port, _run, _source, _wait_healthy  # noqa: E402
+from analysis_page_benchmark import _run, chromium_or_exit, gunicorn, page_arguments, prepared, sign_in  # noqa: E402
 
 USERNAME = "page-clinician"
 TARGET_FCP_MS = 1000.0
@@ -151,43 +148,19 @@ FIGURES_FETCHED = """() => {
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--patients", type=int, default=400)
-    parser.add_argument("--runs", type=int, default=5, help="timed runs after one warm-up run")
-    parser.add_argument("--source", default="worktree", help="'worktree' (default) or a commit")
-    parser.add_argument("--json", type=Path, help="also write the runs and the medians here")
-    args = parser.parse_args()
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        sys.exit("Debian's chromium is not installed (apt-get install chromium)")
+    args = page_arguments(__doc__).parse_args()
+    chromium = chromium_or_exit()
     password = "page-benchmark-" + os.urandom(9).hex()
     with tempfile.TemporaryDirectory(prefix="ics-patient-page-") as folder:
         tmp = Path(folder)
         started = time.monotonic()
-        source = _source(args.source, tmp)
-        env = _env(tmp)
-        for cmd in (["migrate", "--noinput", "-v0"], ["collectstatic", "--noinput", "-v0"]):
-            _run([sys.executable, "manage.py", *cmd], cwd=source, env=env)
+        source, env = prepared(args.source, tmp)
         seeded = tmp / "seeded.json"
         seed_args = [str(args.patients), USERNAME, password, str(FRAMES), str(seeded)]
         _run([sys.executable, "-c", SEED, *seed_args], cwd=source, env={**env, "PYTHONPATH": str(source)})
         patient = json.loads(seeded.read_text()) | {"set_up_s": round(time.monotonic() - started, 1)}
-        port = _free_port()
-        with open(tmp / "server.log", "wb") as log:
-            server = subprocess.Popen(
-                [str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", "--workers", "1", "--bind", f"127.0.0.1:{port}"],
-                cwd=source,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            try:
-                _wait_healthy(f"http://127.0.0.1:{port}", server)
-                warm, cold = _browse(f"http://127.0.0.1:{port}", chromium, patient["study_id"], args.runs, password)
-            finally:
-                os.killpg(server.pid, signal.SIGTERM)
-                server.wait(timeout=30)
+        with gunicorn(source, env, tmp) as base:
+            warm, cold = _browse(base, chromium, patient["study_id"], args.runs, password)
     return _report(warm, cold, patient, args)
 
 
@@ -199,11 +172,7 @@ def _browse(base: str, chromium: str, study_id: str, n_runs: int, password: str)
         browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"])
         context = browser.new_context(viewport=VIEWPORT)
         page = context.new_page()
-        page.goto(f"{base}/accounts/login/")
-        page.fill("#id_username", USERNAME)
-        page.fill("#id_password", password)
-        with page.expect_navigation():
-            page.press("#id_password", "Enter")
+        sign_in(page, base, USERNAME, password)
         # The first run warms the browser's cache (plotly.min.js) and the server's.
         warm = [_measure(page, url) for _ in range(n_runs + 1)][1:]
         # The same session in a new context: nothing cached.
