@@ -78,7 +78,8 @@ def ics_summary(patient: Patient) -> IcsSummary:
         source = patient.study_ics_source[:1].upper() + patient.study_ics_source[1:]
         rule = (
             "A reviewer chose this pullback as the study pullback."
-            if "reviewer" in patient.study_ics_source
+            # The source text is written by scoring.selectors.study_source_text: "(reviewer's choice, ...)".
+            if "reviewer's choice" in patient.study_ics_source
             else f"The longest scored pullback of at least {min_mm} mm that passed quality control counts."
         )
         if patient.ics_imported is not None:
