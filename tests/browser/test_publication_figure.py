@@ -1,7 +1,8 @@
 """The Kaplan-Meier figure as a journal downloads it: run an analysis in the browser, download the
 figure's SVG (single column) and find the numbers at risk of the result inside it, each centred
 under its year's tick on the time axis; the PNG is 1004 pixels wide at 300 dpi (85 mm); and Tab
-from the top of the page never stops on a Plotly toolbar button."""
+from the top of the page never stops on a Plotly toolbar button. The spline and the subgroup forest
+download too (SVG in mm, PNG at 300 dpi, PDF), the forest only at the double column's width."""
 
 import os
 import re
@@ -127,3 +128,37 @@ def test_tab_never_stops_on_a_plotly_toolbar_button(page, live_server):  # noqa:
             break  # round the page once
         seen.append(focused)
     assert any("SVG, single column" in f[2] for f in seen)  # our own downloads are reachable
+
+
+def test_the_spline_and_forest_figures_download_at_journal_sizes(page, live_server, tmp_path):  # noqa: F811
+    from analytics.services import analysis_run
+
+    registry_cohort(150, seed=7)
+    user = UserFactory(username="fig-investigator", roles=["investigator"])
+    spec = {"endpoint": "poce", "grouping": {"variable": "ics", "cutoff": 85}, "spline": {"df": 3}}
+    run = analysis_run(spec={**spec, "subgroup_forest": ["vessel_revascularized"]}, user=user)
+    assert run.result is not None and run.result["spline"] and run.result["subgroup_forest"], run.error
+    _log_in(page, live_server, "fig-investigator")
+    page.goto(f"{live_server.url}/analytics/runs/{run.pk}/")
+    page.wait_for_selector("#chart-spline .main-svg")
+    page.wait_for_selector("#chart-subgroup-forest .main-svg")
+
+    spline = page.get_by_role("group", name="Download the figure hazard ratio by ICS")
+    with page.expect_download() as download:
+        spline.get_by_role("button", name="SVG, single column (85 mm)").click()
+    path = tmp_path / "spline.svg"
+    download.value.save_as(path)
+    svg = ET.fromstring(path.read_text(encoding="utf-8"))  # noqa: S314 - our own page's figure, in a test
+    assert svg.get("width") == "85mm"
+    texts = [text for text, *_ in _texts(svg)]
+    assert any(t.startswith("p overall") for t in texts) and "Hazard ratio" in texts and "ICS" in texts
+    assert download.value.suggested_filename == f"analysis-{run.pk}-ics-spline-single-column.svg"
+
+    forest = page.get_by_role("group", name="Download the figure subgroup forest plot")
+    assert forest.get_by_role("button", name="PNG, single column (85 mm, 300 dpi)").count() == 0
+    with page.expect_download() as download:
+        forest.get_by_role("button", name="PNG, double column (175 mm, 300 dpi)").click()
+    png = Path(download.value.path()).read_bytes()
+    assert struct.unpack(">II", png[16:24])[0] == 2067  # 175 mm at 300 dpi
+    pdf = page.request.get(f"{live_server.url}/analytics/runs/{run.pk}/figures/subgroup_forest.pdf?size=double")
+    assert pdf.ok and pdf.body().startswith(b"%PDF")
