@@ -52,6 +52,7 @@ def pullback_detail(request: HttpRequest, pk: int) -> HttpResponse:
     pullback = selectors.pullback_get_for_user(user=request.user, pullback_id=pk)
     latest, current = selectors.latest_run(pullback), selectors.current_run(pullback)
     rows = selectors.pullback_rows_for_patient(pullback.patient)
+    choice = selectors.study_choice(rows)
     return render(
         request,
         "scoring/pullback_detail.html",
@@ -66,7 +67,8 @@ def pullback_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "show_identifiers": has_role(request.user, SEE_IDENTIFIERS),
             "can_review": has_role(request.user, EDIT_REGISTRY),
             "retry_refusal": services.retry_refusal(latest) if latest else "",
-            "study_reason": selectors.study_reasons(rows, selectors.study_choice(rows))[pullback.pk],
+            "study_reason": selectors.study_reasons(rows, choice)[pullback.pk],
+            "is_study": choice is not None and choice.pullback.pk == pullback.pk,
             "help": help_texts(),
         },
     )

@@ -128,3 +128,18 @@ def test_a_run_a_worker_is_scoring_cannot_be_retried_until_its_worker_stops(pati
     services.scoring_run_retry(user=coordinator, run=run)
     run.refresh_from_db()
     assert (run.status, run.lease, run.heartbeat_at) == ("queued", "", None)
+
+
+def test_the_study_choice_button_says_what_it_will_do(patient, coordinator):
+    from scoring import services
+
+    longest = make_pullback(patient, length_mm=60, ics=20)
+    other = make_pullback(patient, length_mm=45, ics=30)
+    client = client_for(coordinator)
+    assert (
+        "Keep this as the study pullback, whatever comes later" in client.get(f"/pullbacks/{longest.pk}/").content.decode()
+    )
+    assert "Make this the study pullback" in client.get(f"/pullbacks/{other.pk}/").content.decode()
+    services.study_pullback_override(user=coordinator, patient=patient, pullback=other, reason="stent in the 60 mm run")
+    html = client.get(f"/pullbacks/{other.pk}/").content.decode()
+    assert "Return to the automatic choice" in html and "Study pullback: chosen by a reviewer." in html
